@@ -1,0 +1,108 @@
+//! Server-side glue shared by the server functions: state, session, client
+//! address, and the HTTP status that goes with an error.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::{header, request::Parts, StatusCode};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use tower_sessions::Session;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Session keys.
+pub const USER_ID: &str = "uid";
+pub const SIGNED_IN_AT: &str = "signed_in_at";
+/// A session ends after this long without a request…
+pub const IDLE_TIMEOUT_SECS: i64 = 60 * 60;
+/// …and in any case this long after sign-in.
+pub const ABSOLUTE_TIMEOUT_SECS: i64 = 12 * 60 * 60;
+
+pub fn state() -> AppState {
+    expect_context::<AppState>()
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "session layer missing");
+        AppError::Internal
+    })
+}
+
+/// The signed-in user's id, if the session is valid and not past its
+/// absolute lifetime (an expired one is flushed here).
+pub async fn signed_in_user(session: &Session) -> Option<i64> {
+    let uid = session.get::<i64>(USER_ID).await.ok().flatten()?;
+    let at = session.get::<i64>(SIGNED_IN_AT).await.ok().flatten()?;
+    if engine::now_unix() - at > ABSOLUTE_TIMEOUT_SECS {
+        let _ = session.flush().await;
+        return None;
+    }
+    Some(uid)
+}
+
+/// The signed-in user, or `Unauthorized`.
+pub async fn require_user() -> Result<engine::accounts::User, AppError> {
+    let session = session().await?;
+    let uid = signed_in_user(&session).await.ok_or(AppError::Unauthorized)?;
+    state()
+        .store
+        .user_by_id(uid)
+        .await
+        .map_err(internal)?
+        .ok_or(AppError::Unauthorized)
+}
+
+pub async fn client_ip() -> String {
+    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Logs an internal error in full and hands the client a short message.
+pub fn internal(err: engine::EngineError) -> AppError {
+    tracing::error!(error = %err, "internal error");
+    AppError::Internal
+}
+
+fn is_plain_form_post() -> bool {
+    use_context::<Parts>()
+        .and_then(|parts| {
+            parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.contains("text/html"))
+        })
+        .unwrap_or(false)
+}
+
+/// Gives the response the status that matches `err`. A plain HTML form post
+/// keeps its redirect back to the form, which shows the error.
+pub fn set_status_for(err: &AppError) {
+    if is_plain_form_post() {
+        return;
+    }
+    if let (Some(options), Ok(status)) = (
+        use_context::<ResponseOptions>(),
+        StatusCode::from_u16(err.status()),
+    ) {
+        options.set_status(status);
+        if let AppError::TooManyAttempts { retry_after_secs } = err {
+            if let Ok(value) = retry_after_secs.to_string().parse() {
+                options.insert_header(header::RETRY_AFTER, value);
+            }
+        }
+    }
+}
+
+/// Passes a server function's result through, setting the error status.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    if let Err(err) = &result {
+        set_status_for(err);
+    }
+    result
+}

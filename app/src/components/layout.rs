@@ -1,0 +1,41 @@
+//! The console frame every signed-in page sits in: header, navigation, the
+//! user menu.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+use crate::api::account::{whoami, Logout};
+
+#[component]
+pub fn ConsoleLayout() -> impl IntoView {
+    let user = Resource::new(|| (), |_| whoami());
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <img src="/favicon.svg" alt="" width="28" height="28" />
+                <span>"Burrow"</span>
+            </a>
+            <nav aria-label="Main">
+                <A href="/" exact=true>"Overview"</A>
+            </nav>
+            <details class="user-menu">
+                <summary>
+                    <span class="avatar" aria-hidden="true">"●"</span>
+                    <Suspense fallback=|| "…">
+                        {move || user.get().map(|u| u.map(|u| u.username).unwrap_or_default())}
+                    </Suspense>
+                </summary>
+                <div class="menu">
+                    <ActionForm action=logout>
+                        <button type="submit" class="link">"Sign out"</button>
+                    </ActionForm>
+                </div>
+            </details>
+        </header>
+        <main class="content">
+            <Outlet />
+        </main>
+        <footer class="footer">"Burrow — installer and console for a self-hosted Stoat server"</footer>
+    }
+}

@@ -1,0 +1,33 @@
+//! The one state struct shared by the page renderer and server functions.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::FromRef;
+use engine::setup_token::SetupToken;
+use engine::Store;
+use leptos::config::LeptosOptions;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+    pub data_dir: PathBuf,
+    /// Present until the first admin exists.
+    pub setup_token: Arc<Mutex<Option<SetupToken>>>,
+    pub started: Instant,
+    /// Whether the console itself is served over HTTPS.
+    pub https: bool,
+}
+
+impl AppState {
+    pub fn setup_open(&self) -> bool {
+        self.setup_token
+            .lock()
+            .map(|t| t.is_some())
+            .unwrap_or(false)
+    }
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,25 @@
+//! The engine's error type. Policy: variants a user can cause carry a message
+//! meant for them; `Database`/`Io` are internal and the web layer logs them in
+//! full but shows only a short sentence.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("certificate generation failed: {0}")]
+    Certificate(String),
+    #[error("{0}")]
+    Invalid(#[from] crate::accounts::InvalidInput),
+    #[error("an administrator already exists")]
+    AdminExists,
+    #[error("no user named {0:?}")]
+    NoSuchUser(String),
+}

@@ -1,0 +1,18 @@
+//! Everything the Burrow console does without UI. The web layer (`app`,
+//! `server`) parses input, calls one function here, and maps the error.
+
+pub mod accounts;
+pub mod audit;
+pub mod console_tls;
+pub mod error;
+pub mod setup_token;
+pub mod store;
+pub mod throttle;
+
+pub use error::EngineError;
+pub use store::Store;
+
+/// Seconds since the Unix epoch, the time unit of every stored timestamp.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,83 @@
+//! Login throttling, computed from the audit log so it survives restarts:
+//! after `MAX_FAILURES` failed logins for one account or from one IP within
+//! `WINDOW_SECS`, further attempts are refused until the oldest of those
+//! failures leaves the window. A successful login resets the count.
+
+use crate::{now_unix, EngineError, Store};
+
+pub const MAX_FAILURES: i64 = 5;
+pub const WINDOW_SECS: i64 = 15 * 60;
+
+/// How long the caller must wait before trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub i64);
+
+impl Store {
+    /// `Some(wait)` when a login for `username` from `ip` must be refused now.
+    pub async fn login_throttled(
+        &self,
+        username: &str,
+        ip: &str,
+    ) -> Result<Option<RetryAfter>, EngineError> {
+        let now = now_unix();
+        let by_account = self
+            .oldest_counted_failure("actor = ? COLLATE NOCASE", username.trim(), now)
+            .await?;
+        let by_ip = self.oldest_counted_failure("ip = ?", ip, now).await?;
+        Ok(by_account
+            .into_iter()
+            .chain(by_ip)
+            .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
+            .max_by_key(|r| r.0))
+    }
+
+    /// If the failures since the last success (within the window) reach the
+    /// limit, the time of the oldest failure that still counts.
+    async fn oldest_counted_failure(
+        &self,
+        key_clause: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<i64>, EngineError> {
+        let since = now - WINDOW_SECS;
+        let sql = format!(
+            "SELECT at FROM audit_log \
+             WHERE action = 'login' AND outcome = 'failure' AND {key_clause} AND at > ? \
+               AND id > COALESCE((SELECT MAX(id) FROM audit_log \
+                                  WHERE action = 'login' AND outcome = 'success' AND {key_clause}), 0) \
+             ORDER BY id DESC LIMIT ?"
+        );
+        let times: Vec<i64> = sqlx::query_scalar(&sql)
+            .bind(key)
+            .bind(since)
+            .bind(key)
+            .bind(MAX_FAILURES)
+            .fetch_all(self.pool())
+            .await?;
+        Ok((times.len() as i64 >= MAX_FAILURES).then(|| times.iter().copied().min().unwrap_or(now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Outcome;
+
+    #[tokio::test]
+    async fn five_failures_lock_and_success_resets() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        for _ in 0..4 {
+            store.record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None).await.unwrap();
+        }
+        assert_eq!(store.login_throttled("alice", "10.0.0.9").await.unwrap(), None);
+        store.record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None).await.unwrap();
+        let wait = store.login_throttled("ALICE", "10.0.0.9").await.unwrap().unwrap();
+        assert!(wait.0 > WINDOW_SECS - 5 && wait.0 <= WINDOW_SECS, "{wait:?}");
+        // The IP is throttled for another account too.
+        assert!(store.login_throttled("bob", "10.0.0.1").await.unwrap().is_some());
+        assert!(store.login_throttled("bob", "10.0.0.2").await.unwrap().is_none());
+        store.record("alice", Some("10.0.0.1"), "login", Outcome::Success, None).await.unwrap();
+        assert_eq!(store.login_throttled("alice", "10.0.0.1").await.unwrap(), None);
+    }
+}

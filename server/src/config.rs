@@ -1,0 +1,49 @@
+//! Every setting Burrow reads at startup, from flags or `BURROW_*` variables.
+//! This is the one place they are documented.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address the console listens on. On a loopback address it serves plain
+    /// HTTP; on any other address HTTPS.
+    #[arg(long, env = "BURROW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory holding burrow.db, the setup token and the console certificate.
+    #[arg(long, env = "BURROW_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Directory of the built site (wasm, JS, CSS). The default works when
+    /// Burrow runs from the repository root after a build.
+    #[arg(long, env = "BURROW_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// PEM certificate (chain) for the console's HTTPS; with --tls-key.
+    #[arg(long, env = "BURROW_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "BURROW_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP on a non-loopback address. Passwords and session
+    /// cookies then cross the network unencrypted: only behind a TLS proxy.
+    #[arg(long, env = "BURROW_INSECURE_HTTP", default_value_t = false)]
+    pub insecure_http: bool,
+}
+
+impl Settings {
+    /// Defaults for a console on `listen` keeping its data in `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            site_root: PathBuf::from("target/site"),
+            tls_cert: None,
+            tls_key: None,
+            insecure_http: false,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The `burrow` binary's library half: settings, the router with its gates,
+//! and startup. `main.rs` only parses the command line and calls in here.
+
+pub mod admin;
+pub mod config;
+pub mod guard;
+pub mod health;
+pub mod startup;

@@ -1,0 +1,64 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use burrow_server::config::Settings;
+
+/// Burrow: installer and admin console for a self-hosted Stoat chat server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web console (the default).
+    Serve,
+    /// Account maintenance from the shell.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Set a new password for USER (prompted, or the first line of stdin)
+    /// and sign out every session.
+    ResetPassword { user: String },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("BURROW_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => burrow_server::startup::serve(cli.settings)
+            .await
+            .map_err(|e| e.to_string()),
+        Command::Admin {
+            action: AdminAction::ResetPassword { user },
+        } => burrow_server::admin::reset_password(&cli.settings.data_dir, &user)
+            .await
+            .map(|()| eprintln!("Password for {user} changed; every session was signed out."))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("burrow: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

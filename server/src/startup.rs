@@ -1,0 +1,234 @@
+//! Building the console (state, router, layers) and serving it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use app::api::IDLE_TIMEOUT_SECS;
+use app::state::AppState;
+use app::{shell, App};
+use engine::console_tls::ConsoleCert;
+use engine::setup_token::SetupToken;
+use engine::Store;
+
+use crate::config::Settings;
+use crate::{guard, health};
+
+/// Largest request body accepted; forms here are a few hundred bytes.
+const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    #[error("session store: {0}")]
+    Sessions(#[from] sqlx::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// How the console is served.
+pub enum Transport {
+    Http,
+    Https(ConsoleCert),
+}
+
+/// Opens the store, hands out a setup token if no admin exists yet, and
+/// builds the router with every layer.
+pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState), StartupError> {
+    let store = Store::open(&settings.data_dir).await?;
+    let setup_token = if store.admin_exists().await? {
+        let stale = settings.data_dir.join(engine::setup_token::FILE_NAME);
+        if stale.exists() {
+            std::fs::remove_file(stale)?;
+        }
+        None
+    } else {
+        Some(SetupToken::create(&settings.data_dir)?)
+    };
+    let leptos_options = LeptosOptions::builder()
+        .output_name("burrow")
+        .site_root(settings.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(settings.listen)
+        .build();
+    let state = AppState {
+        leptos_options,
+        store,
+        data_dir: settings.data_dir.clone(),
+        setup_token: Arc::new(Mutex::new(setup_token)),
+        started: Instant::now(),
+        https,
+    };
+    let router = router(state.clone(), https).await?;
+    Ok((router, state))
+}
+
+async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
+    let sessions = SqliteStore::new(state.store.pool().clone())
+        .with_table_name("sessions")
+        .map_err(|e| StartupError::Tls(e.to_string()))?;
+    sessions.migrate().await?;
+    tokio::spawn({
+        let sessions = sessions.clone();
+        async move {
+            use tower_sessions::ExpiredDeletion;
+            if let Err(e) = sessions
+                .continuously_delete_expired(Duration::from_secs(600))
+                .await
+            {
+                tracing::warn!(error = %e, "expired-session cleanup stopped");
+            }
+        }
+    });
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name(if https { "__Host-burrow" } else { "burrow_session" })
+        .with_secure(https)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_always_save(true)
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            IDLE_TIMEOUT_SECS,
+        )));
+
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let render = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+    Ok(Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(&state, routes, context.clone(), render)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
+        .layer(from_fn_with_state(state.clone(), guard::require_session))
+        .layer(session_layer)
+        .layer(from_fn_with_state(state.clone(), guard::csrf))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state))
+}
+
+/// Decides between HTTP and HTTPS for `settings.listen`.
+pub fn transport(settings: &Settings) -> Result<Transport, StartupError> {
+    if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
+        return Ok(Transport::Https(ConsoleCert::load(cert, key)?));
+    }
+    let ip = settings.listen.ip();
+    if ip.is_loopback() {
+        return Ok(Transport::Http);
+    }
+    if settings.insecure_http {
+        tracing::warn!(
+            listen = %settings.listen,
+            "serving plain HTTP on a non-loopback address: passwords and session cookies \
+             cross the network unencrypted. Use this only behind a TLS-terminating proxy."
+        );
+        return Ok(Transport::Http);
+    }
+    let mut names = vec!["localhost".to_owned()];
+    if !ip.is_unspecified() {
+        names.push(ip.to_string());
+    }
+    Ok(Transport::Https(ConsoleCert::load_or_create(
+        &settings.data_dir,
+        names,
+    )?))
+}
+
+/// Runs the console until the process is stopped.
+pub async fn serve(settings: Settings) -> Result<(), StartupError> {
+    let transport = transport(&settings)?;
+    let https = matches!(transport, Transport::Https(_));
+    let (router, state) = build(&settings, https).await?;
+    let scheme = if https { "https" } else { "http" };
+    let url = format!("{scheme}://{}/", settings.listen);
+    tracing::info!(
+        database = %state.store.path().display(),
+        "Burrow {} listening on {url}",
+        app::state::VERSION
+    );
+    if let Ok(guard) = state.setup_token.lock() {
+        if let Some(token) = guard.as_ref() {
+            tracing::info!(
+                "No administrator yet. Open {url}setup and enter the one-time setup token: {} \
+                 (also in {})",
+                token.reveal(),
+                settings.data_dir.join(engine::setup_token::FILE_NAME).display()
+            );
+        }
+    }
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    match transport {
+        Transport::Http => {
+            let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Transport::Https(cert) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            tracing::info!(
+                "console certificate {} SHA-256 fingerprint {}",
+                cert.cert_path.display(),
+                cert.fingerprint()?
+            );
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem(
+                cert.cert_pem.into_bytes(),
+                cert.key_pem.into_bytes(),
+            )
+            .await
+            .map_err(|e| StartupError::Tls(e.to_string()))?;
+            let handle = axum_server::Handle::new();
+            tokio::spawn({
+                let handle = handle.clone();
+                async move {
+                    shutdown_signal().await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+                }
+            });
+            axum_server::bind_rustls(settings.listen, config)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

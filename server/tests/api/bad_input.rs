@@ -1,0 +1,78 @@
+//! Bad input gets a clear 4xx, never a panic or a 500, and changes nothing.
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn oversized_odd_and_malformed_input() {
+    let app = spawn_app().await;
+    let token = app.setup_token();
+
+    // A 1 MB username: refused for size before anything is parsed.
+    let huge = "a".repeat(1_000_000);
+    let res = app.setup(&token, &huge, PASSWORD).await;
+    assert_status(&res, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A long one that fits the body limit: a field error.
+    let long = "a".repeat(10_000);
+    let res = app.setup(&token, &long, PASSWORD).await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(res).await["Invalid"]["field"], "username");
+
+    // SQL-looking text is just text.
+    let res = app.setup(&token, "x'; DROP TABLE users; --", PASSWORD).await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!app.db().await.admin_exists().await.unwrap());
+    app.claim().await;
+    let res = app.login("admin' OR '1'='1", "' OR '1'='1' --").await;
+    assert_status(&res, StatusCode::UNAUTHORIZED);
+
+    // Missing fields and bytes that are not UTF-8.
+    let res = app.call("/api/login", &[("username", ADMIN)], None).await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+    let mut headers = HeaderMap::new();
+    headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+    let res = app
+        .client
+        .post(app.url("/api/login"))
+        .headers(headers)
+        .body(vec![b'u', b's', b'e', b'r', b'n', b'a', b'm', b'e', b'=', 0xff, 0xfe, b'&', b'p', b'=', 0xc3])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+
+    // Empty fields get their own messages.
+    let res = app.login("", "").await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(res).await["Invalid"]["field"], "username");
+    let res = app.login(ADMIN, "").await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(res).await["Invalid"]["field"], "password");
+
+    // The server is still fine after all of that.
+    assert!(app.sign_in().await.0.starts_with("burrow_session="));
+}
+
+#[tokio::test]
+async fn a_plain_form_post_comes_back_to_the_form_with_the_error() {
+    let app = spawn_app().await;
+    app.claim().await;
+    let mut headers = HeaderMap::new();
+    headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+    headers.insert("accept", HeaderValue::from_static("text/html"));
+    headers.insert("referer", HeaderValue::from_str(&app.url("/login")).unwrap());
+    let res = app
+        .post("/api/login", &[("username", ADMIN), ("password", "wrong password!")], None, headers)
+        .await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("/login") && location.contains("__err"), "{location}");
+    assert!(!location.contains("wrong password"), "the password never travels back");
+    let page = app.client.get(&location).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Wrong username or password."), "error shown on the page");
+    assert!(page.contains(&format!("value=\"{ADMIN}\"")), "the username is kept");
+}

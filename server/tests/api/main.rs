@@ -1,0 +1,10 @@
+//! Integration tests: the real app on port 0 with a fresh SQLite file. One
+//! binary (this file's modules) so it compiles once.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod gates;
+mod health;
+mod transport;
