@@ -102,11 +102,21 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        // Deserializer messages can echo input; keep only the first line, short.
+        let short = |m: String| m.lines().next().unwrap_or_default().chars().take(120).collect();
+        #[cfg(feature = "ssr")]
+        let decoding_a_request = crate::api::handling_request();
+        #[cfg(not(feature = "ssr"))]
+        let decoding_a_request = false;
         let err = match value {
-            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => AppError::BadRequest(
-                // Deserializer messages can echo input; keep only the first line, short.
-                m.lines().next().unwrap_or_default().chars().take(120).collect(),
-            ),
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
+                AppError::BadRequest(short(m))
+            }
+            // On the server this is a request body that could not be read
+            // (e.g. not UTF-8); in the browser, a response it could not read.
+            ServerFnErrorErr::Deserialization(m) if decoding_a_request => {
+                AppError::BadRequest(short(m))
+            }
             ServerFnErrorErr::Request(m) => AppError::Network(m),
             _ => AppError::Internal,
         };

@@ -68,6 +68,12 @@ pub fn internal(err: engine::EngineError) -> AppError {
     AppError::Internal
 }
 
+/// True while a server function is handling an HTTP request (as opposed to
+/// running during page rendering).
+pub fn handling_request() -> bool {
+    use_context::<ResponseOptions>().is_some() && use_context::<Parts>().is_some()
+}
+
 fn is_plain_form_post() -> bool {
     use_context::<Parts>()
         .and_then(|parts| {

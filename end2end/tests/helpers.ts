@@ -1,0 +1,31 @@
+import { expect, Page, TestInfo } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
+
+export const ADMIN = 'admin';
+export const PASSWORD = 'correct horse battery staple';
+
+export function setupToken(testInfo: TestInfo): string {
+  const dir = testInfo.project.metadata.dataDir as string;
+  return fs.readFileSync(path.join(dir, 'setup-token'), 'utf8').trim();
+}
+
+export function tokenFileExists(testInfo: TestInfo): boolean {
+  const dir = testInfo.project.metadata.dataDir as string;
+  return fs.existsSync(path.join(dir, 'setup-token'));
+}
+
+/** With JavaScript on, waits until the wasm bundle has hydrated the page. */
+export async function ready(page: Page, testInfo: TestInfo) {
+  if (testInfo.project.use.javaScriptEnabled !== false) {
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  }
+}
+
+export async function signIn(page: Page, testInfo: TestInfo, password = PASSWORD) {
+  await page.goto('/login');
+  await ready(page, testInfo);
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds Burrow (release) with everything it needs and starts it.
+# Settings come from BURROW_* variables (see README), e.g.
+#   BURROW_LISTEN=0.0.0.0:8443 ./scripts/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"   # wasm-opt from npm binaryen
+cargo leptos build --release
+exec target/release/burrow "$@"

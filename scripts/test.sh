@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every check and test Burrow has, installing what they need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "unit and integration tests"
+cargo test --workspace
+
+step "build the site and server (cargo leptos build)"
+cargo leptos build
+
+step "end-to-end tests in Chromium (JavaScript off and on)"
+(cd end2end && BURROW_BIN=target/debug/burrow npx playwright test)
+
+step "all tests passed"
