@@ -77,10 +77,9 @@ impl AppError {
     /// A value typed before the error, to refill an input.
     pub fn kept(&self, name: &str) -> Option<String> {
         match self {
-            AppError::Invalid { kept, .. } => kept
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone()),
+            AppError::Invalid { kept, .. } => {
+                kept.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+            }
             AppError::BadCredentials { username } if name == "username" => Some(username.clone()),
             _ => None,
         }
@@ -103,7 +102,14 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         // Deserializer messages can echo input; keep only the first line, short.
-        let short = |m: String| m.lines().next().unwrap_or_default().chars().take(120).collect();
+        let short = |m: String| {
+            m.lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(120)
+                .collect()
+        };
         #[cfg(feature = "ssr")]
         let decoding_a_request = crate::api::handling_request();
         #[cfg(not(feature = "ssr"))]
@@ -133,11 +139,17 @@ mod tests {
     #[test]
     fn messages_read_as_sentences() {
         assert_eq!(
-            AppError::TooManyAttempts { retry_after_secs: 840 }.to_string(),
+            AppError::TooManyAttempts {
+                retry_after_secs: 840
+            }
+            .to_string(),
             "Too many failed sign-ins. Wait about 14 minutes before trying again."
         );
         let e = AppError::invalid("username", "Enter a username.").keeping("username", "x");
-        assert_eq!(e.for_field("username").as_deref(), Some("Enter a username."));
+        assert_eq!(
+            e.for_field("username").as_deref(),
+            Some("Enter a username.")
+        );
         assert_eq!(e.for_field("password"), None);
         assert_eq!(e.kept("username").as_deref(), Some("x"));
         assert_eq!(e.form_message(), None);

@@ -15,7 +15,9 @@ use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::layout::ConsoleLayout;
-use crate::pages::{login::LoginPage, not_found::NotFound, overview::OverviewPage, setup::SetupPage};
+use crate::pages::{
+    login::LoginPage, not_found::NotFound, overview::OverviewPage, setup::SetupPage,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -247,7 +247,10 @@ mod tests {
     #[test]
     fn usernames() {
         assert!(Username::parse("admin").is_ok());
-        assert_eq!(Username::parse("  ops.team-1 ").unwrap().as_str(), "ops.team-1");
+        assert_eq!(
+            Username::parse("  ops.team-1 ").unwrap().as_str(),
+            "ops.team-1"
+        );
         assert_eq!(Username::parse("").unwrap_err().field, "username");
         assert!(Username::parse("robert'); DROP TABLE users;--").is_err());
         assert!(Username::parse(&"a".repeat(1_000_000)).is_err());
@@ -287,15 +290,35 @@ mod tests {
             .create_first_admin(&name, NewPassword::parse("a long passphrase").unwrap())
             .await;
         assert!(matches!(again, Err(EngineError::AdminExists)));
-        assert!(store.verify_login("admin", "a long passphrase").await.unwrap().is_some());
-        assert!(store.verify_login("ADMIN", "a long passphrase").await.unwrap().is_some());
-        assert!(store.verify_login("admin", "wrong password!").await.unwrap().is_none());
-        assert!(store.verify_login("nobody", "a long passphrase").await.unwrap().is_none());
+        assert!(store
+            .verify_login("admin", "a long passphrase")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .verify_login("ADMIN", "a long passphrase")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .verify_login("admin", "wrong password!")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .verify_login("nobody", "a long passphrase")
+            .await
+            .unwrap()
+            .is_none());
         store
             .reset_password("admin", NewPassword::parse("another passphrase").unwrap())
             .await
             .unwrap();
-        assert!(store.verify_login("admin", "another passphrase").await.unwrap().is_some());
+        assert!(store
+            .verify_login("admin", "another passphrase")
+            .await
+            .unwrap()
+            .is_some());
         assert!(matches!(
             store
                 .reset_password("ghost", NewPassword::parse("another passphrase").unwrap())

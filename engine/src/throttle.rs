@@ -54,7 +54,10 @@ impl Store {
             .bind(MAX_FAILURES)
             .fetch_all(self.pool())
             .await?;
-        Ok((times.len() as i64 >= MAX_FAILURES).then(|| times.iter().copied().min().unwrap_or(now)))
+        Ok(
+            (times.len() as i64 >= MAX_FAILURES)
+                .then(|| times.iter().copied().min().unwrap_or(now)),
+        )
     }
 }
 
@@ -68,16 +71,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         for _ in 0..4 {
-            store.record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None).await.unwrap();
+            store
+                .record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None)
+                .await
+                .unwrap();
         }
-        assert_eq!(store.login_throttled("alice", "10.0.0.9").await.unwrap(), None);
-        store.record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None).await.unwrap();
-        let wait = store.login_throttled("ALICE", "10.0.0.9").await.unwrap().unwrap();
-        assert!(wait.0 > WINDOW_SECS - 5 && wait.0 <= WINDOW_SECS, "{wait:?}");
+        assert_eq!(
+            store.login_throttled("alice", "10.0.0.9").await.unwrap(),
+            None
+        );
+        store
+            .record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None)
+            .await
+            .unwrap();
+        let wait = store
+            .login_throttled("ALICE", "10.0.0.9")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            wait.0 > WINDOW_SECS - 5 && wait.0 <= WINDOW_SECS,
+            "{wait:?}"
+        );
         // The IP is throttled for another account too.
-        assert!(store.login_throttled("bob", "10.0.0.1").await.unwrap().is_some());
-        assert!(store.login_throttled("bob", "10.0.0.2").await.unwrap().is_none());
-        store.record("alice", Some("10.0.0.1"), "login", Outcome::Success, None).await.unwrap();
-        assert_eq!(store.login_throttled("alice", "10.0.0.1").await.unwrap(), None);
+        assert!(store
+            .login_throttled("bob", "10.0.0.1")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .login_throttled("bob", "10.0.0.2")
+            .await
+            .unwrap()
+            .is_none());
+        store
+            .record("alice", Some("10.0.0.1"), "login", Outcome::Success, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.login_throttled("alice", "10.0.0.1").await.unwrap(),
+            None
+        );
     }
 }

@@ -41,7 +41,13 @@ pub async fn reset_password(data_dir: &Path, username: &str) -> Result<(), Admin
         .execute(store.pool())
         .await;
     store
-        .record(username, None, "reset-password", Outcome::Success, Some("from the command line"))
+        .record(
+            username,
+            None,
+            "reset-password",
+            Outcome::Success,
+            Some("from the command line"),
+        )
         .await?;
     Ok(())
 }

@@ -29,7 +29,10 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
                 .and_then(|v| v.to_str().ok())
                 .or_else(|| req.uri().authority().map(|a| a.as_str()));
             let scheme = if state.https { "https" } else { "http" };
-            match (headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()), host) {
+            match (
+                headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+                host,
+            ) {
                 (Some(origin), Some(host)) => origin == format!("{scheme}://{host}"),
                 _ => false,
             }
@@ -87,8 +90,10 @@ pub async fn require_session(
     }
     if is_server_fn {
         let mut res = (StatusCode::UNAUTHORIZED, "\"Unauthorized\"").into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, "application/json".parse().expect("valid header"));
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("valid header"),
+        );
         res
     } else if setup_open {
         Redirect::to("/setup").into_response()

@@ -96,7 +96,11 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         }
     });
     let session_layer = SessionManagerLayer::new(sessions)
-        .with_name(if https { "__Host-burrow" } else { "burrow_session" })
+        .with_name(if https {
+            "__Host-burrow"
+        } else {
+            "burrow_session"
+        })
         .with_secure(https)
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
@@ -119,9 +123,10 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(&state, routes, context.clone(), render)
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            context, shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
         .layer(from_fn_with_state(state.clone(), guard::require_session))
         .layer(session_layer)
         .layer(from_fn_with_state(state.clone(), guard::csrf))
@@ -175,7 +180,10 @@ pub async fn serve(settings: Settings) -> Result<(), StartupError> {
                 "No administrator yet. Open {url}setup and enter the one-time setup token: {} \
                  (also in {})",
                 token.reveal(),
-                settings.data_dir.join(engine::setup_token::FILE_NAME).display()
+                settings
+                    .data_dir
+                    .join(engine::setup_token::FILE_NAME)
+                    .display()
             );
         }
     }

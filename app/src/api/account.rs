@@ -38,19 +38,28 @@ pub async fn complete_setup(
         if !token_ok {
             let _ = state
                 .store
-                .record("setup", Some(&ip), "setup", Outcome::Failure, Some("wrong token"))
+                .record(
+                    "setup",
+                    Some(&ip),
+                    "setup",
+                    Outcome::Failure,
+                    Some("wrong token"),
+                )
                 .await;
             return Err(keep(AppError::invalid(
                 "token",
                 "That is not the setup token. Copy it from Burrow's log or the setup-token file in its data directory.",
             )));
         }
-        let name = Username::parse(&username)
-            .map_err(|e| keep(AppError::invalid(e.field, e.message)))?;
+        let name =
+            Username::parse(&username).map_err(|e| keep(AppError::invalid(e.field, e.message)))?;
         let new_password = NewPassword::parse(&password)
             .map_err(|e| keep(AppError::invalid(e.field, e.message)))?;
         if password != confirm {
-            return Err(keep(AppError::invalid("confirm", "The two passwords differ.")));
+            return Err(keep(AppError::invalid(
+                "confirm",
+                "The two passwords differ.",
+            )));
         }
         let user = match state.store.create_first_admin(&name, new_password).await {
             Ok(user) => user,
@@ -69,7 +78,10 @@ pub async fn complete_setup(
             .record(name.as_str(), Some(&ip), "setup", Outcome::Success, None)
             .await;
         start_session(user.id).await?;
-        tracing::info!(username = name.as_str(), "first admin created; setup closed");
+        tracing::info!(
+            username = name.as_str(),
+            "first admin created; setup closed"
+        );
         leptos_axum::redirect("/");
         Ok(())
     };

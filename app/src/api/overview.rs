@@ -43,7 +43,10 @@ pub async fn get_overview() -> Result<Overview, AppError> {
                 .map(|e| Activity {
                     at: time::OffsetDateTime::from_unix_timestamp(e.at)
                         .ok()
-                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
                         .unwrap_or_default(),
                     actor: e.actor,
                     ip: e.ip.unwrap_or_default(),

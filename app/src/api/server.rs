@@ -46,7 +46,9 @@ pub async fn signed_in_user(session: &Session) -> Option<i64> {
 /// The signed-in user, or `Unauthorized`.
 pub async fn require_user() -> Result<engine::accounts::User, AppError> {
     let session = session().await?;
-    let uid = signed_in_user(&session).await.ok_or(AppError::Unauthorized)?;
+    let uid = signed_in_user(&session)
+        .await
+        .ok_or(AppError::Unauthorized)?;
     state()
         .store
         .user_by_id(uid)

@@ -10,7 +10,8 @@ use crate::components::field::{Field, FormError};
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let error = move || login.value().get().and_then(|r| r.err());
-    let field_error = move |name: &'static str| Signal::derive(move || error().and_then(|e| e.for_field(name)));
+    let field_error =
+        move |name: &'static str| Signal::derive(move || error().and_then(|e| e.for_field(name)));
     view! {
         <Title text="Sign in" />
         <main class="auth-page">

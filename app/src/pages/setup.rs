@@ -10,7 +10,8 @@ use crate::components::field::{Field, FormError};
 pub fn SetupPage() -> impl IntoView {
     let setup = ServerAction::<CompleteSetup>::new();
     let error = move || setup.value().get().and_then(|r| r.err());
-    let field_error = move |name: &'static str| Signal::derive(move || error().and_then(|e| e.for_field(name)));
+    let field_error =
+        move |name: &'static str| Signal::derive(move || error().and_then(|e| e.for_field(name)));
     view! {
         <Title text="Set up" />
         <main class="auth-page">

@@ -20,16 +20,28 @@ async fn setup_refuses_a_wrong_token_and_closes_after_the_first_admin() {
     assert!(!app.db().await.admin_exists().await.unwrap());
 
     let cookie = app.claim().await;
-    assert!(!app.token_file().exists(), "token file deleted once claimed");
+    assert!(
+        !app.token_file().exists(),
+        "token file deleted once claimed"
+    );
     assert!(app.db().await.admin_exists().await.unwrap());
     let page = app.get("/", Some(&cookie)).await;
     assert_status(&page, StatusCode::OK);
 
     assert_status(&app.get("/setup", None).await, StatusCode::NOT_FOUND);
-    assert_status(&app.get("/setup", Some(&cookie)).await, StatusCode::NOT_FOUND);
+    assert_status(
+        &app.get("/setup", Some(&cookie)).await,
+        StatusCode::NOT_FOUND,
+    );
     let again = app.setup("anything", "intruder", PASSWORD).await;
     assert_status(&again, StatusCode::NOT_FOUND);
-    assert!(app.db().await.verify_login("intruder", PASSWORD).await.unwrap().is_none());
+    assert!(app
+        .db()
+        .await
+        .verify_login("intruder", PASSWORD)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -46,7 +58,12 @@ async fn setup_validates_each_field_and_saves_nothing_on_error() {
         let res = app
             .call(
                 "/api/setup",
-                &[("token", &token), ("username", username), ("password", password), ("confirm", confirm)],
+                &[
+                    ("token", &token),
+                    ("username", username),
+                    ("password", password),
+                    ("confirm", confirm),
+                ],
                 None,
             )
             .await;
@@ -56,7 +73,10 @@ async fn setup_validates_each_field_and_saves_nothing_on_error() {
         assert!(!body.to_string().contains(password) || password == username);
     }
     assert!(!app.db().await.admin_exists().await.unwrap());
-    assert!(app.token_file().exists(), "token still valid after refused attempts");
+    assert!(
+        app.token_file().exists(),
+        "token still valid after refused attempts"
+    );
 }
 
 #[tokio::test]
@@ -71,7 +91,13 @@ async fn login_and_logout() {
 
     let res = app.login(ADMIN, PASSWORD).await;
     let cookie = session_cookie(&res).expect("cookie");
-    let set_cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    let set_cookie = res
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
 
@@ -85,13 +111,26 @@ async fn login_and_logout() {
     assert_redirect(&app.get("/login", Some(&cookie)).await, "/");
 
     let out = app.call("/api/logout", &[], Some(&cookie)).await;
-    assert!(out.status().is_success() || out.status().is_redirection(), "{}", out.status());
-    assert_status(&app.call("/api/whoami", &[], Some(&cookie)).await, StatusCode::UNAUTHORIZED);
+    assert!(
+        out.status().is_success() || out.status().is_redirection(),
+        "{}",
+        out.status()
+    );
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&cookie)).await,
+        StatusCode::UNAUTHORIZED,
+    );
     assert_redirect(&app.get("/", Some(&cookie)).await, "/login");
 
     let log = app.db().await.recent_audit(10).await.unwrap();
-    let kinds: Vec<(String, String)> = log.iter().map(|e| (e.action.clone(), e.outcome.clone())).collect();
-    assert!(kinds.contains(&("login".into(), "failure".into())), "{kinds:?}");
+    let kinds: Vec<(String, String)> = log
+        .iter()
+        .map(|e| (e.action.clone(), e.outcome.clone()))
+        .collect();
+    assert!(
+        kinds.contains(&("login".into(), "failure".into())),
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&("login".into(), "success".into())));
     assert!(kinds.contains(&("logout".into(), "success".into())));
     assert!(log.iter().all(|e| e.ip.as_deref() == Some("127.0.0.1")));
@@ -104,13 +143,23 @@ async fn session_id_is_rotated_at_login() {
     let first = app.sign_in().await;
     // Signing in again on the same session hands out a new id…
     let res = app
-        .call("/api/login", &[("username", ADMIN), ("password", PASSWORD)], Some(&first))
+        .call(
+            "/api/login",
+            &[("username", ADMIN), ("password", PASSWORD)],
+            Some(&first),
+        )
         .await;
     let second = session_cookie(&res).expect("new cookie");
     assert_ne!(first, second);
     // …and the old one is dead.
-    assert_status(&app.call("/api/whoami", &[], Some(&first)).await, StatusCode::UNAUTHORIZED);
-    assert_status(&app.call("/api/whoami", &[], Some(&second)).await, StatusCode::OK);
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&first)).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&second)).await,
+        StatusCode::OK,
+    );
 }
 
 #[tokio::test]
@@ -118,20 +167,35 @@ async fn repeated_failures_are_throttled_and_recorded() {
     let app = spawn_app().await;
     app.claim().await;
     for _ in 0..5 {
-        assert_status(&app.login(ADMIN, "not my password").await, StatusCode::UNAUTHORIZED);
+        assert_status(
+            &app.login(ADMIN, "not my password").await,
+            StatusCode::UNAUTHORIZED,
+        );
     }
     // Even the right password is refused while throttled.
     let res = app.login(ADMIN, PASSWORD).await;
     assert_status(&res, StatusCode::TOO_MANY_REQUESTS);
-    let retry: i64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
     let body = json(res).await;
     assert!(body.get("TooManyAttempts").is_some(), "{body}");
     // Another account from the same address is throttled too.
-    assert_status(&app.login("someone", "whatever it is").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_status(
+        &app.login("someone", "whatever it is").await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
 
     let log = app.db().await.recent_audit(20).await.unwrap();
-    assert_eq!(log.iter().filter(|e| e.outcome == "failure" && e.action == "login").count(), 5);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.outcome == "failure" && e.action == "login")
+            .count(),
+        5
+    );
     assert!(log.iter().any(|e| e.outcome == "throttled"));
 }
 
@@ -151,15 +215,27 @@ async fn reset_password_from_the_command_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a brand new passphrase\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a brand new passphrase\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("a brand new passphrase"));
     assert_status(&app.login(ADMIN, PASSWORD).await, StatusCode::UNAUTHORIZED);
-    assert!(app.login(ADMIN, "a brand new passphrase").await.status().is_success());
+    assert!(app
+        .login(ADMIN, "a brand new passphrase")
+        .await
+        .status()
+        .is_success());
     // Every earlier session is signed out.
-    assert_status(&app.call("/api/whoami", &[], Some(&cookie)).await, StatusCode::UNAUTHORIZED);
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&cookie)).await,
+        StatusCode::UNAUTHORIZED,
+    );
 
     // A too-short password is refused with the rule, and nothing changes.
     let mut child = Command::new(env!("CARGO_BIN_EXE_burrow"))

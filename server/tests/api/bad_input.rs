@@ -22,7 +22,9 @@ async fn oversized_odd_and_malformed_input() {
     assert_eq!(json(res).await["Invalid"]["field"], "username");
 
     // SQL-looking text is just text.
-    let res = app.setup(&token, "x'; DROP TABLE users; --", PASSWORD).await;
+    let res = app
+        .setup(&token, "x'; DROP TABLE users; --", PASSWORD)
+        .await;
     assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!app.db().await.admin_exists().await.unwrap());
     app.claim().await;
@@ -34,12 +36,18 @@ async fn oversized_odd_and_malformed_input() {
     assert_status(&res, StatusCode::BAD_REQUEST);
     let mut headers = HeaderMap::new();
     headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
     let res = app
         .client
         .post(app.url("/api/login"))
         .headers(headers)
-        .body(vec![b'u', b's', b'e', b'r', b'n', b'a', b'm', b'e', b'=', 0xff, 0xfe, b'&', b'p', b'=', 0xc3])
+        .body(vec![
+            b'u', b's', b'e', b'r', b'n', b'a', b'm', b'e', b'=', 0xff, 0xfe, b'&', b'p', b'=',
+            0xc3,
+        ])
         .send()
         .await
         .unwrap();
@@ -64,15 +72,43 @@ async fn a_plain_form_post_comes_back_to_the_form_with_the_error() {
     let mut headers = HeaderMap::new();
     headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
     headers.insert("accept", HeaderValue::from_static("text/html"));
-    headers.insert("referer", HeaderValue::from_str(&app.url("/login")).unwrap());
+    headers.insert(
+        "referer",
+        HeaderValue::from_str(&app.url("/login")).unwrap(),
+    );
     let res = app
-        .post("/api/login", &[("username", ADMIN), ("password", "wrong password!")], None, headers)
+        .post(
+            "/api/login",
+            &[("username", ADMIN), ("password", "wrong password!")],
+            None,
+            headers,
+        )
         .await;
     assert!(res.status().is_redirection(), "{}", res.status());
     let location = res.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.contains("/login") && location.contains("__err"), "{location}");
-    assert!(!location.contains("wrong password"), "the password never travels back");
-    let page = app.client.get(&location).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Wrong username or password."), "error shown on the page");
-    assert!(page.contains(&format!("value=\"{ADMIN}\"")), "the username is kept");
+    assert!(
+        location.contains("/login") && location.contains("__err"),
+        "{location}"
+    );
+    assert!(
+        !location.contains("wrong password"),
+        "the password never travels back"
+    );
+    let page = app
+        .client
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Wrong username or password."),
+        "error shown on the page"
+    );
+    assert!(
+        page.contains(&format!("value=\"{ADMIN}\"")),
+        "the username is kept"
+    );
 }

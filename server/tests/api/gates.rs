@@ -29,18 +29,35 @@ async fn every_page_and_server_function_requires_a_session() {
     // Unknown addresses are not a way around the gate either.
     assert_redirect(&app.get("/no/such/page", None).await, "/login");
 
-    let fns: Vec<&str> = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p).collect();
-    for expected in ["/api/login", "/api/setup", "/api/logout", "/api/whoami", "/api/overview"] {
-        assert!(fns.contains(&expected), "{expected} not registered: {fns:?}");
+    let fns: Vec<&str> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, _)| p)
+        .collect();
+    for expected in [
+        "/api/login",
+        "/api/setup",
+        "/api/logout",
+        "/api/whoami",
+        "/api/overview",
+    ] {
+        assert!(
+            fns.contains(&expected),
+            "{expected} not registered: {fns:?}"
+        );
     }
-    for path in fns.iter().filter(|p| !app::api::PUBLIC_SERVER_FNS.contains(p)) {
+    for path in fns
+        .iter()
+        .filter(|p| !app::api::PUBLIC_SERVER_FNS.contains(p))
+    {
         let res = app.call(path, &[], None).await;
         assert_status(&res, StatusCode::UNAUTHORIZED);
         assert_eq!(json(res).await, serde_json::json!("Unauthorized"));
     }
     // A tampered or made-up cookie is simply not a session.
     let forged = Cookie("burrow_session=AAAAAAAAAAAAAAAAAAAAAA".into());
-    assert_status(&app.call("/api/whoami", &[], Some(&forged)).await, StatusCode::UNAUTHORIZED);
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&forged)).await,
+        StatusCode::UNAUTHORIZED,
+    );
     let garbage = Cookie("burrow_session=%00%ff<script>".into());
     assert_redirect(&app.get("/", Some(&garbage)).await, "/login");
 
@@ -48,7 +65,10 @@ async fn every_page_and_server_function_requires_a_session() {
     assert_status(&app.get("/healthz", None).await, StatusCode::OK);
     assert_status(&app.get("/readyz", None).await, StatusCode::OK);
     let css = app.get("/pkg/burrow.css", None).await;
-    assert!(!css.status().is_redirection(), "assets are not behind the sign-in");
+    assert!(
+        !css.status().is_redirection(),
+        "assets are not behind the sign-in"
+    );
 }
 
 #[tokio::test]
@@ -58,34 +78,61 @@ async fn cross_site_posts_are_refused() {
 
     let mut cross_site = HeaderMap::new();
     cross_site.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-    let res = app.post("/api/logout", &[], Some(&cookie), cross_site).await;
+    let res = app
+        .post("/api/logout", &[], Some(&cookie), cross_site)
+        .await;
     assert_status(&res, StatusCode::FORBIDDEN);
 
     let mut same_site = HeaderMap::new();
     same_site.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
-    assert_status(&app.post("/api/logout", &[], Some(&cookie), same_site).await, StatusCode::FORBIDDEN);
+    assert_status(
+        &app.post("/api/logout", &[], Some(&cookie), same_site).await,
+        StatusCode::FORBIDDEN,
+    );
 
     let mut foreign_origin = HeaderMap::new();
     foreign_origin.insert("origin", HeaderValue::from_static("http://evil.example"));
-    assert_status(&app.post("/api/logout", &[], Some(&cookie), foreign_origin).await, StatusCode::FORBIDDEN);
+    assert_status(
+        &app.post("/api/logout", &[], Some(&cookie), foreign_origin)
+            .await,
+        StatusCode::FORBIDDEN,
+    );
 
     // Neither header: refused (no browser would send that).
-    assert_status(&app.post("/api/logout", &[], Some(&cookie), HeaderMap::new()).await, StatusCode::FORBIDDEN);
+    assert_status(
+        &app.post("/api/logout", &[], Some(&cookie), HeaderMap::new())
+            .await,
+        StatusCode::FORBIDDEN,
+    );
     // The sign-in form is protected too.
     let mut cross_site = HeaderMap::new();
     cross_site.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
     assert_status(
-        &app.post("/api/login", &[("username", ADMIN), ("password", PASSWORD)], None, cross_site).await,
+        &app.post(
+            "/api/login",
+            &[("username", ADMIN), ("password", PASSWORD)],
+            None,
+            cross_site,
+        )
+        .await,
         StatusCode::FORBIDDEN,
     );
 
     // Still signed in: none of the refused requests did anything.
-    assert_status(&app.call("/api/whoami", &[], Some(&cookie)).await, StatusCode::OK);
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&cookie)).await,
+        StatusCode::OK,
+    );
 
     // An exact Origin match is accepted where Sec-Fetch-Site is absent.
     let mut own_origin = HeaderMap::new();
-    own_origin.insert("origin", HeaderValue::from_str(&format!("http://{}", app.addr)).unwrap());
+    own_origin.insert(
+        "origin",
+        HeaderValue::from_str(&format!("http://{}", app.addr)).unwrap(),
+    );
     own_origin.insert("accept", HeaderValue::from_static("application/json"));
-    let res = app.post("/api/whoami", &[], Some(&cookie), own_origin).await;
+    let res = app
+        .post("/api/whoami", &[], Some(&cookie), own_origin)
+        .await;
     assert_status(&res, StatusCode::OK);
 }

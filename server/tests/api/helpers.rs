@@ -18,7 +18,9 @@ pub struct TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let settings = Settings::new(addr, data.path().to_owned());
     let (router, _state) = burrow_server::startup::build(&settings, false)
@@ -78,7 +80,12 @@ impl TestApp {
 
     /// Calls a server function the way the hydrated page does: a same-origin
     /// form-encoded POST that wants JSON back.
-    pub async fn call(&self, path: &str, form: &[(&str, &str)], cookie: Option<&Cookie>) -> Response {
+    pub async fn call(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&Cookie>,
+    ) -> Response {
         let mut headers = HeaderMap::new();
         headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
         headers.insert("accept", HeaderValue::from_static("application/json"));
@@ -108,7 +115,12 @@ impl TestApp {
     pub async fn setup(&self, token: &str, username: &str, password: &str) -> Response {
         self.call(
             "/api/setup",
-            &[("token", token), ("username", username), ("password", password), ("confirm", password)],
+            &[
+                ("token", token),
+                ("username", username),
+                ("password", password),
+                ("confirm", password),
+            ],
             None,
         )
         .await
@@ -117,24 +129,38 @@ impl TestApp {
     /// Claims the install with the default admin.
     pub async fn claim(&self) -> Cookie {
         let res = self.setup(&self.setup_token(), ADMIN, PASSWORD).await;
-        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "{}",
+            res.status()
+        );
         session_cookie(&res).expect("setup signs the admin in")
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.call("/api/login", &[("username", username), ("password", password)], None)
-            .await
+        self.call(
+            "/api/login",
+            &[("username", username), ("password", password)],
+            None,
+        )
+        .await
     }
 
     /// Signs in as the default admin and returns the session cookie.
     pub async fn sign_in(&self) -> Cookie {
         let res = self.login(ADMIN, PASSWORD).await;
-        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert!(
+            res.status().is_success() || res.status().is_redirection(),
+            "{}",
+            res.status()
+        );
         session_cookie(&res).expect("session cookie")
     }
 
     pub async fn db(&self) -> engine::Store {
-        engine::Store::open(self.data.path()).await.expect("open store")
+        engine::Store::open(self.data.path())
+            .await
+            .expect("open store")
     }
 }
 
@@ -148,7 +174,9 @@ pub fn serde_urlencoded(form: &[(&str, &str)]) -> String {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -160,7 +188,11 @@ pub async fn json(res: Response) -> serde_json::Value {
 }
 
 pub fn assert_redirect(res: &Response, to: &str) {
-    assert!(res.status().is_redirection(), "expected redirect, got {}", res.status());
+    assert!(
+        res.status().is_redirection(),
+        "expected redirect, got {}",
+        res.status()
+    );
     assert_eq!(
         res.headers().get("location").and_then(|v| v.to_str().ok()),
         Some(to)

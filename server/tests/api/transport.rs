@@ -17,8 +17,14 @@ async fn loopback_is_http_and_anything_else_https_with_a_kept_certificate() {
     let Transport::Https(first) = transport(&public).unwrap() else {
         panic!("a public address must get HTTPS");
     };
-    let Transport::Https(second) = transport(&public).unwrap() else { panic!() };
-    assert_eq!(first.fingerprint().unwrap(), second.fingerprint().unwrap(), "kept across starts");
+    let Transport::Https(second) = transport(&public).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        first.fingerprint().unwrap(),
+        second.fingerprint().unwrap(),
+        "kept across starts"
+    );
 
     let mut insecure = public.clone();
     insecure.insecure_http = true;
@@ -33,7 +39,9 @@ async fn https_serves_host_prefixed_secure_cookies() {
         l.local_addr().unwrap()
     };
     // A certificate given by the operator switches HTTPS on even on loopback.
-    let cert = engine::console_tls::ConsoleCert::load_or_create(data.path(), vec!["127.0.0.1".into()]).unwrap();
+    let cert =
+        engine::console_tls::ConsoleCert::load_or_create(data.path(), vec!["127.0.0.1".into()])
+            .unwrap();
     let mut settings = Settings::new(free, data.path().into());
     settings.tls_cert = Some(cert.cert_path.clone());
     settings.tls_key = Some(cert.key_path.clone());
