@@ -24,3 +24,11 @@ pub mod secrets;
 
 pub use sealing::{OpenError, SealingKey};
 pub use secrets::{Secrets, Seed};
+pub mod render;
+
+pub use render::{render, ConfigFile, Plan, ServiceSpec};
+#[cfg(feature = "native")]
+pub mod cli;
+#[cfg(feature = "native")]
+pub mod files;
+pub mod import;

@@ -406,7 +406,7 @@ impl TlsForm {
         };
         match mode.as_str() {
             "acme" => {
-                let email = r.req("tls.email", &self.email, EmailAddress::parse);
+                let email = r.value("tls.email", &self.email, EmailAddress::parse);
                 let directory = r.opt(
                     "tls.directory",
                     &self.directory,
@@ -597,7 +597,7 @@ impl From<&StackConfig> for StackForm {
             },
             TlsMode::Acme { email, directory } => TlsForm {
                 mode: text("acme"),
-                email: text(email.as_str()),
+                email: email.as_ref().and_then(|e| text(e.as_str())),
                 directory: text(directory.as_str()),
                 ..TlsForm::default()
             },

@@ -9,7 +9,8 @@ pub const DEFAULT_RELEASE: &str = "v0.16.2";
 
 /// Every service Burrow can run, in dependency order (a service only depends
 /// on services before it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Service {
     Database,
     Redis,

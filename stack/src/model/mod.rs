@@ -97,7 +97,8 @@ pub enum TlsMode {
     SelfSigned,
     /// ACME (Let's Encrypt by default).
     Acme {
-        email: EmailAddress,
+        /// Optional: the CA sends expiry notices there.
+        email: Option<EmailAddress>,
         directory: HttpsUrl,
     },
     /// The operator's own certificate and key, files on the host.

@@ -1,0 +1,265 @@
+//! `render(config, secrets) -> Plan`: everything a target needs to run the
+//! stack, computed without IO. Same input, byte-identical output.
+
+mod caddy;
+mod compose;
+mod kubernetes;
+mod livekit;
+mod revolt;
+mod services;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{ImageRef, Service, StackConfig};
+use crate::secrets::Secrets;
+
+pub use kubernetes::{KubeManifest, NAMESPACE};
+
+/// Where Caddy finds the certificate in the self-signed and own-certificate
+/// modes; the deploy mounts the files there.
+pub const TLS_CERT_PATH: &str = "/etc/caddy/tls/cert.pem";
+pub const TLS_KEY_PATH: &str = "/etc/caddy/tls/key.pem";
+/// In the self-signed mode the deploy directory holds the CA-issued pair here
+/// (relative to the compose file); Burrow's engine writes them.
+pub const SELF_SIGNED_CERT_SOURCE: &str = "./tls/cert.pem";
+pub const SELF_SIGNED_KEY_SOURCE: &str = "./tls/key.pem";
+
+/// The Docker network every service joins.
+pub const NETWORK: &str = "stoat";
+/// The bucket Stoat's file server uses.
+pub const BUCKET: &str = "revolt-uploads";
+/// Mongo replica set name (transactions need a replica set).
+pub const REPLICA_SET: &str = "rs0";
+
+/// A file the services read, by name (`Revolt.toml`, `livekit.yml`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigFile {
+    pub content: String,
+    /// Unix mode to write it with (0600 for secrets, 0644 otherwise).
+    pub mode: u32,
+    /// Holds secret values: keep it out of logs, ConfigMaps and diffs shown
+    /// in the clear.
+    pub secret: bool,
+}
+
+impl ConfigFile {
+    fn public(content: String) -> Self {
+        Self {
+            content,
+            mode: 0o644,
+            secret: false,
+        }
+    }
+
+    fn secret(content: String) -> Self {
+        Self {
+            content,
+            mode: 0o600,
+            secret: true,
+        }
+    }
+}
+
+/// One container (or one-shot job) of the stack, self-contained for a target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSpec {
+    pub service: Service,
+    /// Container name / DNS name on the network.
+    pub name: String,
+    pub image: ImageRef,
+    pub hostname: String,
+    /// Replaces the image entrypoint when set.
+    pub entrypoint: Option<Vec<String>>,
+    /// Arguments (the image `CMD`); empty keeps the image default.
+    pub command: Vec<String>,
+    /// Non-secret environment.
+    pub env: BTreeMap<String, String>,
+    /// Secret environment: names of dotenv files in [`Plan::files`].
+    pub env_files: Vec<String>,
+    /// Ports published on the host (only where the reference publishes).
+    pub ports: Vec<PublishedPort>,
+    /// The port the service listens on inside the network, if any.
+    pub internal_port: Option<u16>,
+    pub mounts: Vec<Mount>,
+    /// Extra DNS names on the stack network.
+    pub aliases: Vec<String>,
+    pub depends_on: Vec<Dependency>,
+    pub health: Option<HealthCheck>,
+    pub restart: Restart,
+    /// CPU (millicores) and memory (MiB) a Kubernetes pod requests.
+    pub requests: Resources,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Resources {
+    pub cpu_millis: u32,
+    pub memory_mib: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+/// `host_start..=host_end` published to the same container ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    pub start: u16,
+    pub end: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mount {
+    /// A named volume (persistent data).
+    Volume { name: String, target: String },
+    /// A file of [`Plan::files`], mounted read-only.
+    File { file: String, target: String },
+    /// A file on the host the deploy provides (TLS certificate files).
+    Host { source: String, target: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    Started,
+    Healthy,
+    /// Ran to completion with exit code 0 (one-shot jobs).
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+}
+
+/// How to tell a service is healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Probe {
+    /// HTTP GET answering 2xx/3xx; checked from outside the container
+    /// (Stoat's images are distroless: there is no shell or curl inside).
+    Http { path: String, port: u16 },
+    /// A TCP connect; checked from outside the container.
+    Tcp { port: u16 },
+    /// A command inside the container (only images that have a shell).
+    Exec { command: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    pub probe: Probe,
+    pub interval_s: u32,
+    pub timeout_s: u32,
+    pub retries: u32,
+    pub start_period_s: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restart {
+    Always,
+    /// One-shot: restarted only until it exits 0.
+    OnFailure,
+}
+
+/// Everything a target needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Config files by name; services mount them via [`Mount::File`].
+    pub files: BTreeMap<String, ConfigFile>,
+    /// In dependency order.
+    pub services: Vec<ServiceSpec>,
+    /// Named volumes the services use.
+    pub volumes: Vec<String>,
+    /// `compose.yml`; needs the secret files of [`Plan::files`] beside it.
+    pub compose: String,
+    /// One object per manifest, in apply order.
+    pub kubernetes: Vec<KubeManifest>,
+}
+
+impl Plan {
+    pub fn service(&self, name: &str) -> Option<&ServiceSpec> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Every Kubernetes object as one multi-document YAML stream.
+    pub fn kubernetes_yaml(&self) -> String {
+        kubernetes::join(&self.kubernetes)
+    }
+}
+
+/// Renders the stack. Expects a config without `check()` errors: a
+/// voice-ingress without LiveKit, for one, is simply not rendered.
+pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "Revolt.toml".to_string(),
+        ConfigFile::secret(revolt::render(config, secrets, revolt::Flavor::Docker)),
+    );
+    files.insert(
+        "Caddyfile".to_string(),
+        ConfigFile::public(caddy::render(config, caddy::Site::Public)),
+    );
+    if config.runs(Service::Livekit) {
+        files.insert(
+            "livekit.yml".to_string(),
+            ConfigFile::secret(livekit::render(config, secrets)),
+        );
+    }
+    for (name, file) in services::files(config, secrets) {
+        files.insert(name, file);
+    }
+    let services = services::specs(config);
+    let mut volumes: Vec<String> = services
+        .iter()
+        .flat_map(|s| s.mounts.iter())
+        .filter_map(|m| match m {
+            Mount::Volume { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    volumes.sort();
+    volumes.dedup();
+    let compose = compose::render(&services, &volumes);
+    let kubernetes = kubernetes::render(config, secrets, &services, &files);
+    Plan {
+        files,
+        services,
+        volumes,
+        compose,
+        kubernetes,
+    }
+}
+
+/// Public URLs of the stack, shared by Revolt.toml, the web env and the proxy.
+pub(crate) struct Urls {
+    pub app: String,
+    pub api: String,
+    pub events: String,
+    pub autumn: String,
+    pub january: String,
+    pub gifbox: String,
+    pub livekit: String,
+}
+
+impl Urls {
+    pub fn of(config: &StackConfig) -> Self {
+        let d = config.domain.as_str();
+        Urls {
+            app: format!("https://{d}"),
+            api: format!("https://{d}/api"),
+            events: format!("wss://{d}/ws"),
+            autumn: format!("https://{d}/autumn"),
+            january: format!("https://{d}/january"),
+            gifbox: format!("https://{d}/gifbox"),
+            livekit: format!("wss://{d}/livekit"),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The rendered files pass the real tools: `caddy validate`,
+//! `docker-compose config` and `kubernetes-validate` (OpenAPI schema,
+//! strict). These tools are installed by scripts/setup-test-tools.sh; a
+//! missing tool fails the test, it does not skip it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use stack::render::{TLS_CERT_PATH, TLS_KEY_PATH};
+use stack::Plan;
+
+/// The Kubernetes version of k8s-openapi's `v1_34` feature.
+const KUBERNETES_VERSION: &str = "1.34.0";
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} could not run ({e}); run scripts/setup-test-tools.sh"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+fn plans() -> Vec<(String, Plan)> {
+    let mut plans: Vec<(String, Plan)> = common::fixtures()
+        .into_iter()
+        .map(|(name, c)| (name.to_string(), stack::render(&c, &common::secrets())))
+        .collect();
+    let example = std::fs::read_to_string(common::example_path()).unwrap();
+    plans.push(("example".into(), common::render_fixture(&example)));
+    plans
+}
+
+/// A throwaway certificate so Caddy can load the TLS files it is told about.
+fn make_cert(dir: &Path) {
+    run(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test",
+            ])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem")),
+        "openssl",
+    );
+}
+
+#[test]
+fn caddyfiles_validate() {
+    for (name, plan) in plans() {
+        let dir = tempfile::tempdir().unwrap();
+        make_cert(dir.path());
+        // The deploy mounts the certificate at a fixed path; point the copy
+        // under test at real files instead (the only change made).
+        let caddyfile = plan.files["Caddyfile"]
+            .content
+            .replace(TLS_CERT_PATH, dir.path().join("cert.pem").to_str().unwrap())
+            .replace(TLS_KEY_PATH, dir.path().join("key.pem").to_str().unwrap());
+        let path = dir.path().join("Caddyfile");
+        std::fs::write(&path, caddyfile).unwrap();
+        let out = run(
+            Command::new("caddy")
+                .args(["validate", "--adapter", "caddyfile", "--config"])
+                .arg(&path)
+                .env("HOME", dir.path())
+                .env("XDG_DATA_HOME", dir.path())
+                .env("XDG_CONFIG_HOME", dir.path()),
+            &format!("caddy validate ({name})"),
+        );
+        assert!(out.contains("Valid configuration"), "{name}: {out}");
+    }
+}
+
+#[test]
+fn kubernetes_caddyfile_validates() {
+    // The in-cluster Caddy (plain HTTP) config travels in the ConfigMap.
+    let plan = common::render_fixture(common::FULL);
+    let map = plan
+        .kubernetes
+        .iter()
+        .find(|m| m.kind == "ConfigMap")
+        .unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&map.yaml).unwrap();
+    let caddyfile = doc["data"]["Caddyfile"].as_str().unwrap();
+    assert!(caddyfile.contains(":80 {"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Caddyfile");
+    std::fs::write(&path, caddyfile).unwrap();
+    run(
+        Command::new("caddy")
+            .args(["validate", "--adapter", "caddyfile", "--config"])
+            .arg(&path)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path()),
+        "caddy validate (kubernetes)",
+    );
+}
+
+#[test]
+fn compose_files_validate() {
+    for (name, plan) in plans() {
+        let dir = tempfile::tempdir().unwrap();
+        common::write_plan(&plan, dir.path());
+        let out = run(
+            Command::new("docker-compose")
+                .args(["-f", "compose.yml", "config"])
+                .current_dir(dir.path()),
+            &format!("docker-compose config ({name})"),
+        );
+        // What compose resolved still has every service and the escaped `$`.
+        let resolved: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+        for spec in &plan.services {
+            assert!(
+                resolved["services"][spec.name.as_str()].is_mapping(),
+                "{name}: {} missing after compose config",
+                spec.name
+            );
+        }
+        if plan.service("database").is_some() {
+            let test = &resolved["services"]["database"]["healthcheck"]["test"];
+            assert!(
+                serde_yaml::to_string(test)
+                    .unwrap()
+                    .contains("$MONGO_INITDB_ROOT_PASSWORD"),
+                "{name}: the health check lost its variable"
+            );
+        }
+    }
+}
+
+#[test]
+fn kubernetes_objects_validate_against_openapi_schema() {
+    for (name, plan) in plans() {
+        let dir = tempfile::tempdir().unwrap();
+        common::write_plan(&plan, dir.path());
+        let files: Vec<_> = plan
+            .kubernetes
+            .iter()
+            .map(|m| dir.path().join("kubernetes").join(&m.file_name))
+            .collect();
+        let out = run(
+            Command::new("kubernetes-validate")
+                .args(["--strict", "-k", KUBERNETES_VERSION])
+                .args(&files),
+            &format!("kubernetes-validate ({name})"),
+        );
+        let passed = out.matches(" passed for resource ").count();
+        assert_eq!(passed, plan.kubernetes.len(), "{name}:\n{out}");
+    }
+}
