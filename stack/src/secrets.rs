@@ -17,7 +17,6 @@ use base64::engine::general_purpose::{
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::pkcs8::LineEnding;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -82,10 +81,14 @@ fn check_password(s: &str) -> Result<(), InvalidValue> {
     if s.is_empty() || s.len() > 256 {
         return Err(invalid("a password has 1 to 256 characters"));
     }
-    // It ends up in env files, URIs and YAML: printable ASCII without spaces.
-    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+    // It ends up in env files (which some compose versions interpolate),
+    // URIs and YAML: printable ASCII without spaces, quotes, `$`, `\`, `#`.
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'$' | b'\'' | b'"' | b'`' | b'\\' | b'#'))
+    {
         return Err(invalid(
-            "a password may contain only printable ASCII characters without spaces",
+            "a password may contain printable ASCII characters except spaces, quotes, '$', '\\' and '#'",
         ));
     }
     Ok(())
@@ -178,10 +181,7 @@ impl VapidKeys {
     }
 
     fn from_secret_key(key: &p256::SecretKey) -> Self {
-        let pem = key
-            .to_sec1_pem(LineEnding::LF)
-            .expect("a valid key encodes as SEC1 PEM");
-        let private_key = B64_NO_PAD.encode(pem.as_bytes());
+        let private_key = B64_NO_PAD.encode(sec1_pem(key).as_bytes());
         let point = key.public_key().to_encoded_point(false);
         let public_key = URL_SAFE_NO_PAD.encode(point.as_bytes());
         Self {
@@ -226,6 +226,32 @@ impl VapidKeys {
     pub fn public_key(&self) -> &str {
         &self.public_key
     }
+}
+
+/// The SEC1 PEM exactly as `openssl ecparam -name prime256v1 -genkey -noout`
+/// writes it: ECPrivateKey with the curve OID ([0]) and the public key ([1]).
+/// (RustCrypto's encoder leaves out the optional [0], which changes the text.)
+fn sec1_pem(key: &p256::SecretKey) -> String {
+    let point = key.public_key().to_encoded_point(false);
+    let mut der = Vec::with_capacity(121);
+    der.extend_from_slice(&[0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20]);
+    der.extend_from_slice(&key.to_bytes());
+    // [0] { OID 1.2.840.10045.3.1.7 (prime256v1) }
+    der.extend_from_slice(&[
+        0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ]);
+    // [1] { BIT STRING, 0 unused bits, uncompressed point }
+    der.extend_from_slice(&[0xa1, 0x44, 0x03, 0x42, 0x00]);
+    der.extend_from_slice(point.as_bytes());
+    debug_assert_eq!(der.len(), 121);
+    let body = STANDARD.encode(&der);
+    let mut pem = String::from("-----BEGIN EC PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END EC PRIVATE KEY-----\n");
+    pem
 }
 
 impl fmt::Debug for VapidKeys {

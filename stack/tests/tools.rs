@@ -166,3 +166,47 @@ fn kubernetes_objects_validate_against_openapi_schema() {
         assert_eq!(passed, plan.kubernetes.len(), "{name}:\n{out}");
     }
 }
+
+/// Burrow's VAPID encoding is byte-for-byte what generate_config.sh makes
+/// with openssl: base64 (no `=`) of the SEC1 PEM, and base64url of the last
+/// 65 bytes of the DER public key.
+#[test]
+fn vapid_matches_openssl_generate_config() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let pem_path = dir.path().join("vapid_private.pem");
+    run(
+        Command::new("openssl")
+            .args([
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+            ])
+            .arg(&pem_path),
+        "openssl ecparam",
+    );
+    let pem = std::fs::read_to_string(&pem_path).unwrap();
+    let private = base64::engine::general_purpose::STANDARD
+        .encode(pem.as_bytes())
+        .replace('=', "");
+    let der = Command::new("openssl")
+        .args(["ec", "-outform", "DER", "-in"])
+        .arg(&pem_path)
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(&der.stdout[der.stdout.len() - 65..]);
+    assert_eq!(public.len(), 87);
+
+    let keys = stack::secrets::VapidKeys::parse(&private, &public).unwrap();
+    assert_eq!(keys.public_key(), public);
+    // The same scalar encoded by Burrow gives openssl's exact text.
+    let scalar = p256::SecretKey::from_sec1_pem(&pem).unwrap().to_bytes();
+    let ours = stack::secrets::VapidKeys::from_scalar(&scalar.into()).unwrap();
+    assert_eq!(ours.private_key(), private);
+    assert_eq!(ours.public_key(), public);
+}
