@@ -7,12 +7,15 @@ import * as fs from 'fs';
 // Each mode gets its own Burrow with its own fresh data directory, so both
 // walk the first-run setup from the start, reading the setup token from the
 // data directory as an operator would.
+// The config is evaluated again in every worker: create the run's directory
+// once and hand it down through the environment.
+const root = (process.env.BURROW_E2E_ROOT ??= fs.mkdtempSync(path.join(os.tmpdir(), 'burrow-e2e-')));
 const modes = [
   { name: 'no-js', javaScriptEnabled: false, port: 18080 },
   { name: 'js', javaScriptEnabled: true, port: 18081 },
 ].map((m) => ({
   ...m,
-  dataDir: fs.mkdtempSync(path.join(os.tmpdir(), `burrow-e2e-${m.name}-`)),
+  dataDir: fs.mkdirSync(path.join(root, m.name), { recursive: true }) ?? path.join(root, m.name),
   baseURL: `http://127.0.0.1:${m.port}`,
 }));
 

@@ -12,7 +12,7 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
@@ -52,8 +52,10 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage />
                 <Route path=path!("/setup") view=SetupPage />
-                <ParentRoute path=path!("") view=ConsoleLayout>
-                    <Route path=path!("") view=OverviewPage />
+                // Console pages render once their data is in, so they are
+                // complete without JavaScript (no out-of-order streaming).
+                <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
+                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>
