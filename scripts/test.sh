@@ -10,14 +10,15 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "format"
 cargo fmt --all --check
 
-step "clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+# Built first: the tests below reuse its compiled dependencies.
+step "build the site and server (cargo leptos build)"
+cargo leptos build
 
 step "unit and integration tests"
 cargo test --workspace
 
-step "build the site and server (cargo leptos build)"
-cargo leptos build
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "end-to-end tests in Chromium (JavaScript off and on)"
 (cd end2end && BURROW_BIN=target/debug/burrow npx playwright test)
