@@ -22,7 +22,7 @@ pub use model::{
 pub mod sealing;
 pub mod secrets;
 
-pub use sealing::{OpenError, SealingKey};
+pub use sealing::{OpenError, OpenSecretsError, SealingKey};
 pub use secrets::{Secrets, Seed};
 pub mod render;
 

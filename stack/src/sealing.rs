@@ -6,6 +6,8 @@ use std::fmt;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
+use crate::secrets::Secrets;
+
 const NONCE_LEN: usize = 24;
 
 /// A 32-byte key. Load it with `stack::files::load_or_create_key`.
@@ -66,6 +68,30 @@ impl SealingKey {
     }
 }
 
+/// Opening sealed [`Secrets`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenSecretsError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("the sealed secrets are not valid: {0}")]
+    Invalid(String),
+}
+
+impl SealingKey {
+    /// Seals the secrets' TOML form (what the store keeps).
+    #[cfg(feature = "native")]
+    pub fn seal_secrets(&self, secrets: &Secrets) -> Vec<u8> {
+        self.seal(secrets.to_toml().as_bytes())
+    }
+
+    pub fn open_secrets(&self, sealed: &[u8]) -> Result<Secrets, OpenSecretsError> {
+        let plain = self.open(sealed)?;
+        let text =
+            String::from_utf8(plain).map_err(|_| OpenSecretsError::Invalid("not UTF-8".into()))?;
+        Secrets::from_toml(&text).map_err(OpenSecretsError::Invalid)
+    }
+}
+
 impl fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SealingKey(<redacted>)")
@@ -89,6 +115,22 @@ mod tests {
             Err(OpenError)
         );
         assert_eq!(key.open(&sealed[..10]), Err(OpenError));
+    }
+
+    #[cfg(feature = "native")]
+    #[test]
+    fn secrets_seal_round_trip() {
+        let key = SealingKey::generate().unwrap();
+        let secrets = Secrets::derive(&crate::secrets::Seed::parse("seal").unwrap());
+        let sealed = key.seal_secrets(&secrets);
+        let text = String::from_utf8_lossy(&sealed);
+        assert!(!text.contains(secrets.files_encryption_key.expose()));
+        assert_eq!(key.open_secrets(&sealed).unwrap(), secrets);
+        let other = SealingKey::generate().unwrap();
+        assert_eq!(
+            other.open_secrets(&sealed),
+            Err(OpenSecretsError::Open(OpenError))
+        );
     }
 
     #[cfg(feature = "native")]

@@ -40,6 +40,21 @@ fn s(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
+/// Keys in sorted insertion order: the output is the same whether `toml::Table`
+/// is a BTreeMap or (with `preserve_order` switched on elsewhere in a build)
+/// an insertion-ordered map.
+fn sorted(table: Table) -> Table {
+    let mut entries: Vec<(String, Value)> = table.into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+        .into_iter()
+        .map(|(k, v)| match v {
+            Value::Table(t) => (k, Value::Table(sorted(t))),
+            other => (k, other),
+        })
+        .collect()
+}
+
 pub(super) fn mongodb_uri(secrets: &Secrets) -> String {
     format!(
         "mongodb://stoatchat:{}@database:27017/revolt?replicaSet={REPLICA_SET}&authSource=revolt",
@@ -194,7 +209,7 @@ pub(super) fn render(config: &StackConfig, secrets: &Secrets, flavor: Flavor) ->
         );
     }
 
-    let body = toml::to_string(&root).expect("a TOML table serializes");
+    let body = toml::to_string(&sorted(root)).expect("a TOML table serializes");
     format!(
         "# Rendered by Burrow from stack.toml; edits here are overwritten.\n\
          # Holds secrets: keep it private (mode 0600).\n\n{body}"
