@@ -244,6 +244,16 @@ proptest! {
             );
         }
 
+        // Virtual-host buckets on Docker, consistent with MinIO's aliases.
+        prop_assert_eq!(
+            toml_get(&revolt, "files.s3.path_style_buckets").and_then(|v| v.as_bool()),
+            Some(false)
+        );
+        if let Some(minio) = plan.service("minio") {
+            prop_assert!(minio.aliases.iter().any(|a| a == "revolt-uploads.minio"));
+            prop_assert_eq!(minio.env.get("MINIO_DOMAIN").map(String::as_str), Some("minio"));
+        }
+
         // The LiveKit node agrees in all four places.
         let node = config.livekit.node.as_str();
         let lk_host = toml_get(&revolt, &format!("hosts.livekit.{node}"));
