@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod certs;
 pub mod console_tls;
 pub mod error;
+pub mod mail;
 pub mod setup_token;
 pub mod store;
 pub mod throttle;

@@ -285,6 +285,36 @@ proptest! {
             prop_assert_eq!(doc["kind"].as_str(), Some(m.kind.as_str()));
         }
 
+        // Each secret appears only in the files whose service needs it.
+        let allowed: Vec<(&str, &[&str])> = vec![
+            ("vapid_private_key", &["Revolt.toml"]),
+            ("files_encryption_key", &["Revolt.toml"]),
+            ("livekit_key", &["Revolt.toml", "livekit.yml"]),
+            ("livekit_secret", &["Revolt.toml", "livekit.yml"]),
+            ("mongo_root_password", &["database.env"]),
+            ("mongo_user_password", &["Revolt.toml", "database.env"]),
+            ("mongo_keyfile", &["mongo-keyfile"]),
+            ("redis_password", &["Revolt.toml", "keydb.conf", "livekit.yml"]),
+            ("rabbit_password", &["Revolt.toml", "rabbit.env"]),
+            ("s3_access_key", &["Revolt.toml", "minio.env", "createbuckets.env"]),
+            ("s3_secret_key", &["Revolt.toml", "minio.env", "createbuckets.env"]),
+        ];
+        for ((id, value), (allowed_id, files)) in secrets.values().into_iter().zip(&allowed) {
+            prop_assert_eq!(id, *allowed_id);
+            for (name, f) in &plan.files {
+                if f.content.contains(value) {
+                    prop_assert!(files.contains(&name.as_str()), "{} found in {}", id, name);
+                }
+            }
+        }
+        if let Some(smtp) = &config.smtp {
+            for (name, f) in &plan.files {
+                if f.content.contains(&smtp.password) {
+                    prop_assert_eq!(name.as_str(), "Revolt.toml");
+                }
+            }
+        }
+
         // Secrets appear only in files marked secret; samples nowhere.
         let mut values: Vec<&str> = secrets.values().into_iter().map(|(_, v)| v).collect();
         if let Some(smtp) = &config.smtp {

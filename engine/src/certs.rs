@@ -1,0 +1,1 @@
+//! Burrow's own CA and checks of an uploaded certificate.
