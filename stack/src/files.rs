@@ -161,7 +161,26 @@ pub struct RenderReport {
 /// apply order) into `out_dir`. Secrets are kept beside the config in
 /// `<stem>.secrets.toml` (created on first render, reused after).
 pub fn render_to_dir(config_path: &Path, out_dir: &Path) -> Result<RenderReport, FilesError> {
-    let (config, warnings) = read_config(config_path)?;
+    let (config, mut warnings) = read_config(config_path)?;
+    match &config.tls {
+        crate::model::TlsMode::SelfSigned => warnings.push(FieldIssue::warning(
+            "tls.mode",
+            format!(
+                "compose.yml mounts {} and {} (relative to {}): put the certificate \
+                 issued by Burrow's CA there before `docker compose up`",
+                crate::render::SELF_SIGNED_CERT_SOURCE,
+                crate::render::SELF_SIGNED_KEY_SOURCE,
+                out_dir.display()
+            ),
+        )),
+        crate::model::TlsMode::OwnCertificate { cert_file, key_file } => {
+            warnings.push(FieldIssue::warning(
+                "tls.cert_file",
+                format!("compose.yml mounts {cert_file} and {key_file} from the host: they must exist there"),
+            ))
+        }
+        crate::model::TlsMode::Acme { .. } => {}
+    }
     let secrets_file = secrets_path_for(config_path);
     let secrets = load_or_create_secrets(&secrets_file)?;
     let plan = render(&config, &secrets);

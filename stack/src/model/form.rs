@@ -890,6 +890,26 @@ mod tests {
     }
 
     #[test]
+    fn livekit_ports_must_not_collide_with_caddy() {
+        let issues = parse_stack_toml(
+            "domain='a.example.com'\n[livekit]\nenabled=true\nudp_ports='400-500'\ntcp_port=443",
+        )
+        .unwrap_err();
+        assert!(issues
+            .iter()
+            .any(|i| i.field == "livekit.udp_ports" && i.is_error()));
+        assert!(issues
+            .iter()
+            .any(|i| i.field == "livekit.tcp_port" && i.is_error()));
+        let w = parse_stack_toml(
+            "domain='a.example.com'\n[livekit]\nenabled=true\nudp_ports='40000-45000'\n[apps]\nvoice_ingress=true",
+        )
+        .unwrap()
+        .warnings;
+        assert!(w.iter().any(|i| i.field == "livekit.udp_ports"), "{w:?}");
+    }
+
+    #[test]
     fn voice_ingress_without_livekit_is_an_error() {
         let issues =
             parse_stack_toml("domain='a.example.com'\n[apps]\nvoice_ingress=true").unwrap_err();
