@@ -226,3 +226,75 @@ proptest! {
         prop_assert!(check_own_certificate(&cert, &key, DOMAIN, now()).is_err());
     }
 }
+
+/// Converts a PKCS#8 key with the `openssl` CLI into its traditional form
+/// (SEC1 for EC, PKCS#1 for RSA), the other formats providers hand out.
+fn traditional(pkcs8_pem: &str, tool: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("openssl")
+        // `openssl ec` writes SEC1 already and has no `-traditional`.
+        .args(if tool == "ec" {
+            vec![tool]
+        } else {
+            vec![tool, "-traditional"]
+        })
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the openssl CLI is needed for key-format tests");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pkcs8_pem.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {tool} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn sec1_ec_key_is_accepted_and_matched() {
+    let ca = BurrowCa::generate("Burrow CA").unwrap();
+    let issued = leaf(&ca, DOMAIN);
+    let sec1 = traditional(&issued.key_pem, "ec");
+    assert!(sec1.contains("BEGIN EC PRIVATE KEY"), "{sec1}");
+    assert!(check_own_certificate(&chain(&issued, &ca), &sec1, DOMAIN, now()).is_ok());
+    let other = traditional(&leaf(&ca, DOMAIN).key_pem, "ec");
+    assert_eq!(
+        problems(&chain(&issued, &ca), &other, DOMAIN, now()),
+        vec![CertProblem::KeyMismatch]
+    );
+}
+
+#[test]
+fn pkcs1_rsa_key_is_accepted_and_matched() {
+    let rsa = |_: ()| {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .output()
+            .expect("the openssl CLI is needed for key-format tests");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pkcs8 = rsa(());
+    let key = rcgen::KeyPair::from_pem(&pkcs8).unwrap();
+    let cert = rcgen::CertificateParams::new(vec![DOMAIN.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pkcs1 = traditional(&pkcs8, "rsa");
+    assert!(pkcs1.contains("BEGIN RSA PRIVATE KEY"), "{pkcs1}");
+    check_own_certificate(&cert.pem(), &pkcs1, DOMAIN, now()).unwrap_or_else(|p| panic!("{p:?}"));
+    let other = traditional(&rsa(()), "rsa");
+    assert_eq!(
+        problems(&cert.pem(), &other, DOMAIN, now()),
+        vec![CertProblem::KeyMismatch]
+    );
+}
