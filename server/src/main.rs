@@ -19,6 +19,11 @@ struct Cli {
 enum Command {
     /// Run the web console (the default).
     Serve,
+    /// Render a stack.toml to Revolt.toml, Caddyfile, livekit.yml,
+    /// compose.yml and Kubernetes objects, without a browser.
+    Render(stack::cli::RenderArgs),
+    /// Read an existing Stoat install into a stack.toml (+ its secrets file).
+    Import(stack::cli::ImportArgs),
     /// Account maintenance from the shell.
     Admin {
         #[command(subcommand)]
@@ -46,6 +51,31 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => burrow_server::startup::serve(cli.settings)
             .await
+            .map_err(|e| e.to_string()),
+        Command::Render(args) => stack::cli::run_render(&args)
+            .map(|report| {
+                for warning in &report.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                eprintln!(
+                    "Wrote {} files to {} (secrets kept in {}).",
+                    report.written.len(),
+                    args.out.display(),
+                    report.secrets_file.display()
+                );
+            })
+            .map_err(|e| e.to_string()),
+        Command::Import(args) => stack::cli::run_import(&args)
+            .map(|notes| {
+                for note in &notes {
+                    eprintln!("note: {note}");
+                }
+                eprintln!(
+                    "Wrote {} ({} item(s) could not be mapped; see the notes above).",
+                    args.config.display(),
+                    notes.len()
+                );
+            })
             .map_err(|e| e.to_string()),
         Command::Admin {
             action: AdminAction::ResetPassword { user },
