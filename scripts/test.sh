@@ -15,7 +15,7 @@ step "build the site and server (cargo leptos build)"
 cargo leptos build
 
 step "unit and integration tests"
-cargo test --workspace
+cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -65,7 +65,7 @@ pub fn App() -> impl IntoView {
 /// Flags the document once the wasm bundle has taken over, so tests (and
 /// styles) can tell a hydrated page from a server-rendered one.
 fn mark_hydrated() {
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     Effect::new(|_| {
         if let Some(body) = web_sys::window()
             .and_then(|w| w.document())

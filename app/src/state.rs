@@ -13,6 +13,8 @@ use leptos::config::LeptosOptions;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
+    /// Seals and opens the secrets kept in the store.
+    pub vault: engine::sealed::Vault,
     pub data_dir: PathBuf,
     /// Present until the first admin exists.
     pub setup_token: Arc<Mutex<Option<SetupToken>>>,

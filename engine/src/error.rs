@@ -18,6 +18,8 @@ pub enum EngineError {
     Certificate(String),
     #[error("{0}")]
     Invalid(#[from] crate::accounts::InvalidInput),
+    #[error("secrets: {0}")]
+    Secrets(String),
     #[error("an administrator already exists")]
     AdminExists,
     #[error("no user named {0:?}")]

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod console_tls;
 pub mod error;
 pub mod mail;
+pub mod sealed;
 pub mod setup_token;
 pub mod store;
 pub mod throttle;

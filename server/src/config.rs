@@ -20,6 +20,12 @@ pub struct Settings {
     #[arg(long, env = "BURROW_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// Key file that seals stored secrets (created, mode 0600, if missing).
+    /// Default: `secrets.key` in the data directory. Keep it out of database
+    /// backups: a copy of the database alone then reveals no secret.
+    #[arg(long, env = "BURROW_SECRETS_KEY")]
+    pub secrets_key: Option<PathBuf>,
+
     /// PEM certificate (chain) for the console's HTTPS; with --tls-key.
     #[arg(long, env = "BURROW_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -35,12 +41,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(engine::sealed::KEY_FILE))
+    }
+
     /// Defaults for a console on `listen` keeping its data in `data_dir`.
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         Self {
             listen,
             data_dir,
             site_root: PathBuf::from("target/site"),
+            secrets_key: None,
             tls_cert: None,
             tls_key: None,
             insecure_http: false,

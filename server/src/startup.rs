@@ -20,6 +20,7 @@ use app::api::IDLE_TIMEOUT_SECS;
 use app::state::AppState;
 use app::{shell, App};
 use engine::console_tls::ConsoleCert;
+use engine::sealed::Vault;
 use engine::setup_token::SetupToken;
 use engine::Store;
 
@@ -51,6 +52,9 @@ pub enum Transport {
 /// builds the router with every layer.
 pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState), StartupError> {
     let store = Store::open(&settings.data_dir).await?;
+    let vault = Vault::open(&settings.secrets_key_path())?;
+    // The stack's credentials are generated once, on first start, and kept.
+    store.ensure_stack_secrets(&vault).await?;
     let setup_token = if store.admin_exists().await? {
         let stale = settings.data_dir.join(engine::setup_token::FILE_NAME);
         if stale.exists() {
@@ -69,6 +73,7 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
     let state = AppState {
         leptos_options,
         store,
+        vault,
         data_dir: settings.data_dir.clone(),
         setup_token: Arc::new(Mutex::new(setup_token)),
         started: Instant::now(),

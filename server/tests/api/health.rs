@@ -15,3 +15,27 @@ async fn healthz_and_readyz_report_status_version_uptime_and_database() {
         assert_eq!(body["db_healthy"], true);
     }
 }
+
+#[tokio::test]
+async fn stack_secrets_are_generated_once_and_sealed() {
+    let app = spawn_app().await;
+    let key = app.data.path().join("secrets.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().len(), 32);
+    let vault = engine::sealed::Vault::open(&key).unwrap();
+    let secrets = app
+        .db()
+        .await
+        .stack_secrets(&vault)
+        .await
+        .unwrap()
+        .expect("kept at startup");
+    let raw = std::fs::read(app.data.path().join("burrow.db")).unwrap();
+    let wal = std::fs::read(app.data.path().join("burrow.db-wal")).unwrap_or_default();
+    for (name, value) in secrets.values() {
+        let found = |bytes: &[u8]| bytes.windows(value.len()).any(|w| w == value.as_bytes());
+        assert!(
+            !found(&raw) && !found(&wal),
+            "{name} readable in the database"
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! Secrets at rest: the stack's generated credentials (and the SMTP
+//! password) are sealed with a key from a file of its own (mode 0600, outside
+//! the database, path overridable), so a copy of `burrow.db` alone reveals
+//! nothing.
+
+use std::path::Path;
+
+use stack::sealing::SealingKey;
+use stack::secrets::Secrets;
+
+use crate::{now_unix, EngineError, Store};
+
+/// Default file name of the sealing key, in the data directory.
+pub const KEY_FILE: &str = "secrets.key";
+
+const STACK: &str = "stack";
+
+/// Seals and opens stored secrets with the key from the key file.
+#[derive(Clone)]
+pub struct Vault {
+    key: std::sync::Arc<SealingKey>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault(<key redacted>)")
+    }
+}
+
+impl Vault {
+    /// Loads the key file, creating a new random key (mode 0600) if missing.
+    pub fn open(key_file: &Path) -> Result<Self, EngineError> {
+        let key = stack::files::load_or_create_key(key_file)
+            .map_err(|e| EngineError::Secrets(e.to_string()))?;
+        Ok(Self {
+            key: std::sync::Arc::new(key),
+        })
+    }
+}
+
+impl Store {
+    async fn put_sealed(&self, name: &str, sealed: Vec<u8>) -> Result<(), EngineError> {
+        sqlx::query(
+            "INSERT INTO sealed_secrets (name, sealed, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(sealed)
+        .bind(now_unix())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_sealed(&self, name: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(
+            sqlx::query_scalar("SELECT sealed FROM sealed_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// The stack's secrets, if any were kept.
+    pub async fn stack_secrets(&self, vault: &Vault) -> Result<Option<Secrets>, EngineError> {
+        match self.get_sealed(STACK).await? {
+            None => Ok(None),
+            Some(sealed) => vault.key.open_secrets(&sealed).map(Some).map_err(|e| {
+                EngineError::Secrets(format!(
+                    "the stored stack secrets cannot be opened with this key file ({e}); \
+                     was the key file replaced?"
+                ))
+            }),
+        }
+    }
+
+    /// The stack's secrets, generated and kept on first use.
+    pub async fn ensure_stack_secrets(&self, vault: &Vault) -> Result<Secrets, EngineError> {
+        if let Some(existing) = self.stack_secrets(vault).await? {
+            return Ok(existing);
+        }
+        let fresh = Secrets::generate().map_err(|e| EngineError::Secrets(e.to_string()))?;
+        self.put_sealed(STACK, vault.key.seal_secrets(&fresh))
+            .await?;
+        Ok(fresh)
+    }
+
+    /// Replaces the kept secrets. A different files encryption key is refused
+    /// unless `force_files_key`: it would make every stored file unreadable.
+    pub async fn replace_stack_secrets(
+        &self,
+        vault: &Vault,
+        next: Secrets,
+        force_files_key: bool,
+    ) -> Result<(), EngineError> {
+        let merged = match self.stack_secrets(vault).await? {
+            Some(mut current) => {
+                current
+                    .replace(next, force_files_key)
+                    .map_err(|e| EngineError::Secrets(e.to_string()))?;
+                current
+            }
+            None => next,
+        };
+        self.put_sealed(STACK, vault.key.seal_secrets(&merged))
+            .await
+    }
+
+    /// Keeps one secret value (e.g. the SMTP password) sealed under `name`.
+    pub async fn put_secret(
+        &self,
+        vault: &Vault,
+        name: &str,
+        value: &str,
+    ) -> Result<(), EngineError> {
+        self.put_sealed(name, vault.key.seal(value.as_bytes()))
+            .await
+    }
+
+    pub async fn secret(&self, vault: &Vault, name: &str) -> Result<Option<String>, EngineError> {
+        let Some(sealed) = self.get_sealed(name).await? else {
+            return Ok(None);
+        };
+        let plain = vault.key.open(&sealed).map_err(|_| {
+            EngineError::Secrets(format!(
+                "the stored {name} cannot be opened with this key file"
+            ))
+        })?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| EngineError::Secrets(format!("the stored {name} is not text")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_database(dir: &Path) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for name in ["burrow.db", "burrow.db-wal"] {
+            if let Ok(b) = std::fs::read(dir.join(name)) {
+                bytes.extend(b);
+            }
+        }
+        bytes
+    }
+
+    fn contains(haystack: &[u8], needle: &str) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_the_database_alone_reveals_no_secret() {
+        let data = tempfile::tempdir().unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path()).await.unwrap();
+        let vault = Vault::open(&keys.path().join(KEY_FILE)).unwrap();
+        let secrets = store.ensure_stack_secrets(&vault).await.unwrap();
+        store
+            .put_secret(&vault, "smtp_password", "hunter2-but-longer")
+            .await
+            .unwrap();
+
+        // Kept, not regenerated.
+        assert_eq!(store.ensure_stack_secrets(&vault).await.unwrap(), secrets);
+        assert_eq!(
+            store
+                .secret(&vault, "smtp_password")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("hunter2-but-longer")
+        );
+
+        let raw = raw_database(data.path());
+        assert!(!raw.is_empty());
+        for (name, value) in secrets.values() {
+            assert!(
+                !contains(&raw, value),
+                "{name} readable in the database file"
+            );
+        }
+        assert!(!contains(&raw, "hunter2-but-longer"));
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(keys.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        // Another key file cannot open them, and says so without the values.
+        let other = Vault::open(&keys.path().join("other.key")).unwrap();
+        let err = store.stack_secrets(&other).await.unwrap_err().to_string();
+        assert!(err.contains("key file"), "{err}");
+        assert!(store.secret(&other, "smtp_password").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_files_key_change_needs_force() {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path()).await.unwrap();
+        let vault = Vault::open(&data.path().join(KEY_FILE)).unwrap();
+        let current = store.ensure_stack_secrets(&vault).await.unwrap();
+        let other = Secrets::generate().unwrap();
+        let err = store
+            .replace_stack_secrets(&vault, other.clone(), false)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("files encryption key"), "{err}");
+        assert_eq!(store.stack_secrets(&vault).await.unwrap().unwrap(), current);
+        store
+            .replace_stack_secrets(&vault, other.clone(), true)
+            .await
+            .unwrap();
+        assert_eq!(store.stack_secrets(&vault).await.unwrap().unwrap(), other);
+    }
+}
