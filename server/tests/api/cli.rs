@@ -1,6 +1,14 @@
 //! The headless commands of the `burrow` binary.
 
-use std::process::Command;
+use std::ffi::OsStr;
+use std::process::{Command, Output};
+
+fn burrow<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_burrow"))
+        .args(args)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn render_and_import_from_the_command_line() {
@@ -12,14 +20,14 @@ fn render_and_import_from_the_command_line() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .arg("render")
-        .arg("--config")
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let render = [
+        OsStr::new("render"),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    let run = burrow(render);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     for file in ["Revolt.toml", "Caddyfile", "livekit.yml", "compose.yml"] {
@@ -30,13 +38,14 @@ fn render_and_import_from_the_command_line() {
 
     // Importing the rendered install back gives a config that renders again.
     let imported = dir.path().join("imported.toml");
-    let run = Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .args(["import", "--from", "stoat"])
-        .arg(&out)
-        .arg("--config")
-        .arg(&imported)
-        .output()
-        .unwrap();
+    let run = burrow([
+        OsStr::new("import"),
+        "--from".as_ref(),
+        "stoat".as_ref(),
+        out.as_os_str(),
+        "--config".as_ref(),
+        imported.as_os_str(),
+    ]);
     assert!(
         run.status.success(),
         "{}",
@@ -46,14 +55,7 @@ fn render_and_import_from_the_command_line() {
 
     // A broken config names the field.
     std::fs::write(&config, "domain = \"not a domain!\"\n").unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .arg("render")
-        .arg("--config")
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = burrow(render);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("domain"));
 }
