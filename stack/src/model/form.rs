@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::values::*;
 use super::{
-    Apps, FieldIssue, ImageSet, LiveKit, LiveKitIp, Registration, Service, Smtp, SmtpSecurity,
-    StackConfig, TargetKind, TlsMode, LETS_ENCRYPT_DIRECTORY,
+    Apps, FieldIssue, ImageSet, LiveKit, LiveKitIp, Network, Registration, Service, Smtp,
+    SmtpSecurity, StackConfig, TargetKind, TlsMode, LETS_ENCRYPT_DIRECTORY,
 };
 
 /// One input value as typed. TOML scalars of any type are accepted here;
@@ -112,6 +112,8 @@ type F = Option<Field>;
 #[serde(default)]
 pub struct StackForm {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: F,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: F,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: F,
@@ -123,6 +125,56 @@ pub struct StackForm {
     pub apps: AppsForm,
     /// Service name -> image reference, overriding the built-in catalog.
     pub images: BTreeMap<String, Field>,
+    #[serde(skip_serializing_if = "NetworkForm::is_empty")]
+    pub network: NetworkForm,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkForm {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: F,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_port: F,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https_port: F,
+}
+
+impl NetworkForm {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn read(&self, r: &mut Reader) -> Option<Network> {
+        let d = Network::default();
+        let bind = r.opt("network.bind", &self.bind, d.bind, IpAddress::parse);
+        let http_port = r.opt(
+            "network.http_port",
+            &self.http_port,
+            d.http_port,
+            Port::parse,
+        );
+        let https_port = r.opt(
+            "network.https_port",
+            &self.https_port,
+            d.https_port,
+            Port::parse,
+        );
+        if let (Some(h), Some(s)) = (http_port, https_port) {
+            if h == s {
+                r.issues.push(FieldIssue::error(
+                    "network.https_port",
+                    "HTTP and HTTPS need two different host ports",
+                ));
+                return None;
+            }
+        }
+        Some(Network {
+            bind: bind?,
+            http_port: http_port?,
+            https_port: https_port?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -302,6 +354,7 @@ impl StackForm {
     /// warnings), on success the config and its warnings.
     pub fn parse(&self) -> Result<ParsedStack, Vec<FieldIssue>> {
         let mut r = Reader::default();
+        let name = r.opt("name", &self.name, StackName::default(), StackName::parse);
         let domain = r.req("domain", &self.domain, DomainName::parse);
         let target = r.opt(
             "target",
@@ -319,6 +372,7 @@ impl StackForm {
         let smtp = self.smtp.read(&mut r);
         let livekit = self.livekit.read(&mut r);
         let apps = self.apps.read(&mut r);
+        let network = self.network.read(&mut r);
         let mut images = Some(ImageSet::default());
         for (name, field) in &self.images {
             let path = format!("images.{name}");
@@ -341,6 +395,8 @@ impl StackForm {
         }
 
         let (
+            Some(name),
+            Some(network),
             Some(domain),
             Some(target),
             Some(registration),
@@ -350,6 +406,8 @@ impl StackForm {
             Some(apps),
             Some(images),
         ) = (
+            name,
+            network,
             domain,
             target,
             registration,
@@ -363,6 +421,8 @@ impl StackForm {
             return Err(r.issues);
         };
         let config = StackConfig {
+            name,
+            network,
             domain,
             tls,
             smtp,
@@ -655,7 +715,19 @@ impl From<&StackConfig> for StackForm {
             voice_ingress: flag(a.voice_ingress),
             web: flag(a.web),
         };
+        let network = if c.network == Network::default() {
+            NetworkForm::default()
+        } else {
+            NetworkForm {
+                bind: text(&c.network.bind.to_string()),
+                http_port: int(c.network.http_port.get()),
+                https_port: int(c.network.https_port.get()),
+            }
+        };
         StackForm {
+            name: (c.name != StackName::default())
+                .then(|| Field::Text(c.name.as_str().to_string())),
+            network,
             domain: text(c.domain.as_str()),
             target: text(c.target.as_str()),
             registration: text(c.registration.as_str()),
@@ -694,7 +766,7 @@ impl TryFrom<StackForm> for StackConfig {
     }
 }
 
-const SECTIONS: [&str; 5] = ["tls", "smtp", "livekit", "apps", "images"];
+const SECTIONS: [&str; 6] = ["tls", "smtp", "livekit", "apps", "images", "network"];
 
 /// Reads a user-written `stack.toml`: syntax errors, unknown keys, wrong
 /// types and invalid values are all reported, each with its key path.
@@ -916,5 +988,41 @@ mod tests {
         assert!(issues
             .iter()
             .any(|i| i.field == "apps.voice_ingress" && i.is_error()));
+    }
+
+    #[test]
+    fn stack_name_and_network_publish_caddy_where_asked() {
+        let parsed = parse_stack_toml(
+            "name = 'tk-1'\ndomain = 'a.example.com'\n\
+             [network]\nbind = '127.0.0.1'\nhttp_port = 18480\nhttps_port = 18443",
+        )
+        .unwrap();
+        let c = &parsed.config;
+        assert_eq!(c.name.as_str(), "tk-1");
+        assert_eq!(c.network.http_port.get(), 18480);
+        let plan = crate::render::render(c, &crate::secrets::Secrets::generate().unwrap());
+        let caddy = plan.service("caddy").unwrap();
+        let published: Vec<String> = caddy.ports.iter().map(|p| p.docker_syntax()).collect();
+        assert_eq!(
+            published,
+            [
+                "127.0.0.1:18480:80/tcp",
+                "127.0.0.1:18443:443/tcp",
+                "127.0.0.1:18443:443/udp"
+            ]
+        );
+        // Round trip keeps the non-default values.
+        let again: StackConfig =
+            toml::from_str(&toml::to_string(&StackForm::from(c)).unwrap()).unwrap();
+        assert_eq!(&again, c);
+
+        let errs = parse_stack_toml(
+            "name = 'Bad Name'\ndomain = 'a.example.com'\n[network]\nbind = 'x'\nhttp_port = 8443\nhttps_port = 8443",
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|i| i.field.as_str()).collect();
+        assert!(fields.contains(&"name"), "{errs:?}");
+        assert!(fields.contains(&"network.bind"), "{errs:?}");
+        assert!(fields.contains(&"network.https_port"), "{errs:?}");
     }
 }

@@ -145,13 +145,14 @@ pub(super) fn check(c: &StackConfig) -> Vec<FieldIssue> {
                 "the TCP port lies inside the UDP range; pick one outside it",
             ));
         }
-        if range.contains(super::Port::new(443).expect("valid port")) {
+        let https = c.network.https_port;
+        if range.contains(https) {
             out.push(FieldIssue::error(
                 "livekit.udp_ports",
-                "UDP port 443 is already published by Caddy (HTTP/3)",
+                format!("UDP port {https} is already published by Caddy (HTTP/3)"),
             ));
         }
-        for (port, what) in [(80, "HTTP"), (443, "HTTPS")] {
+        for (port, what) in [(c.network.http_port.get(), "HTTP"), (https.get(), "HTTPS")] {
             if c.livekit.tcp_port.get() == port {
                 out.push(FieldIssue::error(
                     "livekit.tcp_port",

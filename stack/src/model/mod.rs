@@ -14,7 +14,7 @@ pub use images::{ImageSet, Service, DEFAULT_RELEASE};
 pub use issues::{FieldIssue, Severity};
 pub use values::{
     DomainName, EmailAddress, HostPath, HttpsUrl, ImageRef, InvalidValue, IpAddress, Latitude,
-    Longitude, NodeName, Port, PortRange,
+    Longitude, NodeName, Port, PortRange, StackName,
 };
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,8 @@ pub const LETS_ENCRYPT_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/d
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StackForm", into = "StackForm")]
 pub struct StackConfig {
+    /// Prefix of container, network and volume names (default `stoat`).
+    pub name: StackName,
     pub domain: DomainName,
     pub tls: TlsMode,
     /// `None`: no e-mail (no verification, no password reset).
@@ -35,6 +37,8 @@ pub struct StackConfig {
     pub apps: Apps,
     pub images: ImageSet,
     pub target: TargetKind,
+    /// Where Caddy is published on the host.
+    pub network: Network,
 }
 
 impl StackConfig {
@@ -42,6 +46,7 @@ impl StackConfig {
     /// off, every app but voice-ingress and gifbox on, the built-in images.
     pub fn new(domain: DomainName) -> Self {
         Self {
+            name: StackName::default(),
             domain,
             tls: TlsMode::SelfSigned,
             smtp: None,
@@ -50,6 +55,7 @@ impl StackConfig {
             apps: Apps::default(),
             images: ImageSet::default(),
             target: TargetKind::Docker,
+            network: Network::default(),
         }
     }
 
@@ -86,6 +92,33 @@ impl StackConfig {
             .copied()
             .filter(|s| self.runs(*s))
             .collect()
+    }
+}
+
+/// The host side of Caddy's published ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// Host address the ports bind to; `0.0.0.0` (default) is every address.
+    pub bind: IpAddress,
+    pub http_port: Port,
+    pub https_port: Port,
+}
+
+impl Network {
+    /// `None` when bound to every address (the unspecified address).
+    pub fn host_ip(&self) -> Option<std::net::IpAddr> {
+        let ip = self.bind.get();
+        (!ip.is_unspecified()).then_some(ip)
+    }
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Self {
+            bind: IpAddress::parse("0.0.0.0").expect("valid address"),
+            http_port: Port::new(80).expect("valid port"),
+            https_port: Port::new(443).expect("valid port"),
+        }
     }
 }
 

@@ -237,6 +237,40 @@ impl Default for NodeName {
 }
 
 string_newtype!(
+    /// The stack's name: prefix of its containers, network and volumes
+    /// (`<name>-api`, `<name>_mongo-data`), 1..=32 of `[a-z0-9-]`, starting
+    /// with a letter.
+    StackName
+);
+
+impl StackName {
+    pub fn parse(input: &str) -> Result<Self, InvalidValue> {
+        let s = input.trim();
+        if s.is_empty() || s.len() > 32 {
+            return Err(invalid("a stack name has 1 to 32 characters"));
+        }
+        if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(invalid("a stack name starts with a lower-case letter"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(
+                "a stack name may contain only lower-case letters, digits and '-'",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl Default for StackName {
+    fn default() -> Self {
+        Self("stoat".to_string())
+    }
+}
+
+string_newtype!(
     /// A container image reference: `[registry/]repository[:tag][@sha256:digest]`.
     ImageRef
 );

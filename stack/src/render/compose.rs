@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Condition, Mount, Probe, Protocol, Restart, ServiceSpec, NETWORK};
+use super::{Condition, Mount, Probe, Restart, ServiceSpec, NETWORK};
 
 #[derive(Serialize)]
 struct Compose {
@@ -86,22 +86,7 @@ pub(super) fn render(services: &[ServiceSpec], volumes: &[String]) -> String {
         services.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut out = BTreeMap::new();
     for spec in services {
-        let ports = spec
-            .ports
-            .iter()
-            .map(|p| {
-                let range = if p.start == p.end {
-                    p.start.to_string()
-                } else {
-                    format!("{}-{}", p.start, p.end)
-                };
-                let proto = match p.protocol {
-                    Protocol::Tcp => "tcp",
-                    Protocol::Udp => "udp",
-                };
-                format!("{range}:{range}/{proto}")
-            })
-            .collect();
+        let ports = spec.ports.iter().map(|p| p.docker_syntax()).collect();
         let volumes = spec
             .mounts
             .iter()

@@ -105,12 +105,48 @@ pub enum Protocol {
     Udp,
 }
 
-/// `host_start..=host_end` published to the same container ports.
+/// Container ports `start..=end` published on the host at
+/// `host_start..=host_start + (end - start)`, bound to `host_ip` (every
+/// address when `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PublishedPort {
     pub start: u16,
     pub end: u16,
     pub protocol: Protocol,
+    pub host_ip: Option<std::net::IpAddr>,
+    pub host_start: u16,
+}
+
+impl PublishedPort {
+    /// The host port container port `port` is published on.
+    pub fn host_port(&self, port: u16) -> u16 {
+        self.host_start + (port - self.start)
+    }
+
+    /// `[ip:]host[-host_end]:container[-end]/proto`, the compose/CLI syntax.
+    pub fn docker_syntax(&self) -> String {
+        let range = |a: u16, b: u16| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        };
+        let ip = match self.host_ip {
+            Some(std::net::IpAddr::V6(ip)) => format!("[{ip}]:"),
+            Some(ip) => format!("{ip}:"),
+            None => String::new(),
+        };
+        let proto = match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        format!(
+            "{ip}{}:{}/{proto}",
+            range(self.host_start, self.host_port(self.end)),
+            range(self.start, self.end)
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -302,16 +302,21 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             spec.internal_port = Some(7880);
             spec.mounts = vec![file("livekit.yml", "/etc/livekit.yml")];
             let lk = &config.livekit;
+            let host_ip = config.network.host_ip();
             spec.ports = vec![
                 PublishedPort {
                     start: lk.tcp_port.get(),
                     end: lk.tcp_port.get(),
                     protocol: Protocol::Tcp,
+                    host_ip,
+                    host_start: lk.tcp_port.get(),
                 },
                 PublishedPort {
                     start: lk.udp_ports.start().get(),
                     end: lk.udp_ports.end().get(),
                     protocol: Protocol::Udp,
+                    host_ip,
+                    host_start: lk.udp_ports.start().get(),
                 },
             ];
             spec.depends_on = vec![dep(Service::Redis, Condition::Healthy)];
@@ -398,23 +403,19 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
         }
         Service::Caddy => {
             spec.internal_port = Some(80);
+            let net = &config.network;
+            let publish = |port: u16, host: u16, protocol| PublishedPort {
+                start: port,
+                end: port,
+                protocol,
+                host_ip: net.host_ip(),
+                host_start: host,
+            };
             spec.ports = vec![
-                PublishedPort {
-                    start: 80,
-                    end: 80,
-                    protocol: Protocol::Tcp,
-                },
-                PublishedPort {
-                    start: 443,
-                    end: 443,
-                    protocol: Protocol::Tcp,
-                },
+                publish(80, net.http_port.get(), Protocol::Tcp),
+                publish(443, net.https_port.get(), Protocol::Tcp),
                 // HTTP/3
-                PublishedPort {
-                    start: 443,
-                    end: 443,
-                    protocol: Protocol::Udp,
-                },
+                publish(443, net.https_port.get(), Protocol::Udp),
             ];
             spec.mounts = vec![
                 file("Caddyfile", "/etc/caddy/Caddyfile"),
