@@ -20,6 +20,8 @@ pub enum EngineError {
     Invalid(#[from] crate::accounts::InvalidInput),
     #[error("secrets: {0}")]
     Secrets(String),
+    #[error("{0}")]
+    Config(String),
     #[error("an administrator already exists")]
     AdminExists,
     #[error("no user named {0:?}")]
