@@ -16,7 +16,8 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
-    login::LoginPage, not_found::NotFound, overview::OverviewPage, setup::SetupPage,
+    certificate::CertificatePage, login::LoginPage, not_found::NotFound, overview::OverviewPage,
+    setup::SetupPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                 // complete without JavaScript (no out-of-order streaming).
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
+                    <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

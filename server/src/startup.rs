@@ -25,7 +25,7 @@ use engine::setup_token::SetupToken;
 use engine::Store;
 
 use crate::config::Settings;
-use crate::{guard, health};
+use crate::{downloads, guard, health};
 
 /// Largest request body accepted; forms here are a few hundred bytes.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -127,6 +127,8 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
     Ok(Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(app::pages::certificate::PEM_URL, get(downloads::ca_pem))
+        .route(app::pages::certificate::DER_URL, get(downloads::ca_der))
         .leptos_routes_with_context(&state, routes, context.clone(), render)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,

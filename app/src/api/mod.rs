@@ -2,6 +2,7 @@
 //! take session and state from context, parse, call the engine, map errors.
 
 pub mod account;
+pub mod certificate;
 pub mod overview;
 
 #[cfg(feature = "ssr")]

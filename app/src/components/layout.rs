@@ -18,6 +18,7 @@ pub fn ConsoleLayout() -> impl IntoView {
             </a>
             <nav aria-label="Main">
                 <A href="/" exact=true>"Overview"</A>
+                <A href="/certificate">"Certificate"</A>
             </nav>
             <details class="user-menu">
                 <summary>

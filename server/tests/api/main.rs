@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod certificate;
 mod cli;
 mod gates;
 mod health;
