@@ -38,6 +38,11 @@ pub struct Settings {
     /// cookies then cross the network unencrypted: only behind a TLS proxy.
     #[arg(long, env = "BURROW_INSECURE_HTTP", default_value_t = false)]
     pub insecure_http: bool,
+
+    /// The Docker daemon to deploy to: unix:///path/to/docker.sock or
+    /// tcp://host:port. Default: DOCKER_HOST, else the local socket.
+    #[arg(long, env = "BURROW_DOCKER_HOST")]
+    pub docker_host: Option<String>,
 }
 
 impl Settings {
@@ -57,6 +62,7 @@ impl Settings {
             tls_cert: None,
             tls_key: None,
             insecure_http: false,
+            docker_host: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod deploy_cli;
 pub mod downloads;
 pub mod guard;
 pub mod health;

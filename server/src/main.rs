@@ -24,6 +24,11 @@ enum Command {
     Render(stack::cli::RenderArgs),
     /// Read an existing Stoat install into a stack.toml (+ its secrets file).
     Import(stack::cli::ImportArgs),
+    /// Deploy a stack.toml to the Docker daemon: create, update or leave
+    /// each service, dependencies first, waiting until each is healthy.
+    Apply(burrow_server::deploy_cli::ApplyArgs),
+    /// Stop and remove the stack of a stack.toml (volumes kept unless --volumes).
+    Down(burrow_server::deploy_cli::DownArgs),
     /// Account maintenance from the shell.
     Admin {
         #[command(subcommand)]
@@ -77,6 +82,8 @@ async fn main() -> ExitCode {
                 );
             })
             .map_err(|e| e.to_string()),
+        Command::Apply(args) => burrow_server::deploy_cli::apply(&cli.settings, &args).await,
+        Command::Down(args) => burrow_server::deploy_cli::down(&cli.settings, &args).await,
         Command::Admin {
             action: AdminAction::ResetPassword { user },
         } => burrow_server::admin::reset_password(&cli.settings.data_dir, &user)

@@ -1,0 +1,250 @@
+//! `burrow apply` and `burrow down`: the console's deploy, from a shell,
+//! with a progress line per service. Both record into the same store as the
+//! console, so its pages show what the CLI did.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::sync::mpsc::unbounded_channel;
+
+use engine::deploy::{ChangeAction, ProgressEvent};
+use engine::rollout::Rollout;
+use engine::sealed::Vault;
+use engine::Store;
+
+use crate::config::Settings;
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    /// The stack configuration (stack.toml).
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DownArgs {
+    /// The stack configuration (stack.toml) whose stack to remove.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Also delete the stack's volumes (every message, file and account).
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+fn read_config(path: &Path) -> Result<stack::model::StackConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    match stack::model::parse_stack_toml(&text) {
+        Ok(parsed) => {
+            for w in &parsed.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(parsed.config)
+        }
+        Err(issues) => {
+            let lines: Vec<String> = issues.iter().map(|i| format!("  {i}")).collect();
+            Err(format!(
+                "{} is not a valid stack configuration; nothing was deployed:\n{}",
+                path.display(),
+                lines.join("\n")
+            ))
+        }
+    }
+}
+
+async fn rollout(settings: &Settings) -> Result<Rollout, String> {
+    let store = Store::open(&settings.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let vault = Vault::open(&settings.secrets_key_path()).map_err(|e| e.to_string())?;
+    Ok(Rollout::new(store, vault, settings.docker_host.clone()))
+}
+
+/// One line per service, updated as events come.
+struct Bars {
+    multi: MultiProgress,
+    bars: BTreeMap<String, ProgressBar>,
+    style: ProgressStyle,
+    done: ProgressStyle,
+}
+
+impl Bars {
+    fn new() -> Self {
+        let multi = MultiProgress::new();
+        if !console_is_interactive() {
+            multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        Self {
+            multi,
+            bars: BTreeMap::new(),
+            style: ProgressStyle::with_template("{spinner} {prefix:>16} {wide_msg} {elapsed:>4}")
+                .expect("valid template"),
+            done: ProgressStyle::with_template("  {prefix:>16} {wide_msg}")
+                .expect("valid template"),
+        }
+    }
+
+    fn bar(&mut self, service: &str) -> ProgressBar {
+        self.bars
+            .entry(service.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(self.style.clone());
+                bar.set_prefix(service.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+
+    fn set(&mut self, service: &str, message: &str) {
+        self.bar(service).set_message(message.to_string());
+        if !console_is_interactive() {
+            eprintln!("{service:>16}  {message}");
+        }
+    }
+
+    fn finish(&mut self, service: &str, message: &str) {
+        let bar = self.bar(service);
+        bar.set_style(self.done.clone());
+        bar.finish_with_message(message.to_string());
+        if !console_is_interactive() {
+            eprintln!("{service:>16}  {message}");
+        }
+    }
+
+    fn show(&mut self, event: &ProgressEvent) {
+        match event {
+            ProgressEvent::Planned { changes } => {
+                for c in changes {
+                    let what = match c.action {
+                        ChangeAction::Create => "to create",
+                        ChangeAction::Recreate => "to recreate (configuration changed)",
+                        ChangeAction::Unchanged => "unchanged",
+                        ChangeAction::Start => "to start",
+                        ChangeAction::Remove => "to remove",
+                    };
+                    if c.action == ChangeAction::Unchanged {
+                        self.finish(&c.service, "✓ unchanged");
+                    } else {
+                        self.set(&c.service, what);
+                    }
+                }
+            }
+            ProgressEvent::PullStarted { service, image } => {
+                self.set(service, &format!("pulling {image}"))
+            }
+            ProgressEvent::PullProgress { .. } | ProgressEvent::PullDone { .. } => {}
+            ProgressEvent::Creating { service } => self.set(service, "creating"),
+            ProgressEvent::Started { service } => self.set(service, "started"),
+            ProgressEvent::WaitingHealthy { service } => self.set(service, "waiting until healthy"),
+            ProgressEvent::Healthy { service, after_ms } => self.finish(
+                service,
+                &format!("✓ healthy after {:.1} s", *after_ms as f64 / 1000.0),
+            ),
+            ProgressEvent::Completed { service } => self.finish(service, "✓ completed"),
+            ProgressEvent::Unchanged { service } => self.finish(service, "✓ unchanged"),
+            ProgressEvent::Removed { service } => self.finish(service, "✓ removed"),
+            ProgressEvent::Failed {
+                service: Some(service),
+                message,
+                ..
+            } => self.finish(service, &format!("✗ {message}")),
+            ProgressEvent::Failed { service: None, .. } | ProgressEvent::Finished { .. } => {}
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+}
+
+fn console_is_interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Forwards events to the bars until the sender side closes.
+fn spawn_bars() -> (
+    tokio::sync::mpsc::UnboundedSender<ProgressEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = unbounded_channel::<ProgressEvent>();
+    let handle = tokio::spawn(async move {
+        let mut bars = Bars::new();
+        while let Some(event) = rx.recv().await {
+            bars.show(&event);
+        }
+    });
+    (tx, handle)
+}
+
+pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> {
+    let config = read_config(&args.config)?;
+    let rollout = Arc::new(rollout(settings).await?);
+    let store = rollout.store();
+    let (meta, new) = store
+        .save_revision(rollout.vault(), &config, "cli", Some("burrow apply"))
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "Applying revision {}{} of stack {:?}…",
+        meta.id,
+        if new { " (new)" } else { "" },
+        config.name.as_str()
+    );
+    let revision = store
+        .revision(rollout.vault(), meta.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the revision just saved is missing")?;
+    let (tx, bars) = spawn_bars();
+    let outcome = rollout
+        .apply(revision, "cli", Some(tx))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = bars.await;
+    match outcome.result {
+        Ok(r) => {
+            eprintln!(
+                "Done in {:.1} s: {} created, {} recreated, {} unchanged, {} removed (deployment {}).",
+                r.elapsed.as_secs_f64(),
+                r.created.len(),
+                r.recreated.len(),
+                r.unchanged.len(),
+                r.removed.len(),
+                outcome.deployment_id
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("deploy failed: {e}")),
+    }
+}
+
+pub async fn down(settings: &Settings, args: &DownArgs) -> Result<(), String> {
+    let config = read_config(&args.config)?;
+    let rollout = rollout(settings).await?;
+    eprintln!(
+        "Removing stack {:?}{}…",
+        config.name.as_str(),
+        if args.volumes {
+            " and its volumes"
+        } else {
+            " (volumes kept)"
+        }
+    );
+    let (tx, bars) = spawn_bars();
+    let outcome = rollout
+        .down(&config, args.volumes, "cli", Some(tx))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = bars.await;
+    match outcome.result {
+        Ok(removed) => {
+            eprintln!("Removed {} services.", removed.len());
+            Ok(())
+        }
+        Err(e) => Err(format!("removal failed: {e}")),
+    }
+}
