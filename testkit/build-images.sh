@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Builds Burrow's test-kit images without any registry:
+#   burrow-testkit/standin-base:dev   FROM scratch + the static `standin` binary
+#   burrow-testkit/<service>:dev      base + multi-call links + ENTRYPOINT per service
+#   burrow-testkit/caddy:dev          FROM scratch + Debian's real caddy and its libraries
+#
+# Idempotent and fast: each image is labelled with a hash of its inputs
+# (org.burrow.testkit.inputs) and rebuilt only when that hash changes.
+# Installs nothing: fails with the fix when a tool is missing.
+#
+# Env: TESTKIT_TAG (default dev), TESTKIT_FORCE=1 (rebuild all images).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TAG=${TESTKIT_TAG:-dev}
+PREFIX=burrow-testkit
+TRIPLE=x86_64-unknown-linux-gnu
+LABEL=org.burrow.testkit.inputs
+export CARGO_TARGET_DIR="$ROOT/target/testkit"
+CTX="$CARGO_TARGET_DIR/images"
+BIN="$CARGO_TARGET_DIR/$TRIPLE/release/standin"
+# The legacy builder (Debian's docker.io 20.10 has no buildx).
+export DOCKER_BUILDKIT=0
+
+die() { echo "build-images: error: $*" >&2; exit 1; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100)); }
+
+# ---- tools (nothing is installed here; scripts/setup.sh does that)
+command -v docker >/dev/null || die "docker is missing: run scripts/setup.sh (Debian package docker.io)"
+docker info >/dev/null 2>&1 || die "the Docker daemon is not reachable: start it (scripts/setup.sh, or: dockerd >/tmp/burrow-dockerd.log 2>&1 &)"
+CADDY=$(command -v caddy) || die "caddy is missing: run scripts/setup.sh (Debian package caddy)"
+command -v cargo >/dev/null || die "cargo is missing (https://rustup.rs)"
+command -v ldd >/dev/null || die "ldd is missing (Debian package libc-bin)"
+if command -v rustup >/dev/null; then
+  rustup target list --installed | grep -qx "$TRIPLE" \
+    || die "Rust target $TRIPLE is missing: rustup target add $TRIPLE"
+fi
+
+# ---- the static binary (cargo is a quick no-op when nothing changed)
+started=$(now_ms)
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release --locked \
+  --manifest-path testkit/standin/Cargo.toml --target "$TRIPLE" \
+  || die "cargo build of testkit/standin failed"
+if ldd "$BIN" 2>&1 | grep -q '=>'; then
+  die "$BIN is dynamically linked (expected a static binary)"
+fi
+echo "standin binary: ${BIN#"$ROOT"/} ($(stat -c %s "$BIN") bytes, $(since "$started"))"
+
+# ---- helpers
+inputs_hash() { # DIR [EXTRA]: hash of a context directory (content, modes, links) and EXTRA
+  { tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - -C "$1" .; printf '%s' "${2:-}"; } \
+    | sha256sum | cut -d' ' -f1
+}
+
+build() { # IMAGE DIR HASH
+  local image=$1 dir=$2 hash=$3 current old t0 log
+  current=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
+  if [ "$current" = "$hash" ] && [ -z "${TESTKIT_FORCE:-}" ]; then
+    echo "$image: up to date"
+    return
+  fi
+  old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+  t0=$(now_ms)
+  log=$(docker build --label "$LABEL=$hash" -t "$image" "$dir" 2>&1) \
+    || { echo "$log" >&2; die "docker build of $image failed"; }
+  # Drop the image this one replaces (unless a container still uses it).
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+    docker rmi "$old" >/dev/null 2>&1 || true
+  fi
+  echo "$image: built ($(since "$t0"))"
+}
+
+link() { # DIR PATH...: multi-call links to the stand-in binary
+  local dir=$1; shift
+  for p in "$@"; do
+    mkdir -p "$dir/rootfs$(dirname "$p")"
+    ln -s /usr/local/bin/standin "$dir/rootfs$p"
+  done
+}
+
+rm -rf "$CTX"
+mkdir -p "$CTX"
+
+# ---- base: the binary, users/groups the images expect, /tmp
+base="$CTX/standin-base"
+mkdir -p "$base/rootfs/usr/local/bin" "$base/rootfs/etc" "$base/rootfs/tmp"
+cp "$BIN" "$base/rootfs/usr/local/bin/standin"
+chmod 0755 "$base/rootfs/usr/local/bin/standin"
+chmod 1777 "$base/rootfs/tmp"
+cat > "$base/rootfs/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+mongodb:x:999:999::/data/db:/usr/sbin/nologin
+rabbitmq:x:998:998::/var/lib/rabbitmq:/usr/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+EOF
+cat > "$base/rootfs/etc/group" <<'EOF'
+root:x:0:
+mongodb:x:999:
+rabbitmq:x:998:
+nogroup:x:65534:
+EOF
+printf 'hosts: files dns\n' > "$base/rootfs/etc/nsswitch.conf"
+cat > "$base/Dockerfile" <<'EOF'
+FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+LABEL org.opencontainers.image.title="burrow-testkit standin base" \
+      org.opencontainers.image.description="Static stand-in binary for Burrow's test kit"
+ENTRYPOINT ["/usr/local/bin/standin"]
+EOF
+base_hash=$(inputs_hash "$base")
+build "$PREFIX/standin-base:$TAG" "$base" "$base_hash"
+
+# ---- one image per service: ROLE | ENTRYPOINT | CMD | EXPOSE | links | extra Dockerfile lines
+# Infrastructure images get a shell (their real images have one: Docker
+# exec / CMD-SHELL health checks work); Stoat's backends are distroless.
+SH="/bin/sh /bin/bash"
+roles=(
+  "database|[\"docker-entrypoint.sh\"]|[\"mongod\"]|27017|/usr/local/bin/docker-entrypoint.sh /usr/bin/mongod /usr/bin/mongosh /usr/bin/mongo $SH|ENV STANDIN_ROLE=database"
+  "redis|[\"standin\",\"redis\"]|[\"keydb-server\",\"/etc/keydb/keydb.conf\"]|6379|/usr/local/bin/keydb-server /usr/local/bin/keydb-cli /usr/local/bin/redis-server /usr/local/bin/redis-cli $SH|"
+  "rabbit|[\"standin\",\"rabbit\"]|[\"rabbitmq-server\"]|5672|/usr/local/bin/rabbitmq-server /usr/local/bin/rabbitmq-diagnostics $SH|"
+  "minio|[\"standin\",\"minio\"]||9000|/usr/bin/minio $SH|"
+  "createbuckets|[\"standin\",\"createbuckets\"]|||/usr/bin/mc $SH|"
+  "livekit|[\"standin\",\"livekit\"]||7880|/livekit-server|"
+  "api|[\"standin\",\"api\"]||14702||"
+  "events|[\"standin\",\"events\"]||14703||"
+  "autumn|[\"standin\",\"autumn\"]||14704||"
+  "january|[\"standin\",\"january\"]||14705||"
+  "gifbox|[\"standin\",\"gifbox\"]||14706||"
+  "crond|[\"standin\",\"crond\"]||||"
+  "pushd|[\"standin\",\"pushd\"]||||"
+  "voice-ingress|[\"standin\",\"voice-ingress\"]||8500||"
+  "web|[\"standin\",\"web\"]||5000||"
+)
+for spec in "${roles[@]}"; do
+  IFS='|' read -r role entrypoint cmd expose links extra <<<"$spec"
+  dir="$CTX/$role"
+  mkdir -p "$dir/rootfs"
+  # shellcheck disable=SC2086
+  [ -n "$links" ] && link "$dir" $links
+  case $role in
+    database) mkdir -p "$dir/rootfs/data/db" "$dir/rootfs/data/configdb" "$dir/rootfs/docker-entrypoint-initdb.d" ;;
+    redis) mkdir -p "$dir/rootfs/data" "$dir/rootfs/etc/keydb" ;;
+    rabbit) mkdir -p "$dir/rootfs/var/lib/rabbitmq" ;;
+    minio) mkdir -p "$dir/rootfs/data" ;;
+  esac
+  # Every tree holds at least this file (COPY of an empty tree fails).
+  echo "stand-in for the Stoat stack's $role service (Burrow test kit)" > "$dir/rootfs/.standin-role"
+  {
+    echo "FROM $PREFIX/standin-base:$TAG"
+    echo "COPY rootfs/ /"
+    [ -n "$extra" ] && echo "$extra"
+    [ -n "$expose" ] && echo "EXPOSE $expose"
+    echo "LABEL org.opencontainers.image.title=\"burrow-testkit $role\" org.burrow.testkit.role=\"$role\""
+    echo "ENTRYPOINT $entrypoint"
+    if [ -n "$cmd" ]; then echo "CMD $cmd"; else echo 'CMD []'; fi
+  } > "$dir/Dockerfile"
+  build "$PREFIX/$role:$TAG" "$dir" "$(inputs_hash "$dir" "$base_hash")"
+done
+
+# ---- caddy: Debian's dynamically linked caddy with the libraries ldd lists
+dir="$CTX/caddy"
+mkdir -p "$dir/rootfs/usr/bin" "$dir/rootfs/etc/caddy" "$dir/rootfs/data" "$dir/rootfs/config" \
+  "$dir/rootfs/srv" "$dir/rootfs/tmp" "$dir/rootfs/usr/share/caddy"
+chmod 1777 "$dir/rootfs/tmp"
+cp "$CADDY" "$dir/rootfs/usr/bin/caddy"
+libs=$(ldd "$CADDY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+[ -n "$libs" ] || die "ldd lists no libraries for $CADDY"
+for lib in $libs; do
+  [ -e "$lib" ] || die "ldd names $lib for $CADDY but it does not exist"
+  mkdir -p "$dir/rootfs$(dirname "$lib")"
+  cp -L "$lib" "$dir/rootfs$lib"
+done
+# ld.so's canonical path on x86_64 (ldd may print the /lib64 or /lib path).
+if [ ! -e "$dir/rootfs/lib64/ld-linux-x86-64.so.2" ]; then
+  mkdir -p "$dir/rootfs/lib64"
+  cp -L /lib64/ld-linux-x86-64.so.2 "$dir/rootfs/lib64/"
+fi
+cp "$base/rootfs/etc/passwd" "$base/rootfs/etc/group" "$base/rootfs/etc/nsswitch.conf" "$dir/rootfs/etc/"
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  mkdir -p "$dir/rootfs/etc/ssl/certs"
+  cp /etc/ssl/certs/ca-certificates.crt "$dir/rootfs/etc/ssl/certs/"
+fi
+cat > "$dir/rootfs/etc/caddy/Caddyfile" <<'EOF'
+# burrow-testkit/caddy default config (the stack mounts its own).
+:80 {
+	respond "Caddy (burrow-testkit) works" 200
+}
+EOF
+cat > "$dir/Dockerfile" <<'EOF'
+FROM scratch
+COPY rootfs/ /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/data \
+    XDG_CONFIG_HOME=/config \
+    XDG_DATA_HOME=/data
+WORKDIR /srv
+EXPOSE 80 443 443/udp 2019
+LABEL org.opencontainers.image.title="burrow-testkit caddy" \
+      org.opencontainers.image.description="Debian's caddy on scratch for Burrow's test kit"
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+EOF
+build "$PREFIX/caddy:$TAG" "$dir" "$(inputs_hash "$dir" "$("$CADDY" version 2>/dev/null)")"
+
+echo "build-images: done in $(since "$started")"
