@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod certs;
 pub mod console_tls;
+pub mod deploy;
 pub mod error;
 pub mod mail;
 pub mod sealed;

@@ -1,0 +1,165 @@
+//! Every image of a plan on the daemon before anything changes: present ones
+//! are only inspected, missing ones pulled with progress. A pull that fails
+//! stops the apply while every container is still as it was.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::CreateImageOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+use stack::Plan;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::deploy::{DeployError, ProgressEvent};
+
+/// Progress of one layer is reported at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// What the deploy needs to know of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ImageFacts {
+    /// `sha256:...`: part of the config hash, so a re-tagged image recreates.
+    pub id: String,
+    /// The image's `User` (empty: root).
+    pub user: String,
+}
+
+/// Facts for every image of `plan`, by reference, pulling what is missing.
+pub(super) async fn ensure(
+    docker: &Docker,
+    plan: &Plan,
+    progress: &UnboundedSender<ProgressEvent>,
+) -> Result<HashMap<String, ImageFacts>, DeployError> {
+    // First user of each image, in plan order.
+    let mut users: Vec<(String, String)> = Vec::new();
+    for spec in &plan.services {
+        let image = spec.image.as_str().to_string();
+        if !users.iter().any(|(i, _)| *i == image) {
+            users.push((image, spec.name.clone()));
+        }
+    }
+    let found = futures_util::future::join_all(users.iter().map(|(i, _)| inspect(docker, i))).await;
+    let mut facts = HashMap::new();
+    for ((image, service), found) in users.into_iter().zip(found) {
+        let f = match found? {
+            Some(f) => f,
+            None => {
+                pull(docker, &image, &service, progress).await?;
+                inspect(docker, &image)
+                    .await?
+                    .ok_or_else(|| DeployError::Pull {
+                        image: image.clone(),
+                        message: "the daemon reported success but does not have it".into(),
+                    })?
+            }
+        };
+        facts.insert(image, f);
+    }
+    Ok(facts)
+}
+
+async fn inspect(docker: &Docker, image: &str) -> Result<Option<ImageFacts>, DeployError> {
+    match docker.inspect_image(image).await {
+        Ok(i) => Ok(Some(ImageFacts {
+            id: i.id.unwrap_or_default(),
+            user: i.config.and_then(|c| c.user).unwrap_or_default(),
+        })),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(DeployError::docker(format!("inspecting image {image}"))(e)),
+    }
+}
+
+/// `fromImage` and `tag` for a reference; the tag defaults to `latest`
+/// (without one, the daemon would pull every tag).
+fn pull_options(image: &str) -> CreateImageOptions {
+    let (from_image, tag) = if image.contains('@') {
+        (image.to_string(), None)
+    } else {
+        let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+        match image[last_slash..].rfind(':') {
+            Some(i) => (
+                image[..last_slash + i].to_string(),
+                Some(image[last_slash + i + 1..].to_string()),
+            ),
+            None => (image.to_string(), Some("latest".to_string())),
+        }
+    };
+    CreateImageOptions {
+        from_image: Some(from_image),
+        tag,
+        ..Default::default()
+    }
+}
+
+async fn pull(
+    docker: &Docker,
+    image: &str,
+    service: &str,
+    progress: &UnboundedSender<ProgressEvent>,
+) -> Result<(), DeployError> {
+    let _ = progress.send(ProgressEvent::PullStarted {
+        service: service.to_string(),
+        image: image.to_string(),
+    });
+    let mut last: HashMap<String, (String, Instant)> = HashMap::new();
+    let mut stream = docker.create_image(Some(pull_options(image)), None, None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| DeployError::Pull {
+            image: image.to_string(),
+            message: match e {
+                BollardError::DockerStreamError { error } => error,
+                BollardError::DockerResponseServerError { message, .. } => message,
+                other => other.to_string(),
+            },
+        })?;
+        let status = info.status.unwrap_or_default();
+        let layer = info.id.unwrap_or_default();
+        let now = Instant::now();
+        let due = match last.get(&layer) {
+            Some((s, at)) => *s != status || now.duration_since(*at) >= PROGRESS_EVERY,
+            None => true,
+        };
+        if !due {
+            continue;
+        }
+        last.insert(layer.clone(), (status.clone(), now));
+        let detail = info.progress_detail.unwrap_or_default();
+        let _ = progress.send(ProgressEvent::PullProgress {
+            image: image.to_string(),
+            status: if layer.is_empty() {
+                status
+            } else {
+                format!("{layer}: {status}")
+            },
+            current: detail.current.and_then(|c| u64::try_from(c).ok()),
+            total: detail.total.and_then(|t| u64::try_from(t).ok()),
+        });
+    }
+    let _ = progress.send(ProgressEvent::PullDone {
+        image: image.to_string(),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_name_and_tag() {
+        let o = pull_options("ghcr.io/stoatchat/api:v0.16.2");
+        assert_eq!(o.from_image.as_deref(), Some("ghcr.io/stoatchat/api"));
+        assert_eq!(o.tag.as_deref(), Some("v0.16.2"));
+        let o = pull_options("localhost:5000/mongo");
+        assert_eq!(o.from_image.as_deref(), Some("localhost:5000/mongo"));
+        assert_eq!(o.tag.as_deref(), Some("latest"));
+        let digest = format!("mongo@sha256:{}", "a".repeat(64));
+        let o = pull_options(&digest);
+        assert_eq!(o.from_image.as_deref(), Some(digest.as_str()));
+        assert_eq!(o.tag, None);
+    }
+}

@@ -1,0 +1,155 @@
+//! The Docker target: a stack is one network (named after the stack), named
+//! volumes `<stack>_<volume>` and containers `<stack>-<service>`, all
+//! labelled `burrow.stack`. Burrow talks to the daemon with bollard at the API
+//! version the daemon speaks (negotiated; Debian's docker.io is API 1.41, and
+//! nothing here needs a newer one).
+//!
+//! - [`connect`]: reaching the daemon, version negotiation, daemon info.
+//! - `container`: a `ServiceSpec` as a Docker container definition and its
+//!   config hash (pure).
+//! - `files`: config files delivered into a created container as a tar
+//!   archive (no host bind mounts), owned by the image's user.
+//! - `images`: every image present before anything changes (pull if missing).
+//! - `apply`: the diff against what runs and the ordered, parallel start.
+//! - `health`: waiting for a service (Docker health checks for exec probes,
+//!   Burrow's own HTTP/TCP probes against the container's address).
+//! - `resources`: the stack's network and volumes; stopping and removing.
+//! - `status`, `logs`, `remove`: the dashboard's snapshot, log streams, removal.
+
+mod apply;
+mod connect;
+mod container;
+mod files;
+mod health;
+mod images;
+mod logs;
+mod remove;
+mod resources;
+mod status;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::Docker;
+use futures_util::stream::BoxStream;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{
+    ApplyOptions, ApplyReport, DeployError, DeployRequest, LogLine, ProgressEvent, ServiceStatus,
+    Target,
+};
+
+/// Labels Burrow puts on what it creates.
+pub(crate) mod label {
+    pub const STACK: &str = "burrow.stack";
+    pub const SERVICE: &str = "burrow.service";
+    pub const CONFIG_HASH: &str = "burrow.config-hash";
+    pub const REVISION: &str = "burrow.revision";
+    /// Burrow's own HTTP/TCP probe for the service (JSON), read by `status`.
+    pub const PROBE: &str = "burrow.probe";
+    /// `true` on one-shot jobs (restart on failure only).
+    pub const ONE_SHOT: &str = "burrow.one-shot";
+    /// Dependency order of the service, to list services in that order.
+    pub const ORDER: &str = "burrow.order";
+}
+
+/// A Docker daemon Burrow deploys to.
+#[derive(Clone)]
+pub struct DockerTarget {
+    docker: Docker,
+    /// The address as the operator gave it (for messages).
+    url: String,
+}
+
+impl std::fmt::Debug for DockerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerTarget")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn container_name(stack: &str, service: &str) -> String {
+    format!("{stack}-{service}")
+}
+
+fn volume_name(stack: &str, volume: &str) -> String {
+    format!("{stack}_{volume}")
+}
+
+/// The stack's containers (running or not), by service name.
+async fn stack_containers(
+    docker: &Docker,
+    stack: &str,
+) -> Result<HashMap<String, ContainerSummary>, DeployError> {
+    let filters = HashMap::from([("label", vec![format!("{}={stack}", label::STACK)])]);
+    let list = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(DeployError::docker(format!(
+            "listing the containers of {stack}"
+        )))?;
+    Ok(list
+        .into_iter()
+        .filter_map(|c| {
+            let service = c.labels.as_ref()?.get(label::SERVICE)?.clone();
+            Some((service, c))
+        })
+        .collect())
+}
+
+#[async_trait::async_trait]
+impl Target for DockerTarget {
+    async fn apply(
+        &self,
+        req: &DeployRequest,
+        opts: &ApplyOptions,
+        progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<ApplyReport, DeployError> {
+        apply::apply(&self.docker, req, opts, progress).await
+    }
+
+    async fn status(&self, stack: &str) -> Result<Vec<ServiceStatus>, DeployError> {
+        status::snapshot(&self.docker, stack).await
+    }
+
+    fn watch_status(
+        &self,
+        stack: &str,
+        every: Duration,
+    ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
+        status::watch(self.docker.clone(), stack.to_string(), every)
+    }
+
+    fn logs(
+        &self,
+        stack: &str,
+        service: Option<&str>,
+        tail: usize,
+        follow: bool,
+    ) -> BoxStream<'static, Result<LogLine, DeployError>> {
+        logs::stream(
+            self.docker.clone(),
+            stack.to_string(),
+            service.map(str::to_string),
+            tail,
+            follow,
+        )
+    }
+
+    async fn remove(
+        &self,
+        stack: &str,
+        remove_volumes: bool,
+        progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<Vec<String>, DeployError> {
+        remove::remove(&self.docker, stack, remove_volumes, progress).await
+    }
+}

@@ -1,0 +1,175 @@
+//! The stack's network and volumes, and taking containers down.
+
+use std::collections::HashMap;
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::{
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+
+use super::{label, volume_name};
+use crate::deploy::DeployError;
+
+/// Seconds Docker waits after SIGTERM before it kills a container.
+const STOP_TIMEOUT_S: i32 = 10;
+
+fn is_not_found(e: &BollardError) -> bool {
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn stack_labels(stack: &str) -> HashMap<String, String> {
+    HashMap::from([(label::STACK.to_string(), stack.to_string())])
+}
+
+/// The network named `stack`, if there is one: its id and whether Burrow
+/// made it for this stack.
+async fn find_network(docker: &Docker, stack: &str) -> Result<Option<(String, bool)>, DeployError> {
+    let filters = HashMap::from([("name", vec![stack.to_string()])]);
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(DeployError::docker(format!(
+            "listing networks named {stack}"
+        )))?;
+    // The name filter matches substrings.
+    Ok(networks
+        .into_iter()
+        .find(|n| n.name.as_deref() == Some(stack))
+        .map(|n| {
+            let ours = n
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(label::STACK))
+                .is_some_and(|s| s == stack);
+            (n.id.unwrap_or_default(), ours)
+        }))
+}
+
+/// Creates the stack's bridge network unless it exists. (API 1.41 would
+/// happily create a second network of the same name, hence the look first.)
+pub(super) async fn ensure_network(docker: &Docker, stack: &str) -> Result<(), DeployError> {
+    match find_network(docker, stack).await? {
+        Some((_, true)) => Ok(()),
+        Some((_, false)) => Err(DeployError::Conflict {
+            message: format!(
+                "a Docker network named {stack} exists that Burrow did not create: remove it \
+                 (docker network rm {stack}) or choose another stack name"
+            ),
+        }),
+        None => {
+            docker
+                .create_network(NetworkCreateRequest {
+                    name: stack.to_string(),
+                    driver: Some("bridge".to_string()),
+                    labels: Some(stack_labels(stack)),
+                    ..Default::default()
+                })
+                .await
+                .map_err(DeployError::docker(format!("creating network {stack}")))?;
+            Ok(())
+        }
+    }
+}
+
+/// Creates `<stack>_<volume>` for each volume (an existing one is kept).
+pub(super) async fn ensure_volumes(
+    docker: &Docker,
+    stack: &str,
+    volumes: &[String],
+) -> Result<(), DeployError> {
+    for v in volumes {
+        let name = volume_name(stack, v);
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.clone()),
+                labels: Some(stack_labels(stack)),
+                ..Default::default()
+            })
+            .await
+            .map_err(DeployError::docker(format!("creating volume {name}")))?;
+    }
+    Ok(())
+}
+
+/// Stops a container (SIGTERM, then SIGKILL after 10 s) and removes it.
+/// A container that is already gone is fine.
+pub(super) async fn stop_and_remove(docker: &Docker, container: &str) -> Result<(), DeployError> {
+    match docker
+        .stop_container(
+            container,
+            Some(StopContainerOptionsBuilder::new().t(STOP_TIMEOUT_S).build()),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(DeployError::docker(format!("stopping {container}"))(e)),
+    }
+    match docker
+        .remove_container(
+            container,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(DeployError::docker(format!("removing {container}"))(e)),
+    }
+}
+
+/// Removes the stack's network if Burrow made it; returns whether it did.
+pub(super) async fn remove_network(docker: &Docker, stack: &str) -> Result<bool, DeployError> {
+    match find_network(docker, stack).await? {
+        Some((id, true)) => match docker.remove_network(&id).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(DeployError::docker(format!("removing network {stack}"))(e)),
+        },
+        _ => Ok(false),
+    }
+}
+
+/// Removes every volume labelled with the stack; returns their names.
+pub(super) async fn remove_volumes(
+    docker: &Docker,
+    stack: &str,
+) -> Result<Vec<String>, DeployError> {
+    let filters = HashMap::from([("label", vec![format!("{}={stack}", label::STACK)])]);
+    let list = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(DeployError::docker(format!(
+            "listing the volumes of {stack}"
+        )))?;
+    let mut removed = Vec::new();
+    for v in list.volumes.unwrap_or_default() {
+        match docker
+            .remove_volume(&v.name, Some(RemoveVolumeOptionsBuilder::new().build()))
+            .await
+        {
+            Ok(()) => removed.push(v.name),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(DeployError::docker(format!("removing volume {}", v.name))(
+                    e,
+                ))
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}

@@ -1,0 +1,172 @@
+//! Deploy targets: turn a rendered [`stack::Plan`] into running services,
+//! report their state and stream their logs.
+//!
+//! Everything here is independent of where the stack runs; [`docker`] is the
+//! Docker implementation of [`Target`] (Kubernetes comes later). A target
+//! reports what it does as [`ProgressEvent`]s on a channel, so the CLI, the
+//! SSE endpoint and the stored progress of a deploy all read the same events.
+
+pub mod docker;
+mod error;
+mod preflight;
+mod progress;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use docker::DockerTarget;
+pub use error::DeployError;
+pub use preflight::check_plan;
+pub use progress::{ChangeAction, PlannedChange, ProgressEvent};
+/// A stack's name: the prefix of every container (`<stack>-<service>`),
+/// volume (`<stack>_<volume>`) and the network (`<stack>`) it owns.
+pub use stack::model::StackName;
+
+/// One revision of a stack, ready to apply.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub stack: StackName,
+    /// The config revision this plan was rendered from (stored on every
+    /// container it creates).
+    pub revision: i64,
+    pub plan: stack::Plan,
+    /// Contents for `Mount::Host` sources Burrow produces itself (the
+    /// self-signed TLS pair: `./tls/cert.pem`, `./tls/key.pem`), delivered into
+    /// the container like config files. Other `Mount::Host` sources are
+    /// bind-mounted read-only from that absolute path on the daemon's host.
+    pub host_files: BTreeMap<String, Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// How long one service may take to become healthy (or, for a one-shot,
+    /// to complete). `None`: from each service's health check,
+    /// `start_period + interval * retries`, at least 60 s.
+    pub health_timeout: Option<Duration>,
+}
+
+/// What an apply did, by service name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub created: Vec<String>,
+    pub recreated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    /// Has a health check that has not passed yet, within its start period.
+    Starting,
+    /// No health check (a one-shot job, or a service without a probe).
+    None,
+}
+
+/// One service of a running stack, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub container: String,
+    /// `running`, `exited`, `restarting`, `created`, `paused`, `dead`.
+    pub state: String,
+    /// Docker's health for exec checks, Burrow's own probe for HTTP/TCP ones.
+    pub health: Health,
+    pub restart_count: u64,
+    /// RFC 3339; `None` if the container never started.
+    pub started_at: Option<String>,
+    /// Only while running.
+    pub uptime_secs: Option<u64>,
+    pub image: String,
+    /// `127.0.0.1:18443->443/tcp`; consecutive ports shown as one range.
+    pub ports: Vec<String>,
+    /// Only once the container has exited.
+    pub exit_code: Option<i64>,
+    pub revision: Option<i64>,
+    /// A job that runs to completion: `exited` with code 0 is its success.
+    pub one_shot: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub service: String,
+    pub stream: LogStream,
+    /// RFC 3339 with nanoseconds, as the daemon recorded it.
+    pub timestamp: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    /// The daemon's version, e.g. `20.10.24+dfsg1`.
+    pub version: String,
+    /// The API version Burrow speaks with it (negotiated down to the
+    /// daemon's, e.g. `1.41`).
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+}
+
+/// Where a stack runs.
+#[async_trait::async_trait]
+pub trait Target: Send + Sync {
+    /// Brings the stack to `req.plan`: pulls missing images, then creates,
+    /// recreates, starts or removes services, dependencies first, independent
+    /// ones in parallel, each waiting for what it depends on.
+    ///
+    /// Events: `Planned` first; `Finished` last on success. Every error is
+    /// preceded by at least one `Failed` event (one per failing service).
+    async fn apply(
+        &self,
+        req: &DeployRequest,
+        opts: &ApplyOptions,
+        progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<ApplyReport, DeployError>;
+
+    /// One snapshot of the stack's services (in the order of the last applied
+    /// plan where known, else by name).
+    async fn status(&self, stack: &str) -> Result<Vec<ServiceStatus>, DeployError>;
+
+    /// A snapshot at once, then one each time something changed, checked
+    /// every `every` (uptime alone is not a change). Errors are yielded and
+    /// polling goes on.
+    fn watch_status(
+        &self,
+        stack: &str,
+        every: Duration,
+    ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>>;
+
+    /// The last `tail` lines of one service (`Some`) or of all, merged in time
+    /// order (`None`); with `follow`, then every new line as it comes, across
+    /// restarts and recreations.
+    fn logs(
+        &self,
+        stack: &str,
+        service: Option<&str>,
+        tail: usize,
+        follow: bool,
+    ) -> BoxStream<'static, Result<LogLine, DeployError>>;
+
+    /// Stops and removes every container and the network of the stack; its
+    /// volumes too if `remove_volumes`. Returns the removed services.
+    async fn remove(
+        &self,
+        stack: &str,
+        remove_volumes: bool,
+        progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<Vec<String>, DeployError>;
+}
