@@ -30,6 +30,13 @@ pub enum AppError {
     Internal,
     #[error("Could not reach Burrow ({0}). Check that it is running.")]
     Network(String),
+    /// The request clashes with work in progress (a running deployment).
+    #[error("{0}")]
+    Conflict(String),
+    /// Something Burrow depends on (the Docker daemon) does not answer; the
+    /// message says which and what to do.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 fn wait_text(secs: i64) -> String {
@@ -93,6 +100,8 @@ impl AppError {
             AppError::SetupClosed => 404,
             AppError::BadRequest(_) => 400,
             AppError::Internal | AppError::Network(_) => 500,
+            AppError::Conflict(_) => 409,
+            AppError::Unavailable(_) => 503,
         }
     }
 }

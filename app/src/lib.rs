@@ -16,8 +16,8 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
-    certificate::CertificatePage, login::LoginPage, not_found::NotFound, overview::OverviewPage,
-    setup::SetupPage,
+    certificate::CertificatePage, deploy::DeployPage, login::LoginPage, logs::LogsPage,
+    not_found::NotFound, overview::OverviewPage, setup::SetupPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -57,6 +57,8 @@ pub fn App() -> impl IntoView {
                 // complete without JavaScript (no out-of-order streaming).
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
+                    <Route path=path!("deploy") view=DeployPage ssr=SsrMode::Async />
+                    <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>

@@ -21,6 +21,8 @@ pub struct AppState {
     pub started: Instant,
     /// Whether the console itself is served over HTTPS.
     pub https: bool,
+    /// Deploys revisions and records their progress.
+    pub rollout: Arc<engine::rollout::Rollout>,
 }
 
 impl AppState {

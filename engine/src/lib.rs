@@ -4,12 +4,17 @@
 pub mod accounts;
 pub mod audit;
 pub mod certs;
+pub mod chat_probe;
 pub mod console_tls;
 pub mod deploy;
+pub mod deployments;
 pub mod error;
 pub mod mail;
+pub mod revisions;
+pub mod rollout;
 pub mod sealed;
 pub mod setup_token;
+pub mod stack_tls;
 pub mod store;
 pub mod throttle;
 

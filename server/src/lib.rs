@@ -7,4 +7,5 @@ pub mod deploy_cli;
 pub mod downloads;
 pub mod guard;
 pub mod health;
+pub mod live;
 pub mod startup;

@@ -25,7 +25,7 @@ use engine::setup_token::SetupToken;
 use engine::Store;
 
 use crate::config::Settings;
-use crate::{downloads, guard, health};
+use crate::{downloads, guard, health, live};
 
 /// Largest request body accepted; forms here are a few hundred bytes.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -70,7 +70,20 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
+    let stale = store.interrupt_stale_deployments().await?;
+    if stale > 0 {
+        tracing::warn!(
+            stale,
+            "deployments left running by a previous start marked interrupted"
+        );
+    }
+    let rollout = Arc::new(engine::rollout::Rollout::new(
+        store.clone(),
+        vault.clone(),
+        settings.docker_host.clone(),
+    ));
     let state = AppState {
+        rollout,
         leptos_options,
         store,
         vault,
@@ -129,6 +142,10 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         .route("/readyz", get(health::readyz))
         .route(app::pages::certificate::PEM_URL, get(downloads::ca_pem))
         .route(app::pages::certificate::DER_URL, get(downloads::ca_der))
+        .route("/live/deployments/{id}", get(live::deployment))
+        .route("/live/status", get(live::status))
+        .route("/live/logs", get(live::logs))
+        .route("/logs/download", get(live::download_logs))
         .leptos_routes_with_context(&state, routes, context.clone(), render)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,

@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod certificate;
+pub mod deploy;
 pub mod overview;
+pub mod services;
 
 #[cfg(feature = "ssr")]
 mod server;

@@ -65,7 +65,7 @@ pub async fn client_ip() -> String {
 }
 
 /// Logs an internal error in full and hands the client a short message.
-pub fn internal(err: engine::EngineError) -> AppError {
+pub fn internal(err: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %err, "internal error");
     AppError::Internal
 }

@@ -17,7 +17,9 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <span>"Burrow"</span>
             </a>
             <nav aria-label="Main">
-                <A href="/" exact=true>"Overview"</A>
+                <A href="/" exact=true>"Dashboard"</A>
+                <A href="/deploy">"Deploy"</A>
+                <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>
             </nav>
             <details class="user-menu">

@@ -1,7 +1,9 @@
 //! One file per page.
 
 pub mod certificate;
+pub mod deploy;
 pub mod login;
+pub mod logs;
 pub mod not_found;
 pub mod overview;
 pub mod setup;

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::overview::{get_overview, Overview};
+use crate::components::services::ServicesBoard;
 
 fn uptime_text(secs: u64) -> String {
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
@@ -20,8 +21,9 @@ fn uptime_text(secs: u64) -> String {
 pub fn OverviewPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_overview());
     view! {
-        <Title text="Overview" />
-        <h1>"Overview"</h1>
+        <Title text="Dashboard" />
+        <h1>"Dashboard"</h1>
+        <ServicesBoard />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 data.get()

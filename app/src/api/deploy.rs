@@ -1,0 +1,173 @@
+//! Deploying: the config to deploy, starting a deployment, and what the
+//! last deployments did. Progress itself streams from `/live/deployments/N`.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionInfo {
+    pub id: i64,
+    pub created_at: i64,
+    pub author: String,
+    pub stack: String,
+    pub domain: String,
+    /// (service, image) in start order.
+    pub services: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentInfo {
+    pub id: i64,
+    pub kind: String,
+    pub actor: String,
+    pub started_at: i64,
+    pub status: String,
+    pub summary: Option<String>,
+    pub revision_id: Option<i64>,
+    /// Stored progress events (JSON `ProgressEvent`s), oldest first.
+    pub events: Vec<(i64, serde_json::Value)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployPage {
+    pub latest: Option<RevisionInfo>,
+    pub deployed_revision: Option<i64>,
+    /// The newest deployment, with its events.
+    pub current: Option<DeploymentInfo>,
+    pub history: Vec<DeploymentInfo>,
+}
+
+#[server(endpoint = "deploy/page")]
+pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
+    use super::*;
+    let run = async {
+        require_user().await?;
+        let state = state();
+        let store = &state.store;
+        let latest = store
+            .latest_revision(&state.vault)
+            .await
+            .map_err(internal)?
+            .map(|r| {
+                let services = r
+                    .config
+                    .services()
+                    .into_iter()
+                    .map(|s| (s.name().to_owned(), r.config.images.get(s).to_string()))
+                    .collect();
+                RevisionInfo {
+                    id: r.meta.id,
+                    created_at: r.meta.created_at,
+                    author: r.meta.author,
+                    stack: r.config.name.as_str().to_owned(),
+                    domain: r.config.domain.as_str().to_owned(),
+                    services,
+                }
+            });
+        let recent = store.recent_deployments(10).await.map_err(internal)?;
+        let mut history: Vec<DeploymentInfo> = recent
+            .into_iter()
+            .map(|d| DeploymentInfo {
+                id: d.id,
+                kind: d.kind,
+                actor: d.actor,
+                started_at: d.started_at,
+                status: d.status.as_str().to_owned(),
+                summary: d.summary,
+                revision_id: d.revision_id,
+                events: Vec::new(),
+            })
+            .collect();
+        let current = match history.first().cloned() {
+            Some(mut d) => {
+                d.events = store
+                    .events_since(d.id, 0)
+                    .await
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|e| (e.id, e.event))
+                    .collect();
+                Some(d)
+            }
+            None => None,
+        };
+        if !history.is_empty() {
+            history.remove(0);
+        }
+        Ok(DeployPage {
+            latest,
+            deployed_revision: store.deployed_revision().await.map_err(internal)?,
+            current,
+            history,
+        })
+    };
+    respond(run.await)
+}
+
+/// Starts deploying the newest revision; returns the deployment's id.
+#[server(endpoint = "deploy/start")]
+pub async fn start_deploy() -> Result<i64, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let revision = state
+            .store
+            .latest_revision(&state.vault)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                AppError::Conflict(
+                    "There is no configuration to deploy yet: save one first.".to_owned(),
+                )
+            })?;
+        match state.rollout.start_apply(revision, &user.username).await {
+            Ok(id) => {
+                leptos_axum::redirect(&format!("/deploy?d={id}"));
+                Ok(id)
+            }
+            Err(engine::rollout::RolloutError::Busy(id)) => Err(AppError::Conflict(format!(
+                "Deployment {id} is still running; wait for it to finish."
+            ))),
+            Err(e) => Err(internal(e)),
+        }
+    };
+    respond(run.await)
+}
+
+/// Saves a pasted stack.toml as the next revision (nothing is saved when any
+/// key is invalid; every problem is listed beside the field).
+#[server(endpoint = "deploy/config")]
+pub async fn save_stack_toml(stack_toml: String) -> Result<i64, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let parsed =
+            stack::model::parse_stack_toml(&stack_toml).map_err(|issues| AppError::Invalid {
+                field: "stack_toml".to_owned(),
+                message: issues
+                    .iter()
+                    .filter(|i| i.is_error())
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
+            })?;
+        let (meta, _) = state
+            .store
+            .save_revision(
+                &state.vault,
+                &parsed.config,
+                &user.username,
+                Some("pasted stack.toml"),
+            )
+            .await
+            .map_err(internal)?;
+        leptos_axum::redirect("/deploy");
+        Ok(meta.id)
+    };
+    respond(run.await)
+}

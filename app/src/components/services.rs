@@ -1,0 +1,132 @@
+//! The dashboard's service board: every service with state, health,
+//! restarts, uptime, image and ports, live over SSE; and whether the chat
+//! server answers through Caddy.
+
+use leptos::prelude::*;
+
+use crate::api::services::{get_services, ProbeRow, ServiceRow, ServicesView};
+use crate::components::live::subscribe;
+
+fn uptime(secs: Option<u64>) -> String {
+    match secs {
+        None => "—".to_owned(),
+        Some(s) if s < 60 => format!("{s} s"),
+        Some(s) if s < 3600 => format!("{} min", s / 60),
+        Some(s) if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        Some(s) => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[component]
+pub fn ServicesBoard() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_services());
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading services…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(view) => view! { <Board view /> }.into_any(),
+                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Board(view: ServicesView) -> impl IntoView {
+    let Some(stack) = view.stack.clone() else {
+        return view! {
+            <section class="card">
+                <h2>"Services"</h2>
+                <p data-testid="no-config">"Nothing is configured yet. "<a href="/deploy">"Set up a configuration and deploy it"</a>"."</p>
+            </section>
+        }
+        .into_any();
+    };
+    let services = RwSignal::new(view.services.clone());
+    let probes = RwSignal::new(view.probes.clone());
+    let problem = RwSignal::new(view.problem.clone());
+    subscribe(
+        || Some("/live/status".to_owned()),
+        &["status", "app", "problem"],
+        move |name, data| match name {
+            "status" => {
+                if let Ok(list) = serde_json::from_str::<Vec<ServiceRow>>(&data) {
+                    services.set(list);
+                    problem.set(None);
+                }
+            }
+            "app" => {
+                if let Ok(list) = serde_json::from_str::<Vec<ProbeRow>>(&data) {
+                    probes.set(list);
+                }
+            }
+            _ => problem.set(serde_json::from_str(&data).ok()),
+        },
+    );
+    let answers = move || {
+        probes.with(|p| {
+            if p.is_empty() {
+                None
+            } else {
+                Some(p.iter().all(|p| p.ok))
+            }
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>"Chat server"</h2>
+            {move || match answers() {
+                Some(true) => view! { <p data-testid="chat-answers"><span class="badge ok">"up"</span>" The chat server answers."</p> }.into_any(),
+                Some(false) => view! { <p data-testid="chat-answers"><span class="badge failed">"down"</span>" The chat server does not answer properly."</p> }.into_any(),
+                None => view! { <p class="muted" data-testid="chat-answers">"Not checked yet."</p> }.into_any(),
+            }}
+            <ul class="plain">
+                {move || probes.get().into_iter().map(|p| view! {
+                    <li><code>{p.path}</code>" — "{p.detail}</li>
+                }).collect_view()}
+            </ul>
+        </section>
+        <section class="card">
+            <h2>"Services of "<code>{stack}</code></h2>
+            {move || problem.get().map(|p| view! { <div class="form-error" role="alert">{p}</div> })}
+            <div class="table-wrap">
+                <table class="services" data-testid="services">
+                    <thead><tr>
+                        <th>"Service"</th><th>"State"</th><th>"Health"</th><th>"Restarts"</th>
+                        <th>"Up for"</th><th>"Image"</th><th>"Ports"</th>
+                    </tr></thead>
+                    <tbody>
+                        {move || {
+                            let list = services.get();
+                            if list.is_empty() {
+                                return view! { <tr><td colspan="7" class="muted">"No containers: deploy the stack from the Deploy page."</td></tr> }.into_any();
+                            }
+                            list.into_iter().map(|s| {
+                                let trouble = s.is_trouble();
+                                let state = match (s.one_shot, s.exit_code) {
+                                    (true, Some(0)) => "completed".to_owned(),
+                                    (_, Some(code)) if s.state != "running" => format!("{} ({code})", s.state),
+                                    _ => s.state.clone(),
+                                };
+                                view! {
+                                    <tr class:trouble=trouble data-service=s.service.clone() data-state=s.state.clone() data-health=s.health.clone()>
+                                        <td><strong>{s.service.clone()}</strong></td>
+                                        <td><span class=format!("badge {}", if trouble { "failed" } else { "ok" })>{state}</span></td>
+                                        <td><span class=format!("badge {}", s.health)>{s.health.clone()}</span></td>
+                                        <td>{s.restart_count}</td>
+                                        <td>{uptime(s.uptime_secs)}</td>
+                                        <td><code>{s.image.clone()}</code></td>
+                                        <td>{s.ports.join(", ")}</td>
+                                    </tr>
+                                }
+                            }).collect_view().into_any()
+                        }}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+    .into_any()
+}

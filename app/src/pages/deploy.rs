@@ -1,0 +1,317 @@
+//! Deploy: the configuration that would run, a Deploy button, and the live
+//! progress of the newest deployment (stored, so a reload shows it too).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde_json::Value;
+
+use crate::api::deploy::{
+    get_deploy_page, DeployPage, DeploymentInfo, RevisionInfo, SaveStackToml, StartDeploy,
+};
+use crate::components::field::FormError;
+use crate::components::live::subscribe;
+
+/// One service's line in the progress view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub service: String,
+    pub state: String,
+    pub detail: String,
+}
+
+/// Folds stored progress events into one line per service, plus the
+/// messages of failures that belong to no service.
+pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut general = Vec::new();
+    fn set(steps: &mut Vec<Step>, service: &str, state: &str, detail: String) {
+        match steps.iter_mut().find(|s| s.service == service) {
+            Some(s) => {
+                s.state = state.to_owned();
+                s.detail = detail;
+            }
+            None => steps.push(Step {
+                service: service.to_owned(),
+                state: state.to_owned(),
+                detail,
+            }),
+        }
+    }
+    for (_, e) in events {
+        let kind = e["kind"].as_str().unwrap_or_default();
+        let service = e["service"].as_str().unwrap_or_default();
+        match kind {
+            "planned" => {
+                for c in e["changes"].as_array().into_iter().flatten() {
+                    let action = c["action"].as_str().unwrap_or("create");
+                    let s = c["service"].as_str().unwrap_or_default();
+                    let (state, detail) = match action {
+                        "unchanged" => ("done", "unchanged"),
+                        "recreate" => ("pending", "will be recreated: its configuration changed"),
+                        "remove" => ("pending", "will be removed"),
+                        "start" => ("pending", "will be started"),
+                        _ => ("pending", "will be created"),
+                    };
+                    set(&mut steps, s, state, detail.to_owned());
+                }
+            }
+            "pull_started" => set(
+                &mut steps,
+                service,
+                "working",
+                format!("pulling {}", e["image"].as_str().unwrap_or_default()),
+            ),
+            "creating" => set(&mut steps, service, "working", "creating".into()),
+            "started" => set(&mut steps, service, "working", "started".into()),
+            "waiting_healthy" => set(
+                &mut steps,
+                service,
+                "working",
+                "waiting until healthy".into(),
+            ),
+            "healthy" => set(
+                &mut steps,
+                service,
+                "done",
+                format!(
+                    "healthy after {:.1} s",
+                    e["after_ms"].as_f64().unwrap_or(0.0) / 1000.0
+                ),
+            ),
+            "completed" => set(&mut steps, service, "done", "completed".into()),
+            "unchanged" => set(&mut steps, service, "done", "unchanged".into()),
+            "removed" => set(&mut steps, service, "done", "removed".into()),
+            "failed" => {
+                let message = e["message"].as_str().unwrap_or_default().to_owned();
+                match e["service"].as_str() {
+                    Some(s) => set(&mut steps, s, "failed", message),
+                    None => general.push(message),
+                }
+            }
+            _ => {}
+        }
+    }
+    (steps, general)
+}
+
+fn when(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .map(|t| format!("{} UTC", t.replace('T', " ").trim_end_matches('Z')))
+        .unwrap_or_default()
+}
+
+#[component]
+pub fn DeployPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| get_deploy_page());
+    view! {
+        <Title text="Deploy" />
+        <h1>"Deploy"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(page) => view! { <DeployView page /> }.into_any(),
+                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn DeployView(page: DeployPage) -> impl IntoView {
+    let start = ServerAction::<StartDeploy>::new();
+    let running = page.current.as_ref().is_some_and(|d| d.status == "running");
+    let nothing = page.latest.is_none();
+    let start_error = move || {
+        start
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+    };
+    view! {
+        <section class="card">
+            <h2>"Configuration"</h2>
+            {match page.latest.clone() {
+                Some(rev) => view! { <RevisionCard rev deployed=page.deployed_revision /> }.into_any(),
+                None => view! {
+                    <p data-testid="no-config">"Nothing is configured yet. Paste a stack.toml below (the setup wizard writes one for you)."</p>
+                }.into_any(),
+            }}
+            <ActionForm action=start>
+                <FormError message=Signal::derive(start_error) />
+                <button type="submit" class="primary" data-testid="deploy"
+                    disabled=move || nothing || start.pending().get()>
+                    {move || if start.pending().get() { "Starting…" } else if running { "Deploy (one is running)" } else { "Deploy" }}
+                </button>
+            </ActionForm>
+        </section>
+        {page.current.map(|d| view! { <Progress deployment=d /> })}
+        <StackTomlForm open=nothing />
+        {(!page.history.is_empty()).then(|| view! { <History items=page.history /> })}
+    }
+}
+
+#[component]
+fn RevisionCard(rev: RevisionInfo, deployed: Option<i64>) -> impl IntoView {
+    let state = match deployed {
+        Some(d) if d == rev.id => "deployed".to_owned(),
+        Some(d) => format!("not deployed yet (revision {d} runs)"),
+        None => "not deployed yet".to_owned(),
+    };
+    view! {
+        <dl class="facts">
+            <dt>"Revision"</dt><dd data-testid="revision">{rev.id}" — "{state}</dd>
+            <dt>"Saved"</dt><dd>{when(rev.created_at)}" by "{rev.author}</dd>
+            <dt>"Stack"</dt><dd><code>{rev.stack}</code></dd>
+            <dt>"Domain"</dt><dd>{rev.domain}</dd>
+        </dl>
+        <details>
+            <summary>{format!("{} services and their images", rev.services.len())}</summary>
+            <ul class="plain">
+                {rev.services.into_iter().map(|(s, i)| view! { <li><strong>{s}</strong>" "<code>{i}</code></li> }).collect_view()}
+            </ul>
+        </details>
+    }
+}
+
+#[component]
+fn Progress(deployment: DeploymentInfo) -> impl IntoView {
+    let id = deployment.id;
+    let events = RwSignal::new(deployment.events.clone());
+    let status = RwSignal::new(deployment.status.clone());
+    let summary = RwSignal::new(deployment.summary.clone());
+    let after = deployment.events.last().map(|(i, _)| *i).unwrap_or(0);
+    let live = deployment.status == "running";
+    subscribe(
+        move || live.then(|| format!("/live/deployments/{id}?after={after}")),
+        &["progress", "done"],
+        move |name, data| {
+            let Ok(value) = serde_json::from_str::<Value>(&data) else {
+                return;
+            };
+            if name == "done" {
+                status.set(value["status"].as_str().unwrap_or("succeeded").to_owned());
+                summary.set(value["summary"].as_str().map(str::to_owned));
+            } else {
+                events.update(|list| {
+                    let next = list.last().map(|(i, _)| i + 1).unwrap_or(1);
+                    list.push((next, value));
+                });
+            }
+        },
+    );
+    let folded = Memo::new(move |_| fold(&events.get()));
+    view! {
+        <section class="card" data-testid="progress">
+            <h2>
+                {format!("Deployment {id} ({}) ", deployment.kind)}
+                <span class=move || format!("badge {}", status.get()) data-testid="deploy-status">{move || status.get()}</span>
+            </h2>
+            <p class="muted">{format!("Started {} by {}", when(deployment.started_at), deployment.actor)}</p>
+            {move || summary.get().map(|s| view! { <p data-testid="deploy-summary">{s}</p> })}
+            {move || {
+                let (_, general) = folded.get();
+                general.into_iter().map(|m| view! { <div class="form-error" role="alert">{m}</div> }).collect_view()
+            }}
+            <div class="table-wrap">
+                <table class="steps">
+                    <thead><tr><th>"Service"</th><th>"State"</th><th>"Detail"</th></tr></thead>
+                    <tbody>
+                        <For each=move || folded.get().0 key=|s| (s.service.clone(), s.state.clone(), s.detail.clone()) let:step>
+                            <tr class=format!("step {}", step.state) data-service=step.service.clone()>
+                                <td>{step.service.clone()}</td>
+                                <td><span class=format!("badge {}", step.state)>{step.state.clone()}</span></td>
+                                <td><pre class="detail">{step.detail.clone()}</pre></td>
+                            </tr>
+                        </For>
+                    </tbody>
+                </table>
+            </div>
+            {live.then(|| view! {
+                <noscript><p class="muted">"Reload the page to see how it goes on."</p></noscript>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn StackTomlForm(open: bool) -> impl IntoView {
+    let save = ServerAction::<SaveStackToml>::new();
+    let error = move || save.value().get().and_then(|r| r.err());
+    view! {
+        <details class="card" open=open>
+            <summary><h2 class="inline">"Use a stack.toml"</h2></summary>
+            <p class="muted">"Paste a complete stack configuration; it becomes the next revision when every key is valid."</p>
+            <ActionForm action=save attr:novalidate=true>
+                <FormError message=Signal::derive(move || error().and_then(|e| e.form_message())) />
+                <label for="stack_toml">"stack.toml"</label>
+                <textarea id="stack_toml" name="stack_toml" rows="14" spellcheck="false" class="code"
+                    aria-invalid=move || error().and_then(|e| e.for_field("stack_toml")).is_some().to_string()
+                    aria-describedby="stack_toml-error"
+                    prop:value=move || error().and_then(|e| e.kept("stack_toml")).unwrap_or_default()
+                ></textarea>
+                {move || error().and_then(|e| e.for_field("stack_toml")).map(|m| view! {
+                    <pre class="field-error" id="stack_toml-error" role="alert">{m}</pre>
+                })}
+                <button type="submit" disabled=move || save.pending().get()>"Save as new revision"</button>
+            </ActionForm>
+        </details>
+    }
+}
+
+#[component]
+fn History(items: Vec<DeploymentInfo>) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Earlier deployments"</h2>
+            <ul class="plain">
+                {items.into_iter().map(|d| view! {
+                    <li>
+                        <span class=format!("badge {}", d.status)>{d.status.clone()}</span>
+                        {format!(" #{} {} by {} at {}: {}", d.id, d.kind, d.actor, when(d.started_at), d.summary.unwrap_or_default())}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold;
+    use serde_json::json;
+
+    #[test]
+    fn events_fold_into_one_line_per_service() {
+        let events = vec![
+            (
+                1,
+                json!({"kind": "planned", "changes": [
+                {"service": "database", "action": "create"},
+                {"service": "web", "action": "unchanged"}]}),
+            ),
+            (2, json!({"kind": "creating", "service": "database"})),
+            (
+                3,
+                json!({"kind": "healthy", "service": "database", "after_ms": 1500}),
+            ),
+            (
+                4,
+                json!({"kind": "failed", "service": null, "message": "daemon gone"}),
+            ),
+        ];
+        let (steps, general) = fold(&events);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].state, "done");
+        assert_eq!(steps[0].detail, "healthy after 1.5 s");
+        assert_eq!(steps[1].detail, "unchanged");
+        assert_eq!(general, vec!["daemon gone".to_owned()]);
+    }
+}

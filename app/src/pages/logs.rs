@@ -1,0 +1,151 @@
+//! Logs: one service or all, followed live, filtered, paused, downloaded.
+//! Colours are rendered from ANSI codes; markup in a line stays text.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::services::{get_logs, LogRow, LogsView};
+use crate::components::ansi::segments;
+use crate::components::live::subscribe;
+
+/// Lines kept in the page; older ones scroll away.
+const KEEP: usize = 2000;
+
+#[component]
+pub fn LogsPage() -> impl IntoView {
+    let query = use_query_map();
+    let service = move || {
+        query
+            .with(|q| q.get("service"))
+            .filter(|s| !s.is_empty() && s != "all")
+    };
+    let filter = move || query.with(|q| q.get("q")).unwrap_or_default();
+    let data = Resource::new(service, get_logs);
+    view! {
+        <Title text="Logs" />
+        <h1>"Logs"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(view) => view! { <LogViewer view service=service() filter=filter() /> }.into_any(),
+                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+fn matches(line: &LogRow, filter: &str) -> bool {
+    filter.is_empty()
+        || line.text.to_lowercase().contains(&filter.to_lowercase())
+        || line.service.contains(filter)
+}
+
+#[component]
+fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl IntoView {
+    let lines = RwSignal::new(view.lines.clone());
+    let held = RwSignal::new(Vec::<LogRow>::new());
+    let paused = RwSignal::new(false);
+    let filter_text = RwSignal::new(filter.clone());
+    let problem = RwSignal::new(view.problem.clone());
+    let configured = !view.services.is_empty();
+    let url_service = service.clone().unwrap_or_default();
+    subscribe(
+        move || configured.then(|| format!("/live/logs?service={url_service}&tail=0")),
+        &["line", "problem"],
+        move |name, data| {
+            if name == "problem" {
+                problem.set(serde_json::from_str(&data).ok());
+                return;
+            }
+            let Ok(line) = serde_json::from_str::<LogRow>(&data) else {
+                return;
+            };
+            if paused.get_untracked() {
+                held.update(|h| h.push(line));
+            } else {
+                lines.update(|l| {
+                    l.push(line);
+                    if l.len() > KEEP {
+                        l.drain(..l.len() - KEEP);
+                    }
+                });
+            }
+        },
+    );
+    let toggle = move |_| {
+        if paused.get_untracked() {
+            let mut waiting = held.try_update(std::mem::take).unwrap_or_default();
+            lines.update(|l| {
+                l.append(&mut waiting);
+                if l.len() > KEEP {
+                    l.drain(..l.len() - KEEP);
+                }
+            });
+        }
+        paused.update(|p| *p = !*p);
+    };
+    let selected = service.clone().unwrap_or_else(|| "all".to_owned());
+    let download = format!(
+        "/logs/download?service={}",
+        service.clone().unwrap_or_default()
+    );
+    let shown = move || {
+        let f = filter_text.get();
+        lines.with(|l| {
+            l.iter()
+                .filter(|line| matches(line, &f))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        {(!configured).then(|| view! { <p data-testid="no-config">"Nothing is deployed yet, so there are no logs."</p> })}
+        <form class="log-controls" method="get" action="/logs">
+            <label for="service">"Service"</label>
+            <select id="service" name="service" onchange="this.form.submit()">
+                <option value="all" selected=selected == "all">"All services"</option>
+                {view.services.iter().map(|s| view! {
+                    <option value=s.clone() selected=selected == *s>{s.clone()}</option>
+                }).collect_view()}
+            </select>
+            <label for="q">"Filter"</label>
+            <input id="q" name="q" type="search" placeholder="text to look for" value=filter
+                on:input=move |ev| filter_text.set(event_target_value(&ev)) />
+            <noscript><button type="submit">"Show"</button></noscript>
+            <button type="button" data-testid="pause" on:click=toggle>
+                {move || if paused.get() { format!("Resume ({} new)", held.with(Vec::len)) } else { "Pause".to_owned() }}
+            </button>
+            <a class="button secondary" href=download rel="external" download="">"Download"</a>
+        </form>
+        {move || problem.get().map(|p| view! { <div class="form-error" role="alert">{p}</div> })}
+        <pre class="log" data-testid="log" aria-live="polite">
+            {move || shown().into_iter().map(|line| view! { <LogLineView line /> }).collect_view()}
+        </pre>
+    }
+}
+
+#[component]
+fn LogLineView(line: LogRow) -> impl IntoView {
+    let time = line
+        .timestamp
+        .as_deref()
+        .and_then(|t| t.get(11..19))
+        .unwrap_or("")
+        .to_owned();
+    view! {
+        <div class=format!("line {}", line.stream) data-service=line.service.clone()>
+            <span class="ts">{time}</span>" "
+            <span class="svc">{line.service.clone()}</span>" "
+            {segments(&line.text).into_iter().map(|s| {
+                if s.classes.is_empty() {
+                    view! { <span>{s.text}</span> }.into_any()
+                } else {
+                    view! { <span class=s.classes>{s.text}</span> }.into_any()
+                }
+            }).collect_view()}
+        </div>
+    }
+}

@@ -1,0 +1,235 @@
+//! Live views over Server-Sent Events, behind the sign-in gate: deployment
+//! progress (replayed from the store, so a reload sees it all), service
+//! status, and logs. Plus the log download.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use app::state::AppState;
+use stack::model::{StackConfig, TlsMode};
+
+fn sse(rx: mpsc::Receiver<Result<Event, Infallible>>) -> impl IntoResponse {
+    Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn json_event(name: &str, value: &impl serde::Serialize) -> Result<Event, Infallible> {
+    Ok(Event::default()
+        .event(name)
+        .data(serde_json::to_string(value).unwrap_or_default()))
+}
+
+/// Progress of deployment `id`: every stored event (after `Last-Event-ID`
+/// when the browser reconnects), then new ones as they are stored, then a
+/// `done` event with the outcome.
+#[derive(Debug, Deserialize)]
+pub struct After {
+    /// Events already shown (the page rendered them).
+    pub after: Option<i64>,
+}
+
+pub async fn deployment(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<After>,
+    headers: HeaderMap,
+) -> Response {
+    let after: i64 = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .or(q.after)
+        .unwrap_or(0);
+    match state.store.deployment(id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return (StatusCode::NOT_FOUND, "No such deployment.").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "deployment lookup failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut last = after;
+        loop {
+            let events = match state.store.events_since(id, last).await {
+                Ok(e) => e,
+                Err(_) => break,
+            };
+            for e in &events {
+                last = e.id;
+                let event = Event::default()
+                    .event("progress")
+                    .id(e.id.to_string())
+                    .data(serde_json::to_string(&e.event).unwrap_or_default());
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            if events.is_empty() {
+                match state.store.deployment(id).await {
+                    Ok(Some(d)) if d.finished_at.is_some() => {
+                        let _ = tx.send(json_event("done", &d)).await;
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    });
+    sse(rx).into_response()
+}
+
+/// The config of what runs: the newest revision.
+async fn current_config(state: &AppState) -> Option<StackConfig> {
+    state
+        .store
+        .latest_revision(&state.vault)
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.config)
+}
+
+/// Burrow's CA, when the stack's certificate comes from it.
+pub async fn ca_for(state: &AppState, config: &StackConfig) -> Option<String> {
+    if !matches!(config.tls, TlsMode::SelfSigned) {
+        return None;
+    }
+    state
+        .store
+        .existing_burrow_ca(&state.vault)
+        .await
+        .ok()
+        .flatten()
+        .map(|ca| ca.ca_pem().to_owned())
+}
+
+/// Service snapshots (`status`, whenever something changes) and the chat
+/// probes through Caddy (`app`, every few seconds).
+pub async fn status(State(state): State<AppState>) -> Response {
+    let Some(config) = current_config(&state).await else {
+        return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
+    };
+    let target = match state.rollout.target().await {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let (tx, rx) = mpsc::channel(16);
+    let stack = config.name.as_str().to_owned();
+    let watch_tx = tx.clone();
+    tokio::spawn(async move {
+        let mut stream = target.watch_status(&stack, Duration::from_millis(1000));
+        while let Some(item) = stream.next().await {
+            let event = match item {
+                Ok(services) => json_event("status", &services),
+                Err(e) => json_event("problem", &e.to_string()),
+            };
+            if watch_tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    let ca = ca_for(&state, &config).await;
+    tokio::spawn(async move {
+        loop {
+            let probes = engine::chat_probe::probe_chat(&config, ca.as_deref()).await;
+            if tx.send(json_event("app", &probes)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    sse(rx).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// One service, or all when absent or empty.
+    pub service: Option<String>,
+    pub tail: Option<usize>,
+}
+
+fn service_of(q: &LogQuery) -> Option<String> {
+    q.service
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "all")
+        .map(str::to_owned)
+}
+
+/// The last lines, then every new one (`line` events).
+pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
+    let Some(config) = current_config(&state).await else {
+        return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
+    };
+    let target = match state.rollout.target().await {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let (tx, rx) = mpsc::channel(256);
+    let service = service_of(&q);
+    let tail = q.tail.unwrap_or(200).min(5000);
+    tokio::spawn(async move {
+        let mut stream = target.logs(config.name.as_str(), service.as_deref(), tail, true);
+        while let Some(item) = stream.next().await {
+            let event = match item {
+                Ok(line) => json_event("line", &line),
+                Err(e) => json_event("problem", &e.to_string()),
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    sse(rx).into_response()
+}
+
+/// The last lines as a text file.
+pub async fn download_logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
+    let Some(config) = current_config(&state).await else {
+        return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
+    };
+    let target = match state.rollout.target().await {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let service = service_of(&q);
+    let tail = q.tail.unwrap_or(5000).min(100_000);
+    let lines: Vec<String> = target
+        .logs(config.name.as_str(), service.as_deref(), tail, false)
+        .filter_map(|l| async move { l.ok() })
+        .map(|l| {
+            format!(
+                "{} {} | {}",
+                l.timestamp.unwrap_or_default(),
+                l.service,
+                l.text
+            )
+        })
+        .collect()
+        .await;
+    let name = format!(
+        "attachment; filename=\"{}-{}.log\"",
+        config.name.as_str(),
+        service.as_deref().unwrap_or("all")
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        lines.join("\n") + "\n",
+    )
+        .into_response()
+}
