@@ -53,8 +53,9 @@ inputs_hash() { # DIR [EXTRA]: hash of a context directory (content, modes, link
     | sha256sum | cut -d' ' -f1
 }
 
-build() { # IMAGE DIR HASH
+build() { # IMAGE DIR HASH [--label K=V...]
   local image=$1 dir=$2 hash=$3 current old t0 log
+  shift 3
   current=$(docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$image" 2>/dev/null || true)
   if [ "$current" = "$hash" ] && [ -z "${TESTKIT_FORCE:-}" ]; then
     echo "$image: up to date"
@@ -62,7 +63,7 @@ build() { # IMAGE DIR HASH
   fi
   old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   t0=$(now_ms)
-  log=$(docker build --label "$LABEL=$hash" -t "$image" "$dir" 2>&1) \
+  log=$(docker build --label "$LABEL=$hash" "$@" -t "$image" "$dir" 2>&1) \
     || { echo "$log" >&2; die "docker build of $image failed"; }
   # Drop the image this one replaces (unless a container still uses it).
   if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
@@ -150,13 +151,15 @@ for spec in "${roles[@]}"; do
   {
     echo "FROM $PREFIX/standin-base:$TAG"
     echo "COPY rootfs/ /"
+    # Few instructions: each one is a container commit in the legacy builder.
     [ -n "$extra" ] && echo "$extra"
-    [ -n "$expose" ] && echo "EXPOSE $expose"
-    echo "LABEL org.opencontainers.image.title=\"burrow-testkit $role\" org.burrow.testkit.role=\"$role\""
     echo "ENTRYPOINT $entrypoint"
-    if [ -n "$cmd" ]; then echo "CMD $cmd"; else echo 'CMD []'; fi
+    [ -n "$cmd" ] && echo "CMD $cmd"
   } > "$dir/Dockerfile"
-  build "$PREFIX/$role:$TAG" "$dir" "$(inputs_hash "$dir" "$base_hash")"
+  build "$PREFIX/$role:$TAG" "$dir" "$(inputs_hash "$dir" "$base_hash$expose")" \
+    --label "org.opencontainers.image.title=burrow-testkit $role" \
+    --label "org.burrow.testkit.role=$role" \
+    --label "org.burrow.testkit.ports=$expose"
 done
 
 # ---- caddy: Debian's dynamically linked caddy with the libraries ldd lists

@@ -125,6 +125,8 @@ pub fn mongo(uri: &str) -> Result<String, DepErr> {
                     "MongoDB at {host}:{port} refused user `{}` (authSource {auth_source}): {err}",
                     u.user
                 ))
+            } else if err.contains("not initiated") {
+                retry(format!("MongoDB at {host}:{port}: {err}"))
             } else if err.contains("requires authentication") {
                 DepErr::Fatal(format!("MongoDB at {host}:{port}: {err}"))
             } else {

@@ -763,6 +763,7 @@ pub fn rabbit(args: Vec<String>) -> i32 {
                     "RABBITMQ_DEFAULT_USER/PASS ignored: the data directory {base} was initialised before (user `{u}`); like RabbitMQ, the defaults only apply to an empty data directory"
                 );
             }
+            info!("data directory {base} already initialised: user `{u}`");
             (u.to_string(), p.to_string())
         }
         Err(_) => {
@@ -1128,6 +1129,7 @@ fn mc_mb(target: &str, ignore_existing: bool) -> i32 {
 /// `mc ready ALIAS`, `mc mb [--ignore-existing] ALIAS/BUCKET...`,
 /// `mc alias set ALIAS URL KEY SECRET`.
 pub fn mc(args: Vec<String>) -> i32 {
+    crate::log::set_role("mc");
     let args: Vec<String> = args.into_iter().filter(|a| a != "--quiet" && a != "-q" && a != "--no-color").collect();
     match args.first().map(String::as_str) {
         Some("ready") => match args.get(1) {
