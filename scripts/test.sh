@@ -14,6 +14,9 @@ cargo fmt --all --check
 step "build the site and server (cargo leptos build)"
 cargo leptos build
 
+step "test-kit images (stand-ins for every service + Debian's caddy)"
+testkit/build-images.sh
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 
