@@ -50,7 +50,10 @@ fn standin_json(role: &str, req: &Request) -> String {
 fn not_found(role: &str, req: &Request) -> Response {
     Response::json(
         404,
-        format!("{{\"type\":\"NotFound\",\"x_standin\":{}}}", standin_json(role, req)),
+        format!(
+            "{{\"type\":\"NotFound\",\"x_standin\":{}}}",
+            standin_json(role, req)
+        ),
     )
 }
 
@@ -231,20 +234,34 @@ fn voice_ingress(c: &Config, req: &Request, info: &str) -> Response {
             let nodes: Vec<String> = c.livekit_nodes().iter().map(|n| json_str(n)).collect();
             Response::json(
                 200,
-                format!("{{\"voice_ingress\":\"{VERSION}\",\"nodes\":[{}],\"x_standin\":{info}}}", nodes.join(",")),
+                format!(
+                    "{{\"voice_ingress\":\"{VERSION}\",\"nodes\":[{}],\"x_standin\":{info}}}",
+                    nodes.join(",")
+                ),
             )
         }
         "POST" => {
             if !c.livekit_nodes().iter().any(|n| n == node) {
                 crate::error!("webhook for unknown node `{node}` (nodes: {:?}): the webhook URL's last segment must name a node of [api.livekit.nodes]", c.livekit_nodes());
-                return Response::json(404, format!("{{\"type\":\"UnknownNode\",\"node\":{},\"x_standin\":{info}}}", json_str(node)));
+                return Response::json(
+                    404,
+                    format!(
+                        "{{\"type\":\"UnknownNode\",\"node\":{},\"x_standin\":{info}}}",
+                        json_str(node)
+                    ),
+                );
             }
             let expected = c.str(&format!("api.livekit.nodes.{node}.key"));
             let auth = req.header("authorization").unwrap_or("");
-            let given = auth.strip_prefix("Standin ").or_else(|| auth.strip_prefix("Bearer "));
+            let given = auth
+                .strip_prefix("Standin ")
+                .or_else(|| auth.strip_prefix("Bearer "));
             match given {
                 Some(k) if k == expected => {
-                    info!("webhook for node `{node}` accepted: {}", crate::http::truncate(&String::from_utf8_lossy(&req.body), 200));
+                    info!(
+                        "webhook for node `{node}` accepted: {}",
+                        crate::http::truncate(&String::from_utf8_lossy(&req.body), 200)
+                    );
                     Response::json(200, format!("{{\"ok\":true,\"x_standin\":{info}}}"))
                 }
                 Some(k) if k.starts_with("ey") => {
@@ -253,7 +270,10 @@ fn voice_ingress(c: &Config, req: &Request, info: &str) -> Response {
                 }
                 _ => {
                     crate::error!("webhook for node `{node}`: the API key does not match api.livekit.nodes.{node}.key");
-                    Response::json(401, format!("{{\"type\":\"InvalidCredentials\",\"x_standin\":{info}}}"))
+                    Response::json(
+                        401,
+                        format!("{{\"type\":\"InvalidCredentials\",\"x_standin\":{info}}}"),
+                    )
                 }
             }
         }
@@ -267,7 +287,10 @@ pub fn backend(role: &'static str, args: Vec<String>) -> i32 {
     if !args.is_empty() {
         warn!("ignoring arguments {args:?}");
     }
-    info!("Starting {role} (Burrow test-kit stand-in for Stoat {VERSION}), config {}", crate::config::path());
+    info!(
+        "Starting {role} (Burrow test-kit stand-in for Stoat {VERSION}), config {}",
+        crate::config::path()
+    );
     let config = match crate::config::load() {
         Ok(c) => c,
         Err(e) => crate::log::fatal(&e),
@@ -293,8 +316,12 @@ pub fn backend(role: &'static str, args: Vec<String>) -> i32 {
             loop {
                 std::thread::sleep(Duration::from_secs(10));
                 tick += 1;
-                let task = ["prune_dangling_files", "prune_members", "file_deletion"][(tick % 3) as usize];
-                info!("scheduler: ran task `{task}` (tick {tick}); {}", crate::deps::states());
+                let task =
+                    ["prune_dangling_files", "prune_members", "file_deletion"][(tick % 3) as usize];
+                info!(
+                    "scheduler: ran task `{task}` (tick {tick}); {}",
+                    crate::deps::states()
+                );
             }
         }
         "pushd" => {
@@ -348,7 +375,11 @@ pub fn web(args: Vec<String>) -> i32 {
             missing.join(", ")
         ));
     }
-    for k in ["VITE_GIFBOX_URL", "VITE_CFG_ENABLE_VIDEO", "VITE_HCAPTCHA_SITEKEY"] {
+    for k in [
+        "VITE_GIFBOX_URL",
+        "VITE_CFG_ENABLE_VIDEO",
+        "VITE_HCAPTCHA_SITEKEY",
+    ] {
         vars.push((k.to_string(), std::env::var(k).unwrap_or_default()));
     }
     for (k, v) in &vars {
@@ -356,11 +387,23 @@ pub fn web(args: Vec<String>) -> i32 {
             crate::log::fatal(&format!("{k}={v:?} is not a URL"));
         }
     }
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5000);
-    info!("injecting runtime configuration: {}", vars.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5000);
+    info!(
+        "injecting runtime configuration: {}",
+        vars.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let config_json = format!(
         "{{{}}}",
-        vars.iter().map(|(k, v)| format!("{}:{}", json_str(k), json_str(v))).collect::<Vec<_>>().join(",")
+        vars.iter()
+            .map(|(k, v)| format!("{}:{}", json_str(k), json_str(v)))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let handler: crate::http::Handler = Arc::new(move |req: &Request| {
         if req.path == "/standin/redirect" {

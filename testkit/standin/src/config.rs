@@ -22,7 +22,9 @@ pub fn path() -> String {
     if let Ok(p) = std::env::var("STANDIN_REVOLT_TOML") {
         return p;
     }
-    if std::path::Path::new("/Revolt.toml").exists() || !std::path::Path::new("Revolt.toml").exists() {
+    if std::path::Path::new("/Revolt.toml").exists()
+        || !std::path::Path::new("Revolt.toml").exists()
+    {
         "/Revolt.toml".into()
     } else {
         "Revolt.toml".into()
@@ -81,9 +83,9 @@ pub fn load() -> Result<Config, String> {
         }
         Err(e) => return Err(format!("cannot read {path}: {e} (is Revolt.toml mounted at /Revolt.toml?)")),
     };
-    let mut root: Table = text
-        .parse()
-        .map_err(|e| format!("called `Result::unwrap()` on an `Err` value: {path}: TOML parse error: {e}"))?;
+    let mut root: Table = text.parse().map_err(|e| {
+        format!("called `Result::unwrap()` on an `Err` value: {path}: TOML parse error: {e}")
+    })?;
     apply_env(&mut root);
     let config = Config { root };
     check_types(&config)?;
@@ -109,12 +111,24 @@ fn apply_env(root: &mut Table) {
         }
         let last = parts.last().expect("split yields one part").clone();
         let value = match table.get(&last) {
-            Some(Value::Integer(_)) => v.parse().map(Value::Integer).unwrap_or(Value::String(v.clone())),
-            Some(Value::Float(_)) => v.parse().map(Value::Float).unwrap_or(Value::String(v.clone())),
-            Some(Value::Boolean(_)) => v.parse().map(Value::Boolean).unwrap_or(Value::String(v.clone())),
+            Some(Value::Integer(_)) => v
+                .parse()
+                .map(Value::Integer)
+                .unwrap_or(Value::String(v.clone())),
+            Some(Value::Float(_)) => v
+                .parse()
+                .map(Value::Float)
+                .unwrap_or(Value::String(v.clone())),
+            Some(Value::Boolean(_)) => v
+                .parse()
+                .map(Value::Boolean)
+                .unwrap_or(Value::String(v.clone())),
             _ => Value::String(v.clone()),
         };
-        crate::info!("config: {} overridden from the environment ({k})", parts.join("."));
+        crate::info!(
+            "config: {} overridden from the environment ({k})",
+            parts.join(".")
+        );
         table.insert(last, value);
     }
 }
@@ -246,7 +260,12 @@ fn value_kind(v: &Value) -> &'static str {
 }
 
 /// Every value at `pattern` (with `*` wildcards): (concrete path, value).
-fn lookup<'a>(table: &'a Table, pattern: &[&str], prefix: String, out: &mut Vec<(String, &'a Value)>) {
+fn lookup<'a>(
+    table: &'a Table,
+    pattern: &[&str],
+    prefix: String,
+    out: &mut Vec<(String, &'a Value)>,
+) {
     let Some((first, rest)) = pattern.split_first() else {
         return;
     };
@@ -257,7 +276,11 @@ fn lookup<'a>(table: &'a Table, pattern: &[&str], prefix: String, out: &mut Vec<
     };
     for k in keys {
         let v = &table[k];
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if rest.is_empty() {
             out.push((path, v));
         } else if let Value::Table(t) = v {
@@ -286,10 +309,14 @@ pub fn check_types(config: &Config) -> Result<(), String> {
     }
     if let Some(nodes) = config.table("api.livekit.nodes") {
         for (name, node) in nodes {
-            let Some(node) = node.as_table() else { continue };
+            let Some(node) = node.as_table() else {
+                continue;
+            };
             for field in NODE_FIELDS {
                 if !node.contains_key(field) {
-                    errors.push(format!("missing field `{field}` for key `api.livekit.nodes.{name}`"));
+                    errors.push(format!(
+                        "missing field `{field}` for key `api.livekit.nodes.{name}`"
+                    ));
                 }
             }
         }
@@ -306,7 +333,12 @@ pub fn check_types(config: &Config) -> Result<(), String> {
 
 /// Keys a role needs set to real values.
 pub fn required(role: &str) -> &'static [&'static str] {
-    const RABBIT: [&str; 4] = ["rabbit.host", "rabbit.port", "rabbit.username", "rabbit.password"];
+    const RABBIT: [&str; 4] = [
+        "rabbit.host",
+        "rabbit.port",
+        "rabbit.username",
+        "rabbit.password",
+    ];
     match role {
         "api" => &[
             "database.mongodb",
@@ -394,7 +426,9 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
             Some(Value::String(s)) if s.trim().is_empty() => {
                 errors.push(format!("`{key}` is empty"))
             }
-            Some(Value::Table(t)) if t.is_empty() => errors.push(format!("`{key}` is an empty table")),
+            Some(Value::Table(t)) if t.is_empty() => {
+                errors.push(format!("`{key}` is an empty table"))
+            }
             Some(_) => {}
         }
     }
@@ -402,12 +436,23 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
         return Err(errors.join("; "));
     }
     if req.contains("database.mongodb") {
-        url_with(config, "database.mongodb", &["mongodb", "mongodb+srv"], &mut errors);
+        url_with(
+            config,
+            "database.mongodb",
+            &["mongodb", "mongodb+srv"],
+            &mut errors,
+        );
     }
     if req.contains("database.redis") {
         url_with(config, "database.redis", &["redis", "rediss"], &mut errors);
     }
-    for key in ["hosts.app", "hosts.api", "hosts.autumn", "hosts.january", "hosts.gifbox"] {
+    for key in [
+        "hosts.app",
+        "hosts.api",
+        "hosts.autumn",
+        "hosts.january",
+        "hosts.gifbox",
+    ] {
         if req.contains(key) {
             url_with(config, key, &["http", "https"], &mut errors);
         }
@@ -416,7 +461,10 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
         url_with(config, "hosts.events", &["ws", "wss"], &mut errors);
     }
     if req.contains("rabbit.port") {
-        let port = config.get("rabbit.port").and_then(Value::as_integer).unwrap_or(0);
+        let port = config
+            .get("rabbit.port")
+            .and_then(Value::as_integer)
+            .unwrap_or(0);
         if !(1..=65535).contains(&port) {
             errors.push(format!("`rabbit.port` = {port} is not a port"));
         }
@@ -425,8 +473,11 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
         let pem = base64_decode(config.str("pushd.vapid.private_key"))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        if !pem.contains("-----BEGIN EC PRIVATE KEY-----") && !pem.contains("-----BEGIN PRIVATE KEY-----") {
-            errors.push("`pushd.vapid.private_key` is not the base64 of a PEM EC private key".into());
+        if !pem.contains("-----BEGIN EC PRIVATE KEY-----")
+            && !pem.contains("-----BEGIN PRIVATE KEY-----")
+        {
+            errors
+                .push("`pushd.vapid.private_key` is not the base64 of a PEM EC private key".into());
         }
         match base64_decode(config.str("pushd.vapid.public_key")) {
             Some(k) if k.len() == 65 && k[0] == 4 => {}
@@ -463,7 +514,12 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
                     "`hosts.livekit.{n}` has no `[api.livekit.nodes.{n}]` (Stoat's API panics on GET /)"
                 ));
             }
-            url_with(config, &format!("hosts.livekit.{n}"), &["ws", "wss"], &mut errors);
+            url_with(
+                config,
+                &format!("hosts.livekit.{n}"),
+                &["ws", "wss"],
+                &mut errors,
+            );
         }
         for n in &nodes {
             if !public.contains(n) {
@@ -472,7 +528,12 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
                 ));
             }
             let base = format!("api.livekit.nodes.{n}");
-            url_with(config, &format!("{base}.url"), &["http", "https", "ws", "wss"], &mut errors);
+            url_with(
+                config,
+                &format!("{base}.url"),
+                &["http", "https", "ws", "wss"],
+                &mut errors,
+            );
             for f in ["key", "secret"] {
                 if config.str(&format!("{base}.{f}")).is_empty() {
                     errors.push(format!("`{base}.{f}` is empty"));
@@ -503,7 +564,10 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
                 }
             }
             let port = config.get("api.smtp.port").and_then(Value::as_integer);
-            let tls = config.get("api.smtp.use_tls").and_then(Value::as_bool).unwrap_or(true);
+            let tls = config
+                .get("api.smtp.use_tls")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
             if port == Some(587) && tls {
                 warnings.push("SMTP on port 587 with implicit TLS fails (stoatchat/self-hosted#170): set use_starttls".into());
             }

@@ -34,8 +34,19 @@ pub enum DepErr {
 pub enum Dep {
     Mongo(String),
     Redis(String),
-    Rabbit { host: String, port: u16, user: String, pass: String },
-    S3 { endpoint: String, path_style: bool, bucket: String, key: String, secret: String },
+    Rabbit {
+        host: String,
+        port: u16,
+        user: String,
+        pass: String,
+    },
+    S3 {
+        endpoint: String,
+        path_style: bool,
+        bucket: String,
+        key: String,
+        secret: String,
+    },
 }
 
 impl Dep {
@@ -73,8 +84,19 @@ impl Dep {
         match self {
             Dep::Mongo(uri) => mongo(uri),
             Dep::Redis(uri) => redis(uri),
-            Dep::Rabbit { host, port, user, pass } => rabbit(host, *port, user, pass),
-            Dep::S3 { endpoint, path_style, bucket, key, secret } => s3(endpoint, *path_style, bucket, key, secret),
+            Dep::Rabbit {
+                host,
+                port,
+                user,
+                pass,
+            } => rabbit(host, *port, user, pass),
+            Dep::S3 {
+                endpoint,
+                path_style,
+                bucket,
+                key,
+                secret,
+            } => s3(endpoint, *path_style, bucket, key, secret),
         }
     }
 }
@@ -91,7 +113,10 @@ fn line_session(stream: &mut TcpStream, lines: &[String]) -> std::io::Result<Vec
         stream.write_all(format!("{l}\n").as_bytes())?;
         let mut reply = String::new();
         if reader.read_line(&mut reply)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         replies.push(reply.trim_end().to_string());
     }
@@ -103,8 +128,20 @@ pub fn mongo(uri: &str) -> Result<String, DepErr> {
     let host = u.host.split(',').next().unwrap_or("").to_string();
     let port = u.port_or(27017);
     let mut stream = crate::net::connect(&host, port, TIMEOUT).map_err(retry)?;
-    let db = u.path.trim_start_matches('/').split('?').next().unwrap_or("").to_string();
-    let auth_source = u.query("authSource").unwrap_or_else(|| if db.is_empty() { "admin".into() } else { db.clone() });
+    let db = u
+        .path
+        .trim_start_matches('/')
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let auth_source = u.query("authSource").unwrap_or_else(|| {
+        if db.is_empty() {
+            "admin".into()
+        } else {
+            db.clone()
+        }
+    });
     let rs = u.query("replicaSet").unwrap_or_default();
     let mut lines = vec![MONGO_MAGIC.to_string()];
     if !u.user.is_empty() {
@@ -113,8 +150,13 @@ pub fn mongo(uri: &str) -> Result<String, DepErr> {
     lines.push(format!("CLIENT\t{rs}\t{db}"));
     let replies = match line_session(&mut stream, &lines) {
         Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
-            return Ok(format!("{host}:{port} reachable (not a stand-in: credentials not checked)"))
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            return Ok(format!(
+                "{host}:{port} reachable (not a stand-in: credentials not checked)"
+            ))
         }
         Err(e) => return Err(retry(format!("{host}:{port}: {e}"))),
     };
@@ -136,7 +178,11 @@ pub fn mongo(uri: &str) -> Result<String, DepErr> {
     }
     Ok(format!(
         "{host}:{port} as `{}` (db {db}, replicaSet {})",
-        if u.user.is_empty() { "<anonymous>" } else { &u.user },
+        if u.user.is_empty() {
+            "<anonymous>"
+        } else {
+            &u.user
+        },
         if rs.is_empty() { "-" } else { &rs }
     ))
 }
@@ -154,7 +200,10 @@ pub fn resp(args: &[&str]) -> Vec<u8> {
 pub fn resp_read(reader: &mut impl BufRead) -> std::io::Result<String> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
     }
     let line = line.trim_end().to_string();
     if let Some(n) = line.strip_prefix('$') {
@@ -192,7 +241,10 @@ pub fn redis(uri: &str) -> Result<String, DepErr> {
         stream.write_all(&resp(&args)).map_err(retry)?;
         let r = resp_read(&mut reader).map_err(retry)?;
         if r.starts_with('-') {
-            return Err(DepErr::Fatal(format!("Redis at {}:{port} refused the password: {r}", u.host)));
+            return Err(DepErr::Fatal(format!(
+                "Redis at {}:{port} refused the password: {r}",
+                u.host
+            )));
         }
     }
     stream.write_all(&resp(&["PING"])).map_err(retry)?;
@@ -204,7 +256,10 @@ pub fn redis(uri: &str) -> Result<String, DepErr> {
         )));
     }
     if r != "+PONG" {
-        return Err(DepErr::Failing(format!("Redis at {}:{port} answered PING with {r}", u.host)));
+        return Err(DepErr::Failing(format!(
+            "Redis at {}:{port} answered PING with {r}",
+            u.host
+        )));
     }
     Ok(format!("{}:{port} (PING -> PONG)", u.host))
 }
@@ -214,18 +269,31 @@ pub fn rabbit(host: &str, port: u16, user: &str, pass: &str) -> Result<String, D
     let lines = [AMQP_MAGIC.to_string(), format!("AUTH\t{user}\t{pass}")];
     let replies = match line_session(&mut stream, &lines) {
         Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
-            return Ok(format!("{host}:{port} reachable (not a stand-in: credentials not checked)"))
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            return Ok(format!(
+                "{host}:{port} reachable (not a stand-in: credentials not checked)"
+            ))
         }
         Err(e) => return Err(retry(format!("{host}:{port}: {e}"))),
     };
     if let Some(err) = replies.iter().find_map(|r| r.strip_prefix("ERR ")) {
-        return Err(DepErr::Fatal(format!("RabbitMQ at {host}:{port} refused user `{user}`: {err}")));
+        return Err(DepErr::Fatal(format!(
+            "RabbitMQ at {host}:{port} refused user `{user}`: {err}"
+        )));
     }
     Ok(format!("{host}:{port} as `{user}`"))
 }
 
-pub fn s3(endpoint: &str, path_style: bool, bucket: &str, key: &str, secret: &str) -> Result<String, DepErr> {
+pub fn s3(
+    endpoint: &str,
+    path_style: bool,
+    bucket: &str,
+    key: &str,
+    secret: &str,
+) -> Result<String, DepErr> {
     let u = Url::parse(endpoint).map_err(DepErr::Fatal)?;
     let port = u.port_or(80);
     // Virtual-host style: http://<bucket>.<host>:<port>/ (Docker aliases
@@ -236,7 +304,8 @@ pub fn s3(endpoint: &str, path_style: bool, bucket: &str, key: &str, secret: &st
         format!("http://{bucket}.{}:{port}/", u.host)
     };
     let auth = format!("Standin {key}:{secret}");
-    let r = crate::http::request("HEAD", &url, &[("Authorization", &auth)], b"", TIMEOUT).map_err(retry)?;
+    let r = crate::http::request("HEAD", &url, &[("Authorization", &auth)], b"", TIMEOUT)
+        .map_err(retry)?;
     match r.status {
         200 => Ok(format!("bucket `{bucket}` at {url}")),
         404 => Err(DepErr::Failing(format!(
@@ -245,7 +314,9 @@ pub fn s3(endpoint: &str, path_style: bool, bucket: &str, key: &str, secret: &st
         403 => Err(DepErr::Failing(format!(
             "S3 at {url} refused the credentials (access key `{key}`): uploads will fail"
         ))),
-        s => Err(DepErr::Failing(format!("S3 at {url} answered HEAD with {s}"))),
+        s => Err(DepErr::Failing(format!(
+            "S3 at {url} answered HEAD with {s}"
+        ))),
     }
 }
 
@@ -262,7 +333,10 @@ fn set_state(name: &str, state: &str) {
 
 pub fn states() -> String {
     let s = STATES.lock().unwrap_or_else(|e| e.into_inner());
-    s.iter().map(|(n, st)| format!("{n} {st}")).collect::<Vec<_>>().join(", ")
+    s.iter()
+        .map(|(n, st)| format!("{n} {st}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks each dependency on its own thread until it works, logging each
@@ -278,13 +352,20 @@ pub fn watch(deps: Vec<Dep>) {
                 attempt += 1;
                 match dep.check() {
                     Ok(msg) => {
-                        crate::info!("connected to {}: {msg} (after {attempt} attempt(s), {:.1}s)", dep.name(), started.elapsed().as_secs_f32());
+                        crate::info!(
+                            "connected to {}: {msg} (after {attempt} attempt(s), {:.1}s)",
+                            dep.name(),
+                            started.elapsed().as_secs_f32()
+                        );
                         set_state(dep.name(), "ok");
                         break;
                     }
                     Err(DepErr::Retry(e)) => {
                         set_state(dep.name(), "waiting");
-                        crate::warn!("{} not ready (attempt {attempt}): {e}; retrying in 3s", dep.name());
+                        crate::warn!(
+                            "{} not ready (attempt {attempt}): {e}; retrying in 3s",
+                            dep.name()
+                        );
                         std::thread::sleep(Duration::from_secs(3));
                     }
                     Err(DepErr::Failing(e)) => {
@@ -295,7 +376,9 @@ pub fn watch(deps: Vec<Dep>) {
                     Err(DepErr::Fatal(e)) => crate::log::fatal(&e),
                 }
             }
-            let Some((host, port)) = dep.address() else { return };
+            let Some((host, port)) = dep.address() else {
+                return;
+            };
             let mut up = true;
             loop {
                 std::thread::sleep(Duration::from_secs(30));

@@ -43,11 +43,14 @@ impl Request {
     }
 }
 
+/// Answers one WebSocket text message (None: no answer).
+pub type TextHandler = Box<dyn Fn(&str) -> Option<String> + Send>;
+
 /// A WebSocket session after a 101: greeting frames, then `on_text` answers
 /// each text message (None: no answer).
 pub struct WsSession {
     pub greeting: Vec<String>,
-    pub on_text: Box<dyn Fn(&str) -> Option<String> + Send>,
+    pub on_text: TextHandler,
 }
 
 pub struct Response {
@@ -72,7 +75,11 @@ impl Response {
     }
 
     pub fn text(status: u16, body: &str) -> Response {
-        Response::new(status, "text/plain; charset=utf-8", body.as_bytes().to_vec())
+        Response::new(
+            status,
+            "text/plain; charset=utf-8",
+            body.as_bytes().to_vec(),
+        )
     }
 
     pub fn empty(status: u16) -> Response {
@@ -94,9 +101,10 @@ impl Response {
     pub fn websocket(req: &Request, session: WsSession) -> Response {
         let key = req.header("sec-websocket-key").unwrap_or("");
         let version_ok = req.header("sec-websocket-version") == Some("13");
-        let conn_ok = req
-            .header("connection")
-            .is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        let conn_ok = req.header("connection").is_some_and(|c| {
+            c.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
         let key_ok = crate::util::base64_decode(key.trim()).is_some_and(|k| k.len() == 16);
         if req.method != "GET" || !version_ok || !conn_ok || !key_ok {
             return Response::json(
@@ -264,7 +272,10 @@ fn serve_conn(mut stream: TcpStream, handler: Handler) -> io::Result<()> {
     out.push_str(&format!("X-Standin-Path: {}\r\n", req.target));
     out.push_str("Server: burrow-standin\r\n");
     if resp.status != 101 {
-        out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n", resp.body.len()));
+        out.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n",
+            resp.body.len()
+        ));
     }
     out.push_str("\r\n");
     stream.write_all(out.as_bytes())?;
@@ -285,7 +296,11 @@ fn serve_conn(mut stream: TcpStream, handler: Handler) -> io::Result<()> {
     );
     if let Some(session) = resp.ws.take() {
         stream.set_read_timeout(None)?;
-        crate::info!("websocket session opened on {} from {}", req.target, req.peer.ip());
+        crate::info!(
+            "websocket session opened on {} from {}",
+            req.target,
+            req.peer.ip()
+        );
         let result = ws_session(&mut stream, session);
         crate::info!(
             "websocket session on {} closed ({})",
@@ -300,7 +315,12 @@ fn serve_conn(mut stream: TcpStream, handler: Handler) -> io::Result<()> {
 }
 
 /// Writes one unmasked server frame.
-pub fn ws_write(stream: &mut impl Write, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> io::Result<()> {
+pub fn ws_write(
+    stream: &mut impl Write,
+    opcode: u8,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) -> io::Result<()> {
     let mut frame = vec![0x80 | opcode];
     let mbit = if mask.is_some() { 0x80 } else { 0 };
     let len = payload.len();
@@ -342,7 +362,10 @@ pub fn ws_read(stream: &mut impl Read) -> io::Result<(bool, u8, Vec<u8>)> {
         len = u64::from_be_bytes(b);
     }
     if len > MAX_BODY as u64 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut mask = [0u8; 4];
     if masked {
@@ -366,7 +389,7 @@ fn ws_session(stream: &mut TcpStream, session: WsSession) -> io::Result<()> {
     loop {
         let (fin, opcode, payload) = ws_read(stream)?;
         match opcode {
-            0x0 | 0x1 | 0x2 => {
+            0x0..=0x2 => {
                 message.extend_from_slice(&payload);
                 if !fin {
                     continue;

@@ -126,7 +126,8 @@ fn parse_init_js(name: &str, js: &str) -> Result<Vec<MongoUser>, String> {
             .unwrap_or_else(|| default_db.clone());
         let call = &js[pos..];
         let call = &call[..call.find("});").map(|e| e + 3).unwrap_or(call.len())];
-        let user = quoted_after(call, "user:").ok_or_else(|| format!("{name}: createUser without a quoted `user`"))?;
+        let user = quoted_after(call, "user:")
+            .ok_or_else(|| format!("{name}: createUser without a quoted `user`"))?;
         let pwd_pos = call
             .find("pwd:")
             .ok_or_else(|| format!("{name}: createUser({user}) without `pwd`"))?;
@@ -145,7 +146,8 @@ fn parse_init_js(name: &str, js: &str) -> Result<Vec<MongoUser>, String> {
                 }
             }
         } else {
-            quoted_after(call, "pwd:").ok_or_else(|| format!("{name}: cannot read `pwd` of createUser({user})"))?
+            quoted_after(call, "pwd:")
+                .ok_or_else(|| format!("{name}: cannot read `pwd` of createUser({user})"))?
         };
         users.push(MongoUser { db, user, pass });
     }
@@ -174,16 +176,31 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let mut value = || inline.clone().or_else(|| it.next().cloned()).unwrap_or_else(|| fatal(&format!("Error parsing command line: {flag} needs a value")));
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .unwrap_or_else(|| {
+                    fatal(&format!("Error parsing command line: {flag} needs a value"))
+                })
+        };
         match flag.as_str() {
             "--replSet" => repl_set = Some(value()),
             "--bind_ip_all" => bind = Some(ANY),
             "--bind_ip" => {
                 let v = value();
-                bind = Some(if v.split(',').any(|x| x == "0.0.0.0" || x == "*") { ANY } else { IpAddr::V4(Ipv4Addr::LOCALHOST) });
+                bind = Some(if v.split(',').any(|x| x == "0.0.0.0" || x == "*") {
+                    ANY
+                } else {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                });
             }
             "--keyFile" => key_file = Some(value()),
-            "--port" => port = value().parse().unwrap_or_else(|_| fatal("Error parsing command line: bad --port")),
+            "--port" => {
+                port = value()
+                    .parse()
+                    .unwrap_or_else(|_| fatal("Error parsing command line: bad --port"))
+            }
             "--dbpath" => dbpath = PathBuf::from(value()),
             "--auth" | "--quiet" => {}
             other => warn!("ignoring mongod option {other}"),
@@ -191,19 +208,32 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
     }
     // The official entrypoint adds --bind_ip_all; plain mongod listens on
     // localhost only (other containers cannot connect).
-    let bind = bind.unwrap_or(if via_entrypoint { ANY } else { IpAddr::V4(Ipv4Addr::LOCALHOST) });
+    let bind = bind.unwrap_or(if via_entrypoint {
+        ANY
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    });
     if let Some(kf) = &key_file {
-        let meta = std::fs::metadata(kf).unwrap_or_else(|e| fatal(&format!("Error reading file {kf}: {e}")));
+        let meta = std::fs::metadata(kf)
+            .unwrap_or_else(|e| fatal(&format!("Error reading file {kf}: {e}")));
         if meta.permissions().mode() & 0o077 != 0 {
             fatal(&format!("permissions on {kf} are too open (mode {:o}); the key file must not be readable by group or others", meta.permissions().mode() & 0o777));
         }
         let key = std::fs::read_to_string(kf).unwrap_or_default();
         let key: String = key.split_whitespace().collect();
         if key.len() < 6 || key.len() > 1024 {
-            fatal(&format!("security key in {kf} has length {}, must be between 6 and 1024 chars", key.len()));
+            fatal(&format!(
+                "security key in {kf} has length {}, must be between 6 and 1024 chars",
+                key.len()
+            ));
         }
-        if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=') {
-            fatal(&format!("invalid char in key file {kf}: only base64 characters are allowed"));
+        if !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+        {
+            fatal(&format!(
+                "invalid char in key file {kf}: only base64 characters are allowed"
+            ));
         }
         info!("key file {kf} accepted (replica set members authenticate with it)");
         if repl_set.is_none() {
@@ -211,26 +241,43 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
         }
     }
     if let Err(e) = std::fs::create_dir_all(&dbpath) {
-        fatal(&format!("cannot create the data directory {}: {e}", dbpath.display()));
+        fatal(&format!(
+            "cannot create the data directory {}: {e}",
+            dbpath.display()
+        ));
     }
     let users_file = dbpath.join("standin-users");
     let mut users = Vec::new();
     if users_file.exists() {
         info!("data directory {} already initialised: skipping MONGO_INITDB_* and /docker-entrypoint-initdb.d (as the official image does)", dbpath.display());
-        for l in std::fs::read_to_string(&users_file).unwrap_or_default().lines() {
+        for l in std::fs::read_to_string(&users_file)
+            .unwrap_or_default()
+            .lines()
+        {
             let f: Vec<&str> = l.splitn(3, '\t').collect();
             if f.len() == 3 {
-                users.push(MongoUser { db: f[0].into(), user: f[1].into(), pass: f[2].into() });
+                users.push(MongoUser {
+                    db: f[0].into(),
+                    user: f[1].into(),
+                    pass: f[2].into(),
+                });
             }
         }
     } else if via_entrypoint {
         let root_user = std::env::var("MONGO_INITDB_ROOT_USERNAME").unwrap_or_default();
-        let root_pass = env_req("MONGO_INITDB_ROOT_PASSWORD", "the stack runs MongoDB with authentication; database.env sets it");
+        let root_pass = env_req(
+            "MONGO_INITDB_ROOT_PASSWORD",
+            "the stack runs MongoDB with authentication; database.env sets it",
+        );
         if root_user.is_empty() {
             fatal("MONGO_INITDB_ROOT_PASSWORD is set but MONGO_INITDB_ROOT_USERNAME is not: both or neither");
         }
         info!("initialising an empty data directory: root user `{root_user}` (admin)");
-        users.push(MongoUser { db: "admin".into(), user: root_user, pass: root_pass });
+        users.push(MongoUser {
+            db: "admin".into(),
+            user: root_user,
+            pass: root_pass,
+        });
         let mut scripts: Vec<PathBuf> = std::fs::read_dir("/docker-entrypoint-initdb.d")
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -238,11 +285,14 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
         for s in scripts {
             let name = s.display().to_string();
             if s.is_dir() {
-                fatal(&format!("{name} is a directory: the init script was not mounted (missing host file?)"));
+                fatal(&format!(
+                    "{name} is a directory: the init script was not mounted (missing host file?)"
+                ));
             }
             match s.extension().and_then(|e| e.to_str()) {
                 Some("js") => {
-                    let js = std::fs::read_to_string(&s).unwrap_or_else(|e| fatal(&format!("{name}: {e}")));
+                    let js = std::fs::read_to_string(&s)
+                        .unwrap_or_else(|e| fatal(&format!("{name}: {e}")));
                     match parse_init_js(&name, &js) {
                         Ok(new) => {
                             for u in &new {
@@ -269,17 +319,28 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
     let initiated = match std::fs::read_to_string(dbpath.join("standin-replset")) {
         Ok(name) => {
             if Some(&name) != repl_set.as_ref() {
-                warn!("the replica set config names `{name}` but --replSet is {:?}", repl_set);
+                warn!(
+                    "the replica set config names `{name}` but --replSet is {:?}",
+                    repl_set
+                );
             }
             true
         }
         Err(_) => false,
     };
-    let state = MongoState { users, repl_set: repl_set.clone(), initiated, dbpath, port };
+    let state = MongoState {
+        users,
+        repl_set: repl_set.clone(),
+        initiated,
+        dbpath,
+        port,
+    };
     state.save();
     match (&repl_set, initiated) {
         (Some(rs), true) => info!("replica set `{rs}` already initiated: this node is PRIMARY"),
-        (Some(rs), false) => info!("replica set `{rs}`: waiting for rs.initiate() (the health check runs it)"),
+        (Some(rs), false) => {
+            info!("replica set `{rs}`: waiting for rs.initiate() (the health check runs it)")
+        }
         (None, _) => info!("standalone (no --replSet): transactions are unavailable"),
     }
     let state = Arc::new(Mutex::new(state));
@@ -302,7 +363,10 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
 }
 
 fn mongo_conn(mut stream: TcpStream, state: &Mutex<MongoState>) {
-    let peer = stream.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.ip().to_string())
+        .unwrap_or_default();
     let (mut reader, first) = first_line(&stream);
     if first.as_deref() != Some(MONGO_MAGIC) {
         // A TCP probe or a real MongoDB driver: nothing to say.
@@ -446,7 +510,9 @@ pub fn mongosh(args: Vec<String>) -> i32 {
     };
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut call = |line: String| -> Result<String, String> {
-        stream.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.to_string())?;
+        stream
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
         let r = read_line(&mut reader).ok_or("MongoNetworkError: connection closed")?;
         match r.strip_prefix("ERR ") {
             Some(e) => Err(e.to_string()),
@@ -534,7 +600,10 @@ pub fn mongosh(args: Vec<String>) -> i32 {
 pub fn redis(args: Vec<String>) -> i32 {
     crate::log::set_role("redis");
     let mut args = args;
-    if matches!(args.first().map(String::as_str), Some("keydb-server" | "redis-server")) {
+    if matches!(
+        args.first().map(String::as_str),
+        Some("keydb-server" | "redis-server")
+    ) {
         args.remove(0);
     }
     let mut conf: HashMap<String, String> = HashMap::new();
@@ -542,7 +611,9 @@ pub fn redis(args: Vec<String>) -> i32 {
     if let Some(path) = it.next_if(|a| !a.starts_with("--")) {
         info!("KeyDB stand-in: reading {path}");
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
-            fatal(&format!("Fatal error, can't open config file '{path}': {e}"))
+            fatal(&format!(
+                "Fatal error, can't open config file '{path}': {e}"
+            ))
         });
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -552,7 +623,10 @@ pub fn redis(args: Vec<String>) -> i32 {
             let (k, v) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
             let v = v.trim().trim_matches('"').to_string();
             if v.is_empty() {
-                fatal(&format!("*** FATAL CONFIG FILE ERROR *** line {}: `{line}`: wrong number of arguments", n + 1));
+                fatal(&format!(
+                    "*** FATAL CONFIG FILE ERROR *** line {}: `{line}`: wrong number of arguments",
+                    n + 1
+                ));
             }
             conf.insert(k.to_ascii_lowercase(), v);
         }
@@ -561,16 +635,24 @@ pub fn redis(args: Vec<String>) -> i32 {
     }
     while let Some(a) = it.next() {
         let k = a.trim_start_matches("--").to_ascii_lowercase();
-        let v = it.next().cloned().unwrap_or_else(|| fatal(&format!("option {a} needs a value")));
+        let v = it
+            .next()
+            .cloned()
+            .unwrap_or_else(|| fatal(&format!("option {a} needs a value")));
         conf.insert(k, v);
     }
     let Some(pass) = conf.get("requirepass").cloned() else {
         fatal("the config has no `requirepass` line: the stack expects KeyDB with a password");
     };
-    let port: u16 = conf.get("port").and_then(|p| p.parse().ok()).unwrap_or(6379);
+    let port: u16 = conf
+        .get("port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(6379);
     let dir = conf.get("dir").cloned().unwrap_or_else(|| ".".into());
     if std::env::set_current_dir(&dir).is_err() {
-        fatal(&format!("Can't chdir to '{dir}': No such file or directory"));
+        fatal(&format!(
+            "Can't chdir to '{dir}': No such file or directory"
+        ));
     }
     if conf.get("appendonly").map(String::as_str) == Some("yes") {
         info!("appendonly on: data persists in {dir}");
@@ -609,7 +691,10 @@ fn bulk(s: &str) -> String {
 }
 
 fn redis_conn(mut stream: TcpStream, pass: &str, store: &Mutex<HashMap<String, String>>) {
-    let peer = stream.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.ip().to_string())
+        .unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut authed = false;
@@ -645,10 +730,17 @@ fn redis_conn(mut stream: TcpStream, pass: &str, store: &Mutex<HashMap<String, S
             "INFO" => bulk("# Server\r\nredis_version:6.3.4\r\nkeydb_version:standin\r\n"),
             "COMMAND" => "*0\r\n".into(),
             "SET" if args.len() >= 3 => {
-                store.lock().unwrap_or_else(|e| e.into_inner()).insert(args[1].clone(), args[2].clone());
+                store
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(args[1].clone(), args[2].clone());
                 "+OK\r\n".into()
             }
-            "GET" if args.len() == 2 => match store.lock().unwrap_or_else(|e| e.into_inner()).get(&args[1]) {
+            "GET" if args.len() == 2 => match store
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&args[1])
+            {
                 Some(v) => bulk(v),
                 None => "$-1\r\n".into(),
             },
@@ -659,12 +751,18 @@ fn redis_conn(mut stream: TcpStream, pass: &str, store: &Mutex<HashMap<String, S
             }
             "EXISTS" => {
                 let s = store.lock().unwrap_or_else(|e| e.into_inner());
-                format!(":{}\r\n", args[1..].iter().filter(|k| s.contains_key(*k)).count())
+                format!(
+                    ":{}\r\n",
+                    args[1..].iter().filter(|k| s.contains_key(*k)).count()
+                )
             }
             "EXPIRE" | "PEXPIRE" => ":1\r\n".into(),
             "PUBLISH" => ":0\r\n".into(),
             "DBSIZE" => format!(":{}\r\n", store.lock().map(|s| s.len()).unwrap_or(0)),
-            _ => format!("-ERR unknown command '{}', with args beginning with: \r\n", args[0]),
+            _ => format!(
+                "-ERR unknown command '{}', with args beginning with: \r\n",
+                args[0]
+            ),
         };
         if stream.write_all(reply.as_bytes()).is_err() {
             return;
@@ -748,8 +846,14 @@ pub fn rabbit(args: Vec<String>) -> i32 {
     if let Some(a) = args.iter().find(|a| a.as_str() != "rabbitmq-server") {
         warn!("ignoring argument {a}");
     }
-    let env_user = env_req("RABBITMQ_DEFAULT_USER", "rabbit.env sets the stack's RabbitMQ user");
-    let env_pass = env_req("RABBITMQ_DEFAULT_PASS", "rabbit.env sets the stack's RabbitMQ password");
+    let env_user = env_req(
+        "RABBITMQ_DEFAULT_USER",
+        "rabbit.env sets the stack's RabbitMQ user",
+    );
+    let env_pass = env_req(
+        "RABBITMQ_DEFAULT_PASS",
+        "rabbit.env sets the stack's RabbitMQ password",
+    );
     let base = std::env::var("RABBITMQ_MNESIA_BASE").unwrap_or_else(|_| "/var/lib/rabbitmq".into());
     if let Err(e) = std::fs::create_dir_all(&base) {
         fatal(&format!("cannot create {base}: {e}"));
@@ -774,11 +878,17 @@ pub fn rabbit(args: Vec<String>) -> i32 {
             (env_user, env_pass)
         }
     };
-    let port: u16 = std::env::var("RABBITMQ_NODE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5672);
+    let port: u16 = std::env::var("RABBITMQ_NODE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5672);
     let listener = listen(ANY, port);
     info!("Server startup complete; 0 plugins started. Ready to accept AMQP connections on {port}");
     accept_loop(listener, move |mut stream| {
-        let peer = stream.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+        let peer = stream
+            .peer_addr()
+            .map(|p| p.ip().to_string())
+            .unwrap_or_default();
         let (mut reader, first) = first_line(&stream);
         match first.as_deref() {
             Some(AMQP_MAGIC) => {
@@ -802,8 +912,12 @@ pub fn rabbit(args: Vec<String>) -> i32 {
                 RABBIT_CONNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 "OK".to_string()
             } else if f[0] == "AUTH" {
-                warn!("AMQP connection from {peer}: user `{}` - invalid credentials", f.get(1).unwrap_or(&""));
-                "ERR ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN".to_string()
+                warn!(
+                    "AMQP connection from {peer}: user `{}` - invalid credentials",
+                    f.get(1).unwrap_or(&"")
+                );
+                "ERR ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN"
+                    .to_string()
             } else {
                 "ERR unknown command".to_string()
             };
@@ -812,19 +926,37 @@ pub fn rabbit(args: Vec<String>) -> i32 {
             }
         }
     });
-    heartbeat(|| format!("{} authenticated connection(s) so far", RABBIT_CONNS.load(std::sync::atomic::Ordering::Relaxed)))
+    heartbeat(|| {
+        format!(
+            "{} authenticated connection(s) so far",
+            RABBIT_CONNS.load(std::sync::atomic::Ordering::Relaxed)
+        )
+    })
 }
 
 /// `rabbitmq-diagnostics [-q] ping|status|check_running|check_port_connectivity`
 pub fn rabbit_diagnostics(args: Vec<String>) -> i32 {
     let quiet = args.iter().any(|a| a == "-q" || a == "--quiet");
-    let cmd = args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or("");
-    if !matches!(cmd, "ping" | "status" | "check_running" | "check_port_connectivity" | "check_local_alarms") {
+    let cmd = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .unwrap_or("");
+    if !matches!(
+        cmd,
+        "ping" | "status" | "check_running" | "check_port_connectivity" | "check_local_alarms"
+    ) {
         eprintln!("rabbitmq-diagnostics (stand-in): unsupported command `{cmd}`");
         return 64;
     }
-    let port: u16 = std::env::var("RABBITMQ_NODE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5672);
-    let node = format!("rabbit@{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()));
+    let port: u16 = std::env::var("RABBITMQ_NODE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5672);
+    let node = format!(
+        "rabbit@{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into())
+    );
     match crate::net::connect("127.0.0.1", port, Duration::from_secs(5)) {
         Ok(_) => {
             if !quiet {
@@ -860,7 +992,8 @@ fn s3_error(status: u16, code: &str, message: &str, resource: &str) -> Response 
 
 fn valid_bucket(b: &str) -> bool {
     (3..=63).contains(&b.len())
-        && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
         && b.as_bytes()[0].is_ascii_alphanumeric()
 }
 
@@ -886,15 +1019,28 @@ impl Minio {
             .and_then(|c| c.split('/').next())
             .or_else(|| h.strip_prefix("AWS ").and_then(|r| r.split(':').next()))
             .unwrap_or("");
-        Some(if key == self.user { Ok(()) } else { Err("InvalidAccessKeyId") })
+        Some(if key == self.user {
+            Ok(())
+        } else {
+            Err("InvalidAccessKeyId")
+        })
     }
 
     fn handle(&self, req: &crate::http::Request) -> Response {
         let path = req.path.as_str();
-        if path == "/minio/health/live" || path == "/minio/health/ready" || path == "/minio/health/cluster" {
+        if path == "/minio/health/live"
+            || path == "/minio/health/ready"
+            || path == "/minio/health/cluster"
+        {
             return Response::empty(200);
         }
-        let host = req.header("host").unwrap_or("").split(':').next().unwrap_or("").to_ascii_lowercase();
+        let host = req
+            .header("host")
+            .unwrap_or("")
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let vhost = self
             .domains
             .iter()
@@ -912,21 +1058,48 @@ impl Minio {
         match self.auth(req) {
             None => return s3_error(403, "AccessDenied", "Access Denied.", path),
             Some(Err(code)) => {
-                warn!("{} {}: rejected credentials ({code})", req.method, req.target);
-                return s3_error(403, code, "The credentials in the request do not match (stand-in).", path);
+                warn!(
+                    "{} {}: rejected credentials ({code})",
+                    req.method, req.target
+                );
+                return s3_error(
+                    403,
+                    code,
+                    "The credentials in the request do not match (stand-in).",
+                    path,
+                );
             }
             Some(Ok(())) => {}
         }
         if bucket.is_empty() {
             let mut names: Vec<String> = std::fs::read_dir(&self.data)
-                .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
                 .unwrap_or_default();
             names.sort();
-            let list: String = names.iter().map(|n| format!("<Bucket><Name>{n}</Name></Bucket>")).collect();
-            return Response::new(200, "application/xml", format!("<ListAllMyBucketsResult><Buckets>{list}</Buckets></ListAllMyBucketsResult>"));
+            let list: String = names
+                .iter()
+                .map(|n| format!("<Bucket><Name>{n}</Name></Bucket>"))
+                .collect();
+            return Response::new(
+                200,
+                "application/xml",
+                format!(
+                    "<ListAllMyBucketsResult><Buckets>{list}</Buckets></ListAllMyBucketsResult>"
+                ),
+            );
         }
         if !valid_bucket(&bucket) {
-            return s3_error(400, "InvalidBucketName", "The specified bucket is not valid.", &bucket);
+            return s3_error(
+                400,
+                "InvalidBucketName",
+                "The specified bucket is not valid.",
+                &bucket,
+            );
         }
         let dir = self.data.join(&bucket);
         if key.is_empty() {
@@ -944,17 +1117,41 @@ impl Minio {
                         }
                     }
                 }
-                "HEAD" | "GET" if dir.is_dir() => Response::new(200, "application/xml", format!("<ListBucketResult><Name>{bucket}</Name></ListBucketResult>")),
+                "HEAD" | "GET" if dir.is_dir() => Response::new(
+                    200,
+                    "application/xml",
+                    format!("<ListBucketResult><Name>{bucket}</Name></ListBucketResult>"),
+                ),
                 "DELETE" if dir.is_dir() => match std::fs::remove_dir(&dir) {
                     Ok(()) => Response::empty(204),
-                    Err(_) => s3_error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty", &bucket),
+                    Err(_) => s3_error(
+                        409,
+                        "BucketNotEmpty",
+                        "The bucket you tried to delete is not empty",
+                        &bucket,
+                    ),
                 },
-                _ if !dir.is_dir() => s3_error(404, "NoSuchBucket", "The specified bucket does not exist", &bucket),
-                _ => s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", &bucket),
+                _ if !dir.is_dir() => s3_error(
+                    404,
+                    "NoSuchBucket",
+                    "The specified bucket does not exist",
+                    &bucket,
+                ),
+                _ => s3_error(
+                    405,
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against this resource.",
+                    &bucket,
+                ),
             };
         }
         if !dir.is_dir() {
-            return s3_error(404, "NoSuchBucket", "The specified bucket does not exist", &bucket);
+            return s3_error(
+                404,
+                "NoSuchBucket",
+                "The specified bucket does not exist",
+                &bucket,
+            );
         }
         if key.split('/').any(|s| s == ".." || s == ".") {
             return s3_error(400, "InvalidArgument", "Bad object key", &key);
@@ -967,7 +1164,11 @@ impl Minio {
                 }
                 match std::fs::write(&file, &req.body) {
                     Ok(()) => {
-                        let etag: String = crate::util::sha1(&req.body).iter().take(16).map(|b| format!("{b:02x}")).collect();
+                        let etag: String = crate::util::sha1(&req.body)
+                            .iter()
+                            .take(16)
+                            .map(|b| format!("{b:02x}"))
+                            .collect();
                         Response::empty(200).with_header("ETag", &format!("\"{etag}\""))
                     }
                     Err(e) => s3_error(500, "InternalError", &e.to_string(), &key),
@@ -981,7 +1182,12 @@ impl Minio {
                 let _ = std::fs::remove_file(&file);
                 Response::empty(204)
             }
-            _ => s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", &key),
+            _ => s3_error(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+                &key,
+            ),
         }
     }
 }
@@ -1002,7 +1208,13 @@ pub fn minio(args: Vec<String>) -> i32 {
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--address" => port = it.next().and_then(|v| v.rsplit(':').next()).and_then(|p| p.parse().ok()).unwrap_or(9000),
+            "--address" => {
+                port = it
+                    .next()
+                    .and_then(|v| v.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(9000)
+            }
             "--console-address" | "--certs-dir" => {
                 it.next();
             }
@@ -1010,7 +1222,9 @@ pub fn minio(args: Vec<String>) -> i32 {
             s => data = Some(PathBuf::from(s)),
         }
     }
-    let Some(data) = data else { fatal("Unable to validate passed arguments: no data directory (minio server DIR)") };
+    let Some(data) = data else {
+        fatal("Unable to validate passed arguments: no data directory (minio server DIR)")
+    };
     let user = env_req("MINIO_ROOT_USER", "minio.env sets the S3 access key");
     let pass = env_req("MINIO_ROOT_PASSWORD", "minio.env sets the S3 secret key");
     if user.len() < 3 {
@@ -1024,7 +1238,10 @@ pub fn minio(args: Vec<String>) -> i32 {
     }
     let probe = data.join(".minio.sys");
     if let Err(e) = std::fs::create_dir_all(&probe) {
-        fatal(&format!("Unable to use the drive {}: {e} (not writable)", data.display()));
+        fatal(&format!(
+            "Unable to use the drive {}: {e} (not writable)",
+            data.display()
+        ));
     }
     let domains: Vec<String> = std::env::var("MINIO_DOMAIN")
         .unwrap_or_default()
@@ -1038,13 +1255,36 @@ pub fn minio(args: Vec<String>) -> i32 {
         info!("virtual-host style buckets on *.{}", domains.join(", *."));
     }
     let existing: Vec<String> = std::fs::read_dir(&data)
-        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.')).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
-    info!("MinIO Object Storage stand-in; data in {} (buckets: {})", data.display(), if existing.is_empty() { "none".into() } else { existing.join(", ") });
-    let m = Arc::new(Minio { data, user, pass, domains });
+    info!(
+        "MinIO Object Storage stand-in; data in {} (buckets: {})",
+        data.display(),
+        if existing.is_empty() {
+            "none".into()
+        } else {
+            existing.join(", ")
+        }
+    );
+    let m = Arc::new(Minio {
+        data,
+        user,
+        pass,
+        domains,
+    });
     crate::http::spawn_server(ANY, port, Arc::new(move |req| m.handle(req)));
     info!("API: http://0.0.0.0:{port}");
-    heartbeat(|| format!("{} requests served", crate::http::REQUESTS.load(std::sync::atomic::Ordering::Relaxed)))
+    heartbeat(|| {
+        format!(
+            "{} requests served",
+            crate::http::REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+        )
+    })
 }
 
 // ---------------------------------------------------------- mc / buckets
@@ -1064,9 +1304,20 @@ fn alias(name: &str) -> Result<(String, String, String), String> {
         .ok_or_else(|| format!("mc: <ERROR> Unable to initialize new alias from the provided credentials. alias `{name}` not found (neither `mc alias set` nor MC_HOST_{name})"))?;
     let u = Url::parse(&url).map_err(|e| format!("mc: <ERROR> MC_HOST_{name}: {e}"))?;
     if u.user.is_empty() || u.password.is_empty() {
-        return Err(format!("mc: <ERROR> MC_HOST_{name} has no credentials (http://KEY:SECRET@host:port)"));
+        return Err(format!(
+            "mc: <ERROR> MC_HOST_{name} has no credentials (http://KEY:SECRET@host:port)"
+        ));
     }
-    Ok((format!("{}://{}:{}", u.scheme, u.host, u.port_or(if u.scheme == "https" { 443 } else { 80 })), u.user, u.password))
+    Ok((
+        format!(
+            "{}://{}:{}",
+            u.scheme,
+            u.host,
+            u.port_or(if u.scheme == "https" { 443 } else { 80 })
+        ),
+        u.user,
+        u.password,
+    ))
 }
 
 fn mc_ready(name: &str) -> i32 {
@@ -1077,7 +1328,13 @@ fn mc_ready(name: &str) -> i32 {
             return 1;
         }
     };
-    match crate::http::request("GET", &format!("{base}/minio/health/ready"), &[], b"", Duration::from_secs(5)) {
+    match crate::http::request(
+        "GET",
+        &format!("{base}/minio/health/ready"),
+        &[],
+        b"",
+        Duration::from_secs(5),
+    ) {
         Ok(r) if r.status == 200 => {
             println!("The cluster is ready");
             0
@@ -1106,7 +1363,13 @@ fn mc_mb(target: &str, ignore_existing: bool) -> i32 {
         }
     };
     let auth = format!("Standin {key}:{secret}");
-    match crate::http::request("PUT", &format!("{base}/{bucket}"), &[("Authorization", &auth)], b"", Duration::from_secs(10)) {
+    match crate::http::request(
+        "PUT",
+        &format!("{base}/{bucket}"),
+        &[("Authorization", &auth)],
+        b"",
+        Duration::from_secs(10),
+    ) {
         Ok(r) if r.status == 200 => {
             println!("Bucket created successfully `{target}`.");
             0
@@ -1116,7 +1379,11 @@ fn mc_mb(target: &str, ignore_existing: bool) -> i32 {
             0
         }
         Ok(r) => {
-            eprintln!("mc: <ERROR> Unable to make bucket `{target}`. HTTP {}: {}", r.status, r.text());
+            eprintln!(
+                "mc: <ERROR> Unable to make bucket `{target}`. HTTP {}: {}",
+                r.status,
+                r.text()
+            );
             1
         }
         Err(e) => {
@@ -1130,7 +1397,10 @@ fn mc_mb(target: &str, ignore_existing: bool) -> i32 {
 /// `mc alias set ALIAS URL KEY SECRET`.
 pub fn mc(args: Vec<String>) -> i32 {
     crate::log::set_role("mc");
-    let args: Vec<String> = args.into_iter().filter(|a| a != "--quiet" && a != "-q" && a != "--no-color").collect();
+    let args: Vec<String> = args
+        .into_iter()
+        .filter(|a| a != "--quiet" && a != "-q" && a != "--no-color")
+        .collect();
     match args.first().map(String::as_str) {
         Some("ready") => match args.get(1) {
             Some(a) => mc_ready(a),
@@ -1148,9 +1418,16 @@ pub fn mc(args: Vec<String>) -> i32 {
             }
             targets.iter().map(|t| mc_mb(t, ignore)).max().unwrap_or(0)
         }
-        Some("alias") | Some("config") if args.len() >= 6 && matches!(args[1].as_str(), "set" | "host") => {
+        Some("alias") | Some("config")
+            if args.len() >= 6 && matches!(args[1].as_str(), "set" | "host") =>
+        {
             let (name, url, key, secret) = if args[1] == "host" {
-                (&args[3], &args[4], &args[5], args.get(6).cloned().unwrap_or_default())
+                (
+                    &args[3],
+                    &args[4],
+                    &args[5],
+                    args.get(6).cloned().unwrap_or_default(),
+                )
             } else {
                 (&args[2], &args[3], &args[4], args[5].clone())
             };
@@ -1158,8 +1435,18 @@ pub fn mc(args: Vec<String>) -> i32 {
                 eprintln!("mc: <ERROR> Invalid URL `{url}`");
                 return 1;
             };
-            let full = format!("{}://{}:{}@{}:{}", u.scheme, key, secret, u.host, u.port_or(80));
-            ALIASES.lock().unwrap_or_else(|e| e.into_inner()).push((name.clone(), full));
+            let full = format!(
+                "{}://{}:{}@{}:{}",
+                u.scheme,
+                key,
+                secret,
+                u.host,
+                u.port_or(80)
+            );
+            ALIASES
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((name.clone(), full));
             println!("Added `{name}` successfully.");
             0
         }
@@ -1168,7 +1455,10 @@ pub fn mc(args: Vec<String>) -> i32 {
             0
         }
         other => {
-            eprintln!("mc (stand-in): unsupported command {:?}; supported: ready, mb, alias set", other.unwrap_or(""));
+            eprintln!(
+                "mc (stand-in): unsupported command {:?}; supported: ready, mb, alias set",
+                other.unwrap_or("")
+            );
             1
         }
     }
@@ -1218,12 +1508,20 @@ pub fn livekit(args: Vec<String>) -> i32 {
     }
     let text = match (&config_path, std::env::var("LIVEKIT_CONFIG")) {
         (Some(p), _) => std::fs::read_to_string(p).unwrap_or_else(|e| {
-            fatal(&format!("could not read config file {p}: {e}{}", if Path::new(p).is_dir() { " (a directory: the file was not mounted)" } else { "" }))
+            fatal(&format!(
+                "could not read config file {p}: {e}{}",
+                if Path::new(p).is_dir() {
+                    " (a directory: the file was not mounted)"
+                } else {
+                    ""
+                }
+            ))
         }),
         (None, Ok(body)) => body,
         (None, Err(_)) => fatal("no config: pass --config /etc/livekit.yml (or LIVEKIT_CONFIG)"),
     };
-    let doc = crate::yaml::parse(&text).unwrap_or_else(|e| fatal(&format!("could not parse config: yaml: {e}")));
+    let doc = crate::yaml::parse(&text)
+        .unwrap_or_else(|e| fatal(&format!("could not parse config: yaml: {e}")));
     let mut errors = Vec::new();
     let port = doc.int("port").unwrap_or(7880);
     let tcp_port = doc.int("rtc.tcp_port");
@@ -1237,7 +1535,9 @@ pub fn livekit(args: Vec<String>) -> i32 {
     }
     match (start, end) {
         (Some(s), Some(e)) if s <= e && s > 0 && e < 65536 => {}
-        (Some(s), Some(e)) => errors.push(format!("rtc.port_range_start {s} > rtc.port_range_end {e}")),
+        (Some(s), Some(e)) => {
+            errors.push(format!("rtc.port_range_start {s} > rtc.port_range_end {e}"))
+        }
         _ => errors.push("missing rtc.port_range_start / rtc.port_range_end".into()),
     }
     let external = doc.bool("rtc.use_external_ip").unwrap_or(false);
@@ -1247,14 +1547,28 @@ pub fn livekit(args: Vec<String>) -> i32 {
     }
     let keys: Vec<(String, String)> = doc
         .map("keys")
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), match v { crate::yaml::Yaml::Scalar(s) => s.clone(), _ => String::new() })).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        match v {
+                            crate::yaml::Yaml::Scalar(s) => s.clone(),
+                            _ => String::new(),
+                        },
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if keys.is_empty() {
         errors.push("one of key-file or keys must be provided".into());
     }
     for (k, s) in &keys {
         if s.len() < 32 {
-            errors.push(format!("secret is too short, should be at least 32 characters for security (key {k})"));
+            errors.push(format!(
+                "secret is too short, should be at least 32 characters for security (key {k})"
+            ));
         }
     }
     let redis_addr = doc.str("redis.address").map(str::to_string);
@@ -1265,7 +1579,14 @@ pub fn livekit(args: Vec<String>) -> i32 {
     let webhook_key = doc.str("webhook.api_key").map(str::to_string);
     let webhook_urls: Vec<String> = doc
         .list("webhook.urls")
-        .map(|l| l.iter().filter_map(|u| match u { crate::yaml::Yaml::Scalar(s) => Some(s.clone()), _ => None }).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(|u| match u {
+                    crate::yaml::Yaml::Scalar(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(k) = &webhook_key {
         if !keys.iter().any(|(kk, _)| kk == k) {
@@ -1283,13 +1604,19 @@ pub fn livekit(args: Vec<String>) -> i32 {
         "starting LiveKit stand-in: port {port}, rtc.tcp_port {}, udp {start}-{end}, {} key(s), {}",
         tcp_port.unwrap_or(0),
         keys.len(),
-        match &node_ip { Some(ip) => format!("node_ip {ip}"), None => "external IP (STUN)".into() }
+        match &node_ip {
+            Some(ip) => format!("node_ip {ip}"),
+            None => "external IP (STUN)".into(),
+        }
     );
     let bind: IpAddr = bind_override.and_then(|b| b.parse().ok()).unwrap_or(ANY);
     // RTC over TCP: accept and log.
     let tcp = listen(bind, tcp_port.unwrap_or(7881) as u16);
     accept_loop(tcp, |mut s| {
-        info!("rtc tcp connection from {}", s.peer_addr().map(|p| p.to_string()).unwrap_or_default());
+        info!(
+            "rtc tcp connection from {}",
+            s.peer_addr().map(|p| p.to_string()).unwrap_or_default()
+        );
         let _ = s.write_all(b"");
         crate::deps::drain(&mut s);
     });
@@ -1323,7 +1650,10 @@ pub fn livekit(args: Vec<String>) -> i32 {
                 return Response::websocket(
                     req,
                     WsSession {
-                        greeting: vec![format!("{{\"standin\":\"livekit\",\"path\":{}}}", json_str(&target))],
+                        greeting: vec![format!(
+                            "{{\"standin\":\"livekit\",\"path\":{}}}",
+                            json_str(&target)
+                        )],
                         on_text: Box::new(|t| Some(format!("{{\"echo\":{}}}", json_str(t)))),
                     },
                 );
@@ -1331,25 +1661,42 @@ pub fn livekit(args: Vec<String>) -> i32 {
             match req.path.as_str() {
                 "/" => Response::text(200, "OK"),
                 "/rtc/validate" => Response::text(200, "success"),
-                "/standin/redirect" => Response::empty(302).with_header("Location", "/standin/landed"),
+                "/standin/redirect" => {
+                    Response::empty(302).with_header("Location", "/standin/landed")
+                }
                 _ => Response::text(404, "404 page not found"),
             }
         }),
     );
     if let Some(addr) = redis_addr {
-        let (host, p) = addr.rsplit_once(':').map(|(h, p)| (h.to_string(), p.to_string())).unwrap_or((addr.clone(), "6379".into()));
+        let (host, p) = addr
+            .rsplit_once(':')
+            .map(|(h, p)| (h.to_string(), p.to_string()))
+            .unwrap_or((addr.clone(), "6379".into()));
         let uri = format!("redis://:{}@{host}:{p}/", percent_encode(&redis_pass));
         crate::deps::watch(vec![crate::deps::Dep::Redis(uri)]);
     }
     if let (Some(key), false) = (webhook_key, webhook_urls.is_empty()) {
         std::thread::spawn(move || webhooks(key, webhook_urls));
     }
-    heartbeat(|| format!("{} requests served; {}", crate::http::REQUESTS.load(std::sync::atomic::Ordering::Relaxed), crate::deps::states()))
+    heartbeat(|| {
+        format!(
+            "{} requests served; {}",
+            crate::http::REQUESTS.load(std::sync::atomic::Ordering::Relaxed),
+            crate::deps::states()
+        )
+    })
 }
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -1365,7 +1712,10 @@ fn webhooks(key: String, urls: Vec<String>) {
             match crate::http::request(
                 "POST",
                 &url,
-                &[("Authorization", &auth), ("Content-Type", "application/webhook+json")],
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/webhook+json"),
+                ],
                 body.as_bytes(),
                 Duration::from_secs(5),
             ) {
@@ -1373,7 +1723,11 @@ fn webhooks(key: String, urls: Vec<String>) {
                     info!("webhook {url} accepted (HTTP {})", r.status);
                     break;
                 }
-                Ok(r) => error!("webhook {url} refused: HTTP {} {}", r.status, crate::http::truncate(&r.text(), 200)),
+                Ok(r) => error!(
+                    "webhook {url} refused: HTTP {} {}",
+                    r.status,
+                    crate::http::truncate(&r.text(), 200)
+                ),
                 Err(e) => warn!("webhook {url} not reachable (attempt {attempt}): {e}"),
             }
             std::thread::sleep(Duration::from_secs(5));

@@ -140,7 +140,16 @@ pub fn dispatch(name: &str, args: Vec<String>) -> i32 {
                         Err(_) => usage(),
                     }
                 }
-                _ => shell::run("docker-entrypoint.sh", &format!("exec {}", args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" "))),
+                _ => shell::run(
+                    "docker-entrypoint.sh",
+                    &format!(
+                        "exec {}",
+                        args.iter()
+                            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                ),
             }
         }
         "mongod" => infra::database(args, false),

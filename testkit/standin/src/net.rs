@@ -23,7 +23,10 @@ pub fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     }
     let ips = hosts_file(host);
     if !ips.is_empty() {
-        return Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect());
+        return Ok(ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect());
     }
     let servers = nameservers();
     let mut last = String::from("no nameserver in /etc/resolv.conf");
@@ -107,7 +110,11 @@ fn query_a(server: IpAddr, host: &str) -> Result<Vec<Ipv4Addr>, String> {
         q.extend_from_slice(label.as_bytes());
     }
     q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    let bind = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let bind = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
@@ -117,7 +124,11 @@ fn query_a(server: IpAddr, host: &str) -> Result<Vec<Ipv4Addr>, String> {
             .map_err(|e| e.to_string())?;
         let n = match sock.recv(&mut buf) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => continue,
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
             Err(e) => return Err(e.to_string()),
         };
         let r = &buf[..n];

@@ -45,7 +45,12 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
     }
 
     // Reads `$NAME`, `${NAME}` or `$?` at chars[i] == '$'; returns the new index.
-    fn read_var(chars: &[char], i: usize, lit: &mut String, segs: &mut Word) -> Result<usize, String> {
+    fn read_var(
+        chars: &[char],
+        i: usize,
+        lit: &mut String,
+        segs: &mut Word,
+    ) -> Result<usize, String> {
         let next = chars.get(i + 1).copied();
         match next {
             Some('{') => {
@@ -55,7 +60,9 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
                     .ok_or("unterminated ${")?;
                 let name: String = chars[i + 2..i + 2 + end].iter().collect();
                 if name.contains(':') || name.contains('#') || name.contains('%') {
-                    return Err(format!("parameter expansion `${{{name}}}` is not supported"));
+                    return Err(format!(
+                        "parameter expansion `${{{name}}}` is not supported"
+                    ));
                 }
                 flush_lit(lit, segs);
                 segs.push(Seg::Var(name));
@@ -145,7 +152,8 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
             '>' | '<' => {
                 // A redirection; a word of digits right before it is the fd.
                 let mut op = String::new();
-                if in_word && segs.is_empty() && !quoted && lit.chars().all(|d| d.is_ascii_digit()) {
+                if in_word && segs.is_empty() && !quoted && lit.chars().all(|d| d.is_ascii_digit())
+                {
                     op = std::mem::take(&mut lit);
                     in_word = false;
                 } else {
@@ -230,9 +238,19 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
 
 #[derive(Debug, Clone)]
 enum Cmd {
-    Simple { words: Vec<Word>, redirs: Vec<String> },
-    Loop { until: bool, cond: List, body: List },
-    If { branches: Vec<(List, List)>, otherwise: Option<List> },
+    Simple {
+        words: Vec<Word>,
+        redirs: Vec<String>,
+    },
+    Loop {
+        until: bool,
+        cond: List,
+        body: List,
+    },
+    If {
+        branches: Vec<(List, List)>,
+        otherwise: Option<List>,
+    },
 }
 
 /// A command followed by `&&`/`||` continuations.
@@ -249,12 +267,17 @@ struct Parser {
     pos: usize,
 }
 
-const RESERVED: [&str; 9] = ["until", "while", "do", "done", "if", "then", "elif", "else", "fi"];
+const RESERVED: [&str; 9] = [
+    "until", "while", "do", "done", "if", "then", "elif", "else", "fi",
+];
 
 impl Parser {
     fn keyword(&self) -> Option<&str> {
         match self.toks.get(self.pos) {
-            Some(Tok::Word { segs, quoted: false }) if segs.len() == 1 => match &segs[0] {
+            Some(Tok::Word {
+                segs,
+                quoted: false,
+            }) if segs.len() == 1 => match &segs[0] {
                 Seg::Lit(s) if RESERVED.contains(&s.as_str()) => Some(s.as_str()),
                 _ => None,
             },
@@ -346,7 +369,10 @@ impl Parser {
                         _ => return Err("syntax error: expected `fi`".into()),
                     }
                 }
-                Ok(Cmd::If { branches, otherwise })
+                Ok(Cmd::If {
+                    branches,
+                    otherwise,
+                })
             }
             Some(kw) => Err(format!("syntax error near unexpected token `{kw}`")),
             None => {
@@ -408,16 +434,23 @@ impl Shell {
         match cmd {
             Cmd::Simple { words, redirs } => {
                 for r in redirs {
-                    let target = r.trim_start_matches(|c: char| c.is_ascii_digit() || c == '>' || c == '<');
+                    let target =
+                        r.trim_start_matches(|c: char| c.is_ascii_digit() || c == '>' || c == '<');
                     if target != "/dev/null" && !target.starts_with('&') {
-                        eprintln!("{}: redirection `{r}` ignored by the stand-in shell", self.name);
+                        eprintln!(
+                            "{}: redirection `{r}` ignored by the stand-in shell",
+                            self.name
+                        );
                     }
                 }
                 let mut argv: Vec<String> = words.iter().map(|w| self.expand(w)).collect();
                 // Leading NAME=value assignments.
                 while let Some(first) = argv.first() {
                     match first.split_once('=') {
-                        Some((k, v)) if !k.is_empty() && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) => {
+                        Some((k, v))
+                            if !k.is_empty()
+                                && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric()) =>
+                        {
                             if argv.len() == 1 {
                                 self.vars.insert(k.to_string(), v.to_string());
                             } else {
@@ -446,7 +479,10 @@ impl Shell {
                 }
                 status
             }
-            Cmd::If { branches, otherwise } => {
+            Cmd::If {
+                branches,
+                otherwise,
+            } => {
                 for (c, b) in branches {
                     if self.run_list(c) == 0 {
                         return self.run_list(b);
@@ -492,7 +528,10 @@ impl Shell {
                 print!("{out}");
                 0
             }
-            "sleep" => match args.first().and_then(|s| s.trim_end_matches('s').parse::<f64>().ok()) {
+            "sleep" => match args
+                .first()
+                .and_then(|s| s.trim_end_matches('s').parse::<f64>().ok())
+            {
                 Some(s) if s >= 0.0 => {
                     std::thread::sleep(std::time::Duration::from_secs_f64(s));
                     0
@@ -502,7 +541,11 @@ impl Shell {
                     1
                 }
             },
-            "exit" => std::process::exit(args.first().and_then(|s| s.parse().ok()).unwrap_or(self.last)),
+            "exit" => std::process::exit(
+                args.first()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(self.last),
+            ),
             "export" => {
                 for a in args {
                     match a.split_once('=') {
@@ -517,13 +560,15 @@ impl Shell {
                 0
             }
             "set" => 0,
-            "cd" => match std::env::set_current_dir(args.first().map(String::as_str).unwrap_or("/")) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("{}: cd: {e}", self.name);
-                    1
+            "cd" => {
+                match std::env::set_current_dir(args.first().map(String::as_str).unwrap_or("/")) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("{}: cd: {e}", self.name);
+                        1
+                    }
                 }
-            },
+            }
             "test" | "[" => test(&name, args),
             "install" => install(args),
             "exec" => {
@@ -632,7 +677,9 @@ fn lookup_id(file: &str, name: &str) -> Option<u32> {
     }
     std::fs::read_to_string(file).ok()?.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 2 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+        (f.len() > 2 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
     })
 }
 
@@ -700,7 +747,8 @@ fn install(args: &[String]) -> i32 {
     };
     let result = if dirs {
         files.iter().try_for_each(|d| {
-            std::fs::create_dir_all(d).map_err(|e| format!("cannot create directory '{d}': {e}"))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| format!("cannot create directory '{d}': {e}"))?;
             finish(Path::new(d))
         })
     } else {
@@ -808,7 +856,9 @@ mod tests {
     #[test]
     fn quoting_and_vars() {
         assert_eq!(
-            words(r#"mongosh -p "$X" --eval "try { rs.status() } catch (e) { rs.initiate({_id: 'rs0'}) }" a\ b '$X' ${X}y $?"#),
+            words(
+                r#"mongosh -p "$X" --eval "try { rs.status() } catch (e) { rs.initiate({_id: 'rs0'}) }" a\ b '$X' ${X}y $?"#
+            ),
             vec![
                 "mongosh",
                 "-p",
@@ -839,10 +889,26 @@ mod tests {
         let src = dir.join("src");
         std::fs::write(&src, "k").unwrap();
         let dst = dir.join("dst");
-        let status = install(&["-m".into(), "0400".into(), src.display().to_string(), dst.display().to_string()]);
+        let status = install(&[
+            "-m".into(),
+            "0400".into(),
+            src.display().to_string(),
+            dst.display().to_string(),
+        ]);
         assert_eq!(status, 0);
-        assert_eq!(std::fs::metadata(&dst).unwrap().permissions().mode() & 0o777, 0o400);
-        assert_eq!(install(&["-o".into(), "no-such-user-xyz".into(), src.display().to_string(), dst.display().to_string()]), 1);
+        assert_eq!(
+            std::fs::metadata(&dst).unwrap().permissions().mode() & 0o777,
+            0o400
+        );
+        assert_eq!(
+            install(&[
+                "-o".into(),
+                "no-such-user-xyz".into(),
+                src.display().to_string(),
+                dst.display().to_string()
+            ]),
+            1
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

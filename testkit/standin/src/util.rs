@@ -5,7 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// SHA-1 (FIPS 180-4). Only used for `Sec-WebSocket-Accept`.
 pub fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
     let mut msg = data.to_vec();
     let bits = (data.len() as u64).wrapping_mul(8);
     msg.push(0x80);
@@ -186,7 +192,11 @@ impl Url {
         let (scheme, rest) = s
             .split_once("://")
             .ok_or_else(|| format!("`{s}` is not a URL (no scheme)"))?;
-        if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') {
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+        {
             return Err(format!("`{s}`: bad scheme"));
         }
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -210,7 +220,9 @@ impl Url {
             None => (String::new(), String::new()),
         };
         let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-            let (h, p) = h.split_once(']').ok_or_else(|| format!("`{s}`: bad IPv6 host"))?;
+            let (h, p) = h
+                .split_once(']')
+                .ok_or_else(|| format!("`{s}`: bad IPv6 host"))?;
             (h.to_string(), p.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {

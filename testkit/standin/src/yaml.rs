@@ -141,7 +141,10 @@ pub fn parse(text: &str) -> Result<Yaml, String> {
             continue;
         }
         if body.contains('\t') && body.trim_start().len() != body.len() && body.starts_with('\t') {
-            return Err(format!("line {}: tabs are not allowed for indentation", n + 1));
+            return Err(format!(
+                "line {}: tabs are not allowed for indentation",
+                n + 1
+            ));
         }
         let indent = body.len() - body.trim_start().len();
         lines.push(Line {
@@ -157,7 +160,10 @@ pub fn parse(text: &str) -> Result<Yaml, String> {
     let indent = lines[0].indent;
     let doc = block(&mut lines, &mut idx, indent)?;
     if idx < lines.len() {
-        return Err(format!("line {}: unexpected indentation", lines[idx].number));
+        return Err(format!(
+            "line {}: unexpected indentation",
+            lines[idx].number
+        ));
     }
     Ok(doc)
 }
@@ -165,7 +171,10 @@ pub fn parse(text: &str) -> Result<Yaml, String> {
 fn block(lines: &mut Vec<Line>, idx: &mut usize, indent: usize) -> Result<Yaml, String> {
     if lines[*idx].text.starts_with("- ") || lines[*idx].text == "-" {
         let mut items = Vec::new();
-        while *idx < lines.len() && lines[*idx].indent == indent && (lines[*idx].text.starts_with("- ") || lines[*idx].text == "-") {
+        while *idx < lines.len()
+            && lines[*idx].indent == indent
+            && (lines[*idx].text.starts_with("- ") || lines[*idx].text == "-")
+        {
             let rest = lines[*idx].text[1..].trim_start().to_string();
             if rest.is_empty() {
                 *idx += 1;
@@ -193,7 +202,10 @@ fn block(lines: &mut Vec<Line>, idx: &mut usize, indent: usize) -> Result<Yaml, 
         let line = &lines[*idx];
         let number = line.number;
         let Some((key, value)) = split_key(&line.text) else {
-            return Err(format!("line {number}: expected `key: value`, got `{}`", line.text));
+            return Err(format!(
+                "line {number}: expected `key: value`, got `{}`",
+                line.text
+            ));
         };
         let value = value.trim().to_string();
         *idx += 1;
@@ -214,7 +226,10 @@ fn block(lines: &mut Vec<Line>, idx: &mut usize, indent: usize) -> Result<Yaml, 
         entries.push((key, v));
     }
     if *idx < lines.len() && lines[*idx].indent > indent {
-        return Err(format!("line {}: unexpected indentation", lines[*idx].number));
+        return Err(format!(
+            "line {}: unexpected indentation",
+            lines[*idx].number
+        ));
     }
     Ok(Yaml::Map(entries))
 }
