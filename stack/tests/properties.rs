@@ -114,6 +114,24 @@ fn apps() -> impl Strategy<Value = Apps> {
     })
 }
 
+/// Caddy's host side: the defaults half of the time, else other ports.
+fn network() -> impl Strategy<Value = Network> {
+    prop_oneof![
+        Just(Network::default()),
+        (
+            proptest::option::of(Just("127.0.0.1")),
+            prop_oneof![Just(80u16), 1024u16..=65535],
+            prop_oneof![Just(443u16), 1024u16..=65535],
+        )
+            .prop_filter("distinct ports", |(_, h, s)| h != s)
+            .prop_map(|(bind, http, https)| Network {
+                bind: IpAddress::parse(bind.unwrap_or("0.0.0.0")).unwrap(),
+                http_port: Port::new(http).unwrap(),
+                https_port: Port::new(https).unwrap(),
+            }),
+    ]
+}
+
 /// Any config the validation accepts.
 fn config() -> impl Strategy<Value = StackConfig> {
     (
@@ -124,8 +142,9 @@ fn config() -> impl Strategy<Value = StackConfig> {
         livekit(),
         apps(),
         prop::bool::ANY,
+        network(),
     )
-        .prop_map(|(domain, tls, smtp, open, livekit, apps, k8s)| {
+        .prop_map(|(domain, tls, smtp, open, livekit, apps, k8s, network)| {
             let mut c = StackConfig::new(domain);
             c.tls = tls;
             c.smtp = smtp;
@@ -136,6 +155,7 @@ fn config() -> impl Strategy<Value = StackConfig> {
             };
             c.livekit = livekit;
             c.apps = apps;
+            c.network = network;
             c.target = if k8s {
                 TargetKind::Kubernetes
             } else {
@@ -242,6 +262,40 @@ proptest! {
                 toml_get(&revolt, "api.smtp.password").and_then(|v| v.as_str()),
                 Some(smtp.password.as_str())
             );
+        }
+
+        // Every public URL names Caddy's HTTPS port unless it is 443.
+        let https = config.network.https_port.get();
+        let origin = if https == 443 {
+            config.domain.to_string()
+        } else {
+            format!("{}:{https}", config.domain)
+        };
+        let mut urls: Vec<&toml::Value> = ["app", "api", "events", "autumn", "january", "gifbox"]
+            .iter()
+            .filter_map(|k| toml_get(&revolt, &format!("hosts.{k}")))
+            .collect();
+        if let Some(lk) = toml_get(&revolt, "hosts.livekit").and_then(|v| v.as_table()) {
+            urls.extend(lk.values());
+        }
+        for url in urls {
+            let url = url.as_str().unwrap();
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("wss://"))
+                .unwrap_or_else(|| panic!("not https/wss: {url}"));
+            prop_assert!(
+                rest == origin || rest.starts_with(&format!("{origin}/")),
+                "{} does not start at {}", url, origin
+            );
+        }
+        // Caddy listens inside on the ports it is published on.
+        let caddy = plan.service("caddy").unwrap();
+        let http = config.network.http_port.get();
+        prop_assert_eq!(caddy.internal_port, Some(http));
+        for p in &caddy.ports {
+            prop_assert_eq!(p.start, p.host_start);
+            prop_assert!(p.start == http || p.start == https);
         }
 
         // Virtual-host buckets on Docker, consistent with MinIO's aliases.

@@ -88,6 +88,98 @@ fn caddyfiles_validate() {
     }
 }
 
+/// Kills the child when dropped (also when the test fails).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Non-default ports end to end with the real Caddy: it listens on the
+/// configured ports, its HTTP->HTTPS redirect names the HTTPS port, and
+/// `/.well-known/stoat` gives the API URL with it.
+#[test]
+fn caddy_serves_and_redirects_on_non_default_ports() {
+    let (http, https) = (free_port(), free_port());
+    assert_ne!(http, https);
+    let text = common::HIGH_PORTS
+        .replace("http_port = 18480", &format!("http_port = {http}"))
+        .replace("https_port = 18443", &format!("https_port = {https}"));
+    let plan = common::render_fixture(&text);
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path());
+    let caddyfile = plan.files["Caddyfile"]
+        .content
+        .replace(TLS_CERT_PATH, dir.path().join("cert.pem").to_str().unwrap())
+        .replace(TLS_KEY_PATH, dir.path().join("key.pem").to_str().unwrap());
+    // No admin endpoint: it would need a port of its own (the only other change).
+    assert!(caddyfile.contains("\n{\n\thttp_port "), "{caddyfile}");
+    let caddyfile = caddyfile.replacen("\n{\n", "\n{\n\tadmin off\n", 1);
+    let path = dir.path().join("Caddyfile");
+    std::fs::write(&path, caddyfile).unwrap();
+    let _caddy = Running(
+        Command::new("caddy")
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&path)
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("caddy runs; run scripts/setup-test-tools.sh"),
+    );
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .args(args)
+            .output()
+            .expect("curl runs")
+    };
+    let redirect_args = [
+        "-o".to_string(),
+        "/dev/null".to_string(),
+        "-w".to_string(),
+        "%{http_code} %{redirect_url}".to_string(),
+        "-H".to_string(),
+        "Host: stoat.burrow.test".to_string(),
+        format!("http://127.0.0.1:{http}/api/users/@me?x=1"),
+    ];
+    let redirect_args: Vec<&str> = redirect_args.iter().map(String::as_str).collect();
+    let mut redirect = String::new();
+    for _ in 0..50 {
+        let out = curl(&redirect_args);
+        redirect = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(
+        redirect,
+        format!("308 https://stoat.burrow.test:{https}/api/users/@me?x=1")
+    );
+    let resolve = format!("stoat.burrow.test:{https}:127.0.0.1");
+    let url = format!("https://stoat.burrow.test:{https}/.well-known/stoat");
+    let out = curl(&["-k", "--resolve", &resolve, &url]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(r#"{{"api":"https://stoat.burrow.test:{https}/api"}}"#)
+    );
+}
+
 #[test]
 fn kubernetes_caddyfile_validates() {
     // The in-cluster Caddy (plain HTTP) config travels in the ConfigMap.

@@ -14,6 +14,9 @@ pub(super) enum Site {
     Internal,
 }
 
+/// The plain-HTTP port of the internal site (Kubernetes).
+pub(super) const INTERNAL_PORT: u16 = 80;
+
 /// Prefix routes: (path, service, port). Order is the reference order.
 pub(super) const ROUTES: [(&str, Service, u16); 7] = [
     ("/api", Service::Api, 14702),
@@ -31,18 +34,45 @@ pub(super) fn well_known_json(config: &StackConfig) -> String {
 
 pub(super) fn render(config: &StackConfig, site: Site) -> String {
     let mut out = String::from("# Rendered by Burrow; edits here are overwritten.\n");
+    let (http_port, https_port) = (
+        config.network.http_port.get(),
+        config.network.https_port.get(),
+    );
+    // Caddy listens inside the container on the ports it is published on
+    // (the ServiceSpec maps host port p to container port p), so the
+    // redirect and every URL agree with what clients reach.
+    //
+    // A non-default HTTPS port goes into the site address, not into the
+    // `https_port` global option: Caddy treats `https_port` as an internal
+    // port that the outside sees as 443 and leaves the port out of its
+    // HTTP->HTTPS redirect (`https://domain/...`). For a site listening on
+    // any other port the redirect names it (`https://domain:18443/...`).
+    // The HTTP port is the `http_port` global option: the redirect server
+    // listens there.
     let site_address = match site {
-        Site::Public => config.domain.to_string(),
-        Site::Internal => ":80".to_string(),
+        Site::Public if https_port == 443 => config.domain.to_string(),
+        Site::Public => format!("{}:{https_port}", config.domain),
+        // Behind the Ingress, which serves the standard ports.
+        Site::Internal => format!(":{INTERNAL_PORT}"),
     };
+    let mut globals = Vec::new();
     if site == Site::Public {
-        if let TlsMode::Acme { email, directory } = &config.tls {
-            out.push_str("{\n");
-            if let Some(email) = email {
-                let _ = writeln!(out, "\temail {email}");
-            }
-            let _ = write!(out, "\tacme_ca {directory}\n}}\n\n");
+        if http_port != 80 {
+            globals.push(format!("http_port {http_port}"));
         }
+        if let TlsMode::Acme { email, directory } = &config.tls {
+            if let Some(email) = email {
+                globals.push(format!("email {email}"));
+            }
+            globals.push(format!("acme_ca {directory}"));
+        }
+    }
+    if !globals.is_empty() {
+        out.push_str("{\n");
+        for line in globals {
+            let _ = writeln!(out, "\t{line}");
+        }
+        out.push_str("}\n\n");
     }
     let _ = writeln!(out, "{site_address} {{");
     if site == Site::Public {

@@ -17,6 +17,8 @@
 //!   cert-manager's `cert-manager.io/cluster-issuer: letsencrypt` annotation;
 //!   self-signed and own certificate: the deploy creates `stoat-tls`).
 //! - LiveKit uses the host network so its UDP range reaches the node.
+//! - `[network]` (Caddy's Docker host ports) does not apply: the Ingress
+//!   serves the standard ports, so the public URLs carry none.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +45,8 @@ use serde::Serialize;
 
 use super::caddy::{self, ROUTES};
 use super::revolt::{self, Flavor};
-use super::{ConfigFile, Mount, Probe, Restart, ServiceSpec};
-use crate::model::{Service, StackConfig, TlsMode};
+use super::{services, ConfigFile, Mount, Probe, Restart, ServiceSpec};
+use crate::model::{Network, Service, StackConfig, TlsMode};
 use crate::secrets::Secrets;
 
 pub const NAMESPACE: &str = "stoat";
@@ -370,12 +372,42 @@ fn template(spec: &ServiceSpec, pod: PodSpec) -> PodTemplateSpec {
     }
 }
 
+/// The stack as served behind the Ingress. `[network]` says where Caddy is
+/// published on a Docker host; in the cluster the Ingress terminates TLS on
+/// the standard ports (443, and 80 for its redirect) and Caddy serves plain
+/// HTTP on :80 behind it. So the public URLs (Revolt.toml, the web client's
+/// environment, `/.well-known/stoat`) carry no port, and Caddy's container
+/// port is the default: the Docker host ports do not belong here. (Exposing
+/// the Ingress controller on other ports is the cluster's own setup, outside
+/// this config.)
+fn behind_ingress(config: &StackConfig) -> StackConfig {
+    let standard = Network::default();
+    let mut config = config.clone();
+    config.network = Network {
+        http_port: standard.http_port,
+        https_port: standard.https_port,
+        ..config.network
+    };
+    config
+}
+
+/// `files` are the Docker render's; Revolt.toml and the Caddyfile are
+/// rendered again for the cluster, the others do not depend on the target.
 pub(super) fn render(
     config: &StackConfig,
     secrets: &Secrets,
-    services: &[ServiceSpec],
     files: &BTreeMap<String, ConfigFile>,
 ) -> Vec<KubeManifest> {
+    let config = &behind_ingress(config);
+    let services = &services::specs(config);
+    debug_assert_eq!(
+        services
+            .iter()
+            .find(|s| s.service == Service::Caddy)
+            .and_then(|s| s.internal_port),
+        Some(caddy::INTERNAL_PORT),
+        "Caddy's Service port is the internal site's"
+    );
     let mut out = Out {
         manifests: Vec::new(),
     };
@@ -549,7 +581,11 @@ fn ingress(config: &StackConfig) -> Ingress {
         })
     };
     if config.runs(Service::Api) {
-        path(r"/()(\.well-known/stoat)$".into(), "caddy", 80);
+        path(
+            r"/()(\.well-known/stoat)$".into(),
+            "caddy",
+            caddy::INTERNAL_PORT,
+        );
     }
     for (prefix, service, port) in ROUTES {
         if config.runs(service) {
@@ -564,7 +600,7 @@ fn ingress(config: &StackConfig) -> Ingress {
     if config.runs(Service::Web) {
         path("/()(.*)".into(), "web", 5000);
     } else {
-        path("/()(.*)".into(), "caddy", 80);
+        path("/()(.*)".into(), "caddy", caddy::INTERNAL_PORT);
     }
     let mut annotations = BTreeMap::from([
         (

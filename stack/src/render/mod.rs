@@ -264,7 +264,7 @@ pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
     volumes.sort();
     volumes.dedup();
     let compose = compose::render(&services, &volumes);
-    let kubernetes = kubernetes::render(config, secrets, &services, &files);
+    let kubernetes = kubernetes::render(config, secrets, &files);
     Plan {
         files,
         services,
@@ -286,8 +286,15 @@ pub(crate) struct Urls {
 }
 
 impl Urls {
+    /// Caddy's HTTPS port is part of every URL when it is not 443: clients
+    /// (browsers, the web app, Stoat's own services through the domain
+    /// alias) must call the port Caddy is published on.
     pub fn of(config: &StackConfig) -> Self {
-        let d = config.domain.as_str();
+        let domain = config.domain.as_str();
+        let d = match config.network.https_port.get() {
+            443 => domain.to_string(),
+            port => format!("{domain}:{port}"),
+        };
         Urls {
             app: format!("https://{d}"),
             api: format!("https://{d}/api"),

@@ -402,20 +402,26 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             spec.health = http("/", 5000);
         }
         Service::Caddy => {
-            spec.internal_port = Some(80);
+            // Caddy listens inside on the ports it is published on (the
+            // Caddyfile sets them when they are not 80/443): its redirect
+            // and the public URLs name the port clients reach, and services
+            // that call the public URL through the domain alias below reach
+            // Caddy on that same port.
             let net = &config.network;
-            let publish = |port: u16, host: u16, protocol| PublishedPort {
+            let (http, https) = (net.http_port.get(), net.https_port.get());
+            spec.internal_port = Some(http);
+            let publish = |port: u16, protocol| PublishedPort {
                 start: port,
                 end: port,
                 protocol,
                 host_ip: net.host_ip(),
-                host_start: host,
+                host_start: port,
             };
             spec.ports = vec![
-                publish(80, net.http_port.get(), Protocol::Tcp),
-                publish(443, net.https_port.get(), Protocol::Tcp),
+                publish(http, Protocol::Tcp),
+                publish(https, Protocol::Tcp),
                 // HTTP/3
-                publish(443, net.https_port.get(), Protocol::Udp),
+                publish(https, Protocol::Udp),
             ];
             spec.mounts = vec![
                 file("Caddyfile", "/etc/caddy/Caddyfile"),
@@ -445,7 +451,7 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             }
             // Services inside the stack that call the public URL reach Caddy.
             spec.aliases = vec![config.domain.to_string()];
-            spec.health = tcp(80);
+            spec.health = tcp(http);
         }
     }
     if spec.internal_port.is_none() {

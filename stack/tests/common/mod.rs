@@ -85,6 +85,20 @@ pushd = false
 voice_ingress = false
 "#;
 
+/// Caddy on non-default host ports (as the test kit publishes it): every
+/// public URL carries the HTTPS port, Caddy listens on the same ports inside.
+pub const HIGH_PORTS: &str = r#"
+domain = "stoat.burrow.test"
+[network]
+bind = "127.0.0.1"
+http_port = 18480
+https_port = 18443
+[livekit]
+enabled = true
+[apps]
+gifbox = true
+"#;
+
 pub fn fixtures() -> Vec<(&'static str, StackConfig)> {
     vec![
         ("minimal", config(MINIMAL)),
@@ -92,6 +106,7 @@ pub fn fixtures() -> Vec<(&'static str, StackConfig)> {
         ("own_cert", config(OWN_CERT)),
         ("acme", config(ACME)),
         ("api_and_web_only", config(API_AND_WEB_ONLY)),
+        ("high_ports", config(HIGH_PORTS)),
     ]
 }
 
