@@ -30,6 +30,13 @@ pub enum AppError {
     Internal,
     #[error("Could not reach Burrow ({0}). Check that it is running.")]
     Network(String),
+    /// Several values of one form were refused, each with its message;
+    /// `kept` refills the form (never with a password).
+    #[error("Some values need a change; see the messages beside them.")]
+    Fields {
+        errors: Vec<(String, String)>,
+        kept: Vec<(String, String)>,
+    },
     /// The request clashes with work in progress (a running deployment).
     #[error("{0}")]
     Conflict(String),
@@ -69,6 +76,10 @@ impl AppError {
     pub fn for_field(&self, name: &str) -> Option<String> {
         match self {
             AppError::Invalid { field, message, .. } if field == name => Some(message.clone()),
+            AppError::Fields { errors, .. } => errors
+                .iter()
+                .find(|(f, _)| f == name)
+                .map(|(_, m)| m.clone()),
             _ => None,
         }
     }
@@ -84,7 +95,7 @@ impl AppError {
     /// A value typed before the error, to refill an input.
     pub fn kept(&self, name: &str) -> Option<String> {
         match self {
-            AppError::Invalid { kept, .. } => {
+            AppError::Invalid { kept, .. } | AppError::Fields { kept, .. } => {
                 kept.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
             }
             AppError::BadCredentials { username } if name == "username" => Some(username.clone()),
@@ -94,7 +105,7 @@ impl AppError {
 
     pub fn status(&self) -> u16 {
         match self {
-            AppError::Invalid { .. } => 422,
+            AppError::Invalid { .. } | AppError::Fields { .. } => 422,
             AppError::BadCredentials { .. } | AppError::Unauthorized => 401,
             AppError::TooManyAttempts { .. } => 429,
             AppError::SetupClosed => 404,

@@ -17,7 +17,7 @@ use leptos_router::{path, SsrMode};
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
     certificate::CertificatePage, deploy::DeployPage, login::LoginPage, logs::LogsPage,
-    not_found::NotFound, overview::OverviewPage, setup::SetupPage,
+    not_found::NotFound, overview::OverviewPage, setup::SetupPage, wizard::WizardPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -58,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
                     <Route path=path!("deploy") view=DeployPage ssr=SsrMode::Async />
+                    <Route path=path!("wizard/:step") view=WizardPage ssr=SsrMode::Async />
                     <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>

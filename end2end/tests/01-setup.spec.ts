@@ -31,8 +31,9 @@ test('a fresh install sends you to setup, refuses a wrong token, and claims with
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Repeat password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create admin account' }).click();
-  await expect(page).toHaveURL(/\/$/);
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  // The wizard starts right away.
+  await expect(page).toHaveURL(/\/wizard\/domain$/);
+  await expect(page.getByRole('heading', { name: 'Set up your Stoat server' })).toBeVisible();
   await expect(page.locator('.user-menu summary')).toContainText(ADMIN);
   expect(tokenFileExists(testInfo)).toBe(false);
 

@@ -3,7 +3,7 @@ import { ADMIN, PASSWORD, ready, signIn } from './helpers';
 
 test('sign out, a wrong password is explained, then sign in again', async ({ page }, testInfo) => {
   await signIn(page, testInfo);
-  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
   await ready(page, testInfo);
 
   // Sign out from the user menu.

@@ -38,6 +38,9 @@ impl From<BusyOr> for RolloutError {
     }
 }
 
+/// Where the wizard keeps the Docker address it was given.
+pub const DOCKER_URL: &str = "target_docker_url";
+
 /// What finished: the stored deployment and what the target did.
 #[derive(Debug)]
 pub struct Outcome<T> {
@@ -73,6 +76,11 @@ impl Rollout {
         }
     }
 
+    /// Forgets the connected target (the address changed).
+    pub async fn reset_target(&self) {
+        *self.target.lock().await = None;
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -84,8 +92,16 @@ impl Rollout {
         if let Some(t) = slot.as_ref() {
             return Ok(t.clone());
         }
-        let docker: Arc<dyn Target> =
-            Arc::new(DockerTarget::connect(self.docker_url.as_deref()).await?);
+        // The address chosen in the wizard wins over the start-up setting.
+        let chosen = self
+            .store
+            .secret(&self.vault, DOCKER_URL)
+            .await
+            .ok()
+            .flatten()
+            .filter(|u| !u.is_empty());
+        let url = chosen.as_deref().or(self.docker_url.as_deref());
+        let docker: Arc<dyn Target> = Arc::new(DockerTarget::connect(url).await?);
         *slot = Some(docker.clone());
         Ok(docker)
     }
@@ -100,6 +116,19 @@ impl Rollout {
         let secrets = self.store.ensure_stack_secrets(&self.vault).await?;
         let plan = stack::render::render(config, &secrets);
         let mut host_files = BTreeMap::new();
+        if let TlsMode::OwnCertificate {
+            cert_file,
+            key_file,
+        } = &config.tls
+        {
+            // Delivered like every other file, so a remote daemon works too.
+            for path in [cert_file.as_str(), key_file.as_str()] {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    EngineError::Config(format!("cannot read the certificate file {path}: {e}"))
+                })?;
+                host_files.insert(path.to_string(), bytes);
+            }
+        }
         if matches!(config.tls, TlsMode::SelfSigned) {
             let leaf = self
                 .store

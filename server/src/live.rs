@@ -90,6 +90,15 @@ pub async fn deployment(
     sse(rx).into_response()
 }
 
+/// `/wizard`: where the operator left off.
+pub async fn wizard_resume(State(state): State<AppState>) -> Response {
+    let step = match state.store.wizard_draft(&state.vault).await {
+        Ok(d) => d.resume_step(),
+        Err(_) => "domain",
+    };
+    axum::response::Redirect::to(&format!("/wizard/{step}")).into_response()
+}
+
 /// The config of what runs: the newest revision.
 async fn current_config(state: &AppState) -> Option<StackConfig> {
     state

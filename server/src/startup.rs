@@ -144,6 +144,7 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         .route(app::pages::certificate::DER_URL, get(downloads::ca_der))
         .route("/live/deployments/{id}", get(live::deployment))
         .route("/live/status", get(live::status))
+        .route("/wizard", get(live::wizard_resume))
         .route("/live/logs", get(live::logs))
         .route("/logs/download", get(live::download_logs))
         .leptos_routes_with_context(&state, routes, context.clone(), render)

@@ -6,6 +6,9 @@ pub mod certificate;
 pub mod deploy;
 pub mod overview;
 pub mod services;
+pub mod wizard;
+#[cfg(feature = "ssr")]
+pub mod wizard_server;
 
 #[cfg(feature = "ssr")]
 mod server;

@@ -18,6 +18,7 @@ pub fn ConsoleLayout() -> impl IntoView {
             </a>
             <nav aria-label="Main">
                 <A href="/" exact=true>"Dashboard"</A>
+                <A href="/wizard">"Settings"</A>
                 <A href="/deploy">"Deploy"</A>
                 <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>

@@ -7,3 +7,4 @@ pub mod logs;
 pub mod not_found;
 pub mod overview;
 pub mod setup;
+pub mod wizard;

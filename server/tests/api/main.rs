@@ -10,3 +10,4 @@ mod cli;
 mod gates;
 mod health;
 mod transport;
+mod wizard;

@@ -1,0 +1,188 @@
+//! The first-run wizard: one server function to read the draft for a step,
+//! one to save a step, and the live checks (test mail, connections). The
+//! same pages edit the configuration later (Settings), making new revisions.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// Step slugs and titles, in order.
+pub const STEPS: [(&str, &str); 7] = [
+    ("domain", "Domain"),
+    ("tls", "TLS"),
+    ("smtp", "E-mail"),
+    ("voice", "Voice & video"),
+    ("apps", "Apps"),
+    ("target", "Target"),
+    ("review", "Review"),
+];
+
+/// Checkbox fields per step: unchecked boxes are not sent by browsers.
+pub const FLAGS: [(&str, &[&str]); 3] = [
+    ("smtp", &["smtp.enabled"]),
+    ("voice", &["livekit.enabled"]),
+    (
+        "apps",
+        &[
+            "apps.api",
+            "apps.events",
+            "apps.autumn",
+            "apps.january",
+            "apps.gifbox",
+            "apps.crond",
+            "apps.pushd",
+            "apps.voice_ingress",
+            "apps.web",
+        ],
+    ),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub field: String,
+    pub message: String,
+}
+
+/// A file as the review shows it (secret values masked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShownFile {
+    pub name: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffLine {
+    /// ' ', '+' or '-'.
+    pub sign: char,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// (label, value) pairs.
+    pub summary: Vec<(String, String)>,
+    pub files: Vec<ShownFile>,
+    /// (service, image).
+    pub services: Vec<(String, String)>,
+    /// Against the deployed revision, when one is deployed.
+    pub diff: Option<(i64, Vec<DiffLine>)>,
+    /// Errors that block a deploy (a step left incomplete).
+    pub blocking: Vec<Notice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WizardView {
+    pub step: String,
+    /// (slug, title, completed)
+    pub steps: Vec<(String, String, bool)>,
+    /// `stack.toml` key path -> value.
+    pub values: BTreeMap<String, String>,
+    pub smtp_password_set: bool,
+    pub docker_url: String,
+    pub kube_source: String,
+    pub kube_context: String,
+    pub kube_namespace: String,
+    pub kubeconfig_set: bool,
+    pub warnings: Vec<Notice>,
+    /// Whether a revision exists already (the wizard then edits settings).
+    pub editing: bool,
+    /// Step-specific results as sentences: DNS and ports on the domain step.
+    pub checks: Vec<Check>,
+    pub review: Option<Review>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub ok: bool,
+    /// "ok", "warning" or "problem".
+    pub level: String,
+    pub title: String,
+    pub detail: String,
+}
+
+impl WizardView {
+    pub fn value(&self, path: &str) -> Option<String> {
+        self.values.get(path).cloned()
+    }
+
+    pub fn flag(&self, path: &str, default: bool) -> bool {
+        self.values
+            .get(path)
+            .map(|v| v == "true")
+            .unwrap_or(default)
+    }
+
+    pub fn next_step(&self) -> Option<&'static str> {
+        let i = STEPS.iter().position(|(s, _)| *s == self.step)?;
+        STEPS.get(i + 1).map(|(s, _)| *s)
+    }
+
+    pub fn previous_step(&self) -> Option<&'static str> {
+        let i = STEPS.iter().position(|(s, _)| *s == self.step)?;
+        i.checked_sub(1).map(|j| STEPS[j].0)
+    }
+}
+
+#[server(endpoint = "wizard/view")]
+pub async fn get_wizard(step: String) -> Result<WizardView, AppError> {
+    use super::*;
+    let run = async {
+        require_user().await?;
+        let state = state();
+        crate::api::wizard_server::view(&state, &step).await
+    };
+    respond(run.await)
+}
+
+/// Saves one step. `form` holds the step's fields by key path.
+#[server(endpoint = "wizard/save")]
+pub async fn save_step(step: String, form: BTreeMap<String, String>) -> Result<String, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let next = crate::api::wizard_server::save(&state, &step, form, &user.username).await?;
+        leptos_axum::redirect(&format!("/wizard/{next}"));
+        Ok(next)
+    };
+    respond(run.await)
+}
+
+/// Sends a real message with the saved SMTP settings; the outcome as a
+/// sentence (with the fix when it failed).
+#[server(endpoint = "wizard/test-mail")]
+pub async fn send_test_mail(to: String) -> Result<(bool, String), AppError> {
+    use super::*;
+    let run = async {
+        require_user().await?;
+        crate::api::wizard_server::test_mail(&state(), &to).await
+    };
+    respond(run.await)
+}
+
+/// Tests the deploy target as saved in the draft.
+#[server(endpoint = "wizard/test-target")]
+pub async fn test_target() -> Result<(bool, String), AppError> {
+    use super::*;
+    let run = async {
+        require_user().await?;
+        crate::api::wizard_server::test_target(&state()).await
+    };
+    respond(run.await)
+}
+
+/// Turns the draft into the next revision and starts deploying it.
+#[server(endpoint = "wizard/deploy")]
+pub async fn finish_wizard() -> Result<i64, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let id = crate::api::wizard_server::finish(&state(), &user.username).await?;
+        leptos_axum::redirect("/deploy");
+        Ok(id)
+    };
+    respond(run.await)
+}

@@ -1,0 +1,591 @@
+//! The first-run wizard (and, once deployed, the settings): one step per
+//! URL, each a plain form that works without JavaScript, saved as a draft
+//! when submitted.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::wizard::{
+    get_wizard, FinishWizard, SaveStep, SendTestMail, TestTarget, WizardView, STEPS,
+};
+use crate::components::field::FormError;
+use crate::error::AppError;
+
+#[component]
+pub fn WizardPage() -> impl IntoView {
+    let params = use_params_map();
+    let step = move || {
+        params
+            .with(|p| p.get("step"))
+            .unwrap_or_else(|| "domain".to_owned())
+    };
+    let data = Resource::new(step, get_wizard);
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(view) => view! { <Wizard view /> }.into_any(),
+                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+/// The error of the last submission, shared by the step's inputs.
+type LastError = Signal<Option<AppError>>;
+
+#[component]
+fn Wizard(view: WizardView) -> impl IntoView {
+    let save = ServerAction::<SaveStep>::new();
+    let error: LastError = Signal::derive(move || save.value().get().and_then(|r| r.err()));
+    let title = STEPS
+        .iter()
+        .find(|(s, _)| *s == view.step)
+        .map(|(_, t)| *t)
+        .unwrap_or("Setup");
+    let heading = if view.editing {
+        "Settings"
+    } else {
+        "Set up your Stoat server"
+    };
+    let step = view.step.clone();
+    let view = StoredValue::new(view);
+    let body = match step.as_str() {
+        "domain" => view! { <DomainStep view error /> }.into_any(),
+        "tls" => view! { <TlsStep view error /> }.into_any(),
+        "smtp" => view! { <SmtpStep view error /> }.into_any(),
+        "voice" => view! { <VoiceStep view error /> }.into_any(),
+        "apps" => view! { <AppsStep view error /> }.into_any(),
+        "target" => view! { <TargetStep view error /> }.into_any(),
+        _ => view! { <ReviewStep view /> }.into_any(),
+    };
+    let is_review = step == "review";
+    let (is_smtp, is_target) = (step == "smtp", step == "target");
+    view! {
+        <Title text=format!("{title} · {heading}") />
+        <h1>{heading}</h1>
+        <Stepper view />
+        <section class="card wizard">
+            <h2>{title}</h2>
+            {view.with_value(|v| v.warnings.clone()).into_iter().map(|w| view! {
+                <div class="notice warning" role="status">{w.message}</div>
+            }).collect_view()}
+            {if is_review {
+                body
+            } else {
+                view! {
+                    <ActionForm action=save attr:novalidate=true attr:class="wizard-form">
+                        <input type="hidden" name="step" value=step.clone() />
+                        <FormError message=Signal::derive(move || error.get().and_then(|e| e.form_message())) />
+                        {body}
+                        <StepButtons view pending=save.pending() />
+                    </ActionForm>
+                }.into_any()
+            }}
+        </section>
+        {is_smtp.then(|| view! { <TestMailCard /> })}
+        {is_target.then(|| view! { <TestTargetCard /> })}
+    }
+}
+
+#[component]
+fn Stepper(view: StoredValue<WizardView>) -> impl IntoView {
+    let (steps, current) = view.with_value(|v| (v.steps.clone(), v.step.clone()));
+    let at = steps
+        .iter()
+        .position(|(s, _, _)| *s == current)
+        .unwrap_or(0);
+    view! {
+        <nav aria-label="Setup steps">
+            <ol class="stepper">
+                {steps.into_iter().enumerate().map(|(i, (slug, title, done))| {
+                    let here = slug == current;
+                    let class = if here { "current" } else if done { "done" } else { "todo" };
+                    let reachable = done || here || i <= at;
+                    view! {
+                        <li class=class aria-current=here.then_some("step")>
+                            {if reachable {
+                                view! { <a href=format!("/wizard/{slug}")>{format!("{}. {title}", i + 1)}</a> }.into_any()
+                            } else {
+                                view! { <span>{format!("{}. {title}", i + 1)}</span> }.into_any()
+                            }}
+                            {done.then(|| view! { <span class="sr-only">" (done)"</span> })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        </nav>
+    }
+}
+
+#[component]
+fn StepButtons(view: StoredValue<WizardView>, pending: Memo<bool>) -> impl IntoView {
+    let (prev, step) = view.with_value(|v| (v.previous_step(), v.step.clone()));
+    let label = if step == "domain" {
+        "Save and check"
+    } else {
+        "Save and continue"
+    };
+    view! {
+        <div class="step-buttons">
+            {prev.map(|p| view! { <a class="button secondary" href=format!("/wizard/{p}")>"Back"</a> })}
+            <button type="submit" class="primary" disabled=move || pending.get()>
+                {move || if pending.get() { "Saving…" } else { label }}
+            </button>
+        </div>
+    }
+}
+
+/// Name of the input carrying `path` (`form[smtp.host]`).
+fn input_name(path: &str) -> String {
+    format!("form[{path}]")
+}
+
+fn input_id(path: &str) -> String {
+    format!("f-{}", path.replace(['.', '_'], "-"))
+}
+
+/// A text input bound to a `stack.toml` key path.
+#[component]
+fn TextIn(
+    view: StoredValue<WizardView>,
+    error: LastError,
+    path: &'static str,
+    label: &'static str,
+    #[prop(optional)] hint: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional)] autofocus: bool,
+    /// Shown when the draft has no value.
+    #[prop(optional)]
+    default: &'static str,
+) -> impl IntoView {
+    let id = input_id(path);
+    let err_id = format!("{id}-error");
+    let saved = view
+        .with_value(|v| v.value(path))
+        .unwrap_or_else(|| default.to_owned());
+    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    let value = move || {
+        error
+            .get()
+            .and_then(|e| e.kept(&input_name(path)).or_else(|| e.kept(path)))
+            .unwrap_or_else(|| saved.clone())
+    };
+    view! {
+        <div class="field" class:has-error=move || message.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input id=id.clone() name=input_name(path) type=kind placeholder=placeholder autofocus=autofocus
+                prop:value=value.clone() value=value
+                aria-invalid=move || message.get().is_some().then_some("true")
+                aria-describedby=move || message.get().is_some().then(|| err_id.clone()) />
+            {(!hint.is_empty()).then(|| view! { <p class="hint">{hint}</p> })}
+            {move || message.get().map(|m| view! { <p class="field-error" id=format!("{}-error", input_id(path)) role="alert">{m}</p> })}
+        </div>
+    }
+}
+
+#[component]
+fn CheckIn(
+    view: StoredValue<WizardView>,
+    error: LastError,
+    path: &'static str,
+    label: &'static str,
+    #[prop(optional)] hint: &'static str,
+    default: bool,
+) -> impl IntoView {
+    let id = input_id(path);
+    let on = view.with_value(|v| v.flag(path, default));
+    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    view! {
+        <div class="check" class:has-error=move || message.get().is_some()>
+            <input id=id.clone() type="checkbox" name=input_name(path) value="true" checked=on />
+            <label for=id>{label}</label>
+            {(!hint.is_empty()).then(|| view! { <p class="hint">{hint}</p> })}
+            {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </div>
+    }
+}
+
+#[component]
+fn Choice(
+    view: StoredValue<WizardView>,
+    error: LastError,
+    path: &'static str,
+    legend: &'static str,
+    options: &'static [(&'static str, &'static str, &'static str)],
+    default: &'static str,
+) -> impl IntoView {
+    let current = view
+        .with_value(|v| v.value(path))
+        .unwrap_or_else(|| default.to_owned());
+    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    view! {
+        <fieldset class="choice" class:has-error=move || message.get().is_some()>
+            <legend>{legend}</legend>
+            {options.iter().map(|(value, title, explain)| {
+                let id = format!("{}-{value}", input_id(path));
+                view! {
+                    <div class="option">
+                        <input type="radio" id=id.clone() name=input_name(path) value=*value checked=current == *value />
+                        <label for=id><strong>{*title}</strong>" — "{*explain}</label>
+                    </div>
+                }
+            }).collect_view()}
+            {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </fieldset>
+    }
+}
+
+#[component]
+fn DomainStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    let checks = view.with_value(|v| v.checks.clone());
+    let checked = view.with_value(|v| v.steps.iter().any(|(s, _, d)| s == "domain" && *d));
+    view! {
+        <p class="lead">"The public name people type to reach your Stoat server, e.g. chat.example.com."</p>
+        <TextIn view error path="domain" label="Domain" placeholder="chat.example.com" autofocus=true
+            hint="A fully qualified domain name whose DNS A/AAAA record points at this machine." />
+        <details class="advanced">
+            <summary>"Ports and addresses (advanced)"</summary>
+            <TextIn view error path="network.bind" label="Publish on address" default="0.0.0.0"
+                hint="0.0.0.0 listens on every address of this machine." />
+            <TextIn view error path="network.http_port" label="HTTP port" default="80" />
+            <TextIn view error path="network.https_port" label="HTTPS port" default="443" />
+            <TextIn view error path="name" label="Stack name" default="stoat"
+                hint="Prefix of container, network and volume names." />
+        </details>
+        {checked.then(|| view! {
+            <div class="checks" data-testid="domain-checks">
+                <h3>"Checks"</h3>
+                {if checks.is_empty() {
+                    view! { <p class="muted">"No checks ran."</p> }.into_any()
+                } else {
+                    checks.into_iter().map(|c| view! {
+                        <div class=format!("check-result {}", c.level)>
+                            <strong>{c.title}</strong>" "{c.detail}
+                        </div>
+                    }).collect_view().into_any()
+                }}
+                <p><a class="button" href="/wizard/tls">"Continue to TLS"</a></p>
+            </div>
+        })}
+    }
+}
+
+#[component]
+fn TlsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    let has_own = view.with_value(|v| v.value("tls.cert_file").is_some());
+    view! {
+        <Choice view error path="tls.mode" legend="Where the certificate comes from" default="self-signed" options=&[
+            ("self-signed", "Burrow's own CA", "works anywhere, also on a LAN; install the CA on your devices once (Certificate page)."),
+            ("acme", "ACME (Let's Encrypt)", "a publicly trusted certificate; the domain must be reachable from the internet on port 80/443."),
+            ("own", "Your own certificate", "paste a certificate and key you already have."),
+        ] />
+        <fieldset class="sub">
+            <legend>"ACME"</legend>
+            <TextIn view error path="tls.email" label="E-mail for expiry notices" kind="email" placeholder="ops@example.com" />
+            <TextIn view error path="tls.directory" label="Directory URL" default="https://acme-v02.api.letsencrypt.org/directory"
+                hint="Let's Encrypt by default; any ACME CA works." />
+            <div class="check">
+                <input id="f-tls-staging" type="checkbox" name=input_name("tls.staging") value="true" />
+                <label for="f-tls-staging">"Use Let's Encrypt's staging CA (for trying things out; browsers do not trust it)"</label>
+            </div>
+        </fieldset>
+        <fieldset class="sub">
+            <legend>"Your own certificate"</legend>
+            {has_own.then(|| view! { <p class="muted">"A certificate is saved; paste new ones only to replace it."</p> })}
+            <PemIn error path="tls.cert_pem" label="Certificate chain (PEM)" hint="The server certificate first, then the intermediates." />
+            <PemIn error path="tls.key_pem" label="Private key (PEM)" hint="Kept readable by Burrow only; never shown again." />
+        </fieldset>
+    }
+}
+
+#[component]
+fn PemIn(
+    error: LastError,
+    path: &'static str,
+    label: &'static str,
+    hint: &'static str,
+) -> impl IntoView {
+    let id = input_id(path);
+    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    let keep = path != "tls.key_pem";
+    view! {
+        <div class="field" class:has-error=move || message.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <textarea id=id name=input_name(path) rows="6" class="code" spellcheck="false"
+                aria-invalid=move || message.get().is_some().then_some("true")
+                prop:value=move || if keep { error.get().and_then(|e| e.kept(path)).unwrap_or_default() } else { String::new() }
+            ></textarea>
+            <p class="hint">{hint}</p>
+            {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </div>
+    }
+}
+
+#[component]
+fn SmtpStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    let pw_set = view.with_value(|v| v.smtp_password_set);
+    let open = view.with_value(|v| v.value("registration").as_deref() == Some("open"));
+    let off = !view.with_value(|v| v.flag("smtp.enabled", false));
+    view! {
+        <p class="lead">"Stoat sends verification and password-reset mail through an SMTP relay."</p>
+        {(open && off).then(|| view! {
+            <div class="notice warning">
+                "Without e-mail, open registration lets anyone sign up with an unverified address. "
+                <label><input type="checkbox" name="form[registration]" value="invite-only" checked=true />" Make registration invite-only"</label>
+            </div>
+        })}
+        <CheckIn view error path="smtp.enabled" label="Send e-mail" default=false
+            hint="Leave off to run without e-mail (no verification, no password reset)." />
+        <TextIn view error path="smtp.host" label="SMTP host" placeholder="smtp.example.com" />
+        <TextIn view error path="smtp.port" label="Port" default="587"
+            hint="587: STARTTLS. 465: implicit TLS. 25: plain, for a relay on a trusted network." />
+        <div class="field">
+            <label for="f-smtp-security">"Security"</label>
+            <select id="f-smtp-security" name=input_name("smtp.security")>
+                {let cur = view.with_value(|v| v.value("smtp.security")).unwrap_or_default();
+                 [("", "Follow the port (587 STARTTLS, 465 TLS, 25 none)"), ("starttls", "STARTTLS"), ("tls", "Implicit TLS"), ("none", "None")]
+                    .into_iter().map(|(v, t)| view! { <option value=v selected=cur == v>{t}</option> }).collect_view()}
+            </select>
+            {move || error.get().and_then(|e| e.for_field("smtp.security")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </div>
+        <TextIn view error path="smtp.username" label="Username" />
+        <div class="field" class:has-error=move || error.get().and_then(|e| e.for_field("smtp.password")).is_some()>
+            <label for="f-smtp-password">"Password"</label>
+            <input id="f-smtp-password" name=input_name("smtp.password") type="password" autocomplete="new-password"
+                placeholder=if pw_set { "(kept; type to replace)" } else { "" } />
+            <p class="hint">"Stored encrypted; never shown again."</p>
+            {move || error.get().and_then(|e| e.for_field("smtp.password")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </div>
+        <TextIn view error path="smtp.from" label="From address" kind="email" placeholder="noreply@example.com" />
+    }
+}
+
+#[component]
+fn TestMailCard() -> impl IntoView {
+    let send = ServerAction::<SendTestMail>::new();
+    let result = move || send.value().get();
+    view! {
+        <section class="card">
+            <h2>"Send a test mail"</h2>
+            <p class="muted">"Uses the saved settings above: save first."</p>
+            <ActionForm action=send attr:novalidate=true>
+                <div class="inline-form">
+                    <label for="test-to">"Send to"</label>
+                    <input id="test-to" name="to" type="email" placeholder="you@example.com"
+                        prop:value=move || result().and_then(|r| r.err()).and_then(|e| e.kept("to")).unwrap_or_default() />
+                    <button type="submit" disabled=move || send.pending().get()>
+                        {move || if send.pending().get() { "Sending…" } else { "Send test mail" }}
+                    </button>
+                </div>
+            </ActionForm>
+            {move || result().map(|r| match r {
+                Ok((ok, sentence)) => view! {
+                    <div class=if ok { "notice ok" } else { "notice problem" } role="status" data-testid="mail-result">{sentence}</div>
+                }.into_any(),
+                Err(e) => view! {
+                    <div class="notice problem" role="alert" data-testid="mail-result">{e.for_field("to").unwrap_or_else(|| e.to_string())}</div>
+                }.into_any(),
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn VoiceStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    let tcp = view
+        .with_value(|v| v.value("livekit.tcp_port"))
+        .unwrap_or_else(|| "7881".into());
+    let udp = view
+        .with_value(|v| v.value("livekit.udp_ports"))
+        .unwrap_or_else(|| "50000-50100".into());
+    view! {
+        <p class="lead">"Voice and video calls run on LiveKit. Its keys are generated for you."</p>
+        <CheckIn view error path="livekit.enabled" label="Enable voice and video" default=false />
+        <TextIn view error path="livekit.node" label="Node name" default="worldwide" />
+        <div class="row">
+            <TextIn view error path="livekit.lat" label="Latitude" default="0" />
+            <TextIn view error path="livekit.lon" label="Longitude" default="0" />
+        </div>
+        <TextIn view error path="livekit.udp_ports" label="UDP port range" default="50000-50100"
+            hint="Media ports; each is published by Docker, so keep the range small." />
+        <TextIn view error path="livekit.tcp_port" label="TCP port" default="7881" />
+        <Choice view error path="livekit.ip_mode" legend="Address clients use" default="external" options=&[
+            ("external", "Public, found with STUN", "for servers reachable from the internet."),
+            ("fixed", "A fixed address", "for LAN installs: give this machine's address below."),
+        ] />
+        <TextIn view error path="livekit.node_ip" label="Node IP (fixed mode)" placeholder="192.168.1.10" />
+        <p class="notice" data-testid="firewall">{format!("Firewall: open TCP 80 and 443, TCP {tcp} and UDP {udp} to this machine.")}</p>
+    }
+}
+
+#[component]
+fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    view! {
+        <p class="lead">"Choose what runs. The database, Redis, RabbitMQ and the proxy always run."</p>
+        <CheckIn view error path="apps.api" label="API (delta)" default=true hint="Everything else needs it." />
+        <CheckIn view error path="apps.events" label="Events (bonfire)" default=true hint="Live updates over WebSocket." />
+        <CheckIn view error path="apps.web" label="Web client" default=true hint="Stoat in the browser at your domain." />
+        <CheckIn view error path="apps.autumn" label="File uploads (autumn)" default=true hint="Attachments and avatars, stored in MinIO." />
+        <CheckIn view error path="apps.january" label="Link previews (january)" default=true hint="Embeds and the media proxy." />
+        <CheckIn view error path="apps.gifbox" label="GIF search (gifbox)" default=false hint="Needs a Tenor API key set in Stoat to be useful." />
+        <CheckIn view error path="apps.crond" label="Scheduled jobs (crond)" default=true hint="Clean-up of deleted files and expired data." />
+        <CheckIn view error path="apps.pushd" label="Push notifications (pushd)" default=true />
+        <CheckIn view error path="apps.voice_ingress" label="Voice events (voice-ingress)" default=false hint="Needs voice and video (LiveKit) enabled." />
+        <div class="field">
+            <label for="f-registration">"Registration"</label>
+            <select id="f-registration" name=input_name("registration")>
+                {let cur = view.with_value(|v| v.value("registration")).unwrap_or_else(|| "invite-only".into());
+                 [("invite-only", "Invite-only: an invite code is needed"), ("open", "Open: anyone can sign up")]
+                    .into_iter().map(|(v, t)| view! { <option value=v selected=cur == v>{t}</option> }).collect_view()}
+            </select>
+            {move || error.get().and_then(|e| e.for_field("registration")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </div>
+    }
+}
+
+#[component]
+fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    let (docker_url, source, context, ns, kc_set) = view.with_value(|v| {
+        (
+            v.docker_url.clone(),
+            v.kube_source.clone(),
+            v.kube_context.clone(),
+            v.kube_namespace.clone(),
+            v.kubeconfig_set,
+        )
+    });
+    let field_err = move |f: &'static str| {
+        move || {
+            error
+                .get()
+                .and_then(|e| e.for_field(f))
+                .map(|m| view! { <p class="field-error" role="alert">{m}</p> })
+        }
+    };
+    let kept = move |f: &'static str, saved: String| {
+        move || {
+            error
+                .get()
+                .and_then(|e| e.kept(&input_name(f)))
+                .unwrap_or_else(|| saved.clone())
+        }
+    };
+    view! {
+        <Choice view error path="target" legend="Where Stoat runs" default="docker" options=&[
+            ("docker", "Docker", "a Docker daemon: this machine's, or another one over TCP."),
+            ("kubernetes", "Kubernetes", "a cluster, with a kubeconfig or in-cluster credentials."),
+        ] />
+        <fieldset class="sub">
+            <legend>"Docker"</legend>
+            <div class="field">
+                <label for="f-target-docker-url">"Daemon address"</label>
+                <input id="f-target-docker-url" name=input_name("target.docker_url") placeholder="unix:///var/run/docker.sock"
+                    prop:value=kept("target.docker_url", docker_url.clone()) value=docker_url.clone() />
+                <p class="hint">"Empty: this machine's Docker (DOCKER_HOST or the local socket)."</p>
+                {field_err("target.docker_url")}
+            </div>
+        </fieldset>
+        <fieldset class="sub">
+            <legend>"Kubernetes"</legend>
+            <div class="field">
+                <label for="f-target-kube-source">"Credentials"</label>
+                <select id="f-target-kube-source" name=input_name("target.kube_source")>
+                    <option value="kubeconfig" selected=source != "in-cluster">"A kubeconfig (pasted below)"</option>
+                    <option value="in-cluster" selected=source == "in-cluster">"In-cluster (Burrow runs in the cluster)"</option>
+                </select>
+            </div>
+            <div class="field">
+                <label for="f-target-kubeconfig">"Kubeconfig"</label>
+                <textarea id="f-target-kubeconfig" name=input_name("target.kubeconfig") rows="6" class="code" spellcheck="false"
+                    placeholder=if kc_set { "(kept; paste to replace)" } else { "" }></textarea>
+                {field_err("target.kubeconfig")}
+            </div>
+            <div class="field">
+                <label for="f-target-kube-context">"Context"</label>
+                <input id="f-target-kube-context" name=input_name("target.kube_context") placeholder="(the kubeconfig's current context)"
+                    prop:value=kept("target.kube_context", context.clone()) value=context.clone() />
+            </div>
+            <div class="field">
+                <label for="f-target-kube-namespace">"Namespace"</label>
+                <input id="f-target-kube-namespace" name=input_name("target.kube_namespace") placeholder="stoat"
+                    prop:value=kept("target.kube_namespace", ns.clone()) value=ns.clone() />
+                {field_err("target.kube_namespace")}
+            </div>
+        </fieldset>
+    }
+}
+
+#[component]
+fn TestTargetCard() -> impl IntoView {
+    let test = ServerAction::<TestTarget>::new();
+    view! {
+        <section class="card">
+            <h2>"Test the connection"</h2>
+            <p class="muted">"Uses the saved target: save first."</p>
+            <ActionForm action=test>
+                <button type="submit" disabled=move || test.pending().get()>
+                    {move || if test.pending().get() { "Connecting…" } else { "Test connection" }}
+                </button>
+            </ActionForm>
+            {move || test.value().get().map(|r| match r {
+                Ok((ok, sentence)) => view! { <div class=if ok { "notice ok" } else { "notice problem" } role="status" data-testid="target-result">{sentence}</div> }.into_any(),
+                Err(e) => view! { <div class="notice problem" role="alert" data-testid="target-result">{e.to_string()}</div> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn ReviewStep(view: StoredValue<WizardView>) -> impl IntoView {
+    let finish = ServerAction::<FinishWizard>::new();
+    let Some(review) = view.with_value(|v| v.review.clone()) else {
+        return view! { <p>"Nothing to review."</p> }.into_any();
+    };
+    let blocked = !review.blocking.is_empty();
+    view! {
+        {review.blocking.iter().map(|n| view! { <div class="notice problem" role="alert">{n.message.clone()}</div> }).collect_view()}
+        <dl class="facts" data-testid="summary">
+            {review.summary.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+        </dl>
+        {review.diff.clone().map(|(rev, lines)| view! {
+            <h3>{format!("Changes against revision {rev} (deployed)")}</h3>
+            <pre class="diff" data-testid="diff">
+                {lines.into_iter().map(|l| view! {
+                    <div class=match l.sign { '+' => "add", '-' => "del", _ => "same" }>{format!("{} {}", l.sign, l.text)}</div>
+                }).collect_view()}
+            </pre>
+        })}
+        <h3>"Services"</h3>
+        <div class="table-wrap">
+            <table>
+                <thead><tr><th>"Service"</th><th>"Image"</th></tr></thead>
+                <tbody>
+                    {review.services.iter().map(|(s, i)| view! { <tr><td>{s.clone()}</td><td><code>{i.clone()}</code></td></tr> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <h3>"Rendered files"</h3>
+        <p class="muted">"Read-only; secret values are masked."</p>
+        {review.files.iter().map(|f| view! {
+            <details class="file">
+                <summary>{f.name.clone()}</summary>
+                <pre class="viewer" data-file=f.name.clone()>{f.content.clone()}</pre>
+            </details>
+        }).collect_view()}
+        <ActionForm action=finish>
+            <FormError message=Signal::derive(move || finish.value().get().and_then(|r| r.err()).map(|e| e.to_string())) />
+            <div class="step-buttons">
+                <a class="button secondary" href="/wizard/target">"Back"</a>
+                <button type="submit" class="primary" data-testid="wizard-deploy" disabled=move || blocked || finish.pending().get()>
+                    {move || if finish.pending().get() { "Starting…" } else { "Deploy" }}
+                </button>
+            </div>
+        </ActionForm>
+    }
+    .into_any()
+}

@@ -1,0 +1,260 @@
+//! The first-run wizard's draft: every value the operator entered, by
+//! `stack.toml` key path, saved step by step so a closed browser resumes
+//! where it left off. A step is validated with the same rules as
+//! `stack.toml` (`StackForm::parse`), keeping only the issues of its own
+//! fields; nothing is saved when one of them is wrong.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use stack::model::{FieldIssue, StackConfig, StackForm};
+
+use crate::sealed::Vault;
+use crate::{now_unix, EngineError, Store};
+
+/// The wizard's steps, in order, with their URL slugs.
+pub const STEPS: [&str; 7] = ["domain", "tls", "smtp", "voice", "apps", "target", "review"];
+
+const DRAFT_SMTP_PASSWORD: &str = "draft_smtp_password";
+const DRAFT_KUBECONFIG: &str = "draft_kubeconfig";
+
+/// Which key paths each step owns (prefix match on `a.b` paths).
+pub fn step_fields(step: &str) -> &'static [&'static str] {
+    match step {
+        "domain" => &["domain", "network.", "name"],
+        "tls" => &["tls."],
+        "smtp" => &["smtp."],
+        "voice" => &["livekit."],
+        "apps" => &["apps.", "registration"],
+        "target" => &["target"],
+        _ => &[],
+    }
+}
+
+fn owned_by(step: &str, path: &str) -> bool {
+    step_fields(step)
+        .iter()
+        .any(|p| if p.ends_with('.') { path.starts_with(p) } else { path == *p })
+}
+
+/// Where the stack is deployed to, beyond `target = docker|kubernetes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetDraft {
+    /// `unix:///…` or `tcp://…`; empty: the local socket.
+    pub docker_url: String,
+    /// `kubeconfig` or `in-cluster`.
+    pub kube_source: String,
+    pub kube_context: String,
+    pub kube_namespace: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// `stack.toml` key path -> value as typed (booleans "true"/"false").
+    pub fields: BTreeMap<String, String>,
+    /// Steps completed, in the order of [`STEPS`].
+    pub completed: Vec<String>,
+    pub target: TargetDraft,
+    /// Whether an SMTP password is kept (it is never sent back to a page).
+    #[serde(default)]
+    pub smtp_password_set: bool,
+    #[serde(default)]
+    pub kubeconfig_set: bool,
+}
+
+impl Draft {
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.fields.get(path).map(String::as_str)
+    }
+
+    pub fn is_completed(&self, step: &str) -> bool {
+        self.completed.iter().any(|s| s == step)
+    }
+
+    /// The first step not completed yet (review when all are).
+    pub fn resume_step(&self) -> &'static str {
+        STEPS
+            .iter()
+            .copied()
+            .find(|s| *s != "review" && !self.is_completed(s))
+            .unwrap_or("review")
+    }
+
+    /// The draft as the `stack.toml` form, `smtp_password` filled in.
+    pub fn form(&self, smtp_password: Option<&str>) -> StackForm {
+        let mut root = toml::Table::new();
+        for (path, value) in &self.fields {
+            let parts: Vec<&str> = path.split('.').collect();
+            insert_path(&mut root, &parts, value);
+        }
+        let mut form: StackForm = toml::Value::Table(root).try_into().unwrap_or_default();
+        if let Some(pw) = smtp_password {
+            form.smtp.password = stack::model::Field::text(pw);
+        }
+        form
+    }
+
+    /// Fields of a valid config (a revision), as the wizard edits them.
+    pub fn from_config(config: &StackConfig) -> Self {
+        let mut form = StackForm::from(config);
+        form.smtp.password = None;
+        let mut fields = BTreeMap::new();
+        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(&form) {
+            flatten("", &t, &mut fields);
+        }
+        Self {
+            fields,
+            completed: STEPS.iter().map(|s| s.to_string()).collect(),
+            target: TargetDraft::default(),
+            smtp_password_set: config.smtp.is_some(),
+            kubeconfig_set: false,
+        }
+    }
+}
+
+fn insert_path(table: &mut toml::Table, parts: &[&str], value: &str) {
+    match parts {
+        [] => {}
+        [last] => {
+            table.insert(last.to_string(), toml::Value::String(value.to_string()));
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                insert_path(t, rest, value);
+            }
+        }
+    }
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+    for (k, v) in table {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&path, t, out),
+            toml::Value::String(s) => {
+                out.insert(path, s.clone());
+            }
+            other => {
+                out.insert(path, other.to_string());
+            }
+        }
+    }
+}
+
+/// The outcome of checking one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepCheck {
+    /// Errors of this step's fields: (field path, message with its fix).
+    pub errors: Vec<(String, String)>,
+    /// Warnings worth showing on this step.
+    pub warnings: Vec<FieldIssue>,
+    /// The whole config, when every step so far validates.
+    pub config: Option<StackConfig>,
+}
+
+/// Validates `draft` as it would be with `step`'s values, reporting only
+/// what belongs to `step` (and, on review, everything).
+pub fn check_step(draft: &Draft, step: &str, smtp_password: Option<&str>) -> StepCheck {
+    let form = draft.form(smtp_password);
+    let all = step == "review";
+    match form.parse() {
+        Ok(parsed) => StepCheck {
+            errors: Vec::new(),
+            warnings: parsed
+                .warnings
+                .into_iter()
+                .filter(|w| all || owned_by(step, &w.field))
+                .collect(),
+            config: Some(parsed.config),
+        },
+        Err(issues) => {
+            let (errors, warnings): (Vec<_>, Vec<_>) =
+                issues.into_iter().partition(FieldIssue::is_error);
+            StepCheck {
+                errors: errors
+                    .into_iter()
+                    .filter(|i| all || owned_by(step, &i.field))
+                    .map(|i| {
+                        let message = match &i.fix {
+                            Some(fix) => format!("{} — {fix}", i.message),
+                            None => i.message.clone(),
+                        };
+                        (i.field, message)
+                    })
+                    .collect(),
+                warnings: warnings
+                    .into_iter()
+                    .filter(|w| all || owned_by(step, &w.field))
+                    .collect(),
+                config: None,
+            }
+        }
+    }
+}
+
+impl Store {
+    /// The draft; started from the newest revision when there is none.
+    pub async fn wizard_draft(&self, vault: &Vault) -> Result<Draft, EngineError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM wizard_draft WHERE id = 1")
+                .fetch_optional(self.pool())
+                .await?;
+        if let Some(body) = body {
+            if let Ok(d) = serde_json::from_str(&body) {
+                return Ok(d);
+            }
+        }
+        Ok(match self.latest_revision(vault).await? {
+            Some(r) => Draft::from_config(&r.config),
+            None => Draft::default(),
+        })
+    }
+
+    pub async fn save_wizard_draft(&self, draft: &Draft) -> Result<(), EngineError> {
+        let body = serde_json::to_string(draft).map_err(|e| EngineError::Config(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO wizard_draft (id, body, updated_at) VALUES (1, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(body)
+        .bind(now_unix())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Drops the draft (after it became a revision).
+    pub async fn clear_wizard_draft(&self) -> Result<(), EngineError> {
+        sqlx::query("DELETE FROM wizard_draft")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The SMTP password of the draft, else of the newest revision.
+    pub async fn draft_smtp_password(&self, vault: &Vault) -> Result<Option<String>, EngineError> {
+        match self.secret(vault, DRAFT_SMTP_PASSWORD).await? {
+            Some(pw) => Ok(Some(pw)),
+            None => self.secret(vault, "smtp_password").await,
+        }
+    }
+
+    pub async fn put_draft_smtp_password(&self, vault: &Vault, pw: &str) -> Result<(), EngineError> {
+        self.put_secret(vault, DRAFT_SMTP_PASSWORD, pw).await
+    }
+
+    pub async fn draft_kubeconfig(&self, vault: &Vault) -> Result<Option<String>, EngineError> {
+        self.secret(vault, DRAFT_KUBECONFIG).await
+    }
+
+    pub async fn put_draft_kubeconfig(&self, vault: &Vault, yaml: &str) -> Result<(), EngineError> {
+        self.put_secret(vault, DRAFT_KUBECONFIG, yaml).await
+    }
+}

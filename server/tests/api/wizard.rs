@@ -1,0 +1,233 @@
+//! The wizard's steps over HTTP: per-field errors with what was typed kept,
+//! nothing saved on invalid input, order enforced, resume, secrets never
+//! sent back, and the finished wizard becoming revision 1.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn save(
+    app: &TestApp,
+    cookie: &Cookie,
+    step: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form: Vec<(String, String)> = vec![("step".into(), step.into())];
+    for (k, v) in fields {
+        form.push((format!("form[{k}]"), v.to_string()));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = app.call("/api/wizard/save", &pairs, Some(cookie)).await;
+    let status = res.status();
+    (status, json(res).await)
+}
+
+async fn view(app: &TestApp, cookie: &Cookie, step: &str) -> Value {
+    let res = app
+        .call("/api/wizard/view", &[("step", step)], Some(cookie))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    json(res).await
+}
+
+fn field_error<'a>(body: &'a Value, field: &str) -> Option<&'a str> {
+    body["Fields"]["errors"]
+        .as_array()?
+        .iter()
+        .find(|e| e[0] == field)
+        .and_then(|e| e[1].as_str())
+}
+
+#[tokio::test]
+async fn every_step_validates_saves_and_resumes() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    assert_redirect(&app.get("/wizard", Some(&cookie)).await, "/wizard/domain");
+
+    // Domain: a bad name is refused beside the field, kept, nothing saved.
+    let (status, body) = save(&app, &cookie, "domain", &[("domain", "not a domain!")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(field_error(&body, "domain").is_some(), "{body}");
+    assert!(
+        body.to_string().contains("not a domain!"),
+        "typed value kept: {body}"
+    );
+    assert!(view(&app, &cookie, "domain").await["values"]
+        .get("domain")
+        .is_none());
+    // Later steps wait for the earlier ones.
+    let (status, _) = save(&app, &cookie, "smtp", &[("smtp.enabled", "false")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "domain",
+        &[
+            ("domain", "chat.example.com"),
+            ("network.http_port", "8080"),
+            ("network.https_port", "8080"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body, "network.https_port").is_some(), "{body}");
+    let (status, body) = save(&app, &cookie, "domain", &[("domain", "chat.example.com")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v = view(&app, &cookie, "domain").await;
+    assert_eq!(v["values"]["domain"], "chat.example.com");
+    assert!(
+        !v["checks"].as_array().unwrap().is_empty(),
+        "DNS and ports checked: {v}"
+    );
+    // Resume: the next visit continues at TLS.
+    assert_redirect(&app.get("/wizard", Some(&cookie)).await, "/wizard/tls");
+
+    // TLS: own certificate that is not PEM.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "tls",
+        &[
+            ("tls.mode", "own"),
+            ("tls.cert_pem", "hello"),
+            ("tls.key_pem", "world"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body, "tls.cert_pem").is_some(), "{body}");
+    assert!(
+        !body.to_string().contains("world"),
+        "a key is never echoed: {body}"
+    );
+    let (status, _) = save(&app, &cookie, "tls", &[("tls.mode", "self-signed")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // SMTP: 587 with implicit TLS is the known mistake; the password is
+    // kept sealed and never sent back.
+    let smtp = [
+        ("smtp.enabled", "true"),
+        ("smtp.host", "smtp.example.com"),
+        ("smtp.port", "587"),
+        ("smtp.security", "tls"),
+        ("smtp.username", "stoat"),
+        ("smtp.password", "s3cret-smtp-pass"),
+        ("smtp.from", "noreply@example.com"),
+    ];
+    let (status, body) = save(&app, &cookie, "smtp", &smtp).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(field_error(&body, "smtp.security").is_some(), "{body}");
+    assert!(!body.to_string().contains("s3cret-smtp-pass"));
+    let mut fixed = smtp;
+    fixed[3] = ("smtp.security", "starttls");
+    let (status, _) = save(&app, &cookie, "smtp", &fixed).await;
+    assert_eq!(status, StatusCode::OK);
+    let v = view(&app, &cookie, "smtp").await;
+    assert_eq!(v["smtp_password_set"], true);
+    assert!(!v.to_string().contains("s3cret-smtp-pass"));
+    // Saving again without a password keeps the stored one.
+    let (status, _) = save(&app, &cookie, "smtp", &fixed[..5]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "from is required");
+    let mut again: Vec<(&str, &str)> = fixed.to_vec();
+    again.retain(|(k, _)| *k != "smtp.password");
+    let (status, _) = save(&app, &cookie, "smtp", &again).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Voice: a latitude must be a number.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "voice",
+        &[("livekit.enabled", "true"), ("livekit.lat", "north")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body, "livekit.lat").is_some(), "{body}");
+    let (status, _) = save(
+        &app,
+        &cookie,
+        "voice",
+        &[("livekit.enabled", "true"), ("livekit.lat", "48.85")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Apps: unchecked boxes are off; voice-ingress needs LiveKit (on here).
+    let (status, _) = save(
+        &app,
+        &cookie,
+        "apps",
+        &[
+            ("apps.api", "true"),
+            ("apps.web", "true"),
+            ("apps.events", "true"),
+            ("registration", "open"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v = view(&app, &cookie, "apps").await;
+    assert_eq!(v["values"]["apps.autumn"], "false");
+
+    // Target: a Docker address must be a socket or TCP URL.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "target",
+        &[("target", "docker"), ("target.docker_url", "http://nope")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body, "target.docker_url").is_some(), "{body}");
+    let (status, _) = save(&app, &cookie, "target", &[("target", "docker")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Review: everything rendered, secrets masked.
+    let v = view(&app, &cookie, "review").await;
+    let review = &v["review"];
+    assert!(
+        review["blocking"].as_array().unwrap().is_empty(),
+        "{review}"
+    );
+    let files: Vec<&str> = review["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["Revolt.toml", "Caddyfile", "livekit.yml", "compose.yml"]
+    );
+    let secrets = app
+        .db()
+        .await
+        .stack_secrets(&engine::sealed::Vault::open(&app.data.path().join("secrets.key")).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = v.to_string();
+    for (name, value) in secrets.values() {
+        assert!(!text.contains(value), "{name} shown on the review page");
+    }
+    assert!(!text.contains("s3cret-smtp-pass"));
+
+    // Deploy: revision 1 exists and a deployment was started.
+    let res = app.call("/api/wizard/deploy", &[], Some(&cookie)).await;
+    assert_status(&res, StatusCode::OK);
+    let store = app.db().await;
+    let vault = engine::sealed::Vault::open(&app.data.path().join("secrets.key")).unwrap();
+    let rev = store.latest_revision(&vault).await.unwrap().unwrap();
+    assert_eq!(rev.meta.id, 1);
+    assert_eq!(
+        rev.config.smtp.as_ref().unwrap().password,
+        "s3cret-smtp-pass"
+    );
+    assert_eq!(store.recent_deployments(5).await.unwrap().len(), 1);
+    // The wizard now edits settings, starting from the revision.
+    let v = view(&app, &cookie, "domain").await;
+    assert_eq!(v["editing"], true);
+    assert_eq!(v["values"]["domain"], "chat.example.com");
+}
