@@ -17,6 +17,7 @@ pub mod setup_token;
 pub mod stack_tls;
 pub mod store;
 pub mod throttle;
+pub mod wizard;
 
 pub use error::EngineError;
 pub use store::Store;
