@@ -105,8 +105,8 @@ async fn every_step_validates_saves_and_resumes() {
     let (status, _) = save(&app, &cookie, "tls", &[("tls.mode", "self-signed")]).await;
     assert_eq!(status, StatusCode::OK);
 
-    // SMTP: 587 with implicit TLS is the known mistake; the password is
-    // kept sealed and never sent back.
+    // SMTP: a From that is no address is refused; the password is kept
+    // sealed and never sent back.
     let smtp = [
         ("smtp.enabled", "true"),
         ("smtp.host", "smtp.example.com"),
@@ -114,18 +114,30 @@ async fn every_step_validates_saves_and_resumes() {
         ("smtp.security", "tls"),
         ("smtp.username", "stoat"),
         ("smtp.password", "s3cret-smtp-pass"),
-        ("smtp.from", "noreply@example.com"),
+        ("smtp.from", "noreply"),
     ];
     let (status, body) = save(&app, &cookie, "smtp", &smtp).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(field_error(&body, "smtp.security").is_some(), "{body}");
+    assert!(field_error(&body, "smtp.from").is_some(), "{body}");
     assert!(!body.to_string().contains("s3cret-smtp-pass"));
+    assert!(
+        view(&app, &cookie, "smtp").await["values"]
+            .get("smtp.host")
+            .is_none(),
+        "nothing saved"
+    );
     let mut fixed = smtp;
-    fixed[3] = ("smtp.security", "starttls");
+    fixed[6] = ("smtp.from", "noreply@example.com");
     let (status, _) = save(&app, &cookie, "smtp", &fixed).await;
     assert_eq!(status, StatusCode::OK);
     let v = view(&app, &cookie, "smtp").await;
     assert_eq!(v["smtp_password_set"], true);
+    // 587 with implicit TLS works only as a warning with its fix (#170).
+    assert!(
+        v["warnings"].to_string().contains("smtp.security")
+            || v["warnings"].to_string().contains("587"),
+        "{v}"
+    );
     assert!(!v.to_string().contains("s3cret-smtp-pass"));
     // Saving again without a password keeps the stored one.
     let (status, _) = save(&app, &cookie, "smtp", &fixed[..5]).await;
