@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod deployments;
 pub mod error;
 pub mod mail;
+pub mod preflight;
 pub mod revisions;
 pub mod rollout;
 pub mod sealed;

@@ -60,6 +60,11 @@ impl DockerTarget {
         &self.url
     }
 
+    /// The daemon client, for checks outside the deploy (preflight).
+    pub(crate) fn client(&self) -> &Docker {
+        &self.docker
+    }
+
     /// The daemon's version and platform, and the API version in use.
     pub async fn info(&self) -> Result<DaemonInfo, DeployError> {
         let v = self

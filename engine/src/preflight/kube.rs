@@ -1,0 +1,433 @@
+//! "Test connection" for a Kubernetes target: reads the kubeconfig (or the
+//! pod's service account), asks the API server for its version, whether the
+//! namespace exists, and, through SelfSubjectAccessReviews, whether Burrow
+//! may create every kind of object a deploy creates there.
+//!
+//! Nothing is created: access reviews only ask. The kubeconfig's tokens and
+//! keys stay inside the client; the report names the server, the context and
+//! the account, never a credential.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde::{Deserialize, Serialize};
+
+pub use super::kube_failure::KubeFailure;
+use super::kube_failure::{from_client_error, from_kubeconfig_error};
+
+/// How long connecting, and then each answer, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the credentials come from.
+#[derive(Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KubeSource {
+    /// An uploaded kubeconfig and the context to use (`None`: its current
+    /// context).
+    Kubeconfig {
+        yaml: String,
+        context: Option<String>,
+    },
+    /// The service account of the pod Burrow runs in.
+    InCluster,
+}
+
+impl std::fmt::Debug for KubeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KubeSource::Kubeconfig { context, .. } => f
+                .debug_struct("Kubeconfig")
+                .field("context", context)
+                .finish_non_exhaustive(),
+            KubeSource::InCluster => f.write_str("InCluster"),
+        }
+    }
+}
+
+/// Kinds of object a deploy creates in the namespace: (API group, resource).
+const NEEDED: [(&str, &str); 8] = [
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("", "services"),
+    ("", "configmaps"),
+    ("", "secrets"),
+    ("", "persistentvolumeclaims"),
+    ("batch", "jobs"),
+    ("networking.k8s.io", "ingresses"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NamespaceState {
+    Exists,
+    Missing,
+    /// Burrow may not read it, so cannot tell.
+    Unknown,
+}
+
+/// Whether Burrow may create one kind of object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Permission {
+    /// `deployments`, `namespaces`, …
+    pub resource: String,
+    /// `apps`, `batch`, or empty for the core group.
+    pub group: String,
+    pub allowed: bool,
+    /// One sentence; for a denied one, with the fix.
+    pub sentence: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KubeReport {
+    /// The API server's address, once the configuration was read.
+    pub server: Option<String>,
+    /// The kubeconfig context used.
+    pub context: Option<String>,
+    pub namespace: String,
+    /// e.g. `v1.34.1`, once the server answered.
+    pub server_version: Option<String>,
+    /// The account the cluster sees, when it says (Kubernetes 1.28+).
+    pub user: Option<String>,
+    pub namespace_state: Option<NamespaceState>,
+    pub permissions: Vec<Permission>,
+    /// Why the test stopped early, if it did.
+    pub failure: Option<KubeFailure>,
+    /// One sentence: connected (and what may be created), or what failed.
+    pub summary: String,
+    /// One sentence per problem, each with its fix.
+    pub fixes: Vec<String>,
+}
+
+impl KubeReport {
+    /// Connected, and every needed object may be created.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none() && self.permissions.iter().all(|p| p.allowed)
+    }
+}
+
+/// Connects with `source` and checks what Burrow may do in `namespace`.
+#[tracing::instrument(skip_all, fields(source = ?source, namespace))]
+pub async fn test_kubernetes(source: KubeSource, namespace: &str) -> KubeReport {
+    let namespace = namespace.trim();
+    let mut report = KubeReport {
+        server: None,
+        context: None,
+        namespace: namespace.to_string(),
+        server_version: None,
+        user: None,
+        namespace_state: None,
+        permissions: Vec::new(),
+        failure: None,
+        summary: String::new(),
+        fixes: Vec::new(),
+    };
+    if let Err(failure) = run(source, namespace, &mut report).await {
+        report.summary = failure.summary();
+        report.fixes = vec![failure.fix()];
+        report.failure = Some(failure);
+    }
+    tracing::info!(ok = report.ok(), summary = %report.summary, "kubernetes test connection");
+    report
+}
+
+async fn run(
+    source: KubeSource,
+    namespace: &str,
+    report: &mut KubeReport,
+) -> Result<(), KubeFailure> {
+    if !valid_namespace(namespace) {
+        return Err(KubeFailure::InvalidNamespace {
+            namespace: namespace.to_string(),
+        });
+    }
+    let (mut config, context) = load_config(source).await?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(READ_TIMEOUT);
+    let server = server_address(&config.cluster_url);
+    report.server = Some(server.clone());
+    report.context = context;
+    if let Some(command) = external_sign_in(&config.auth_info) {
+        return Err(KubeFailure::ExternalSignIn { command });
+    }
+
+    // kube builds its TLS client from the process-wide provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::try_from(config).map_err(|e| from_client_error(&e, &server))?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|e| from_client_error(&e, &server))?;
+    report.server_version = Some(if version.git_version.is_empty() {
+        format!("v{}.{}", version.major, version.minor)
+    } else {
+        version.git_version
+    });
+
+    report.user = who_am_i(&client).await;
+    let state = match Api::<Namespace>::all(client.clone())
+        .get_opt(namespace)
+        .await
+    {
+        Ok(Some(_)) => NamespaceState::Exists,
+        Ok(None) => NamespaceState::Missing,
+        Err(kube::Error::Api(resp)) if resp.code == 403 => NamespaceState::Unknown,
+        Err(e) => return Err(from_client_error(&e, &server)),
+    };
+    report.namespace_state = Some(state);
+
+    let mut asks: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    if state == NamespaceState::Missing {
+        asks.push(("", "namespaces", None));
+    }
+    asks.extend(NEEDED.iter().map(|&(g, r)| (g, r, Some(namespace))));
+    let answers = join_all(
+        asks.iter()
+            .map(|&(group, resource, ns)| may_create(&client, group, resource, ns)),
+    )
+    .await;
+    for (&(group, resource, _), answer) in asks.iter().zip(answers) {
+        let allowed = answer.map_err(|e| from_client_error(&e, &server))?;
+        report.permissions.push(Permission {
+            resource: resource.to_string(),
+            group: group.to_string(),
+            allowed,
+            sentence: permission_sentence(
+                group,
+                resource,
+                namespace,
+                allowed,
+                report.user.as_deref(),
+            ),
+        });
+    }
+    report.fixes = report
+        .permissions
+        .iter()
+        .filter(|p| !p.allowed)
+        .map(|p| p.sentence.clone())
+        .collect();
+    report.summary = summary(report, state);
+    Ok(())
+}
+
+/// The client configuration and the context it came from.
+async fn load_config(source: KubeSource) -> Result<(Config, Option<String>), KubeFailure> {
+    match source {
+        KubeSource::InCluster => {
+            Config::incluster()
+                .map(|c| (c, None))
+                .map_err(|e| KubeFailure::NotInCluster {
+                    detail: e.to_string(),
+                })
+        }
+        KubeSource::Kubeconfig { yaml, context } => {
+            let context = context
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty());
+            let kubeconfig =
+                Kubeconfig::from_yaml(&yaml).map_err(|e| from_kubeconfig_error(&e, &[]))?;
+            let available: Vec<String> =
+                kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+            let used = context
+                .clone()
+                .or_else(|| kubeconfig.current_context.clone());
+            let options = KubeConfigOptions {
+                context,
+                ..KubeConfigOptions::default()
+            };
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map(|c| (c, used))
+                .map_err(|e| from_kubeconfig_error(&e, &available))
+        }
+    }
+}
+
+/// A user that signs in by running a program on this machine: Burrow runs
+/// no program named in an uploaded file.
+fn external_sign_in(user: &kube::config::AuthInfo) -> Option<String> {
+    if let Some(exec) = &user.exec {
+        return Some(format!(
+            "`{}`",
+            exec.command.as_deref().unwrap_or("a program")
+        ));
+    }
+    user.auth_provider
+        .as_ref()
+        .map(|p| format!("the {} auth provider", p.name))
+}
+
+/// `scheme://host:port/path`, without anything else a URL might carry.
+fn server_address(uri: &http::Uri) -> String {
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = uri.path().trim_end_matches('/');
+    format!(
+        "{}://{host}{port}{path}",
+        uri.scheme_str().unwrap_or("https")
+    )
+}
+
+/// The account name the cluster sees (SelfSubjectReview, Kubernetes 1.28+).
+async fn who_am_i(client: &Client) -> Option<String> {
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = api
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .ok()?;
+    review.status?.user_info?.username
+}
+
+async fn may_create(
+    client: &Client,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> Result<bool, kube::Error> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some("create".into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                namespace: namespace.map(Into::into),
+                ..ResourceAttributes::default()
+            }),
+            ..SelfSubjectAccessReviewSpec::default()
+        },
+        ..SelfSubjectAccessReview::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let answer = api.create(&PostParams::default(), &review).await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+fn permission_sentence(
+    group: &str,
+    resource: &str,
+    namespace: &str,
+    allowed: bool,
+    user: Option<&str>,
+) -> String {
+    if resource == "namespaces" {
+        return if allowed {
+            format!("Namespace {namespace} does not exist yet; Burrow may create it.")
+        } else {
+            format!(
+                "Namespace {namespace} does not exist and Burrow may not create it: create it \
+                 (`kubectl create namespace {namespace}`) or choose an existing namespace."
+            )
+        };
+    }
+    let kind = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    if allowed {
+        return format!("Burrow may create {kind} in namespace {namespace}.");
+    }
+    let subject = match user {
+        Some(u) => match u.strip_prefix("system:serviceaccount:") {
+            Some(sa) => format!("--serviceaccount={sa}"),
+            None => format!("--user={u}"),
+        },
+        None => "--user=<the kubeconfig's user>".to_string(),
+    };
+    format!(
+        "Burrow may not create {kind} in namespace {namespace}: grant it, e.g. `kubectl create \
+         rolebinding burrow-edit --clusterrole=edit {subject} --namespace={namespace}`."
+    )
+}
+
+fn summary(report: &KubeReport, state: NamespaceState) -> String {
+    let version = report.server_version.as_deref().unwrap_or("?");
+    let server = report.server.as_deref().unwrap_or("?");
+    let namespace = &report.namespace;
+    let ns = match state {
+        NamespaceState::Exists => format!("namespace {namespace} exists"),
+        NamespaceState::Missing => format!("namespace {namespace} does not exist yet"),
+        NamespaceState::Unknown => format!("whether namespace {namespace} exists is not visible"),
+    };
+    let denied: Vec<String> = report
+        .permissions
+        .iter()
+        .filter(|p| !p.allowed)
+        .map(|p| p.resource.clone())
+        .collect();
+    let may = if denied.is_empty() {
+        "Burrow may create everything it needs".to_string()
+    } else {
+        format!("Burrow may not create {}", super::join_and(&denied))
+    };
+    format!("Connected to Kubernetes {version} at {server}; {ns}, and {may}.")
+}
+
+/// A DNS-1123 label, as Kubernetes requires of namespace names.
+fn valid_namespace(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_follow_dns_labels() {
+        assert!(valid_namespace("stoat"));
+        assert!(valid_namespace("stoat-1"));
+        assert!(!valid_namespace(""));
+        assert!(!valid_namespace("Stoat"));
+        assert!(!valid_namespace("-stoat"));
+        assert!(!valid_namespace(&"a".repeat(64)));
+    }
+
+    #[test]
+    fn server_addresses_drop_anything_but_scheme_host_port_path() {
+        let uri: http::Uri = "https://user:pw@10.0.0.1:6443/k8s/".parse().unwrap();
+        assert_eq!(server_address(&uri), "https://10.0.0.1:6443/k8s");
+    }
+
+    #[test]
+    fn denied_permissions_name_the_account_in_the_fix() {
+        let s = permission_sentence(
+            "apps",
+            "deployments",
+            "stoat",
+            false,
+            Some("system:serviceaccount:burrow:deployer"),
+        );
+        assert_eq!(
+            s,
+            "Burrow may not create deployments.apps in namespace stoat: grant it, e.g. `kubectl \
+             create rolebinding burrow-edit --clusterrole=edit \
+             --serviceaccount=burrow:deployer --namespace=stoat`."
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_kubeconfig() {
+        let source = KubeSource::Kubeconfig {
+            yaml: "token: s3cr3t".into(),
+            context: Some("prod".into()),
+        };
+        let debug = format!("{source:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("prod"), "{debug}");
+    }
+}
