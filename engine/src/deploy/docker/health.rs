@@ -1,4 +1,6 @@
-//! Is a service ready? Exec probes are the container's Docker health check;
+//! Is a service ready? Exec probes are the container's Docker health check
+//! (which Burrow also runs itself while waiting: on API 1.41 Docker's first
+//! check only comes after a whole `interval`);
 //! HTTP and TCP probes are Burrow's own, run from the Docker host against the
 //! container's address on the stack network (Stoat's images are distroless:
 //! nothing inside could run a probe). One-shot jobs are ready once they have
@@ -7,8 +9,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::exec::StartExecResults;
+use bollard::models::{
+    ContainerInspectResponse, ContainerStateStatusEnum, ExecConfig, HealthStatusEnum,
+};
 use bollard::Docker;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use stack::render::{HealthCheck, Probe, ServiceSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,6 +29,9 @@ use crate::deploy::{DeployError, ProgressEvent};
 const POLL: Duration = Duration::from_millis(400);
 /// Restarts while waiting after which a service counts as crash-looping.
 const CRASH_LOOP_RESTARTS: i64 = 3;
+/// While waiting, Burrow runs an exec health check itself this often.
+const EXEC_EVERY: Duration = Duration::from_secs(1);
+const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Log lines an error carries.
 pub(super) const ERROR_LOG_LINES: usize = 20;
 
@@ -165,6 +174,7 @@ pub(super) async fn wait_ready(
     let mut first_restarts = None;
     let mut announced = false;
     let mut last_problem = String::new();
+    let mut last_exec: Option<Instant> = None;
     loop {
         let info = docker
             .inspect_container(container, None)
@@ -210,6 +220,16 @@ pub(super) async fn wait_ready(
                             last_logs: failure_logs(docker, container, &info).await,
                         });
                     }
+                    // Docker's first check comes only after `interval` (API
+                    // 1.41 has no start interval): run the same command now.
+                    _ if last_exec.is_none_or(|at| at.elapsed() >= EXEC_EVERY) => {
+                        last_exec = Some(Instant::now());
+                        match exec_check(docker, container, &info, EXEC_TIMEOUT).await {
+                            Some(Ok(())) => return Ok(Ready::Healthy),
+                            Some(Err(reason)) => last_problem = reason,
+                            None => {}
+                        }
+                    }
                     _ => {}
                 },
                 (None, None) => return Ok(Ready::Healthy),
@@ -248,6 +268,54 @@ pub(super) async fn wait_ready(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Runs the container's Docker health check command once, now. `None` when
+/// it has none (or `NONE`).
+pub(super) async fn exec_check(
+    docker: &Docker,
+    container: &str,
+    info: &ContainerInspectResponse,
+    timeout: Duration,
+) -> Option<Result<(), String>> {
+    let test = info.config.as_ref()?.healthcheck.as_ref()?.test.clone()?;
+    let cmd: Vec<String> = match test.split_first() {
+        Some((kind, args)) if kind == "CMD" && !args.is_empty() => args.to_vec(),
+        Some((kind, args)) if kind == "CMD-SHELL" && !args.is_empty() => {
+            vec!["/bin/sh".into(), "-c".into(), args.join(" ")]
+        }
+        _ => return None,
+    };
+    let run = async {
+        let fail = |e: bollard::errors::Error| format!("health check command: {e}");
+        let exec = docker
+            .create_exec(
+                container,
+                ExecConfig {
+                    cmd: Some(cmd),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(fail)?;
+        if let StartExecResults::Attached { mut output, .. } =
+            docker.start_exec(&exec.id, None).await.map_err(fail)?
+        {
+            while output.next().await.is_some() {}
+        }
+        match docker.inspect_exec(&exec.id).await.map_err(fail)?.exit_code {
+            Some(0) => Ok(()),
+            Some(code) => Err(format!("health check command exited with code {code}")),
+            None => Err("health check command did not finish".to_string()),
+        }
+    };
+    Some(
+        tokio::time::timeout(timeout, run)
+            .await
+            .unwrap_or_else(|_| Err("health check command timed out".to_string())),
+    )
 }
 
 /// Whether Docker will start a stopped container again on its own.

@@ -14,7 +14,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::health::{stack_ip, ProbeLabel};
+use super::health::{exec_check, stack_ip, ProbeLabel};
 use super::{label, stack_containers};
 use crate::deploy::error::stack_name;
 use crate::deploy::{DeployError, Health, ServiceStatus};
@@ -130,6 +130,14 @@ async fn one(
         None => match state.health.as_ref().and_then(|h| h.status) {
             Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
             Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+            // Before Docker's first check (a whole interval after the start),
+            // the same command run now tells more than "starting".
+            Some(HealthStatusEnum::STARTING) if running => {
+                match exec_check(docker, &id, &info, PROBE_TIMEOUT).await {
+                    Some(Ok(())) => Health::Healthy,
+                    _ => Health::Starting,
+                }
+            }
             Some(HealthStatusEnum::STARTING) => Health::Starting,
             _ => Health::None,
         },

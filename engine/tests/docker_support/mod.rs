@@ -1,0 +1,258 @@
+//! Fixtures for the Docker target tests: the real daemon (started when it is
+//! not running; unreachable = the test fails), the test-kit images (built
+//! once per run by `testkit/build-images.sh`), the test-kit stack under a
+//! unique name with its own host ports, and a guard that removes the stack.
+
+#![allow(dead_code, reason = "each test uses a different subset")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use engine::certs::BurrowCa;
+use engine::deploy::{DeployRequest, DockerTarget, ProgressEvent, StackName};
+use stack::secrets::{Secrets, Seed};
+use stack::{Plan, StackConfig};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `sh -c script`; its stdout, or a panic with everything it said.
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The local daemon, started if it is not running. Fails the test when it
+/// stays unreachable: these tests never skip.
+pub async fn target() -> DockerTarget {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg("pgrep -x dockerd >/dev/null || (dockerd >/tmp/burrow-dockerd.log 2>&1 &)")
+            .status();
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match DockerTarget::connect(None).await {
+            Ok(t) => return t,
+            Err(e) if Instant::now() > deadline => {
+                panic!("the Docker daemon is unreachable (see /tmp/burrow-dockerd.log): {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Builds the test-kit images once per test run (a file lock keeps other
+/// test binaries from building at the same time).
+pub fn testkit_images() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let t0 = Instant::now();
+        let out = Command::new("flock")
+            .arg("/tmp/burrow-testkit-build.lock")
+            .arg(root().join("testkit/build-images.sh"))
+            .current_dir(root())
+            .output()
+            .expect("flock and testkit/build-images.sh run");
+        assert!(
+            out.status.success(),
+            "testkit/build-images.sh failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("test-kit images ready in {:.1?}", t0.elapsed());
+    });
+}
+
+/// Ports for one test's stack: tests run in parallel, each with its own.
+fn port_block() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    21000 + 40 * NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The test-kit stack (`testkit/stack.toml`) under another name and ports.
+pub struct Kit {
+    pub stack: String,
+    pub config: StackConfig,
+    pub secrets: Secrets,
+    pub host_files: BTreeMap<String, Vec<u8>>,
+    pub http_port: u16,
+}
+
+impl Kit {
+    pub fn new(stack: &str) -> Kit {
+        testkit_images();
+        let base = port_block();
+        let (http, https, lk_tcp, udp) = (base, base + 3, base + 6, base + 10);
+        let text = std::fs::read_to_string(root().join("testkit/stack.toml"))
+            .expect("testkit/stack.toml is readable");
+        let text: String = text
+            .lines()
+            .map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
+                Some("name") => format!("name = \"{stack}\""),
+                Some("http_port") => format!("http_port = {http}"),
+                Some("https_port") => format!("https_port = {https}"),
+                Some("tcp_port") => format!("tcp_port = {lk_tcp}"),
+                Some("udp_ports") => format!("udp_ports = \"{udp}-{}\"", udp + 4),
+                _ => line.to_string(),
+            })
+            .map(|l| l + "\n")
+            .collect();
+        let config = match stack::parse_stack_toml(&text) {
+            Ok(p) => p.config,
+            Err(issues) => panic!("testkit/stack.toml does not parse: {issues:#?}"),
+        };
+        let secrets = Secrets::derive(
+            &Seed::parse("00112233445566778899aabbccddeeff0011223344556677").unwrap(),
+        );
+        let ca = BurrowCa::generate("Burrow test CA").unwrap();
+        let leaf = ca
+            .issue_leaf(config.domain.as_str(), time::Duration::days(30))
+            .unwrap();
+        let host_files = BTreeMap::from([
+            (
+                stack::render::SELF_SIGNED_CERT_SOURCE.to_string(),
+                leaf.cert_pem.into_bytes(),
+            ),
+            (
+                stack::render::SELF_SIGNED_KEY_SOURCE.to_string(),
+                leaf.key_pem.into_bytes(),
+            ),
+        ]);
+        Kit {
+            stack: stack.to_string(),
+            config,
+            secrets,
+            host_files,
+            http_port: http,
+        }
+    }
+
+    pub fn plan(&self) -> Plan {
+        stack::render(&self.config, &self.secrets)
+    }
+
+    pub fn request(&self, revision: i64) -> DeployRequest {
+        self.request_for(self.plan(), revision)
+    }
+
+    pub fn request_for(&self, plan: Plan, revision: i64) -> DeployRequest {
+        DeployRequest {
+            stack: StackName::parse(&self.stack).unwrap(),
+            revision,
+            plan,
+            host_files: self.host_files.clone(),
+        }
+    }
+
+    /// The plan with only `services` (which must not depend on others).
+    pub fn subset(&self, services: &[&str]) -> Plan {
+        let mut plan = self.plan();
+        plan.services
+            .retain(|s| services.contains(&s.name.as_str()));
+        let used: BTreeSet<String> = plan
+            .services
+            .iter()
+            .flat_map(|s| &s.mounts)
+            .filter_map(|m| match m {
+                stack::render::Mount::Volume { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        plan.volumes.retain(|v| used.contains(v));
+        plan
+    }
+
+    /// Removes the stack when dropped, whatever the test did.
+    pub fn cleanup(&self) -> Cleanup {
+        Cleanup(self.stack.clone())
+    }
+}
+
+/// Removes every container, the network and the volumes of a stack (with
+/// the docker CLI, independent of the code under test).
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let s = &self.0;
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker ps -aq --filter label=burrow.stack={s} | xargs -r docker rm -f >/dev/null; \
+                 docker network rm {s} >/dev/null 2>&1; \
+                 docker volume ls -q --filter label=burrow.stack={s} | xargs -r docker volume rm >/dev/null"
+            ))
+            .status();
+    }
+}
+
+pub fn channel() -> (
+    UnboundedSender<ProgressEvent>,
+    UnboundedReceiver<ProgressEvent>,
+) {
+    unbounded_channel()
+}
+
+/// Every event sent so far.
+pub fn drain(rx: &mut UnboundedReceiver<ProgressEvent>) -> Vec<ProgressEvent> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+/// Container id and config hash per service, as the daemon holds them.
+pub fn containers(stack: &str) -> BTreeMap<String, (String, String)> {
+    sh(&format!(
+        "docker ps -a --filter label=burrow.stack={stack} \
+         --format '{{{{.Label \"burrow.service\"}}}} {{{{.ID}}}} {{{{.Label \"burrow.config-hash\"}}}}'"
+    ))
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split_whitespace();
+        Some((
+            f.next()?.to_string(),
+            (f.next()?.to_string(), f.next()?.to_string()),
+        ))
+    })
+    .collect()
+}
+
+pub fn names(list: &[String]) -> BTreeSet<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// A file from a container (content and mode), read with `docker cp`.
+pub fn container_file(container: &str, path: &str) -> (String, u32) {
+    let out = Command::new("docker")
+        .args(["cp", &format!("{container}:{path}"), "-"])
+        .output()
+        .expect("docker cp runs");
+    assert!(out.status.success(), "docker cp {container}:{path} failed");
+    let mut archive = tar::Archive::new(out.stdout.as_slice());
+    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+    let mode = entry.header().mode().unwrap() & 0o7777;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+    (text, mode)
+}
