@@ -394,9 +394,22 @@ fn report(
             )],
         )
     } else if !foreign.is_empty() {
-        let busy: usize = foreign.iter().map(|h| h.ports.len()).sum();
+        let mut busy: Vec<u16> = foreign
+            .iter()
+            .flat_map(|h| h.ports.iter().copied())
+            .collect();
+        busy.sort_unstable();
+        busy.dedup();
         let summary = if wanted.is_range() {
-            format!("{busy} of the {} ports {label} are taken.", wanted.count())
+            format!(
+                "{} of the {} ports {}-{}/{} ({}) are taken.",
+                busy.len(),
+                wanted.count(),
+                wanted.first,
+                wanted.last,
+                wanted.protocol,
+                wanted.purpose
+            )
         } else {
             format!("{label} is taken.")
         };
