@@ -58,12 +58,20 @@ pub enum DeployError {
     #[error("stack {stack} has no service {service}")]
     NoSuchService { stack: String, service: String },
 
-    #[error("Docker refused {context}: {source}")]
+    #[error("{context} failed: {}", docker_message(source))]
     Docker {
         context: String,
         #[source]
         source: bollard::errors::Error,
     },
+}
+
+/// The daemon's own message when it gave one, else the client error.
+fn docker_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn logs_suffix(lines: &[String]) -> String {

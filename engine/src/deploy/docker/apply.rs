@@ -1,57 +1,35 @@
-//! Apply: compare the plan with the stack's containers (by config hash), then
-//! start every service in its own task that first waits for what it depends
+//! Apply: every image present first, then the plan compared with the stack's
+//! containers (by config hash), obsolete services removed, and every service
+//! started in its own task (`start`) that first waits for what it depends
 //! on, so independent services start in parallel and dependents start as
 //! soon as their dependencies are ready.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerStateStatusEnum, ContainerSummaryStateEnum};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bollard::Docker;
-use stack::render::{Condition, ServiceSpec};
+use stack::render::ServiceSpec;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
-use super::container::{config_hash, create_body, is_one_shot, Context};
-use super::health::{default_timeout, wait_ready, Ready};
+use super::container::{config_hash, is_one_shot, Context};
 use super::images::{self, ImageFacts};
-use super::{container_name, files, label, resources, stack_containers};
+use super::start::{millis, Reached, Run};
+use super::{label, resources, stack_containers};
 use crate::deploy::{
     check_plan, ApplyOptions, ApplyReport, ChangeAction, DeployError, DeployRequest, PlannedChange,
     ProgressEvent,
 };
 
-/// How far a service got, as its dependents see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reached {
-    Pending,
-    Started,
-    /// Final for a long-running service.
-    Healthy,
-    /// Final for a one-shot.
-    Completed,
-    Failed,
-}
-
-fn satisfies(reached: Reached, condition: Condition) -> bool {
-    use Reached::*;
-    match condition {
-        Condition::Started => matches!(reached, Started | Healthy | Completed),
-        Condition::Healthy => matches!(reached, Healthy | Completed),
-        Condition::Completed => reached == Completed,
-    }
-}
-
 /// One service's part of the apply.
-struct Step<'a> {
-    spec: &'a ServiceSpec,
-    action: ChangeAction,
-    hash: String,
-    image: &'a ImageFacts,
+pub(super) struct Step<'a> {
+    pub spec: &'a ServiceSpec,
+    pub action: ChangeAction,
+    pub hash: String,
+    pub image: &'a ImageFacts,
     /// The container to replace (recreate) or start.
-    existing: Option<String>,
+    pub existing: Option<String>,
 }
 
 #[tracing::instrument(skip_all, fields(stack = %req.stack, revision = req.revision))]
@@ -241,178 +219,4 @@ async fn unchanged_or_start(
         Some(S::EXITED) => ChangeAction::Start,
         _ => ChangeAction::Recreate,
     })
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// What every service task shares.
-struct Run<'a> {
-    docker: &'a Docker,
-    ctx: &'a Context<'a>,
-    opts: &'a ApplyOptions,
-    progress: &'a UnboundedSender<ProgressEvent>,
-    states: &'a [watch::Sender<Reached>],
-    index: &'a HashMap<&'a str, usize>,
-}
-
-impl Run<'_> {
-    fn emit(&self, event: ProgressEvent) {
-        let _ = self.progress.send(event);
-    }
-
-    /// Runs one service's step; its outcome is published to its dependents
-    /// and, on failure, reported as a `Failed` event.
-    async fn service(&self, i: usize, step: &Step<'_>) -> Result<(), DeployError> {
-        let result = self.service_inner(i, step).await;
-        match &result {
-            Ok(reached) => {
-                self.states[i].send_replace(*reached);
-            }
-            Err(e) => {
-                self.states[i].send_replace(Reached::Failed);
-                self.emit(ProgressEvent::Failed {
-                    service: Some(step.spec.name.clone()),
-                    message: e.summary(),
-                    last_logs: e.last_logs().to_vec(),
-                });
-            }
-        }
-        result.map(drop)
-    }
-
-    async fn service_inner(&self, i: usize, step: &Step<'_>) -> Result<Reached, DeployError> {
-        let spec = step.spec;
-        let name = container_name(self.ctx.stack, &spec.name);
-        let timeout = self
-            .opts
-            .health_timeout
-            .unwrap_or_else(|| default_timeout(spec));
-        if step.action == ChangeAction::Unchanged {
-            let ready = wait_ready(
-                self.docker,
-                self.ctx.stack,
-                &name,
-                spec,
-                timeout,
-                self.progress,
-            )
-            .await?;
-            self.emit(ProgressEvent::Unchanged {
-                service: spec.name.clone(),
-            });
-            return Ok(reached(ready));
-        }
-
-        self.wait_for_dependencies(spec).await?;
-        if let (ChangeAction::Recreate, Some(old)) = (step.action, &step.existing) {
-            resources::stop_and_remove(self.docker, old).await?;
-        }
-        if step.action != ChangeAction::Start {
-            self.emit(ProgressEvent::Creating {
-                service: spec.name.clone(),
-            });
-            self.create(&name, step).await?;
-        }
-        self.docker
-            .start_container(&name, None)
-            .await
-            .map_err(DeployError::docker(format!("starting {name}")))?;
-        let started = Instant::now();
-        self.states[i].send_replace(Reached::Started);
-        self.emit(ProgressEvent::Started {
-            service: spec.name.clone(),
-        });
-
-        let ready = wait_ready(
-            self.docker,
-            self.ctx.stack,
-            &name,
-            spec,
-            timeout,
-            self.progress,
-        )
-        .await?;
-        self.emit(match ready {
-            Ready::Healthy => ProgressEvent::Healthy {
-                service: spec.name.clone(),
-                after_ms: millis(started.elapsed()),
-            },
-            Ready::Completed => ProgressEvent::Completed {
-                service: spec.name.clone(),
-            },
-        });
-        Ok(reached(ready))
-    }
-
-    /// Returns once every dependency reached its condition, or fails as soon
-    /// as one cannot.
-    async fn wait_for_dependencies(&self, spec: &ServiceSpec) -> Result<(), DeployError> {
-        for dep in &spec.depends_on {
-            let j = self.index[dep.service.as_str()];
-            let mut rx = self.states[j].subscribe();
-            loop {
-                let reached = *rx.borrow_and_update();
-                if satisfies(reached, dep.condition) {
-                    break;
-                }
-                match reached {
-                    Reached::Failed => {
-                        return Err(DeployError::DependencyFailed {
-                            service: spec.name.clone(),
-                            dependency: dep.service.clone(),
-                        })
-                    }
-                    // Final, and not what the dependent waits for.
-                    Reached::Healthy => {
-                        return Err(DeployError::InvalidPlan {
-                            message: format!(
-                                "{} waits for {} to complete, but {} keeps running",
-                                spec.name, dep.service, dep.service
-                            ),
-                        })
-                    }
-                    _ => {}
-                }
-                if rx.changed().await.is_err() {
-                    return Err(DeployError::DependencyFailed {
-                        service: spec.name.clone(),
-                        dependency: dep.service.clone(),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates the container and puts its files in; not started yet.
-    async fn create(&self, name: &str, step: &Step<'_>) -> Result<(), DeployError> {
-        let body = create_body(self.ctx, step.spec, &step.hash);
-        let options = CreateContainerOptionsBuilder::new().name(name).build();
-        match self.docker.create_container(Some(options), body).await {
-            Ok(_) => {}
-            Err(BollardError::DockerResponseServerError {
-                status_code: 409, ..
-            }) => {
-                return Err(DeployError::Conflict {
-                    message: format!(
-                        "a container named {name} exists that is not part of stack {}: \
-                         remove or rename it (docker rm -f {name}), then apply again",
-                        self.ctx.stack
-                    ),
-                })
-            }
-            Err(e) => return Err(DeployError::docker(format!("creating {name}"))(e)),
-        }
-        let entries = files::entries(self.ctx, step.spec);
-        files::deliver(self.docker, name, &step.image.user, &entries).await
-    }
-}
-
-fn reached(ready: Ready) -> Reached {
-    match ready {
-        Ready::Healthy => Reached::Healthy,
-        Ready::Completed => Reached::Completed,
-    }
 }

@@ -254,6 +254,75 @@ fn docker_healthcheck(spec: &ServiceSpec) -> Option<HealthConfig> {
 mod tests {
     use super::*;
 
+    fn plan() -> Plan {
+        let config = stack::parse_stack_toml("domain = \"chat.example.com\"\n")
+            .expect("valid config")
+            .config;
+        stack::render(&config, &stack::Secrets::generate().expect("randomness"))
+    }
+
+    fn hashes(plan: &Plan, revision: i64, image_id: &str) -> BTreeMap<String, String> {
+        let host_files = BTreeMap::new();
+        let ctx = Context {
+            stack: "s",
+            plan,
+            host_files: &host_files,
+            revision,
+        };
+        plan.services
+            .iter()
+            .map(|s| (s.name.clone(), config_hash(&ctx, s, image_id)))
+            .collect()
+    }
+
+    #[test]
+    fn hash_follows_what_the_container_is_made_of() {
+        let first = plan();
+        let base = hashes(&first, 1, "sha256:a");
+        // Same plan, new revision: nothing to recreate.
+        assert_eq!(hashes(&first, 2, "sha256:a"), base);
+
+        // A file changes: exactly the services that mount it.
+        let mut second = first.clone();
+        second.files.get_mut("Caddyfile").unwrap().content += "# changed\n";
+        let changed: Vec<String> = hashes(&second, 1, "sha256:a")
+            .into_iter()
+            .filter(|(s, h)| base[s] != *h)
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(changed, ["caddy"]);
+
+        // A secret env file changes: its reader.
+        let mut third = first.clone();
+        third.files.get_mut("rabbit.env").unwrap().content += "X=1\n";
+        let changed: Vec<String> = hashes(&third, 1, "sha256:a")
+            .into_iter()
+            .filter(|(s, h)| base[s] != *h)
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(changed, ["rabbit"]);
+
+        // Another image behind the same reference: everything.
+        let other = hashes(&first, 1, "sha256:b");
+        assert!(other.iter().all(|(s, h)| base[s] != *h));
+    }
+
+    #[test]
+    fn secret_env_reaches_the_container_and_spec_env_wins() {
+        let mut plan = plan();
+        let rabbit = plan
+            .services
+            .iter()
+            .position(|s| s.name == "rabbit")
+            .unwrap();
+        plan.services[rabbit]
+            .env
+            .insert("RABBITMQ_DEFAULT_USER".into(), "override".into());
+        let env = environment(&plan, &plan.services[rabbit]);
+        assert!(env.contains(&"RABBITMQ_DEFAULT_USER=override".to_string()));
+        assert!(env.iter().any(|e| e.starts_with("RABBITMQ_DEFAULT_PASS=")));
+    }
+
     #[test]
     fn dotenv_values_are_taken_verbatim() {
         let parsed = parse_dotenv(

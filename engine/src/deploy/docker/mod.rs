@@ -10,7 +10,8 @@
 //! - `files`: config files delivered into a created container as a tar
 //!   archive (no host bind mounts), owned by the image's user.
 //! - `images`: every image present before anything changes (pull if missing).
-//! - `apply`: the diff against what runs and the ordered, parallel start.
+//! - `apply`: the diff against what runs; `start`: one service's task
+//!   (dependencies, create, start, ready), all of them in parallel.
 //! - `health`: waiting for a service (Docker health checks for exec probes,
 //!   Burrow's own HTTP/TCP probes against the container's address).
 //! - `resources`: the stack's network and volumes; stopping and removing.
@@ -25,6 +26,7 @@ mod images;
 mod logs;
 mod remove;
 mod resources;
+mod start;
 mod status;
 
 use std::collections::HashMap;

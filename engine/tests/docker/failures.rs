@@ -1,0 +1,177 @@
+//! Failures the operator must understand: an unreachable daemon, an image
+//! that cannot be pulled, a service that never becomes healthy.
+
+use std::time::{Duration, Instant};
+
+use engine::deploy::{ApplyOptions, DeployError, DockerTarget, ProgressEvent, Target};
+use stack::render::Probe;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn unreachable_daemon_is_a_clear_error() {
+    let err = DockerTarget::connect(Some("tcp://127.0.0.1:1"))
+        .await
+        .expect_err("nothing listens on port 1");
+    let text = err.to_string();
+    assert!(matches!(err, DeployError::Unreachable { .. }), "{err:?}");
+    assert!(text.contains("tcp://127.0.0.1:1"), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(text.contains("Is dockerd running?"), "{text}");
+
+    let err = DockerTarget::connect(Some("unix:///nonexistent/docker.sock"))
+        .await
+        .expect_err("there is no such socket");
+    assert!(
+        err.to_string()
+            .contains("there is no socket at /nonexistent/docker.sock"),
+        "{err}"
+    );
+
+    let err = DockerTarget::connect(Some("ftp://example.com"))
+        .await
+        .expect_err("not a Docker address");
+    assert!(matches!(err, DeployError::InvalidUrl { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn api_version_is_negotiated_with_the_daemon() {
+    let target = target().await;
+    let info = target.info().await.unwrap();
+    let server = sh("docker version --format '{{.Server.APIVersion}} {{.Server.Version}}'");
+    let (api, version) = server.trim().split_once(' ').unwrap();
+    assert_eq!(info.api_version, api);
+    assert_eq!(info.version, version);
+    assert_eq!(info.os, "linux");
+
+    let err = target.status("Not_A_Stack").await.unwrap_err();
+    assert!(matches!(err, DeployError::InvalidStackName { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn image_that_cannot_be_pulled_fails_before_anything_changes() {
+    let kit = Kit::new("bt-pull");
+    let _cleanup = kit.cleanup();
+    let target = target().await;
+    let (tx, mut rx) = channel();
+    let services = ["redis", "livekit", "web"];
+    target
+        .apply(
+            &kit.request_for(kit.subset(&services), 1),
+            &ApplyOptions::default(),
+            &tx,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
+    let before = containers("bt-pull");
+    assert_eq!(before.len(), 3);
+
+    // LiveKit's config changes (it would be recreated), and web's image
+    // exists nowhere.
+    let mut plan = kit.subset(&services);
+    plan.files.get_mut("livekit.yml").unwrap().content += "# changed\n";
+    let missing = "burrow-testkit/no-such-image:dev";
+    plan.services
+        .iter_mut()
+        .find(|s| s.name == "web")
+        .unwrap()
+        .image = stack::model::ImageRef::parse(missing).unwrap();
+    drain(&mut rx);
+    let err = target
+        .apply(&kit.request_for(plan, 2), &ApplyOptions::default(), &tx)
+        .await
+        .expect_err("the image cannot be pulled");
+    assert!(
+        matches!(&err, DeployError::Pull { image, .. } if image == missing),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(missing), "{err}");
+    assert_eq!(containers("bt-pull"), before, "nothing may change");
+    let events = drain(&mut rx);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::PullStarted { image, .. } if image == missing)),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(
+        e,
+        ProgressEvent::Planned { .. }
+            | ProgressEvent::Creating { .. }
+            | ProgressEvent::Removed { .. }
+    )));
+    assert!(
+        matches!(events.last(), Some(ProgressEvent::Failed { service: None, message, .. }) if message.contains(missing)),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn service_that_never_becomes_healthy_times_out_naming_it_with_its_logs() {
+    let kit = Kit::new("bt-unhealthy");
+    let _cleanup = kit.cleanup();
+    let target = target().await;
+    let (tx, mut rx) = channel();
+    // Redis runs, but its probe asks a port nothing listens on; LiveKit
+    // needs it healthy; web needs nothing.
+    let mut plan = kit.subset(&["redis", "livekit", "web"]);
+    let redis = plan
+        .services
+        .iter_mut()
+        .find(|s| s.name == "redis")
+        .unwrap();
+    redis.health.as_mut().unwrap().probe = Probe::Tcp { port: 1 };
+    let opts = ApplyOptions {
+        health_timeout: Some(Duration::from_secs(5)),
+    };
+    let t0 = Instant::now();
+    let err = target
+        .apply(&kit.request_for(plan, 1), &opts, &tx)
+        .await
+        .expect_err("redis never becomes healthy");
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    let DeployError::Unhealthy {
+        service,
+        waited,
+        last_logs,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (service.as_str(), *waited),
+        ("redis", Duration::from_secs(5))
+    );
+    assert!(
+        !last_logs.is_empty() && last_logs.len() <= 20,
+        "{last_logs:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("redis did not become healthy within 5 s. Its last"),
+        "{text}"
+    );
+    assert!(text.contains(&last_logs[last_logs.len() - 1]), "{text}");
+
+    let events = drain(&mut rx);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ProgressEvent::Failed { service: Some(s), last_logs, .. } if s == "redis" && !last_logs.is_empty()
+    )));
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ProgressEvent::Failed { service: Some(s), message, .. }
+                if s == "livekit" && message.contains("because redis")
+        )),
+        "{events:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Healthy { service, .. } if service == "web")));
+    let made = containers("bt-unhealthy");
+    assert!(
+        !made.contains_key("livekit"),
+        "livekit must not start: {made:?}"
+    );
+}

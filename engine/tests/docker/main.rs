@@ -1,0 +1,9 @@
+//! The Docker target against the real daemon, deploying the test-kit stack
+//! (stand-in images for every Stoat service and real Caddy). Each test uses
+//! its own stack name and host ports, so they run in parallel, and removes
+//! its stack when it ends, passed or not.
+
+mod apply;
+mod failures;
+mod running;
+mod support;
