@@ -152,9 +152,9 @@ fn DeployView(page: DeployPage) -> impl IntoView {
                 </button>
             </ActionForm>
         </section>
-        {page.current.map(|d| view! { <Progress deployment=d /> })}
+        {page.current.map(|d| view! { <Progress deployment=d /> }.into_any())}
         <StackTomlForm open=nothing />
-        {(!page.history.is_empty()).then(|| view! { <History items=page.history /> })}
+        {(!page.history.is_empty()).then(|| view! { <History items=page.history /> }.into_any())}
     }
 }
 
