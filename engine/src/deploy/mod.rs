@@ -137,8 +137,8 @@ pub trait Target: Send + Sync {
         progress: &UnboundedSender<ProgressEvent>,
     ) -> Result<ApplyReport, DeployError>;
 
-    /// One snapshot of the stack's services (in the order of the last applied
-    /// plan where known, else by name).
+    /// One snapshot of the services that exist (containers of the stack),
+    /// in dependency order. HTTP/TCP health is Burrow's own probe, run now.
     async fn status(&self, stack: &str) -> Result<Vec<ServiceStatus>, DeployError>;
 
     /// A snapshot at once, then one each time something changed, checked
@@ -152,7 +152,7 @@ pub trait Target: Send + Sync {
 
     /// The last `tail` lines of one service (`Some`) or of all, merged in time
     /// order (`None`); with `follow`, then every new line as it comes, across
-    /// restarts and recreations.
+    /// restarts and recreations. The stream starts reading when first polled.
     fn logs(
         &self,
         stack: &str,
