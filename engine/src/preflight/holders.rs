@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 
 use super::docker::RunningContainer;
-use super::ports::{overlaps, HeldPorts, PortWanted, Protocol};
+use super::ports::{HeldPorts, PortWanted, Protocol};
+use super::sockets::overlaps;
 use super::sockets::ProcessInfo;
 
 /// What holds a port.

@@ -16,42 +16,17 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::Client;
 use serde::{Deserialize, Serialize};
 
+use super::kube_failure::from_client_error;
 pub use super::kube_failure::KubeFailure;
-use super::kube_failure::{from_client_error, from_kubeconfig_error};
+pub use super::kube_source::KubeSource;
+use super::kube_source::{self, Loaded};
 
 /// How long connecting, and then each answer, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where the credentials come from.
-#[derive(Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum KubeSource {
-    /// An uploaded kubeconfig and the context to use (`None`: its current
-    /// context).
-    Kubeconfig {
-        yaml: String,
-        context: Option<String>,
-    },
-    /// The service account of the pod Burrow runs in.
-    InCluster,
-}
-
-impl std::fmt::Debug for KubeSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KubeSource::Kubeconfig { context, .. } => f
-                .debug_struct("Kubeconfig")
-                .field("context", context)
-                .finish_non_exhaustive(),
-            KubeSource::InCluster => f.write_str("InCluster"),
-        }
-    }
-}
 
 /// Kinds of object a deploy creates in the namespace: (API group, resource).
 const NEEDED: [(&str, &str); 8] = [
@@ -149,15 +124,15 @@ async fn run(
             namespace: namespace.to_string(),
         });
     }
-    let (mut config, context) = load_config(source).await?;
+    let Loaded {
+        mut config,
+        context,
+        server,
+    } = kube_source::load(source).await?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(READ_TIMEOUT);
-    let server = server_address(&config.cluster_url);
     report.server = Some(server.clone());
     report.context = context;
-    if let Some(command) = external_sign_in(&config.auth_info) {
-        return Err(KubeFailure::ExternalSignIn { command });
-    }
 
     // kube builds its TLS client from the process-wide provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -217,64 +192,6 @@ async fn run(
         .collect();
     report.summary = summary(report, state);
     Ok(())
-}
-
-/// The client configuration and the context it came from.
-async fn load_config(source: KubeSource) -> Result<(Config, Option<String>), KubeFailure> {
-    match source {
-        KubeSource::InCluster => {
-            Config::incluster()
-                .map(|c| (c, None))
-                .map_err(|e| KubeFailure::NotInCluster {
-                    detail: e.to_string(),
-                })
-        }
-        KubeSource::Kubeconfig { yaml, context } => {
-            let context = context
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty());
-            let kubeconfig =
-                Kubeconfig::from_yaml(&yaml).map_err(|e| from_kubeconfig_error(&e, &[]))?;
-            let available: Vec<String> =
-                kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
-            let used = context
-                .clone()
-                .or_else(|| kubeconfig.current_context.clone());
-            let options = KubeConfigOptions {
-                context,
-                ..KubeConfigOptions::default()
-            };
-            Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map(|c| (c, used))
-                .map_err(|e| from_kubeconfig_error(&e, &available))
-        }
-    }
-}
-
-/// A user that signs in by running a program on this machine: Burrow runs
-/// no program named in an uploaded file.
-fn external_sign_in(user: &kube::config::AuthInfo) -> Option<String> {
-    if let Some(exec) = &user.exec {
-        return Some(format!(
-            "`{}`",
-            exec.command.as_deref().unwrap_or("a program")
-        ));
-    }
-    user.auth_provider
-        .as_ref()
-        .map(|p| format!("the {} auth provider", p.name))
-}
-
-/// `scheme://host:port/path`, without anything else a URL might carry.
-fn server_address(uri: &http::Uri) -> String {
-    let host = uri.host().unwrap_or_default();
-    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
-    let path = uri.path().trim_end_matches('/');
-    format!(
-        "{}://{host}{port}{path}",
-        uri.scheme_str().unwrap_or("https")
-    )
 }
 
 /// The account name the cluster sees (SelfSubjectReview, Kubernetes 1.28+).
@@ -398,12 +315,6 @@ mod tests {
     }
 
     #[test]
-    fn server_addresses_drop_anything_but_scheme_host_port_path() {
-        let uri: http::Uri = "https://user:pw@10.0.0.1:6443/k8s/".parse().unwrap();
-        assert_eq!(server_address(&uri), "https://10.0.0.1:6443/k8s");
-    }
-
-    #[test]
     fn denied_permissions_name_the_account_in_the_fix() {
         let s = permission_sentence(
             "apps",
@@ -418,16 +329,5 @@ mod tests {
              create rolebinding burrow-edit --clusterrole=edit \
              --serviceaccount=burrow:deployer --namespace=stoat`."
         );
-    }
-
-    #[test]
-    fn debug_output_hides_the_kubeconfig() {
-        let source = KubeSource::Kubeconfig {
-            yaml: "token: s3cr3t".into(),
-            context: Some("prod".into()),
-        };
-        let debug = format!("{source:?}");
-        assert!(!debug.contains("s3cr3t"), "{debug}");
-        assert!(debug.contains("prod"), "{debug}");
     }
 }

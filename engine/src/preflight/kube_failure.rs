@@ -43,6 +43,11 @@ pub enum KubeFailure {
     ExternalSignIn {
         command: String,
     },
+    /// A certificate, key or token is a file on this machine, not data.
+    FileReference {
+        field: String,
+        path: String,
+    },
     InvalidNamespace {
         namespace: String,
     },
@@ -105,6 +110,10 @@ impl KubeFailure {
                 "The kubeconfig signs in by running {command}, which Burrow does not do for an \
                  uploaded kubeconfig."
             ),
+            FileReference { field, path } => format!(
+                "The kubeconfig's {field} is the file {path}, and Burrow reads no files named in \
+                 an uploaded kubeconfig."
+            ),
             InvalidNamespace { namespace } => format!("{namespace:?} is not a valid namespace name."),
             NotInCluster { detail } => {
                 format!("Burrow does not run inside a Kubernetes pod ({detail}).")
@@ -151,7 +160,7 @@ impl KubeFailure {
                     choose(available)
                 }
             }
-            ClusterNotFound { .. } | Incomplete { .. } => {
+            ClusterNotFound { .. } | Incomplete { .. } | FileReference { .. } => {
                 format!("Export a self-contained kubeconfig with {EXPORT} and upload that.")
             }
             ExternalSignIn { .. } => "Give Burrow a service account token instead: `kubectl \

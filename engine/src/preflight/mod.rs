@@ -20,6 +20,7 @@ pub mod docker;
 mod holders;
 pub mod kube;
 mod kube_failure;
+mod kube_source;
 pub mod ports;
 mod sockets;
 

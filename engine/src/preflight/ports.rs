@@ -9,7 +9,6 @@
 //! containers hold is reported as theirs, not as a problem (the wizard may
 //! run again on a machine where the stack is deployed).
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::docker::{ContainerLister, RunningContainer};
 use super::holders::{self, Holder, RawHolder};
-use super::sockets;
+use super::sockets::HolderLookup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -254,80 +253,6 @@ fn bind(ip: IpAddr, port: u16, protocol: Protocol) -> io::Result<()> {
     match protocol {
         Protocol::Tcp => TcpListener::bind(addr).map(drop),
         Protocol::Udp => UdpSocket::bind(addr).map(drop),
-    }
-}
-
-/// `/proc` read lazily, once per check.
-#[derive(Default)]
-struct HolderLookup {
-    tables: HashMap<Protocol, Vec<sockets::SocketEntry>>,
-    owners: Option<HashMap<u64, u32>>,
-    processes: HashMap<u32, sockets::ProcessInfo>,
-}
-
-impl HolderLookup {
-    /// The holders of `port` as seen from `bind`. With `in_use` (binding said
-    /// so), a holder Burrow cannot see is reported as unknown.
-    fn holders(
-        &mut self,
-        protocol: Protocol,
-        bind: IpAddr,
-        port: u16,
-        in_use: bool,
-    ) -> Vec<RawHolder> {
-        let table = self
-            .tables
-            .entry(protocol)
-            .or_insert_with(|| sockets::read_table(protocol));
-        let on_port = |strict: bool| -> Vec<u64> {
-            table
-                .iter()
-                .filter(|e| e.port == port && (!strict || (e.listening && overlaps(bind, e.ip))))
-                .map(|e| e.inode)
-                .collect()
-        };
-        let mut inodes = on_port(true);
-        if inodes.is_empty() && in_use {
-            inodes = on_port(false);
-        }
-        if inodes.is_empty() {
-            return if in_use {
-                vec![RawHolder::Unknown]
-            } else {
-                Vec::new()
-            };
-        }
-        let owners = self.owners.get_or_insert_with(sockets::socket_owners);
-        let mut found = Vec::new();
-        for inode in inodes {
-            let holder = match owners.get(&inode) {
-                Some(&pid) => RawHolder::Process(
-                    self.processes
-                        .entry(pid)
-                        .or_insert_with(|| sockets::process_info(pid))
-                        .clone(),
-                ),
-                None => RawHolder::Unknown,
-            };
-            if !found.contains(&holder) {
-                found.push(holder);
-            }
-        }
-        found
-    }
-}
-
-/// Whether a socket on `b` competes with one on `a` for the same port.
-pub(super) fn overlaps(a: IpAddr, b: IpAddr) -> bool {
-    let (a, b) = (a.to_canonical(), b.to_canonical());
-    if a == b {
-        return true;
-    }
-    let any_v6 = |ip: IpAddr| ip.is_ipv6() && ip.is_unspecified();
-    if a.is_ipv4() == b.is_ipv4() {
-        a.is_unspecified() || b.is_unspecified()
-    } else {
-        any_v6(a) || any_v6(b)
     }
 }
 

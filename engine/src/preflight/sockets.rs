@@ -2,7 +2,8 @@
 //! (`/proc/net/{tcp,tcp6,udp,udp6}`) give the socket's inode, a process's
 //! open files (`/proc/<pid>/fd/*` → `socket:[inode]`) give its owner, and
 //! `comm` and `cgroup` name the process, its systemd unit and, for a process
-//! inside a container, the container's id.
+//! inside a container, the container's id. [`HolderLookup`] reads all that
+//! once per check, and only when a port is busy.
 //!
 //! Only this network namespace is visible, and other users' processes only
 //! when Burrow runs as root; what cannot be seen is reported as unknown.
@@ -13,6 +14,7 @@ use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
+use super::holders::RawHolder;
 use super::ports::Protocol;
 
 /// One line of a `/proc/net` socket table.
@@ -180,6 +182,80 @@ pub(super) fn parse_cgroup(text: &str) -> (Option<String>, Option<String>) {
 
 fn is_container_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `/proc` read lazily, once per check.
+#[derive(Default)]
+pub(super) struct HolderLookup {
+    tables: HashMap<Protocol, Vec<SocketEntry>>,
+    owners: Option<HashMap<u64, u32>>,
+    processes: HashMap<u32, ProcessInfo>,
+}
+
+impl HolderLookup {
+    /// The holders of `port` as seen from `bind`. With `in_use` (binding said
+    /// so), a holder Burrow cannot see is reported as unknown.
+    pub(super) fn holders(
+        &mut self,
+        protocol: Protocol,
+        bind: IpAddr,
+        port: u16,
+        in_use: bool,
+    ) -> Vec<RawHolder> {
+        let table = self
+            .tables
+            .entry(protocol)
+            .or_insert_with(|| read_table(protocol));
+        let on_port = |strict: bool| -> Vec<u64> {
+            table
+                .iter()
+                .filter(|e| e.port == port && (!strict || (e.listening && overlaps(bind, e.ip))))
+                .map(|e| e.inode)
+                .collect()
+        };
+        let mut inodes = on_port(true);
+        if inodes.is_empty() && in_use {
+            inodes = on_port(false);
+        }
+        if inodes.is_empty() {
+            return if in_use {
+                vec![RawHolder::Unknown]
+            } else {
+                Vec::new()
+            };
+        }
+        let owners = self.owners.get_or_insert_with(socket_owners);
+        let mut found = Vec::new();
+        for inode in inodes {
+            let holder = match owners.get(&inode) {
+                Some(&pid) => RawHolder::Process(
+                    self.processes
+                        .entry(pid)
+                        .or_insert_with(|| process_info(pid))
+                        .clone(),
+                ),
+                None => RawHolder::Unknown,
+            };
+            if !found.contains(&holder) {
+                found.push(holder);
+            }
+        }
+        found
+    }
+}
+
+/// Whether a socket on `b` competes with one on `a` for the same port.
+pub(super) fn overlaps(a: IpAddr, b: IpAddr) -> bool {
+    let (a, b) = (a.to_canonical(), b.to_canonical());
+    if a == b {
+        return true;
+    }
+    let any_v6 = |ip: IpAddr| ip.is_ipv6() && ip.is_unspecified();
+    if a.is_ipv4() == b.is_ipv4() {
+        a.is_unspecified() || b.is_unspecified()
+    } else {
+        any_v6(a) || any_v6(b)
+    }
 }
 
 #[cfg(test)]

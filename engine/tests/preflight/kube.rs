@@ -361,3 +361,26 @@ async fn in_cluster_credentials_outside_a_pod_say_so() {
         report.fixes
     );
 }
+
+#[tokio::test]
+async fn files_named_in_an_uploaded_kubeconfig_are_not_read() {
+    let cluster = Cluster::default();
+    let server = mock_apiserver::start(cluster).await;
+    let yaml = kubeconfig(&server.url, &server.ca_pem, "unused")
+        .replace("    token: unused", "    tokenFile: /etc/shadow");
+    let report = test_kubernetes(source(yaml), "stoat").await;
+    assert_eq!(
+        report.failure,
+        Some(KubeFailure::FileReference {
+            field: "tokenFile".into(),
+            path: "/etc/shadow".into()
+        })
+    );
+    assert_eq!(
+        report.summary,
+        "The kubeconfig's tokenFile is the file /etc/shadow, and Burrow reads no files named in \
+         an uploaded kubeconfig."
+    );
+    assert!(report.fixes[0].contains("--flatten"), "{:?}", report.fixes);
+    assert!(server.reviews.lock().unwrap().is_empty());
+}
