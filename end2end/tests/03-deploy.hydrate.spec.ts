@@ -4,14 +4,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as https from 'https';
-import { ready, signIn } from './helpers';
+import { ready, signIn, signedIn } from './helpers';
 
 // Deploys the test-kit stack (stand-in images + real Caddy, built by
 // testkit/build-images.sh) to the real Docker daemon from the console, then
 // watches it: dashboard, a stopped service, live logs, the CA download.
 const repo = path.resolve(__dirname, '..', '..');
 const stackToml = fs.readFileSync(path.join(repo, 'testkit', 'stack.toml'), 'utf8');
-const burrow = process.env.BURROW_BIN ?? path.join(repo, 'target', 'debug', 'burrow');
+const burrow = path.resolve(repo, process.env.BURROW_BIN ?? 'target/debug/burrow');
 
 function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8' });
@@ -94,7 +94,7 @@ test('the dashboard shows every service, a stopped one within seconds, and the c
 
 test('logs stream into the page; markup in a line stays text', async ({ page }, testInfo) => {
   test.setTimeout(120_000);
-  await signIn(page, testInfo);
+  await signedIn(page, testInfo);
   await page.goto('/logs?service=api');
   await ready(page, testInfo);
   const lines = page.locator('[data-testid="log"] .line');
@@ -126,7 +126,7 @@ test('logs stream into the page; markup in a line stays text', async ({ page }, 
 });
 
 test('the downloaded CA validates the certificate Caddy serves', async ({ page }, testInfo) => {
-  await signIn(page, testInfo);
+  await signedIn(page, testInfo);
   await page.goto('/certificate');
   await ready(page, testInfo);
   await expect(page.getByTestId('ca-fingerprint')).toContainText(':');

@@ -3,7 +3,7 @@ import { spawn, ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ready, signIn } from './helpers';
+import { ready, signedIn } from './helpers';
 
 // A new operator walks every wizard step, making one mistake per step that
 // must be explained beside its field, sends a real test mail to an SMTP
@@ -18,6 +18,7 @@ test.beforeAll(async () => {
   mailDir = fs.mkdtempSync(path.join(os.tmpdir(), 'burrow-mail-'));
   smtp = spawn('/usr/bin/python3', [
     path.join(repo, 'engine/tests/fixtures/smtp_server.py'), '--mode', 'plain', '--out', mailDir,
+    '--auth=stoat:e2e-smtp-secret',
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   smtpPort = await new Promise<number>((resolve, reject) => {
     smtp.stdout!.on('data', (chunk: Buffer) => {
@@ -47,7 +48,7 @@ async function setCheck(page: Page, label: string, on: boolean) {
 
 test('a new operator completes every step, mistakes explained, test mail delivered', async ({ page }, testInfo) => {
   test.setTimeout(180_000);
-  await signIn(page, testInfo);
+  await signedIn(page, testInfo);
   await page.goto('/wizard/domain');
   await ready(page, testInfo);
 
@@ -83,7 +84,7 @@ test('a new operator completes every step, mistakes explained, test mail deliver
   await page.getByLabel('SMTP host').fill('localhost');
   await page.getByLabel('Port', { exact: true }).fill('587');
   await page.getByLabel('Security').selectOption('tls');
-  await page.getByLabel('Username').fill('');
+  await page.getByLabel('Username').fill('stoat');
   await page.getByLabel('Password').fill('e2e-smtp-secret');
   await page.getByLabel('From address').fill('noreply');
   await submit(page, testInfo);

@@ -29,3 +29,10 @@ export async function signIn(page: Page, testInfo: TestInfo, password = PASSWORD
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
+
+/** Signs in and waits until the console has taken over from the sign-in page. */
+export async function signedIn(page: Page, testInfo: TestInfo) {
+  await signIn(page, testInfo);
+  await expect(page).not.toHaveURL(/\/login/);
+  await ready(page, testInfo);
+}

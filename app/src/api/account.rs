@@ -82,7 +82,7 @@ pub async fn complete_setup(
             username = name.as_str(),
             "first admin created; setup closed"
         );
-        leptos_axum::redirect("/wizard");
+        leptos_axum::redirect("/wizard/domain");
         Ok(())
     };
     respond(run.await)

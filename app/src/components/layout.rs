@@ -18,7 +18,8 @@ pub fn ConsoleLayout() -> impl IntoView {
             </a>
             <nav aria-label="Main">
                 <A href="/" exact=true>"Dashboard"</A>
-                <A href="/wizard">"Settings"</A>
+                // A server route (it resumes where the draft left off).
+                <a href="/wizard" rel="external">"Settings"</a>
                 <A href="/deploy">"Deploy"</A>
                 <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>

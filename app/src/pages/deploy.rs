@@ -107,7 +107,13 @@ fn when(unix: i64) -> String {
 
 #[component]
 pub fn DeployPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_deploy_page());
+    let start = ServerAction::<StartDeploy>::new();
+    let save = ServerAction::<SaveStackToml>::new();
+    // Re-read after either action: the redirect may land on this same page.
+    let data = Resource::new(
+        move || (start.version().get(), save.version().get()),
+        |_| get_deploy_page(),
+    );
     view! {
         <Title text="Deploy" />
         <h1>"Deploy"</h1>
@@ -115,7 +121,7 @@ pub fn DeployPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(page) => view! { <DeployView page /> }.into_any(),
+                        Ok(page) => view! { <DeployView page start save /> }.into_any(),
                         Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
                     })
             }}
@@ -124,8 +130,11 @@ pub fn DeployPage() -> impl IntoView {
 }
 
 #[component]
-fn DeployView(page: DeployPage) -> impl IntoView {
-    let start = ServerAction::<StartDeploy>::new();
+fn DeployView(
+    page: DeployPage,
+    start: ServerAction<StartDeploy>,
+    save: ServerAction<SaveStackToml>,
+) -> impl IntoView {
     let running = page.current.as_ref().is_some_and(|d| d.status == "running");
     let nothing = page.latest.is_none();
     let start_error = move || {
@@ -153,7 +162,7 @@ fn DeployView(page: DeployPage) -> impl IntoView {
             </ActionForm>
         </section>
         {page.current.map(|d| view! { <Progress deployment=d /> }.into_any())}
-        <StackTomlForm open=nothing />
+        <StackTomlForm open=nothing save />
         {(!page.history.is_empty()).then(|| view! { <History items=page.history /> }.into_any())}
     }
 }
@@ -242,8 +251,7 @@ fn Progress(deployment: DeploymentInfo) -> impl IntoView {
 }
 
 #[component]
-fn StackTomlForm(open: bool) -> impl IntoView {
-    let save = ServerAction::<SaveStackToml>::new();
+fn StackTomlForm(open: bool, save: ServerAction<SaveStackToml>) -> impl IntoView {
     let error = move || save.value().get().and_then(|r| r.err());
     view! {
         <details class="card" open=open>

@@ -20,13 +20,18 @@ pub fn WizardPage() -> impl IntoView {
             .with(|p| p.get("step"))
             .unwrap_or_else(|| "domain".to_owned())
     };
-    let data = Resource::new(step, get_wizard);
+    // Saving re-reads the step (the domain step stays and shows its checks).
+    let save = ServerAction::<SaveStep>::new();
+    let data = Resource::new(
+        move || (step(), save.version().get()),
+        |(s, _)| get_wizard(s),
+    );
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(view) => view! { <Wizard view /> }.into_any(),
+                        Ok(view) => view! { <Wizard view save /> }.into_any(),
                         Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
                     })
             }}
@@ -38,8 +43,7 @@ pub fn WizardPage() -> impl IntoView {
 type LastError = Signal<Option<AppError>>;
 
 #[component]
-fn Wizard(view: WizardView) -> impl IntoView {
-    let save = ServerAction::<SaveStep>::new();
+fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
     let error: LastError = Signal::derive(move || save.value().get().and_then(|r| r.err()));
     let title = STEPS
         .iter()
@@ -139,6 +143,11 @@ fn StepButtons(view: StoredValue<WizardView>, pending: Memo<bool>) -> impl IntoV
     }
 }
 
+/// What was submitted for `path` when the last submission was refused.
+fn kept_value(error: LastError, path: &str) -> Option<String> {
+    error.get().and_then(|e| e.kept(path))
+}
+
 /// Name of the input carrying `path` (`form[smtp.host]`).
 fn input_name(path: &str) -> String {
     format!("form[{path}]")
@@ -202,7 +211,8 @@ fn CheckIn(
     let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
     view! {
         <div class="check" class:has-error=move || message.get().is_some()>
-            <input id=id.clone() type="checkbox" name=input_name(path) value="true" checked=on />
+            <input id=id.clone() type="checkbox" name=input_name(path) value="true"
+                checked=move || kept_value(error, path).map(|v| v == "true").unwrap_or(on) />
             <label for=id>{label}</label>
             {(!hint.is_empty()).then(|| view! { <p class="hint">{hint}</p> })}
             {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
@@ -230,7 +240,11 @@ fn Choice(
                 let id = format!("{}-{value}", input_id(path));
                 view! {
                     <div class="option">
-                        <input type="radio" id=id.clone() name=input_name(path) value=*value checked=current == *value />
+                        <input type="radio" id=id.clone() name=input_name(path) value=*value
+                            checked={
+                                let current = current.clone();
+                                move || kept_value(error, path).unwrap_or_else(|| current.clone()) == *value
+                            } />
                         <label for=id><strong>{*title}</strong>" — "{*explain}</label>
                     </div>
                 }
@@ -348,6 +362,7 @@ fn SmtpStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
             <label for="f-smtp-security">"Security"</label>
             <select id="f-smtp-security" name=input_name("smtp.security")>
                 {let cur = view.with_value(|v| v.value("smtp.security")).unwrap_or_default();
+                 let cur = kept_value(error, "smtp.security").unwrap_or(cur);
                  [("", "Follow the port (587 STARTTLS, 465 TLS, 25 none)"), ("starttls", "STARTTLS"), ("tls", "Implicit TLS"), ("none", "None")]
                     .into_iter().map(|(v, t)| view! { <option value=v selected=cur == v>{t}</option> }).collect_view()}
             </select>
@@ -440,6 +455,7 @@ fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
             <label for="f-registration">"Registration"</label>
             <select id="f-registration" name=input_name("registration")>
                 {let cur = view.with_value(|v| v.value("registration")).unwrap_or_else(|| "invite-only".into());
+                 let cur = kept_value(error, "registration").unwrap_or(cur);
                  [("invite-only", "Invite-only: an invite code is needed"), ("open", "Open: anyone can sign up")]
                     .into_iter().map(|(v, t)| view! { <option value=v selected=cur == v>{t}</option> }).collect_view()}
             </select>
@@ -471,7 +487,7 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
         move || {
             error
                 .get()
-                .and_then(|e| e.kept(&input_name(f)))
+                .and_then(|e| e.kept(f))
                 .unwrap_or_else(|| saved.clone())
         }
     };
