@@ -32,6 +32,15 @@ function throughCaddy(pathname: string): Promise<number> {
 
 test.describe.configure({ mode: 'serial' });
 
+// A stack left over from an earlier run would keep volumes made with other
+// secrets (the database would refuse the new password, as MongoDB does).
+test.beforeAll(async ({}, testInfo) => {
+  execFileSync(burrow, ['down', '--config', path.join(repo, 'testkit', 'stack.toml'), '--volumes'], {
+    env: { ...process.env, BURROW_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'burrow-clean-')) },
+    stdio: 'ignore',
+  });
+});
+
 test.afterAll(async ({}, testInfo) => {
   execFileSync(burrow, ['down', '--config', path.join(repo, 'testkit', 'stack.toml'), '--volumes'], {
     env: { ...process.env, BURROW_DATA_DIR: testInfo.project.metadata.dataDir as string },

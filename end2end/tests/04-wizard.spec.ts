@@ -142,7 +142,7 @@ test('a new operator completes every step, mistakes explained, test mail deliver
   await page.getByLabel(/^Docker/).check();
   await page.getByLabel('Daemon address').fill('http://wrong');
   await submit(page, testInfo);
-  await expect(page.locator('.field.has-error')).toContainText('unix://');
+  await expect(page.locator('.field-error', { hasText: 'unix://' })).toBeVisible();
   await shot(page, testInfo, '6-target-error');
   // Nothing listens here: the deploy below must say so.
   await page.getByLabel('Daemon address').fill('tcp://127.0.0.1:9');

@@ -92,6 +92,10 @@ pub struct WizardView {
     /// Step-specific results as sentences: DNS and ports on the domain step.
     pub checks: Vec<Check>,
     pub review: Option<Review>,
+    /// The last test mail / connection test of this session, so a page
+    /// without JavaScript shows it after its form posted.
+    pub last_mail: Option<(bool, String)>,
+    pub last_target: Option<(bool, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,13 +130,21 @@ impl WizardView {
     }
 }
 
+/// Session keys of the last test results.
+pub const LAST_MAIL: &str = "wizard_last_mail";
+pub const LAST_TARGET: &str = "wizard_last_target";
+
 #[server(endpoint = "wizard/view")]
 pub async fn get_wizard(step: String) -> Result<WizardView, AppError> {
     use super::*;
     let run = async {
         require_user().await?;
         let state = state();
-        crate::api::wizard_server::view(&state, &step).await
+        let mut view = crate::api::wizard_server::view(&state, &step).await?;
+        let session = session().await?;
+        view.last_mail = session.get(LAST_MAIL).await.ok().flatten();
+        view.last_target = session.get(LAST_TARGET).await.ok().flatten();
+        Ok(view)
     };
     respond(run.await)
 }
@@ -158,7 +170,9 @@ pub async fn send_test_mail(to: String) -> Result<(bool, String), AppError> {
     use super::*;
     let run = async {
         require_user().await?;
-        crate::api::wizard_server::test_mail(&state(), &to).await
+        let result = crate::api::wizard_server::test_mail(&state(), &to).await?;
+        let _ = session().await?.insert(LAST_MAIL, &result).await;
+        Ok(result)
     };
     respond(run.await)
 }
@@ -169,7 +183,9 @@ pub async fn test_target() -> Result<(bool, String), AppError> {
     use super::*;
     let run = async {
         require_user().await?;
-        crate::api::wizard_server::test_target(&state()).await
+        let result = crate::api::wizard_server::test_target(&state()).await?;
+        let _ = session().await?.insert(LAST_TARGET, &result).await;
+        Ok(result)
     };
     respond(run.await)
 }

@@ -74,6 +74,8 @@ pub async fn view(state: &AppState, step: &str) -> Result<WizardView, AppError> 
         editing,
         checks,
         review,
+        last_mail: None,
+        last_target: None,
     })
 }
 
@@ -256,7 +258,7 @@ pub async fn save(
         }
         "target" => {
             let url = form.get("target.docker_url").cloned().unwrap_or_default();
-            if !url.is_empty() && !(url.starts_with("unix:///") || url.starts_with("tcp://")) {
+            if !(url.is_empty() || url.starts_with("unix:///") || url.starts_with("tcp://")) {
                 errors.push(("target.docker_url".into(), "Use unix:///path/to/docker.sock or tcp://host:port, or leave it empty for this machine's Docker.".into()));
             }
             next.target.docker_url = url;
@@ -652,10 +654,41 @@ pub async fn test_target(state: &AppState) -> Result<(bool, String), AppError> {
         .await
         .map_err(internal)?;
     if draft.get("target") == Some("kubernetes") {
-        return Ok((
-            false,
-            "Kubernetes connection test: not available yet.".into(),
-        ));
+        use engine::preflight::{test_kubernetes, KubeSource};
+        let source = if draft.target.kube_source == "in-cluster" {
+            KubeSource::InCluster
+        } else {
+            match state
+                .store
+                .draft_kubeconfig(&state.vault)
+                .await
+                .map_err(internal)?
+            {
+                Some(yaml) => KubeSource::Kubeconfig {
+                    yaml,
+                    context: Some(draft.target.kube_context.clone()).filter(|c| !c.is_empty()),
+                },
+                None => {
+                    return Ok((false, "Paste a kubeconfig and save the step first.".into()));
+                }
+            }
+        };
+        let namespace = if draft.target.kube_namespace.is_empty() {
+            "stoat"
+        } else {
+            &draft.target.kube_namespace
+        };
+        let report = test_kubernetes(source, namespace).await;
+        let mut sentence = report.summary.clone();
+        for p in &report.permissions {
+            sentence.push(' ');
+            sentence.push_str(&p.sentence);
+        }
+        for fix in &report.fixes {
+            sentence.push(' ');
+            sentence.push_str(fix);
+        }
+        return Ok((report.ok(), sentence));
     }
     let url = Some(draft.target.docker_url.as_str()).filter(|u| !u.is_empty());
     let report = engine::preflight::test_docker(url).await;
@@ -701,6 +734,15 @@ pub async fn finish(state: &AppState, actor: &str) -> Result<i64, AppError> {
         .map_err(internal)?;
     state.rollout.reset_target().await;
     store.clear_wizard_draft().await.map_err(internal)?;
+    if config.target == stack::model::TargetKind::Kubernetes {
+        // The configuration is kept; only the Docker target deploys today.
+        return Err(AppError::Conflict(format!(
+            "Saved as revision {}. Deploying to Kubernetes is not available in this version yet: \
+             choose Docker on the Target step to deploy now, or apply the objects from \
+             `burrow render` with kubectl.",
+            meta.id
+        )));
+    }
     match state.rollout.start_apply(revision, actor).await {
         Ok(id) => Ok(id),
         Err(engine::rollout::RolloutError::Busy(id)) => Err(AppError::Conflict(format!(

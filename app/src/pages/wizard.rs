@@ -90,8 +90,8 @@ fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
                 }.into_any()
             }}
         </section>
-        {is_smtp.then(|| view! { <TestMailCard /> })}
-        {is_target.then(|| view! { <TestTargetCard /> })}
+        {is_smtp.then(|| view! { <TestMailCard last=view.with_value(|v| v.last_mail.clone()) /> })}
+        {is_target.then(|| view! { <TestTargetCard last=view.with_value(|v| v.last_target.clone()) /> })}
     }
 }
 
@@ -381,9 +381,10 @@ fn SmtpStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
 }
 
 #[component]
-fn TestMailCard() -> impl IntoView {
+fn TestMailCard(last: Option<(bool, String)>) -> impl IntoView {
     let send = ServerAction::<SendTestMail>::new();
-    let result = move || send.value().get();
+    // This session's last result until a new one comes in.
+    let result = move || send.value().get().or_else(|| last.clone().map(Ok));
     view! {
         <section class="card">
             <h2>"Send a test mail"</h2>
@@ -392,7 +393,7 @@ fn TestMailCard() -> impl IntoView {
                 <div class="inline-form">
                     <label for="test-to">"Send to"</label>
                     <input id="test-to" name="to" type="email" placeholder="you@example.com"
-                        prop:value=move || result().and_then(|r| r.err()).and_then(|e| e.kept("to")).unwrap_or_default() />
+                        prop:value=move || send.value().get().and_then(|r| r.err()).and_then(|e| e.kept("to")).unwrap_or_default() />
                     <button type="submit" disabled=move || send.pending().get()>
                         {move || if send.pending().get() { "Sending…" } else { "Send test mail" }}
                     </button>
@@ -498,7 +499,7 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
         ] />
         <fieldset class="sub">
             <legend>"Docker"</legend>
-            <div class="field">
+            <div class="field" class:has-error=move || error.get().and_then(|e| e.for_field("target.docker_url")).is_some()>
                 <label for="f-target-docker-url">"Daemon address"</label>
                 <input id="f-target-docker-url" name=input_name("target.docker_url") placeholder="unix:///var/run/docker.sock"
                     prop:value=kept("target.docker_url", docker_url.clone()) value=docker_url.clone() />
@@ -537,8 +538,9 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
 }
 
 #[component]
-fn TestTargetCard() -> impl IntoView {
+fn TestTargetCard(last: Option<(bool, String)>) -> impl IntoView {
     let test = ServerAction::<TestTarget>::new();
+    let result = move || test.value().get().or_else(|| last.clone().map(Ok));
     view! {
         <section class="card">
             <h2>"Test the connection"</h2>
@@ -548,7 +550,7 @@ fn TestTargetCard() -> impl IntoView {
                     {move || if test.pending().get() { "Connecting…" } else { "Test connection" }}
                 </button>
             </ActionForm>
-            {move || test.value().get().map(|r| match r {
+            {move || result().map(|r| match r {
                 Ok((ok, sentence)) => view! { <div class=if ok { "notice ok" } else { "notice problem" } role="status" data-testid="target-result">{sentence}</div> }.into_any(),
                 Err(e) => view! { <div class="notice problem" role="alert" data-testid="target-result">{e.to_string()}</div> }.into_any(),
             })}
