@@ -32,9 +32,13 @@ pub fn step_fields(step: &str) -> &'static [&'static str] {
 }
 
 fn owned_by(step: &str, path: &str) -> bool {
-    step_fields(step)
-        .iter()
-        .any(|p| if p.ends_with('.') { path.starts_with(p) } else { path == *p })
+    step_fields(step).iter().any(|p| {
+        if p.ends_with('.') {
+            path.starts_with(p)
+        } else {
+            path == *p
+        }
+    })
 }
 
 /// Where the stack is deployed to, beyond `target = docker|kubernetes`.
@@ -202,10 +206,9 @@ pub fn check_step(draft: &Draft, step: &str, smtp_password: Option<&str>) -> Ste
 impl Store {
     /// The draft; started from the newest revision when there is none.
     pub async fn wizard_draft(&self, vault: &Vault) -> Result<Draft, EngineError> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM wizard_draft WHERE id = 1")
-                .fetch_optional(self.pool())
-                .await?;
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM wizard_draft WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await?;
         if let Some(body) = body {
             if let Ok(d) = serde_json::from_str(&body) {
                 return Ok(d);
@@ -246,7 +249,11 @@ impl Store {
         }
     }
 
-    pub async fn put_draft_smtp_password(&self, vault: &Vault, pw: &str) -> Result<(), EngineError> {
+    pub async fn put_draft_smtp_password(
+        &self,
+        vault: &Vault,
+        pw: &str,
+    ) -> Result<(), EngineError> {
         self.put_secret(vault, DRAFT_SMTP_PASSWORD, pw).await
     }
 
