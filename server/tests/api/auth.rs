@@ -106,7 +106,7 @@ async fn login_and_logout() {
     assert_eq!(json(who).await["username"], ADMIN);
     let page = app.get("/", Some(&cookie)).await;
     assert_status(&page, StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("Overview"));
+    assert!(page.text().await.unwrap().contains("Dashboard"));
     // Signed in, the sign-in page sends you on.
     assert_redirect(&app.get("/login", Some(&cookie)).await, "/");
 

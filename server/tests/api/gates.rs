@@ -16,7 +16,11 @@ async fn every_page_and_server_function_requires_a_session() {
     // Enumerated from the app itself, so a new route is covered automatically.
     let pages: Vec<String> = leptos_axum::generate_route_list(app::App)
         .iter()
-        .map(|r| r.path().replace(":step", "domain"))
+        .map(|r| {
+            r.path()
+                .replace(":step", "domain")
+                .replace("{step}", "domain")
+        })
         .collect();
     assert!(pages.iter().any(|p| p == "/"), "{pages:?}");
     let mut checked = 0;
