@@ -5,5 +5,6 @@
 
 mod apply;
 mod failures;
+mod routes;
 mod running;
 mod support;
