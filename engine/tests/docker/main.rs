@@ -5,6 +5,7 @@
 
 mod apply;
 mod failures;
+mod pull;
 mod routes;
 mod running;
 mod support;

@@ -1,0 +1,187 @@
+//! A real pull: Debian's `docker-registry` on a loopback port serves an
+//! image that is not on this machine; applying a plan that uses it pulls it
+//! with per-layer progress, then the service starts from it.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use engine::deploy::{ApplyOptions, ProgressEvent, Target};
+
+use crate::support::*;
+
+/// The registry process, killed when the test ends.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry() -> Registry {
+    let bin = "/usr/bin/docker-registry";
+    assert!(
+        std::path::Path::new(bin).exists(),
+        "{bin} is missing: scripts/setup.sh installs Debian's docker-registry"
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not listen on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Registry {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn missing_image_is_pulled_from_a_registry_with_progress() {
+    let kit = Kit::new("bt-realpull");
+    let _cleanup = kit.cleanup();
+    let target = target().await;
+    let registry = start_registry();
+
+    // An image only the registry has: the Redis stand-in plus a layer of
+    // random bytes (so there is something to download), pushed, then
+    // removed here.
+    let base = kit.subset(&["redis"]).services[0]
+        .image
+        .as_str()
+        .to_string();
+    let image = format!(
+        "127.0.0.1:{}/burrow-test/redis:pull-{}",
+        registry.port,
+        std::process::id()
+    );
+    let ctx = tempfile::tempdir().unwrap();
+    let blob: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(ctx.path().join("blob"), blob).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY blob /pull-test-blob\n"),
+    )
+    .unwrap();
+    sh(&format!(
+        "docker build -q -t {image} {} >/dev/null && docker push -q {image} >/dev/null && docker rmi {image} >/dev/null",
+        ctx.path().display()
+    ));
+    let _image_cleanup = ImageCleanup(image.clone());
+    assert!(
+        !Command::new("docker")
+            .args(["image", "inspect", &image])
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "the image must not be on this machine before the apply"
+    );
+
+    let mut plan = kit.subset(&["redis"]);
+    plan.services[0].image = stack::model::ImageRef::parse(&image).unwrap();
+    let (tx, mut rx) = channel();
+    let report = target
+        .apply(&kit.request_for(plan, 1), &ApplyOptions::default(), &tx)
+        .await
+        .unwrap_or_else(|e| panic!("apply with a pull failed: {e}"));
+    assert_eq!(names(&report.created), ["redis"].into());
+    let events = drain(&mut rx);
+
+    let started = events
+        .iter()
+        .position(|e| matches!(e, ProgressEvent::PullStarted { service, image: i } if service == "redis" && *i == image))
+        .unwrap_or_else(|| panic!("no PullStarted: {events:#?}"));
+    let done = events
+        .iter()
+        .position(|e| matches!(e, ProgressEvent::PullDone { image: i } if *i == image))
+        .unwrap_or_else(|| panic!("no PullDone: {events:#?}"));
+    assert!(started < done);
+    let progress: Vec<_> = events[started..done]
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::PullProgress {
+                image: i,
+                status,
+                current,
+                total,
+            } if *i == image => Some((status.clone(), *current, *total)),
+            _ => None,
+        })
+        .collect();
+    eprintln!(
+        "{} progress events, e.g. {:?}",
+        progress.len(),
+        progress.iter().find(|(s, _, _)| s.contains("Downloading"))
+    );
+    assert!(
+        progress
+            .iter()
+            .any(|(s, c, t)| s.contains("Downloading") && c.is_some() && t.is_some_and(|t| t > 0)),
+        "a layer download reports bytes: {progress:#?}"
+    );
+    assert!(
+        progress.iter().any(|(s, _, _)| s.contains("Pull complete")),
+        "{progress:#?}"
+    );
+    // Containers are created only after every image is there.
+    let first_create = events
+        .iter()
+        .position(|e| matches!(e, ProgressEvent::Creating { .. }))
+        .unwrap_or_else(|| panic!("nothing created: {events:#?}"));
+    assert!(done < first_create, "{events:#?}");
+
+    let status = target.status(&kit.stack).await.unwrap();
+    let redis = status.iter().find(|s| s.service == "redis").unwrap();
+    assert_eq!(redis.image, image);
+    sh(&format!("docker image inspect {image} >/dev/null"));
+}
+
+/// Removes the pulled image, whatever the test did.
+struct ImageCleanup(String);
+
+impl Drop for ImageCleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker ps -aq --filter ancestor={0} | xargs -r docker rm -f >/dev/null 2>&1; docker rmi -f {0} >/dev/null 2>&1",
+                self.0
+            ))
+            .status();
+    }
+}
