@@ -163,6 +163,21 @@ pub async fn save_step(step: String, form: BTreeMap<String, String>) -> Result<S
     respond(run.await)
 }
 
+/// The problems `form` has for `step` as typed, by field; nothing is saved
+/// (the hydrated wizard calls it as fields change).
+#[server(endpoint = "wizard/check")]
+pub async fn check_step(
+    step: String,
+    form: BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, AppError> {
+    use super::*;
+    let run = async {
+        require_user().await?;
+        crate::api::wizard_server::check(&state(), &step, form).await
+    };
+    respond(run.await)
+}
+
 /// Sends a real message with the saved SMTP settings; the outcome as a
 /// sentence (with the fix when it failed).
 #[server(endpoint = "wizard/test-mail")]

@@ -1,6 +1,7 @@
 //! Server side of the wizard's server functions (compiled with `ssr` only).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use engine::wizard::{check_step, Draft, STEPS as ENGINE_STEPS};
@@ -111,13 +112,93 @@ fn refuse(errors: Vec<(String, String)>, form: &BTreeMap<String, String>) -> App
     }
 }
 
-/// Saves `step` from `form`; returns the step to show next.
+/// A submitted step worked out without writing anything: the draft it
+/// would leave, the problems found, and what saving would write besides.
+struct Evaluated {
+    next: Draft,
+    position: usize,
+    errors: Vec<(String, String)>,
+    new_password: Option<String>,
+    new_kubeconfig: Option<String>,
+    own_files: Option<(PathBuf, String, PathBuf, String)>,
+}
+
+/// The problems `form` has for `step`, by field, without saving anything:
+/// what the console shows while the operator types.
+pub async fn check(
+    state: &AppState,
+    step: &str,
+    mut form: BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, AppError> {
+    Ok(evaluate(state, step, &mut form).await?.errors)
+}
+
+/// Saves `step` from `form`; returns the step to show next. Nothing is
+/// written when anything is refused.
 pub async fn save(
     state: &AppState,
     step: &str,
     mut form: BTreeMap<String, String>,
     actor: &str,
 ) -> Result<String, AppError> {
+    let Evaluated {
+        mut next,
+        position,
+        errors,
+        new_password,
+        new_kubeconfig,
+        own_files,
+    } = evaluate(state, step, &mut form).await?;
+    if !errors.is_empty() {
+        return Err(refuse(errors, &form));
+    }
+    let store = &state.store;
+    if let Some((cert_path, cert, key_path, key)) = own_files {
+        for (path, content, mode) in [(cert_path, cert, 0o644), (key_path, key, 0o600)] {
+            stack::files::write_file(&path, content.as_bytes(), mode).map_err(internal)?;
+        }
+    }
+    if let Some(yaml) = new_kubeconfig {
+        store
+            .put_draft_kubeconfig(&state.vault, &yaml)
+            .await
+            .map_err(internal)?;
+        next.kubeconfig_set = true;
+    }
+    if let Some(pw) = new_password {
+        store
+            .put_draft_smtp_password(&state.vault, &pw)
+            .await
+            .map_err(internal)?;
+        next.smtp_password_set = true;
+    }
+    if !next.is_completed(step) {
+        next.completed.push(step.to_owned());
+    }
+    store.save_wizard_draft(&next).await.map_err(internal)?;
+    store
+        .record(
+            actor,
+            None,
+            "wizard",
+            engine::audit::Outcome::Success,
+            Some(step),
+        )
+        .await
+        .map_err(internal)?;
+    // The domain step stays to show its checks; the others move on.
+    Ok(if step == "domain" {
+        "domain".to_owned()
+    } else {
+        ENGINE_STEPS[position + 1].to_owned()
+    })
+}
+
+async fn evaluate(
+    state: &AppState,
+    step: &str,
+    form: &mut BTreeMap<String, String>,
+) -> Result<Evaluated, AppError> {
     known_step(step)?;
     if step == "review" {
         return Err(AppError::BadRequest(
@@ -160,7 +241,7 @@ pub async fn save(
         })
     });
     let mut errors = Vec::new();
-    for (key, value) in &form {
+    for (key, value) in form.iter() {
         if EXTRA.contains(&key.as_str()) || value.is_empty() {
             continue;
         }
@@ -180,6 +261,7 @@ pub async fn save(
         .await
         .map_err(internal)?;
     let mut new_password = None;
+    let mut new_kubeconfig = None;
     let mut own_files = None;
     match step {
         "tls" => {
@@ -291,13 +373,7 @@ pub async fn save(
                     Some(yaml) if !(yaml.contains("clusters") && yaml.contains("server")) => {
                         errors.push(("target.kubeconfig".into(), "This is not a kubeconfig: it needs a clusters list with a server address.".into()));
                     }
-                    Some(yaml) => {
-                        store
-                            .put_draft_kubeconfig(&state.vault, yaml)
-                            .await
-                            .map_err(internal)?;
-                        next.kubeconfig_set = true;
-                    }
+                    Some(yaml) => new_kubeconfig = Some(yaml.clone()),
                     None if draft.kubeconfig_set => {}
                     None => errors.push((
                         "target.kubeconfig".into(),
@@ -311,40 +387,13 @@ pub async fn save(
     }
     let checked = check_step(&next, step, password.as_deref());
     errors.extend(checked.errors);
-    if !errors.is_empty() {
-        return Err(refuse(errors, &form));
-    }
-    if let Some((cert_path, cert, key_path, key)) = own_files {
-        for (path, content, mode) in [(cert_path, cert, 0o644), (key_path, key, 0o600)] {
-            stack::files::write_file(&path, content.as_bytes(), mode).map_err(internal)?;
-        }
-    }
-    if let Some(pw) = new_password {
-        store
-            .put_draft_smtp_password(&state.vault, &pw)
-            .await
-            .map_err(internal)?;
-        next.smtp_password_set = true;
-    }
-    if !next.is_completed(step) {
-        next.completed.push(step.to_owned());
-    }
-    store.save_wizard_draft(&next).await.map_err(internal)?;
-    store
-        .record(
-            actor,
-            None,
-            "wizard",
-            engine::audit::Outcome::Success,
-            Some(step),
-        )
-        .await
-        .map_err(internal)?;
-    // The domain step stays to show its checks; the others move on.
-    Ok(if step == "domain" {
-        "domain".to_owned()
-    } else {
-        ENGINE_STEPS[position + 1].to_owned()
+    Ok(Evaluated {
+        next,
+        position,
+        errors,
+        new_password,
+        new_kubeconfig,
+        own_files,
     })
 }
 

@@ -6,8 +6,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::api::wizard::{
-    get_wizard, FinishWizard, SaveStep, SendTestMail, TestTarget, WizardView, STEPS,
+    get_wizard, CheckStep, FinishWizard, SaveStep, SendTestMail, TestTarget, WizardView, STEPS,
 };
 use crate::components::field::FormError;
 use crate::error::AppError;
@@ -39,12 +41,139 @@ pub fn WizardPage() -> impl IntoView {
     }
 }
 
-/// The error of the last submission, shared by the step's inputs.
-type LastError = Signal<Option<AppError>>;
+/// What the step's inputs show: the last refused submission (its messages
+/// and the values to put back) and, once hydrated, the problems found while
+/// the operator edits, for the fields they changed since.
+#[derive(Clone, Copy)]
+struct LastError {
+    submitted: Signal<Option<AppError>>,
+    live: RwSignal<Option<BTreeMap<String, String>>>,
+    touched: RwSignal<BTreeSet<String>>,
+}
+
+impl LastError {
+    /// The message beside `path`, if any.
+    fn message(self, path: &str) -> Option<String> {
+        if self.touched.with(|t| t.contains(path)) {
+            if let Some(live) = self.live.get() {
+                return live.get(path).cloned();
+            }
+        }
+        self.submitted.get().and_then(|e| e.for_field(path))
+    }
+
+    /// What was submitted for `path` when the submission was refused.
+    fn kept(self, path: &str) -> Option<String> {
+        self.submitted.get().and_then(|e| e.kept(path))
+    }
+
+    fn form_message(self) -> Option<String> {
+        self.submitted.get().and_then(|e| e.form_message())
+    }
+}
+
+/// The form's fields by key path (`form[smtp.host]` -> `smtp.host`) and the
+/// path of `input`, the field that changed.
+#[cfg(feature = "hydrate")]
+fn changed_form(input: &web_sys::Element) -> Option<(String, BTreeMap<String, String>)> {
+    use wasm_bindgen::JsCast;
+    let path = input
+        .get_attribute("name")?
+        .strip_prefix("form[")?
+        .strip_suffix(']')?
+        .to_owned();
+    let form: web_sys::HtmlFormElement = input.closest("form").ok()??.dyn_into().ok()?;
+    let data = web_sys::FormData::new_with_form(&form).ok()?;
+    let mut fields = BTreeMap::new();
+    for entry in js_sys::try_iter(&data).ok()?? {
+        let pair: js_sys::Array = entry.ok()?.dyn_into().ok()?;
+        let Some(key) = pair.get(0).as_string() else {
+            continue;
+        };
+        if let Some(key) = key.strip_prefix("form[").and_then(|k| k.strip_suffix(']')) {
+            fields.insert(key.to_owned(), pair.get(1).as_string().unwrap_or_default());
+        }
+    }
+    Some((path, fields))
+}
+
+/// The element an event happened on and whether it is typed into (text
+/// fields are checked once typing pauses; boxes, choices and selects at
+/// once).
+#[cfg(feature = "hydrate")]
+fn event_field(ev: &leptos::ev::Event) -> Option<(web_sys::Element, bool)> {
+    use wasm_bindgen::JsCast;
+    let el = ev.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let typed = match el.tag_name().as_str() {
+        "TEXTAREA" => true,
+        "INPUT" => !matches!(
+            el.get_attribute("type").as_deref(),
+            Some("checkbox" | "radio")
+        ),
+        _ => false,
+    };
+    Some((el, typed))
+}
+
+/// After typing stops this long, the field is checked.
+#[cfg(feature = "hydrate")]
+const TYPING_PAUSE: std::time::Duration = std::time::Duration::from_millis(600);
 
 #[component]
 fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
-    let error: LastError = Signal::derive(move || save.value().get().and_then(|r| r.err()));
+    let check = ServerAction::<CheckStep>::new();
+    let error = LastError {
+        submitted: Signal::derive(move || save.value().get().and_then(|r| r.err())),
+        live: RwSignal::new(None),
+        touched: RwSignal::new(BTreeSet::new()),
+    };
+    // A check that fails (e.g. the session ended) leaves the messages as they were.
+    Effect::new(move |_| {
+        if let Some(Ok(problems)) = check.value().get() {
+            error.live.set(Some(problems.into_iter().collect()));
+        }
+    });
+    // Hydrated, fields are checked as they change, never moving the page
+    // under a pressed button: a pending check of typed text is dropped when
+    // a step button is pressed (the submission checks everything anyway).
+    let pending_check = StoredValue::new(None::<leptos::prelude::TimeoutHandle>);
+    let cancel_pending = move || {
+        if let Some(h) = pending_check.get_value() {
+            h.clear();
+        }
+        pending_check.set_value(None);
+    };
+    let step_name = StoredValue::new(view.step.clone());
+    #[cfg(feature = "hydrate")]
+    let run_check = move |input: &web_sys::Element| {
+        if let Some((path, form)) = changed_form(input) {
+            error.touched.update(|t| {
+                t.insert(path);
+            });
+            check.dispatch(CheckStep {
+                step: step_name.get_value(),
+                form,
+            });
+        }
+    };
+    let on_input = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        if let Some((input, true)) = event_field(&ev) {
+            cancel_pending();
+            pending_check
+                .set_value(set_timeout_with_handle(move || run_check(&input), TYPING_PAUSE).ok());
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, step_name, check, cancel_pending);
+    };
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        if let Some((input, false)) = event_field(&ev) {
+            run_check(&input);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
     let title = STEPS
         .iter()
         .find(|(s, _)| *s == view.step)
@@ -83,9 +212,11 @@ fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
                 view! {
                     <ActionForm action=save attr:novalidate=true attr:class="wizard-form">
                         <input type="hidden" name="step" value=step.clone() />
-                        <FormError message=Signal::derive(move || error.get().and_then(|e| e.form_message())) />
-                        {body}
-                        <StepButtons view pending=save.pending() />
+                        <FormError message=Signal::derive(move || error.form_message()) />
+                        <div class="step-fields" on:input=on_input on:change=on_change>{body}</div>
+                        <div on:pointerdown=move |_| cancel_pending()>
+                            <StepButtons view pending=save.pending() />
+                        </div>
                     </ActionForm>
                 }.into_any()
             }}
@@ -145,7 +276,7 @@ fn StepButtons(view: StoredValue<WizardView>, pending: Memo<bool>) -> impl IntoV
 
 /// What was submitted for `path` when the last submission was refused.
 fn kept_value(error: LastError, path: &str) -> Option<String> {
-    error.get().and_then(|e| e.kept(path))
+    error.kept(path)
 }
 
 /// Name of the input carrying `path` (`form[smtp.host]`).
@@ -177,11 +308,11 @@ fn TextIn(
     let saved = view
         .with_value(|v| v.value(path))
         .unwrap_or_else(|| default.to_owned());
-    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    let message = Signal::derive(move || error.message(path));
     let value = move || {
         error
-            .get()
-            .and_then(|e| e.kept(&input_name(path)).or_else(|| e.kept(path)))
+            .kept(&input_name(path))
+            .or_else(|| error.kept(path))
             .unwrap_or_else(|| saved.clone())
     };
     view! {
@@ -208,7 +339,7 @@ fn CheckIn(
 ) -> impl IntoView {
     let id = input_id(path);
     let on = view.with_value(|v| v.flag(path, default));
-    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    let message = Signal::derive(move || error.message(path));
     view! {
         <div class="check" class:has-error=move || message.get().is_some()>
             <input id=id.clone() type="checkbox" name=input_name(path) value="true"
@@ -232,7 +363,7 @@ fn Choice(
     let current = view
         .with_value(|v| v.value(path))
         .unwrap_or_else(|| default.to_owned());
-    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    let message = Signal::derive(move || error.message(path));
     view! {
         <fieldset class="choice" class:has-error=move || message.get().is_some()>
             <legend>{legend}</legend>
@@ -325,14 +456,14 @@ fn PemIn(
     hint: &'static str,
 ) -> impl IntoView {
     let id = input_id(path);
-    let message = Signal::derive(move || error.get().and_then(|e| e.for_field(path)));
+    let message = Signal::derive(move || error.message(path));
     let keep = path != "tls.key_pem";
     view! {
         <div class="field" class:has-error=move || message.get().is_some()>
             <label for=id.clone()>{label}</label>
             <textarea id=id name=input_name(path) rows="6" class="code" spellcheck="false"
                 aria-invalid=move || message.get().is_some().then_some("true")
-                prop:value=move || if keep { error.get().and_then(|e| e.kept(path)).unwrap_or_default() } else { String::new() }
+                prop:value=move || if keep { error.kept(path).unwrap_or_default() } else { String::new() }
             ></textarea>
             <p class="hint">{hint}</p>
             {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
@@ -366,15 +497,15 @@ fn SmtpStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
                  [("", "Follow the port (587 STARTTLS, 465 TLS, 25 none)"), ("starttls", "STARTTLS"), ("tls", "Implicit TLS"), ("none", "None")]
                     .into_iter().map(|(v, t)| view! { <option value=v selected=cur == v>{t}</option> }).collect_view()}
             </select>
-            {move || error.get().and_then(|e| e.for_field("smtp.security")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+            {move || error.message("smtp.security").map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
         </div>
         <TextIn view error path="smtp.username" label="Username" />
-        <div class="field" class:has-error=move || error.get().and_then(|e| e.for_field("smtp.password")).is_some()>
+        <div class="field" class:has-error=move || error.message("smtp.password").is_some()>
             <label for="f-smtp-password">"Password"</label>
             <input id="f-smtp-password" name=input_name("smtp.password") type="password" autocomplete="new-password"
                 placeholder=if pw_set { "(kept; type to replace)" } else { "" } />
             <p class="hint">"Stored encrypted; never shown again."</p>
-            {move || error.get().and_then(|e| e.for_field("smtp.password")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+            {move || error.message("smtp.password").map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
         </div>
         <TextIn view error path="smtp.from" label="From address" kind="email" placeholder="noreply@example.com" />
     }
@@ -460,7 +591,7 @@ fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
                  [("invite-only", "Invite-only: an invite code is needed"), ("open", "Open: anyone can sign up")]
                     .into_iter().map(|(v, t)| view! { <option value=v selected=cur == v>{t}</option> }).collect_view()}
             </select>
-            {move || error.get().and_then(|e| e.for_field("registration")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+            {move || error.message("registration").map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
         </div>
     }
 }
@@ -479,18 +610,12 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
     let field_err = move |f: &'static str| {
         move || {
             error
-                .get()
-                .and_then(|e| e.for_field(f))
+                .message(f)
                 .map(|m| view! { <p class="field-error" role="alert">{m}</p> })
         }
     };
     let kept = move |f: &'static str, saved: String| {
-        move || {
-            error
-                .get()
-                .and_then(|e| e.kept(f))
-                .unwrap_or_else(|| saved.clone())
-        }
+        move || error.kept(f).unwrap_or_else(|| saved.clone())
     };
     view! {
         <Choice view error path="target" legend="Where Stoat runs" default="docker" options=&[
@@ -499,7 +624,7 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
         ] />
         <fieldset class="sub">
             <legend>"Docker"</legend>
-            <div class="field" class:has-error=move || error.get().and_then(|e| e.for_field("target.docker_url")).is_some()>
+            <div class="field" class:has-error=move || error.message("target.docker_url").is_some()>
                 <label for="f-target-docker-url">"Daemon address"</label>
                 <input id="f-target-docker-url" name=input_name("target.docker_url") placeholder="unix:///var/run/docker.sock"
                     prop:value=kept("target.docker_url", docker_url.clone()) value=docker_url.clone() />

@@ -193,6 +193,37 @@ async fn every_step_validates_saves_and_resumes() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(field_error(&body, "target.docker_url").is_some(), "{body}");
+    // A kubeconfig sent with a bad namespace is not kept either.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "target",
+        &[
+            ("target", "kubernetes"),
+            ("target.kube_namespace", "Not_Valid"),
+            (
+                "target.kubeconfig",
+                "apiVersion: v1\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        field_error(&body, "target.kube_namespace").is_some(),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("6443"),
+        "kubeconfig never echoed"
+    );
+    assert_eq!(view(&app, &cookie, "target").await["kubeconfig_set"], false);
+    let vault = engine::sealed::Vault::open(&app.data.path().join("secrets.key")).unwrap();
+    assert_eq!(
+        app.db().await.draft_kubeconfig(&vault).await.unwrap(),
+        None,
+        "nothing half-saved"
+    );
     let (status, _) = save(&app, &cookie, "target", &[("target", "docker")]).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -242,4 +273,60 @@ async fn every_step_validates_saves_and_resumes() {
     let v = view(&app, &cookie, "domain").await;
     assert_eq!(v["editing"], true);
     assert_eq!(v["values"]["domain"], "chat.example.com");
+}
+
+async fn check(
+    app: &TestApp,
+    cookie: &Cookie,
+    step: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form: Vec<(String, String)> = vec![("step".into(), step.into())];
+    for (k, v) in fields {
+        form.push((format!("form[{k}]"), v.to_string()));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = app.call("/api/wizard/check", &pairs, Some(cookie)).await;
+    let status = res.status();
+    (status, json(res).await)
+}
+
+/// What the hydrated wizard asks while the operator types: the problems by
+/// field, the same as saving would report, with nothing saved either way.
+#[tokio::test]
+async fn checking_a_step_reports_problems_and_saves_nothing() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+
+    let (status, body) = check(&app, &cookie, "domain", &[("domain", "chat..example.com")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let problems = body.as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{body}");
+    assert_eq!(problems[0][0], "domain");
+    assert!(
+        problems[0][1].as_str().unwrap().contains("empty labels"),
+        "{body}"
+    );
+    let (_, saved) = save(&app, &cookie, "domain", &[("domain", "chat..example.com")]).await;
+    assert_eq!(
+        field_error(&saved, "domain"),
+        problems[0][1].as_str(),
+        "the same message as saving"
+    );
+
+    let (status, body) = check(&app, &cookie, "domain", &[("domain", "chat.example.com")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!([]));
+    let v = view(&app, &cookie, "domain").await;
+    assert!(v["values"].get("domain").is_none(), "nothing saved: {v}");
+    assert_eq!(v["steps"][0][2], false, "the step is not done: {v}");
+
+    // Later steps wait for the earlier ones, as when saving.
+    let (status, _) = check(&app, &cookie, "smtp", &[("smtp.enabled", "true")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Signed out, nothing is answered.
+    let res = app
+        .call("/api/wizard/check", &[("step", "domain")], None)
+        .await;
+    assert_status(&res, StatusCode::UNAUTHORIZED);
 }
