@@ -19,6 +19,9 @@ use crate::revisions::Revision;
 use crate::sealed::Vault;
 use crate::{EngineError, Store};
 
+/// Pull progress is stored (for the page) at most this often per image.
+const PULL_STORE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
     #[error("deployment {0} is still running; wait for it to finish")]
@@ -291,9 +294,25 @@ impl Rollout {
         let (tx, mut rx) = unbounded_channel::<ProgressEvent>();
         let store = self.store.clone();
         let handle = tokio::spawn(async move {
+            // Pull progress is stored at most once a second per image (the
+            // page shows the image's totals); every event is forwarded.
+            let mut pull_stored: std::collections::HashMap<String, std::time::Instant> =
+                std::collections::HashMap::new();
             while let Some(event) = rx.recv().await {
-                // Layer-by-layer pull chatter is forwarded, not stored.
-                if !matches!(event, ProgressEvent::PullProgress { .. }) {
+                let keep = match &event {
+                    ProgressEvent::PullProgress { image, .. } => {
+                        let now = std::time::Instant::now();
+                        let due = pull_stored
+                            .get(image)
+                            .is_none_or(|at| now.duration_since(*at) >= PULL_STORE_EVERY);
+                        if due {
+                            pull_stored.insert(image.clone(), now);
+                        }
+                        due
+                    }
+                    _ => true,
+                };
+                if keep {
                     if let Err(e) = store.append_event(id, &event).await {
                         tracing::warn!(error = %e, "could not store a progress event");
                     }

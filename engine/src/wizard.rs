@@ -17,6 +17,8 @@ pub const STEPS: [&str; 7] = ["domain", "tls", "smtp", "voice", "apps", "target"
 
 const DRAFT_SMTP_PASSWORD: &str = "draft_smtp_password";
 const DRAFT_KUBECONFIG: &str = "draft_kubeconfig";
+/// The wizard's target step as last deployed (JSON of [`TargetDraft`]).
+const TARGET_SETTINGS: &str = "target_settings";
 
 /// Which key paths each step owns (prefix match on `a.b` paths).
 pub fn step_fields(step: &str) -> &'static [&'static str] {
@@ -215,7 +217,14 @@ impl Store {
             }
         }
         Ok(match self.latest_revision(vault).await? {
-            Some(r) => Draft::from_config(&r.config),
+            Some(r) => {
+                let mut d = Draft::from_config(&r.config);
+                if let Some(t) = self.secret(vault, TARGET_SETTINGS).await? {
+                    d.target = serde_json::from_str(&t).unwrap_or_default();
+                }
+                d.kubeconfig_set = self.draft_kubeconfig(vault).await?.is_some();
+                d
+            }
             None => Draft::default(),
         })
     }
@@ -234,11 +243,32 @@ impl Store {
     }
 
     /// Drops the draft (after it became a revision).
+    /// Forgets the draft once it became a revision, with its SMTP password
+    /// (the revision keeps its own; a stale draft one would win over a later
+    /// revision's).
     pub async fn clear_wizard_draft(&self) -> Result<(), EngineError> {
         sqlx::query("DELETE FROM wizard_draft")
             .execute(self.pool())
             .await?;
+        sqlx::query("DELETE FROM sealed_secrets WHERE name = ?")
+            .bind(DRAFT_SMTP_PASSWORD)
+            .execute(self.pool())
+            .await?;
         Ok(())
+    }
+
+    /// Keeps the deploy target chosen in the wizard: the Docker address for
+    /// the rollout, and all of it for the next Settings edit.
+    pub async fn save_target_settings(
+        &self,
+        vault: &Vault,
+        target: &TargetDraft,
+    ) -> Result<(), EngineError> {
+        self.put_secret(vault, crate::rollout::DOCKER_URL, &target.docker_url)
+            .await?;
+        let json =
+            serde_json::to_string(target).map_err(|e| EngineError::Secrets(e.to_string()))?;
+        self.put_secret(vault, TARGET_SETTINGS, &json).await
     }
 
     /// The SMTP password of the draft, else of the newest revision.

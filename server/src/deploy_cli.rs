@@ -68,7 +68,10 @@ struct Bars {
     multi: MultiProgress,
     bars: BTreeMap<String, ProgressBar>,
     style: ProgressStyle,
+    pulling: ProgressStyle,
     done: ProgressStyle,
+    /// Image -> the service whose bar shows its pull.
+    pulls: BTreeMap<String, String>,
 }
 
 impl Bars {
@@ -82,8 +85,14 @@ impl Bars {
             bars: BTreeMap::new(),
             style: ProgressStyle::with_template("{spinner} {prefix:>16} {wide_msg} {elapsed:>4}")
                 .expect("valid template"),
+            pulling: ProgressStyle::with_template(
+                "{spinner} {prefix:>16} [{bar:24}] {bytes:>9}/{total_bytes:9} {wide_msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
             done: ProgressStyle::with_template("  {prefix:>16} {wide_msg}")
                 .expect("valid template"),
+            pulls: BTreeMap::new(),
         }
     }
 
@@ -135,9 +144,30 @@ impl Bars {
                 }
             }
             ProgressEvent::PullStarted { service, image } => {
+                self.pulls.insert(image.clone(), service.clone());
                 self.set(service, &format!("pulling {image}"))
             }
-            ProgressEvent::PullProgress { .. } | ProgressEvent::PullDone { .. } => {}
+            // Byte counts only move the bar; a log gets the start and end.
+            ProgressEvent::PullProgress { image, tally, .. } => {
+                if let Some(service) = self.pulls.get(image).cloned() {
+                    let bar = self.bar(&service);
+                    if tally.bytes_total > 0 {
+                        bar.set_style(self.pulling.clone());
+                        bar.set_length(tally.bytes_total);
+                        bar.set_position(tally.bytes);
+                    }
+                    bar.set_message(format!(
+                        "pulling {image} ({} of {} layers)",
+                        tally.layers_done, tally.layers
+                    ));
+                }
+            }
+            ProgressEvent::PullDone { image } => {
+                if let Some(service) = self.pulls.get(image).cloned() {
+                    self.bar(&service).set_style(self.style.clone());
+                    self.set(&service, &format!("pulled {image}"));
+                }
+            }
             ProgressEvent::Creating { service } => self.set(service, "creating"),
             ProgressEvent::Started { service } => self.set(service, "started"),
             ProgressEvent::WaitingHealthy { service } => self.set(service, "waiting until healthy"),

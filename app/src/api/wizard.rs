@@ -130,6 +130,9 @@ impl WizardView {
     }
 }
 
+/// Let's Encrypt's staging directory (the TLS step's staging toggle).
+pub const LE_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
 /// Session keys of the last test results.
 pub const LAST_MAIL: &str = "wizard_last_mail";
 pub const LAST_TARGET: &str = "wizard_last_target";

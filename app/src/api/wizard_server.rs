@@ -8,11 +8,13 @@ use engine::wizard::{check_step, Draft, STEPS as ENGINE_STEPS};
 use stack::model::{StackConfig, TlsMode};
 
 use super::internal;
-use super::wizard::{Check, DiffLine, Notice, Review, ShownFile, WizardView, FLAGS, STEPS};
+use super::wizard::{
+    Check, DiffLine, Notice, Review, ShownFile, WizardView, FLAGS, LE_STAGING, STEPS,
+};
 use crate::error::AppError;
 use crate::state::AppState;
 
-const LE_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+const LE_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 fn known_step(step: &str) -> Result<(), AppError> {
     if ENGINE_STEPS.contains(&step) {
@@ -265,13 +267,18 @@ async fn evaluate(
     let mut own_files = None;
     match step {
         "tls" => {
-            if form
-                .get("tls.staging")
-                .is_some_and(|v| v == "true" || v == "on")
-                && next.get("tls.mode") == Some("acme")
-            {
-                next.fields
-                    .insert("tls.directory".into(), LE_STAGING.into());
+            if next.get("tls.mode") == Some("acme") {
+                let staging = form
+                    .get("tls.staging")
+                    .is_some_and(|v| v == "true" || v == "on");
+                if staging {
+                    next.fields
+                        .insert("tls.directory".into(), LE_STAGING.into());
+                } else if next.get("tls.directory") == Some(LE_STAGING) {
+                    // Unticked: back to Let's Encrypt's production CA.
+                    next.fields
+                        .insert("tls.directory".into(), LE_PRODUCTION.into());
+                }
             }
             if next.get("tls.mode") == Some("own") {
                 let cert = form.get("tls.cert_pem").cloned().unwrap_or_default();
@@ -333,6 +340,13 @@ async fn evaluate(
             }
         }
         "smtp" => {
+            // The offer shown when e-mail stays off: registration by invite.
+            if form.get("registration").map(String::as_str) == Some("invite-only")
+                && next.get("smtp.enabled") != Some("true")
+            {
+                next.fields
+                    .insert("registration".into(), "invite-only".into());
+            }
             if let Some(pw) = form.get("smtp.password").filter(|p| !p.is_empty()) {
                 new_password = Some(pw.clone());
                 password = Some(pw.clone());
@@ -450,10 +464,14 @@ pub async fn domain_checks(state: &AppState, draft: &Draft) -> Vec<Check> {
     out
 }
 
+/// What the review shows instead of a secret value.
+const MASK: &str = "••••••••";
+
+/// `text` with every generated secret value replaced by [`MASK`].
 fn mask(mut text: String, secrets: &[String]) -> String {
     for s in secrets {
         if s.len() >= 6 {
-            text = text.replace(s.as_str(), "••••••••");
+            text = text.replace(s.as_str(), MASK);
         }
     }
     text
@@ -590,15 +608,20 @@ async fn review(
         .ensure_stack_secrets(&state.vault)
         .await
         .map_err(internal)?;
-    let plan = stack::render::render(&config, &secrets);
-    let mut hidden: Vec<String> = secrets
+    // The files are rendered with a stand-in SMTP password (a short one
+    // could not be masked by searching for it); generated secrets are long.
+    let mut shown = config.clone();
+    if let Some(smtp) = shown.smtp.as_mut() {
+        if !smtp.password.is_empty() {
+            smtp.password = MASK.to_owned();
+        }
+    }
+    let plan = stack::render::render(&shown, &secrets);
+    let hidden: Vec<String> = secrets
         .values()
         .iter()
         .map(|(_, v)| v.to_string())
         .collect();
-    if let Some(pw) = password {
-        hidden.push(pw.to_owned());
-    }
     let mut files = Vec::new();
     for name in ["Revolt.toml", "Caddyfile", "livekit.yml"] {
         if let Some(f) = plan.files.get(name) {
@@ -774,11 +797,7 @@ pub async fn finish(state: &AppState, actor: &str) -> Result<i64, AppError> {
         .map_err(internal)?
         .ok_or(AppError::Internal)?;
     store
-        .put_secret(
-            &state.vault,
-            engine::rollout::DOCKER_URL,
-            &draft.target.docker_url,
-        )
+        .save_target_settings(&state.vault, &draft.target)
         .await
         .map_err(internal)?;
     state.rollout.reset_target().await;

@@ -37,6 +37,14 @@ pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
             }),
         }
     }
+    // Image -> the service whose line shows its pull.
+    let mut pulls: Vec<(String, String)> = Vec::new();
+    let puller = |pulls: &Vec<(String, String)>, image: &str| {
+        pulls
+            .iter()
+            .find(|(i, _)| i == image)
+            .map(|(_, s)| s.clone())
+    };
     for (_, e) in events {
         let kind = e["kind"].as_str().unwrap_or_default();
         let service = e["service"].as_str().unwrap_or_default();
@@ -55,12 +63,37 @@ pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
                     set(&mut steps, s, state, detail.to_owned());
                 }
             }
-            "pull_started" => set(
-                &mut steps,
-                service,
-                "working",
-                format!("pulling {}", e["image"].as_str().unwrap_or_default()),
-            ),
+            "pull_started" => {
+                let image = e["image"].as_str().unwrap_or_default();
+                pulls.push((image.to_owned(), service.to_owned()));
+                set(&mut steps, service, "working", format!("pulling {image}"));
+            }
+            "pull_progress" => {
+                let image = e["image"].as_str().unwrap_or_default();
+                if let Some(s) = puller(&pulls, image) {
+                    let t = &e["tally"];
+                    let n = |k: &str| t[k].as_u64().unwrap_or(0);
+                    let mut detail = format!(
+                        "pulling {image}: {} of {} layers",
+                        n("layers_done"),
+                        n("layers")
+                    );
+                    if n("bytes_total") > 0 {
+                        detail += &format!(
+                            ", {:.1} of {:.1} MB",
+                            n("bytes") as f64 / 1e6,
+                            n("bytes_total") as f64 / 1e6
+                        );
+                    }
+                    set(&mut steps, &s, "working", detail);
+                }
+            }
+            "pull_done" => {
+                let image = e["image"].as_str().unwrap_or_default();
+                if let Some(s) = puller(&pulls, image) {
+                    set(&mut steps, &s, "working", format!("pulled {image}"));
+                }
+            }
             "creating" => set(&mut steps, service, "working", "creating".into()),
             "started" => set(&mut steps, service, "working", "started".into()),
             "waiting_healthy" => set(
@@ -317,6 +350,23 @@ mod tests {
         ];
         let (steps, general) = fold(&events);
         assert_eq!(steps.len(), 2);
+        let pulling = vec![
+            (
+                1,
+                json!({"kind": "pull_started", "service": "api", "image": "x/api:1"}),
+            ),
+            (
+                2,
+                json!({"kind": "pull_progress", "image": "x/api:1", "status": "a: Downloading",
+                "current": 5, "total": 10,
+                "tally": {"layers": 3, "layers_done": 1, "bytes": 2_500_000, "bytes_total": 10_000_000}}),
+            ),
+        ];
+        let (pull, _) = fold(&pulling);
+        assert_eq!(
+            pull[0].detail,
+            "pulling x/api:1: 1 of 3 layers, 2.5 of 10.0 MB"
+        );
         assert_eq!(steps[0].state, "done");
         assert_eq!(steps[0].detail, "healthy after 1.5 s");
         assert_eq!(steps[1].detail, "unchanged");

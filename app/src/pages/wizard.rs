@@ -9,7 +9,8 @@ use leptos_router::hooks::use_params_map;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::wizard::{
-    get_wizard, CheckStep, FinishWizard, SaveStep, SendTestMail, TestTarget, WizardView, STEPS,
+    get_wizard, CheckStep, FinishWizard, SaveStep, SendTestMail, TestTarget, WizardView,
+    LE_STAGING, STEPS,
 };
 use crate::components::field::FormError;
 use crate::error::AppError;
@@ -423,6 +424,7 @@ fn DomainStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
 #[component]
 fn TlsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
     let has_own = view.with_value(|v| v.value("tls.cert_file").is_some());
+    let staging = view.with_value(|v| v.value("tls.directory").as_deref() == Some(LE_STAGING));
     view! {
         <Choice view error path="tls.mode" legend="Where the certificate comes from" default="self-signed" options=&[
             ("self-signed", "Burrow's own CA", "works anywhere, also on a LAN; install the CA on your devices once (Certificate page)."),
@@ -435,7 +437,8 @@ fn TlsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
             <TextIn view error path="tls.directory" label="Directory URL" default="https://acme-v02.api.letsencrypt.org/directory"
                 hint="Let's Encrypt by default; any ACME CA works." />
             <div class="check">
-                <input id="f-tls-staging" type="checkbox" name=input_name("tls.staging") value="true" />
+                <input id="f-tls-staging" type="checkbox" name=input_name("tls.staging") value="true"
+                    checked=move || kept_value(error, "tls.staging").map(|v| v == "true").unwrap_or(staging) />
                 <label for="f-tls-staging">"Use Let's Encrypt's staging CA (for trying things out; browsers do not trust it)"</label>
             </div>
         </fieldset>

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use docker::DockerTarget;
 pub use error::DeployError;
 pub use preflight::check_plan;
-pub use progress::{ChangeAction, PlannedChange, ProgressEvent};
+pub use progress::{ChangeAction, PlannedChange, ProgressEvent, PullTally};
 /// A stack's name: the prefix of every container (`<stack>-<service>`),
 /// volume (`<stack>_<volume>`) and the network (`<stack>`) it owns.
 pub use stack::model::StackName;

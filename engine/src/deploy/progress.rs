@@ -24,6 +24,33 @@ pub struct PlannedChange {
     pub action: ChangeAction,
 }
 
+/// How far the pull of one image is, over all its layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullTally {
+    pub layers: u32,
+    pub layers_done: u32,
+    /// Compressed bytes downloaded, of `bytes_total` known so far.
+    pub bytes: u64,
+    pub bytes_total: u64,
+}
+
+impl std::fmt::Display for PullTally {
+    /// "2 of 5 layers, 12.3 of 40.1 MB".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mb = |b: u64| b as f64 / 1_000_000.0;
+        write!(f, "{} of {} layers", self.layers_done, self.layers)?;
+        if self.bytes_total > 0 {
+            write!(
+                f,
+                ", {:.1} of {:.1} MB",
+                mb(self.bytes),
+                mb(self.bytes_total)
+            )?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProgressEvent {
@@ -37,12 +64,15 @@ pub enum ProgressEvent {
         image: String,
     },
     /// The daemon's progress for one layer (`status` is its text, e.g.
-    /// "Downloading"; sizes in bytes when it knows them).
+    /// "Downloading"; sizes in bytes when it knows them), with the totals of
+    /// the whole image so far.
     PullProgress {
         image: String,
         status: String,
         current: Option<u64>,
         total: Option<u64>,
+        #[serde(default)]
+        tally: PullTally,
     },
     PullDone {
         image: String,

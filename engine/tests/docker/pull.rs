@@ -139,6 +139,7 @@ async fn missing_image_is_pulled_from_a_registry_with_progress() {
                 status,
                 current,
                 total,
+                ..
             } if *i == image => Some((status.clone(), *current, *total)),
             _ => None,
         })
@@ -157,6 +158,21 @@ async fn missing_image_is_pulled_from_a_registry_with_progress() {
     assert!(
         progress.iter().any(|(s, _, _)| s.contains("Pull complete")),
         "{progress:#?}"
+    );
+    // The image's totals: every layer done, every byte counted.
+    let last = events[started..done]
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            ProgressEvent::PullProgress { tally, .. } => Some(*tally),
+            _ => None,
+        })
+        .unwrap();
+    assert!(last.layers >= 1, "{last:?}");
+    assert_eq!(last.layers_done, last.layers, "{last:?}");
+    assert!(
+        last.bytes_total > 0 && last.bytes == last.bytes_total,
+        "{last:?}"
     );
     // Containers are created only after every image is there.
     let first_create = events

@@ -330,3 +330,225 @@ async fn checking_a_step_reports_problems_and_saves_nothing() {
         .await;
     assert_status(&res, StatusCode::UNAUTHORIZED);
 }
+
+/// Takes every step with valid values (SMTP on, a short password, Docker at
+/// `docker_url`).
+async fn complete_steps(app: &TestApp, cookie: &Cookie, domain: &str, docker_url: &str) {
+    let steps: [(&str, Vec<(&str, &str)>); 6] = [
+        ("domain", vec![("domain", domain)]),
+        ("tls", vec![("tls.mode", "self-signed")]),
+        (
+            "smtp",
+            vec![
+                ("smtp.enabled", "true"),
+                ("smtp.host", "smtp.example.com"),
+                ("smtp.port", "587"),
+                ("smtp.username", "stoat"),
+                ("smtp.password", "pw42"),
+                ("smtp.from", "noreply@example.com"),
+            ],
+        ),
+        ("voice", vec![("livekit.enabled", "false")]),
+        (
+            "apps",
+            vec![
+                ("apps.api", "true"),
+                ("apps.web", "true"),
+                ("apps.events", "true"),
+                ("registration", "open"),
+            ],
+        ),
+        (
+            "target",
+            vec![("target", "docker"), ("target.docker_url", docker_url)],
+        ),
+    ];
+    for (step, fields) in steps {
+        let (status, body) = save(app, cookie, step, &fields).await;
+        assert_eq!(status, StatusCode::OK, "{step}: {body}");
+    }
+}
+
+/// Waits until no deployment runs (the test's target refuses connections,
+/// so each ends quickly).
+async fn settled(app: &TestApp) {
+    let store = app.db().await;
+    for _ in 0..100 {
+        let running = store
+            .recent_deployments(5)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.finished_at.is_none());
+        if !running {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("a deployment is still running");
+}
+
+/// Settings after the first deploy: the same steps, starting from the
+/// revision and the saved target; the review shows what changes against
+/// the deployed revision; finishing makes revision 2.
+#[tokio::test]
+async fn settings_edit_the_deployed_revision_and_make_the_next() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    // Nothing listens there: the deployments fail fast, which is all this
+    // test needs of them.
+    let docker = "tcp://127.0.0.1:9";
+    complete_steps(&app, &cookie, "chat.example.com", docker).await;
+
+    // A 4-character SMTP password is masked in the rendered files too.
+    let v = view(&app, &cookie, "review").await;
+    let files = v["review"]["files"].to_string();
+    assert!(files.contains("smtp.example.com"), "{files}");
+    assert!(!files.contains("pw42"), "short password shown: {files}");
+    assert!(files.contains("••••••••"));
+    assert!(v["review"]["diff"].is_null(), "nothing deployed yet");
+
+    let res = app.call("/api/wizard/deploy", &[], Some(&cookie)).await;
+    assert_status(&res, StatusCode::OK);
+    settled(&app).await;
+    let store = app.db().await;
+    let vault = engine::sealed::Vault::open(&app.data.path().join("secrets.key")).unwrap();
+    assert_eq!(
+        store.secret(&vault, "draft_smtp_password").await.unwrap(),
+        None,
+        "the draft's password goes with the draft"
+    );
+    // Revision 1 counts as deployed from here on.
+    let id = store
+        .begin_deployment(Some(1), engine::deployments::DeploymentKind::Apply, "test")
+        .await
+        .unwrap_or_else(|_| panic!("no deployment may be running"));
+    store
+        .finish_deployment(id, engine::deployments::DeploymentStatus::Succeeded, "test")
+        .await
+        .unwrap();
+
+    // Settings start from the revision, with the target as it was chosen.
+    let v = view(&app, &cookie, "target").await;
+    assert_eq!(v["editing"], true);
+    assert_eq!(v["docker_url"], docker, "{v}");
+    assert_eq!(v["values"]["registration"], "open");
+
+    // E-mail off: the invite-only offer on the SMTP step is taken.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "smtp",
+        &[("smtp.enabled", "false"), ("registration", "invite-only")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        view(&app, &cookie, "apps").await["values"]["registration"],
+        "invite-only"
+    );
+    let (status, _) = save(&app, &cookie, "domain", &[("domain", "talk.example.com")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let v = view(&app, &cookie, "review").await;
+    let diff = &v["review"]["diff"];
+    assert_eq!(diff[0], 1, "against the deployed revision: {diff}");
+    let lines: Vec<(String, String)> = diff[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["sign"].as_str().unwrap().to_owned(),
+                l["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let has = |sign: &str, text: &str| lines.iter().any(|(s, t)| s == sign && t.contains(text));
+    assert!(
+        has("-", "chat.example.com") && has("+", "talk.example.com"),
+        "{lines:?}"
+    );
+    assert!(has("-", "open") && has("+", "invite-only"), "{lines:?}");
+    assert!(!v.to_string().contains("pw42"));
+
+    let res = app.call("/api/wizard/deploy", &[], Some(&cookie)).await;
+    assert_status(&res, StatusCode::OK);
+    settled(&app).await;
+    let rev = store.latest_revision(&vault).await.unwrap().unwrap();
+    assert_eq!(rev.meta.id, 2);
+    assert_eq!(rev.config.domain.as_str(), "talk.example.com");
+    assert!(rev.config.smtp.is_none());
+    assert_eq!(view(&app, &cookie, "target").await["docker_url"], docker);
+}
+
+/// ACME: e-mail and the Let's Encrypt directory by default; the staging
+/// toggle switches the directory and back.
+#[tokio::test]
+async fn acme_defaults_to_lets_encrypt_and_staging_toggles() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let (status, _) = save(&app, &cookie, "domain", &[("domain", "chat.example.com")]).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "tls",
+        &[("tls.mode", "acme"), ("tls.email", "ops")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body, "tls.email").is_some(), "{body}");
+
+    let acme = [("tls.mode", "acme"), ("tls.email", "ops@example.com")];
+    let (status, body) = save(&app, &cookie, "tls", &acme).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v = view(&app, &cookie, "tls").await;
+    assert_eq!(v["values"]["tls.email"], "ops@example.com");
+
+    let mut staging = acme.to_vec();
+    staging.push(("tls.staging", "true"));
+    let (status, _) = save(&app, &cookie, "tls", &staging).await;
+    assert_eq!(status, StatusCode::OK);
+    let v = view(&app, &cookie, "tls").await;
+    let staging_url = v["values"]["tls.directory"].as_str().unwrap().to_owned();
+    assert!(staging_url.contains("acme-staging-v02"), "{v}");
+
+    // Unticked, with the staging URL still in the directory field.
+    let mut back = acme.to_vec();
+    back.push(("tls.directory", &staging_url));
+    let (status, _) = save(&app, &cookie, "tls", &back).await;
+    assert_eq!(status, StatusCode::OK);
+    let v = view(&app, &cookie, "tls").await;
+    assert_eq!(
+        v["values"]["tls.directory"],
+        "https://acme-v02.api.letsencrypt.org/directory"
+    );
+
+    // The rendered Caddyfile asks that CA for the domain.
+    for (step, fields) in [
+        ("smtp", vec![("smtp.enabled", "false")]),
+        ("voice", vec![("livekit.enabled", "false")]),
+        ("apps", vec![("apps.api", "true"), ("apps.web", "true")]),
+        ("target", vec![("target", "docker")]),
+    ] {
+        let (status, body) = save(&app, &cookie, step, &fields).await;
+        assert_eq!(status, StatusCode::OK, "{step}: {body}");
+    }
+    let v = view(&app, &cookie, "review").await;
+    let caddyfile = v["review"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Caddyfile")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        caddyfile.contains("acme-v02.api.letsencrypt.org"),
+        "{caddyfile}"
+    );
+    assert!(caddyfile.contains("ops@example.com"), "{caddyfile}");
+}

@@ -2,7 +2,7 @@
 //! are only inspected, missing ones pulled with progress. A pull that fails
 //! stops the apply while every container is still as it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use stack::Plan;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::deploy::{DeployError, ProgressEvent};
+use crate::deploy::{DeployError, ProgressEvent, PullTally};
 
 /// Progress of one layer is reported at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -106,6 +106,7 @@ async fn pull(
         image: image.to_string(),
     });
     let mut last: HashMap<String, (String, Instant)> = HashMap::new();
+    let mut layers = Layers::default();
     let mut stream = docker.create_image(Some(pull_options(image)), None, None);
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| DeployError::Pull {
@@ -118,6 +119,10 @@ async fn pull(
         })?;
         let status = info.status.unwrap_or_default();
         let layer = info.id.unwrap_or_default();
+        let detail = info.progress_detail.unwrap_or_default();
+        let current = detail.current.and_then(|c| u64::try_from(c).ok());
+        let total = detail.total.and_then(|t| u64::try_from(t).ok());
+        layers.update(&layer, &status, current, total);
         let now = Instant::now();
         let due = match last.get(&layer) {
             Some((s, at)) => *s != status || now.duration_since(*at) >= PROGRESS_EVERY,
@@ -127,7 +132,6 @@ async fn pull(
             continue;
         }
         last.insert(layer.clone(), (status.clone(), now));
-        let detail = info.progress_detail.unwrap_or_default();
         let _ = progress.send(ProgressEvent::PullProgress {
             image: image.to_string(),
             status: if layer.is_empty() {
@@ -135,14 +139,58 @@ async fn pull(
             } else {
                 format!("{layer}: {status}")
             },
-            current: detail.current.and_then(|c| u64::try_from(c).ok()),
-            total: detail.total.and_then(|t| u64::try_from(t).ok()),
+            current,
+            total,
+            tally: layers.tally(),
         });
     }
     let _ = progress.send(ProgressEvent::PullDone {
         image: image.to_string(),
     });
     Ok(())
+}
+
+/// Each layer's download as the daemon reports it.
+#[derive(Default)]
+struct Layers(BTreeMap<String, LayerState>);
+
+#[derive(Default, Clone, Copy)]
+struct LayerState {
+    bytes: u64,
+    total: u64,
+    done: bool,
+}
+
+impl Layers {
+    fn update(&mut self, layer: &str, status: &str, current: Option<u64>, total: Option<u64>) {
+        // Lines without a layer id are about the image (digest, status).
+        if layer.is_empty() || status.starts_with("Pulling from") {
+            return;
+        }
+        let l = self.0.entry(layer.to_string()).or_default();
+        match status {
+            "Downloading" => {
+                l.bytes = current.unwrap_or(l.bytes);
+                l.total = total.unwrap_or(l.total);
+            }
+            "Download complete" | "Verifying Checksum" | "Extracting" => l.bytes = l.total,
+            "Pull complete" | "Already exists" => {
+                l.bytes = l.total;
+                l.done = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn tally(&self) -> PullTally {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        PullTally {
+            layers: count(self.0.len()),
+            layers_done: count(self.0.values().filter(|l| l.done).count()),
+            bytes: self.0.values().map(|l| l.bytes).sum(),
+            bytes_total: self.0.values().map(|l| l.total).sum(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +209,25 @@ mod tests {
         let o = pull_options(&digest);
         assert_eq!(o.from_image.as_deref(), Some(digest.as_str()));
         assert_eq!(o.tag, None);
+    }
+
+    #[test]
+    fn layers_add_up_to_the_image() {
+        let mut l = Layers::default();
+        l.update("", "Pulling from burrow/x", None, None);
+        l.update("a", "Pulling fs layer", None, None);
+        l.update("b", "Already exists", None, None);
+        l.update("a", "Downloading", Some(1_000_000), Some(4_000_000));
+        let t = l.tally();
+        assert_eq!(
+            (t.layers, t.layers_done, t.bytes, t.bytes_total),
+            (2, 1, 1_000_000, 4_000_000)
+        );
+        assert_eq!(t.to_string(), "1 of 2 layers, 1.0 of 4.0 MB");
+        l.update("a", "Download complete", None, None);
+        l.update("a", "Extracting", Some(10), Some(4_000_000));
+        l.update("a", "Pull complete", None, None);
+        let t = l.tally();
+        assert_eq!((t.layers_done, t.bytes), (2, 4_000_000));
     }
 }
