@@ -17,6 +17,9 @@ cargo leptos build
 step "test-kit images (stand-ins for every service + Debian's caddy)"
 testkit/build-images.sh
 
+step "test-kit stand-in unit tests"
+CARGO_TARGET_DIR=target/testkit cargo test --quiet --locked --manifest-path testkit/standin/Cargo.toml
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 

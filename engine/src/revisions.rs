@@ -86,6 +86,19 @@ impl Store {
         }
     }
 
+    /// The revision that runs: the one last applied successfully, or the
+    /// newest when nothing has been deployed yet. The console watches this
+    /// one, so an edit saved but not deployed does not change what it probes.
+    pub async fn running_revision(&self, vault: &Vault) -> Result<Option<Revision>, EngineError> {
+        match self.deployed_revision().await? {
+            Some(id) => match self.revision(vault, id).await? {
+                Some(rev) => Ok(Some(rev)),
+                None => self.latest_revision(vault).await,
+            },
+            None => self.latest_revision(vault).await,
+        }
+    }
+
     pub async fn revision(&self, vault: &Vault, id: i64) -> Result<Option<Revision>, EngineError> {
         let row: Option<(i64, i64, String, String, Option<String>)> = sqlx::query_as(
             "SELECT id, created_at, author, stack_toml, note FROM config_revisions WHERE id = ?",

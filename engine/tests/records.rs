@@ -114,6 +114,20 @@ async fn one_deployment_at_a_time_events_in_order_stale_ones_interrupted() {
         .await
         .unwrap();
     assert_eq!(store.deployed_revision().await.unwrap(), Some(rev.id));
+
+    // An edit saved but not deployed is the newest, not the running one.
+    let mut changed = config.clone();
+    changed.apps.gifbox = !changed.apps.gifbox;
+    let (edit, created) = store
+        .save_revision(&vault, &changed, "admin", None)
+        .await
+        .unwrap();
+    assert!(created);
+    let latest = store.latest_revision(&vault).await.unwrap().unwrap();
+    assert_eq!(latest.meta.id, edit.id);
+    let running = store.running_revision(&vault).await.unwrap().unwrap();
+    assert_eq!(running.meta.id, rev.id);
+    assert_eq!(running.config, config);
 }
 
 #[tokio::test]

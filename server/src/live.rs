@@ -99,11 +99,11 @@ pub async fn wizard_resume(State(state): State<AppState>) -> Response {
     axum::response::Redirect::to(&format!("/wizard/{step}")).into_response()
 }
 
-/// The config of what runs: the newest revision.
+/// The config of what runs: the revision last deployed (or the newest).
 async fn current_config(state: &AppState) -> Option<StackConfig> {
     state
         .store
-        .latest_revision(&state.vault)
+        .running_revision(&state.vault)
         .await
         .ok()
         .flatten()

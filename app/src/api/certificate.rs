@@ -32,7 +32,7 @@ pub async fn get_certificate() -> Result<CaInfo, AppError> {
             .map_err(internal)?;
         let latest = state
             .store
-            .latest_revision(&state.vault)
+            .running_revision(&state.vault)
             .await
             .map_err(internal)?;
         let rfc = |t: time::OffsetDateTime| {

@@ -60,7 +60,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
         let state = state();
         let Some(revision) = state
             .store
-            .latest_revision(&state.vault)
+            .running_revision(&state.vault)
             .await
             .map_err(internal)?
         else {
@@ -149,7 +149,7 @@ pub async fn get_logs(service: Option<String>) -> Result<LogsView, AppError> {
         let state = state();
         let Some(revision) = state
             .store
-            .latest_revision(&state.vault)
+            .running_revision(&state.vault)
             .await
             .map_err(internal)?
         else {

@@ -51,3 +51,22 @@ pub fn subscribe(
         });
     }
 }
+
+/// A count of whole seconds since the calling component was hydrated,
+/// stepping once a second in the browser and staying 0 on the server; the
+/// interval stops when the component is cleaned up. Lets a page age what it
+/// was told (uptimes) between live updates.
+pub fn seconds_ticker() -> leptos::prelude::RwSignal<u64> {
+    use leptos::prelude::*;
+    let ticks = RwSignal::new(0u64);
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    {
+        if let Ok(handle) = set_interval_with_handle(
+            move || ticks.update(|t| *t += 1),
+            std::time::Duration::from_secs(1),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    ticks
+}

@@ -5,13 +5,13 @@
 use leptos::prelude::*;
 
 use crate::api::services::{get_services, ProbeRow, ServiceRow, ServicesView};
-use crate::components::live::subscribe;
+use crate::components::live::{seconds_ticker, subscribe};
 
 fn uptime(secs: Option<u64>) -> String {
     match secs {
         None => "—".to_owned(),
         Some(s) if s < 60 => format!("{s} s"),
-        Some(s) if s < 3600 => format!("{} min", s / 60),
+        Some(s) if s < 3600 => format!("{} min {} s", s / 60, s % 60),
         Some(s) if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         Some(s) => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
@@ -47,12 +47,17 @@ fn Board(view: ServicesView) -> impl IntoView {
     let services = RwSignal::new(view.services.clone());
     let probes = RwSignal::new(view.probes.clone());
     let problem = RwSignal::new(view.problem.clone());
+    // Uptimes age between updates: the status stream only speaks when
+    // something other than uptime changes.
+    let ticks = seconds_ticker();
+    let told_at = RwSignal::new(0u64);
     subscribe(
         || Some("/live/status".to_owned()),
         &["status", "app", "problem"],
         move |name, data| match name {
             "status" => {
                 if let Ok(list) = serde_json::from_str::<Vec<ServiceRow>>(&data) {
+                    told_at.set(ticks.get_untracked());
                     services.set(list);
                     problem.set(None);
                 }
@@ -116,7 +121,10 @@ fn Board(view: ServicesView) -> impl IntoView {
                                         <td><span class=format!("badge {}", if trouble { "failed" } else { "ok" })>{state}</span></td>
                                         <td><span class=format!("badge {}", s.health)>{s.health.clone()}</span></td>
                                         <td>{s.restart_count}</td>
-                                        <td>{uptime(s.uptime_secs)}</td>
+                                        <td class="uptime">{move || {
+                                            let aged = ticks.get().saturating_sub(told_at.get_untracked());
+                                            uptime(s.uptime_secs.map(|u| u + aged))
+                                        }}</td>
                                         <td><code>{s.image.clone()}</code></td>
                                         <td>{s.ports.join(", ")}</td>
                                     </tr>
@@ -129,4 +137,18 @@ fn Board(view: ServicesView) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uptime;
+
+    #[test]
+    fn uptime_counts_seconds_for_the_first_hour() {
+        assert_eq!(uptime(None), "—");
+        assert_eq!(uptime(Some(42)), "42 s");
+        assert_eq!(uptime(Some(125)), "2 min 5 s");
+        assert_eq!(uptime(Some(3_720)), "1 h 2 min");
+        assert_eq!(uptime(Some(90_000)), "1 d 1 h");
+    }
 }

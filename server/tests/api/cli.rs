@@ -59,3 +59,134 @@ fn render_and_import_from_the_command_line() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("domain"));
 }
+
+/// Runs `sh -c script` and returns its stdout.
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes the stack's containers, network and volumes when dropped, with
+/// the docker CLI (independent of the code under test).
+struct Cleanup(&'static str);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let s = self.0;
+        sh(&format!(
+            "docker ps -aq --filter label=burrow.stack={s} | xargs -r docker rm -f >/dev/null; \
+             docker network rm {s} >/dev/null 2>&1; \
+             docker volume ls -q --filter label=burrow.stack={s} | xargs -r docker volume rm >/dev/null"
+        ));
+    }
+}
+
+/// Service -> container id of a stack, as the daemon holds them.
+fn containers(stack: &str) -> std::collections::BTreeMap<String, String> {
+    sh(&format!(
+        "docker ps -a --filter label=burrow.stack={stack} \
+         --format '{{{{.Label \"burrow.service\"}}}} {{{{.ID}}}} {{{{.State}}}}'"
+    ))
+    .lines()
+    .filter_map(|l| {
+        let mut parts = l.split_whitespace();
+        let service = parts.next()?.to_owned();
+        let id = parts.next()?.to_owned();
+        Some((service, format!("{id} {}", parts.next().unwrap_or(""))))
+    })
+    .collect()
+}
+
+#[test]
+fn apply_and_down_the_test_kit_stack_from_the_command_line() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = Command::new(root.join("testkit/build-images.sh"))
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "testkit/build-images.sh failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    // The test kit's stack under its own name and ports.
+    const STACK: &str = "burrow-clitest";
+    let _cleanup = Cleanup(STACK);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stack.toml");
+    let kit = std::fs::read_to_string(root.join("testkit/stack.toml")).unwrap();
+    let write = |gifbox: bool| {
+        let text: String = kit
+            .lines()
+            .map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
+                Some("name") => format!("name = \"{STACK}\""),
+                Some("http_port") => "http_port = 22080".to_owned(),
+                Some("https_port") => "https_port = 22443".to_owned(),
+                Some("tcp_port") => "tcp_port = 22881".to_owned(),
+                Some("udp_ports") => "udp_ports = \"22900-22904\"".to_owned(),
+                _ if line == "gifbox = true" => format!("gifbox = {gifbox}"),
+                _ => line.to_owned(),
+            })
+            .map(|l| l + "\n")
+            .collect();
+        std::fs::write(&config, text).unwrap();
+    };
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_burrow"))
+            .env("BURROW_DATA_DIR", dir.path().join("data"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "burrow {args:?} failed:\n{stderr}");
+        stderr
+    };
+
+    write(true);
+    let first = run(&["apply"]);
+    assert!(first.contains("Applying revision 1 (new)"), "{first}");
+    assert!(first.contains("16 created, 0 recreated"), "{first}");
+    assert!(first.contains("api  ✓ healthy after"), "{first}");
+    let deployed = containers(STACK);
+    assert_eq!(deployed.len(), 16, "{deployed:#?}");
+    for (service, state) in &deployed {
+        let want = if service == "createbuckets" {
+            "exited"
+        } else {
+            "running"
+        };
+        assert!(state.ends_with(want), "{service}: {state}");
+    }
+
+    // Again, unchanged: same revision, no container touched.
+    let again = run(&["apply"]);
+    assert!(again.contains("Applying revision 1 of"), "{again}");
+    assert!(
+        again.contains("0 created, 0 recreated, 16 unchanged, 0 removed"),
+        "{again}"
+    );
+    assert_eq!(containers(STACK), deployed);
+
+    // gifbox off: a new revision removes just that container.
+    write(false);
+    let off = run(&["apply"]);
+    assert!(off.contains("Applying revision 2 (new)"), "{off}");
+    assert!(off.contains("1 removed"), "{off}");
+    let now = containers(STACK);
+    assert!(!now.contains_key("gifbox"));
+    assert_eq!(now.len(), 15);
+
+    // down keeps the volumes unless asked.
+    let volumes = |s: &str| sh(&format!("docker volume ls -q --filter label=burrow.stack={s}"));
+    assert!(!volumes(STACK).trim().is_empty(), "the stack has volumes");
+    let down = run(&["down"]);
+    assert!(down.contains("(volumes kept)"), "{down}");
+    assert!(containers(STACK).is_empty());
+    assert!(!volumes(STACK).trim().is_empty(), "down kept the volumes");
+    let gone = run(&["down", "--volumes"]);
+    assert!(gone.contains("and its volumes"), "{gone}");
+    assert!(volumes(STACK).trim().is_empty(), "down --volumes removed them");
+}
