@@ -68,6 +68,38 @@ async fn full_stack_becomes_healthy_then_reapply_changes_nothing() {
         }
     }
 
+    // Independent services start in parallel: every service that needs
+    // nothing is being created before any of them has started.
+    let roots: Vec<&str> = req
+        .plan
+        .services
+        .iter()
+        .filter(|s| s.depends_on.is_empty())
+        .map(|s| s.name.as_str())
+        .collect();
+    assert!(roots.len() >= 4, "{roots:?}");
+    let at = |want: fn(&ProgressEvent) -> Option<&String>, service: &str| {
+        position(&events, |e| want(e).is_some_and(|s| s == service)).unwrap()
+    };
+    fn creating(e: &ProgressEvent) -> Option<&String> {
+        match e {
+            ProgressEvent::Creating { service } => Some(service),
+            _ => None,
+        }
+    }
+    fn started(e: &ProgressEvent) -> Option<&String> {
+        match e {
+            ProgressEvent::Started { service } => Some(service),
+            _ => None,
+        }
+    }
+    let last_created = roots.iter().map(|r| at(creating, r)).max().unwrap();
+    let first_started = roots.iter().map(|r| at(started, r)).min().unwrap();
+    assert!(
+        last_created < first_started,
+        "independent services {roots:?} were started one after another"
+    );
+
     // What the daemon holds: every service up, files delivered, labels.
     let status = target.status(&kit.stack).await.unwrap();
     assert_eq!(status.len(), 16);
