@@ -86,6 +86,17 @@ test('a new operator completes every step, mistakes explained, test mail deliver
 
   // 2. TLS
   await page.getByLabel(/Your own certificate/).check();
+  const certLoader = page.locator('.file-load input[type="file"]').first();
+  if (testInfo.project.use.javaScriptEnabled !== false) {
+    // Hydrated, a file can be loaded instead of pasted, and is checked.
+    const file = path.join(mailDir, 'not-a-cert.pem');
+    fs.writeFileSync(file, 'this is not a certificate either');
+    await certLoader.setInputFiles(file);
+    await expect(page.getByLabel('Certificate chain (PEM)')).toHaveValue('this is not a certificate either');
+    await expect(page.locator('.field.has-error')).toContainText(/PEM|certificate/i);
+  } else {
+    await expect(certLoader).toHaveCount(0);
+  }
   await page.getByLabel('Certificate chain (PEM)').fill('this is not a certificate');
   await page.getByLabel('Private key (PEM)').fill('nor is this a key');
   await submit(page, testInfo);

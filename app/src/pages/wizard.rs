@@ -451,6 +451,81 @@ fn TlsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
     }
 }
 
+/// Files bigger than this are not a certificate, key or kubeconfig.
+#[cfg(feature = "hydrate")]
+const LOAD_LIMIT: f64 = 256.0 * 1024.0;
+
+/// "Or load it from a file": puts a chosen file's text into the textarea
+/// `target`, then checks it like typed text. Shown once hydrated; without
+/// JavaScript the text is pasted.
+#[component]
+fn LoadFile(target: String) -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let note = RwSignal::new(None::<String>);
+    let target = StoredValue::new(target);
+    let on_pick = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        load_into(&ev, target.get_value(), note);
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, target, note);
+    };
+    view! {
+        <Show when=move || hydrated.get()>
+            <div class="file-load">
+                <label>"Or load it from a file: "
+                    <input type="file" data-load-into=target.get_value() on:change=on_pick />
+                </label>
+                {move || note.get().map(|n| view! { <p class="field-error" role="alert">{n}</p> })}
+            </div>
+        </Show>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn load_into(ev: &leptos::ev::Event, target: String, note: RwSignal<Option<String>>) {
+    use wasm_bindgen::JsCast;
+    let Some(input) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+    else {
+        return;
+    };
+    let Some(file) = input.files().and_then(|f| f.get(0)) else {
+        return;
+    };
+    if file.size() > LOAD_LIMIT {
+        note.set(Some(format!(
+            "{} is {:.0} KB; a certificate, key or kubeconfig is a few KB. Pick that file instead.",
+            file.name(),
+            file.size() / 1024.0
+        )));
+        return;
+    }
+    note.set(None);
+    leptos::task::spawn_local(async move {
+        let text = match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+            Ok(t) => t.as_string().unwrap_or_default(),
+            Err(_) => {
+                note.set(Some(format!("{} could not be read.", file.name())));
+                return;
+            }
+        };
+        let area = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&target))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlTextAreaElement>().ok());
+        let Some(area) = area else { return };
+        area.set_value(&text);
+        // Checked like typed text (the form listens for input).
+        let init = web_sys::EventInit::new();
+        init.set_bubbles(true);
+        if let Ok(ev) = web_sys::Event::new_with_event_init_dict("input", &init) {
+            let _ = area.dispatch_event(&ev);
+        }
+    });
+}
+
 #[component]
 fn PemIn(
     error: LastError,
@@ -464,10 +539,11 @@ fn PemIn(
     view! {
         <div class="field" class:has-error=move || message.get().is_some()>
             <label for=id.clone()>{label}</label>
-            <textarea id=id name=input_name(path) rows="6" class="code" spellcheck="false"
+            <textarea id=id.clone() name=input_name(path) rows="6" class="code" spellcheck="false"
                 aria-invalid=move || message.get().is_some().then_some("true")
                 prop:value=move || if keep { error.kept(path).unwrap_or_default() } else { String::new() }
             ></textarea>
+            <LoadFile target=id />
             <p class="hint">{hint}</p>
             {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
         </div>
@@ -648,6 +724,7 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
                 <label for="f-target-kubeconfig">"Kubeconfig"</label>
                 <textarea id="f-target-kubeconfig" name=input_name("target.kubeconfig") rows="6" class="code" spellcheck="false"
                     placeholder=if kc_set { "(kept; paste to replace)" } else { "" }></textarea>
+                <LoadFile target="f-target-kubeconfig".to_owned() />
                 {field_err("target.kubeconfig")}
             </div>
             <div class="field">
