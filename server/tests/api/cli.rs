@@ -180,7 +180,11 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     assert_eq!(now.len(), 15);
 
     // down keeps the volumes unless asked.
-    let volumes = |s: &str| sh(&format!("docker volume ls -q --filter label=burrow.stack={s}"));
+    let volumes = |s: &str| {
+        sh(&format!(
+            "docker volume ls -q --filter label=burrow.stack={s}"
+        ))
+    };
     assert!(!volumes(STACK).trim().is_empty(), "the stack has volumes");
     let down = run(&["down"]);
     assert!(down.contains("(volumes kept)"), "{down}");
@@ -188,5 +192,8 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     assert!(!volumes(STACK).trim().is_empty(), "down kept the volumes");
     let gone = run(&["down", "--volumes"]);
     assert!(gone.contains("and its volumes"), "{gone}");
-    assert!(volumes(STACK).trim().is_empty(), "down --volumes removed them");
+    assert!(
+        volumes(STACK).trim().is_empty(),
+        "down --volumes removed them"
+    );
 }
