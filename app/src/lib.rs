@@ -2,6 +2,9 @@
 //! functions they call. Compiled twice: with `ssr` into the server binary and
 //! with `hydrate` into the wasm bundle.
 
+// The wizard's step views are deeply nested types.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod components;
 pub mod error;

@@ -480,6 +480,7 @@ fn LoadFile(target: String) -> impl IntoView {
             </div>
         </Show>
     }
+    .into_any()
 }
 
 #[cfg(feature = "hydrate")]
