@@ -304,7 +304,9 @@ async fn evaluate(
                             "Paste the private key (PEM) that belongs to the certificate.".into(),
                         ));
                     }
-                    if errors.is_empty() {
+                    // The certificate is checked as soon as it is there,
+                    // so a loaded file gets its verdict before the key.
+                    if !cert.is_empty() {
                         let domain = draft.get("domain").unwrap_or_default().to_owned();
                         match engine::certs::check_own_certificate(
                             &cert,
@@ -312,7 +314,7 @@ async fn evaluate(
                             &domain,
                             time::OffsetDateTime::now_utc(),
                         ) {
-                            Ok(_) => {
+                            Ok(_) if errors.is_empty() => {
                                 let dir = state.data_dir.join("tls").join("own");
                                 let cert_path = dir.join("fullchain.pem");
                                 let key_path = dir.join("privkey.pem");
@@ -324,9 +326,18 @@ async fn evaluate(
                                     .insert("tls.key_file".into(), key_path.display().to_string());
                                 own_files = Some((cert_path, cert, key_path, key));
                             }
+                            Ok(_) => {}
                             Err(problems) => {
+                                use engine::certs::CertProblem;
                                 for p in problems {
-                                    let field = if p.to_string().to_lowercase().contains("key") {
+                                    let about_key = matches!(
+                                        p,
+                                        CertProblem::UnreadableKey | CertProblem::KeyMismatch
+                                    );
+                                    if about_key && key.is_empty() {
+                                        continue; // "paste the key" says it already
+                                    }
+                                    let field = if about_key {
                                         "tls.key_pem"
                                     } else {
                                         "tls.cert_pem"

@@ -324,6 +324,35 @@ async fn checking_a_step_reports_problems_and_saves_nothing() {
     // Later steps wait for the earlier ones, as when saving.
     let (status, _) = check(&app, &cookie, "smtp", &[("smtp.enabled", "true")]).await;
     assert_eq!(status, StatusCode::CONFLICT);
+
+    // A certificate alone (a file just loaded) is judged before its key.
+    let (status, _) = save(&app, &cookie, "domain", &[("domain", "chat.example.com")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = check(
+        &app,
+        &cookie,
+        "tls",
+        &[("tls.mode", "own"), ("tls.cert_pem", "not a certificate")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fields: Vec<(&str, &str)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap(), p[1].as_str().unwrap()))
+        .collect();
+    assert!(
+        fields
+            .iter()
+            .any(|(f, m)| *f == "tls.cert_pem" && m.starts_with("No certificate was found")),
+        "{body}"
+    );
+    assert_eq!(
+        fields.iter().filter(|(f, _)| *f == "tls.key_pem").count(),
+        1,
+        "one message for the missing key: {body}"
+    );
     // Signed out, nothing is answered.
     let res = app
         .call("/api/wizard/check", &[("step", "domain")], None)
