@@ -161,6 +161,7 @@ impl Rollout {
         self: &Arc<Self>,
         revision: Revision,
         actor: &str,
+        opts: ApplyOptions,
     ) -> Result<i64, RolloutError> {
         let id = self
             .store
@@ -168,7 +169,7 @@ impl Rollout {
             .await?;
         let this = self.clone();
         tokio::spawn(async move {
-            let _ = this.run_apply(id, revision, None).await;
+            let _ = this.run_apply(id, revision, &opts, None).await;
         });
         Ok(id)
     }
@@ -178,13 +179,14 @@ impl Rollout {
         &self,
         revision: Revision,
         actor: &str,
+        opts: &ApplyOptions,
         watch: Option<UnboundedSender<ProgressEvent>>,
     ) -> Result<Outcome<ApplyReport>, RolloutError> {
         let id = self
             .store
             .begin_deployment(Some(revision.meta.id), DeploymentKind::Apply, actor)
             .await?;
-        let result = self.run_apply(id, revision, watch).await;
+        let result = self.run_apply(id, revision, opts, watch).await;
         Ok(Outcome {
             deployment_id: id,
             result,
@@ -195,6 +197,7 @@ impl Rollout {
         &self,
         id: i64,
         revision: Revision,
+        opts: &ApplyOptions,
         watch: Option<UnboundedSender<ProgressEvent>>,
     ) -> Result<ApplyReport, RolloutError> {
         let (tx, recorder) = self.recorder(id, watch);
@@ -207,7 +210,7 @@ impl Rollout {
         let result = match prepared {
             // The target reports its own failures as events.
             Ok((req, target)) => target
-                .apply(&req, &ApplyOptions::default(), &tx)
+                .apply(&req, opts, &tx)
                 .await
                 .map_err(RolloutError::from),
             Err(e) => {

@@ -22,6 +22,10 @@ pub struct ApplyArgs {
     /// The stack configuration (stack.toml).
     #[arg(long, short)]
     pub config: PathBuf,
+    /// Also delete the volumes no service uses any more (the data of
+    /// services turned off), once the stack is up.
+    #[arg(long)]
+    pub prune_volumes: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -178,6 +182,9 @@ impl Bars {
             ProgressEvent::Completed { service } => self.finish(service, "✓ completed"),
             ProgressEvent::Unchanged { service } => self.finish(service, "✓ unchanged"),
             ProgressEvent::Removed { service } => self.finish(service, "✓ removed"),
+            ProgressEvent::VolumesRemoved { volumes } => {
+                self.finish("volumes", &format!("✓ deleted {}", volumes.join(", ")))
+            }
             ProgressEvent::Failed {
                 service: Some(service),
                 message,
@@ -231,19 +238,32 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
         .ok_or("the revision just saved is missing")?;
     let (tx, bars) = spawn_bars();
     let outcome = rollout
-        .apply(revision, "cli", Some(tx))
+        .apply(
+            revision,
+            "cli",
+            &engine::deploy::ApplyOptions {
+                prune_volumes: args.prune_volumes,
+                ..Default::default()
+            },
+            Some(tx),
+        )
         .await
         .map_err(|e| e.to_string())?;
     let _ = bars.await;
     match outcome.result {
         Ok(r) => {
             eprintln!(
-                "Done in {:.1} s: {} created, {} recreated, {} unchanged, {} removed (deployment {}).",
+                "Done in {:.1} s: {} created, {} recreated, {} unchanged, {} removed{} (deployment {}).",
                 r.elapsed.as_secs_f64(),
                 r.created.len(),
                 r.recreated.len(),
                 r.unchanged.len(),
                 r.removed.len(),
+                match r.removed_volumes.len() {
+                    0 => String::new(),
+                    1 => ", 1 volume deleted".to_owned(),
+                    n => format!(", {n} volumes deleted"),
+                },
                 outcome.deployment_id
             );
             Ok(())

@@ -106,9 +106,11 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
     respond(run.await)
 }
 
-/// Starts deploying the newest revision; returns the deployment's id.
+/// Starts deploying the newest revision; returns the deployment's id. With
+/// `prune_volumes`, volumes no service uses any more (the data of services
+/// turned off) are deleted once the stack is up.
 #[server(endpoint = "deploy/start")]
-pub async fn start_deploy() -> Result<i64, AppError> {
+pub async fn start_deploy(#[server(default)] prune_volumes: bool) -> Result<i64, AppError> {
     use super::*;
     let run = async {
         let user = require_user().await?;
@@ -123,7 +125,15 @@ pub async fn start_deploy() -> Result<i64, AppError> {
                     "There is no configuration to deploy yet: save one first.".to_owned(),
                 )
             })?;
-        match state.rollout.start_apply(revision, &user.username).await {
+        let opts = engine::deploy::ApplyOptions {
+            prune_volumes,
+            ..Default::default()
+        };
+        match state
+            .rollout
+            .start_apply(revision, &user.username, opts)
+            .await
+        {
             Ok(id) => {
                 leptos_axum::redirect(&format!("/deploy?d={id}"));
                 Ok(id)

@@ -822,7 +822,10 @@ pub async fn finish(state: &AppState, actor: &str) -> Result<i64, AppError> {
             meta.id
         )));
     }
-    match state.rollout.start_apply(revision, actor).await {
+    match state
+        .rollout
+        .start_apply(revision, actor, engine::deploy::ApplyOptions::default())
+        .await {
         Ok(id) => Ok(id),
         Err(engine::rollout::RolloutError::Busy(id)) => Err(AppError::Conflict(format!(
             "Saved as revision {}; deployment {id} is still running, deploy it from the Deploy page when it ends.",

@@ -114,6 +114,20 @@ pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
             "completed" => set(&mut steps, service, "done", "completed".into()),
             "unchanged" => set(&mut steps, service, "done", "unchanged".into()),
             "removed" => set(&mut steps, service, "done", "removed".into()),
+            "volumes_removed" => {
+                let names: Vec<&str> = e["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                set(
+                    &mut steps,
+                    "volumes",
+                    "done",
+                    format!("deleted {}", names.join(", ")),
+                );
+            }
             "failed" => {
                 let message = e["message"].as_str().unwrap_or_default().to_owned();
                 match e["service"].as_str() {
@@ -188,6 +202,11 @@ fn DeployView(
             }}
             <ActionForm action=start>
                 <FormError message=Signal::derive(start_error) />
+                <div class="check">
+                    <input type="checkbox" id="prune_volumes" name="prune_volumes" value="true" data-testid="prune-volumes" />
+                    <label for="prune_volumes">"Also delete the data of services that are turned off"</label>
+                    <p class="hint">"Their volumes are kept otherwise, so turning a service back on finds its data. Deleted only once the stack is up; this cannot be undone."</p>
+                </div>
                 <button type="submit" class="primary" data-testid="deploy"
                     disabled=move || nothing || start.pending().get()>
                     {move || if start.pending().get() { "Starting…" } else if running { "Deploy (one is running)" } else { "Deploy" }}
@@ -371,5 +390,15 @@ mod tests {
         assert_eq!(steps[0].detail, "healthy after 1.5 s");
         assert_eq!(steps[1].detail, "unchanged");
         assert_eq!(general, vec!["daemon gone".to_owned()]);
+
+        let pruned = vec![(
+            1,
+            json!({"kind": "volumes_removed", "volumes": ["s_minio-data", "s_x"]}),
+        )];
+        let (rows, _) = fold(&pruned);
+        assert_eq!(
+            (rows[0].service.as_str(), rows[0].detail.as_str()),
+            ("volumes", "deleted s_minio-data, s_x")
+        );
     }
 }

@@ -47,6 +47,10 @@ pub struct ApplyOptions {
     /// to complete). `None`: from each service's health check,
     /// `start_period + interval * retries`, at least 60 s.
     pub health_timeout: Option<Duration>,
+    /// Also delete the stack's volumes that no service of the plan uses any
+    /// more (the data of services turned off). Off: they are kept, so
+    /// turning a service back on finds its data again.
+    pub prune_volumes: bool,
 }
 
 /// What an apply did, by service name.
@@ -56,6 +60,8 @@ pub struct ApplyReport {
     pub recreated: Vec<String>,
     pub unchanged: Vec<String>,
     pub removed: Vec<String>,
+    /// Volumes deleted with [`ApplyOptions::prune_volumes`].
+    pub removed_volumes: Vec<String>,
     pub elapsed: Duration,
 }
 

@@ -102,6 +102,10 @@ pub enum ProgressEvent {
     Removed {
         service: String,
     },
+    /// Volumes no service uses any more, deleted on request.
+    VolumesRemoved {
+        volumes: Vec<String>,
+    },
     /// `service` is `None` for failures that are not one service's (an
     /// unreachable daemon, an image that cannot be pulled before anything
     /// changed, a plan that cannot be applied).

@@ -286,4 +286,32 @@ async fn services_toggled_off_are_removed_and_their_volumes_kept() {
         volumes.lines().any(|v| v == "bt-toggle_minio-data"),
         "{volumes}"
     );
+    assert!(report.removed_volumes.is_empty());
+
+    // Asked to, the next apply deletes just the volumes nothing uses now.
+    drain(&mut rx);
+    let opts = ApplyOptions {
+        prune_volumes: true,
+        ..ApplyOptions::default()
+    };
+    let report = target
+        .apply(&kit.request(3), &opts, &tx)
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
+    assert_eq!(report.removed_volumes, ["bt-toggle_minio-data"]);
+    assert!(report.removed.is_empty() && report.recreated.is_empty());
+    assert!(drain(&mut rx).contains(&ProgressEvent::VolumesRemoved {
+        volumes: vec!["bt-toggle_minio-data".to_owned()]
+    }));
+    let left = sh("docker volume ls -q --filter label=burrow.stack=bt-toggle");
+    assert!(!left.contains("bt-toggle_minio-data"), "{left}");
+    let planned: BTreeSet<String> = kit
+        .plan()
+        .volumes
+        .iter()
+        .map(|v| format!("bt-toggle_{v}"))
+        .collect();
+    assert!(!planned.is_empty());
+    let left: BTreeSet<String> = left.lines().map(str::to_owned).collect();
+    assert_eq!(left, planned, "the volumes in use are kept");
 }

@@ -123,6 +123,7 @@ async fn service_that_never_becomes_healthy_times_out_naming_it_with_its_logs() 
     redis.health.as_mut().unwrap().probe = Probe::Tcp { port: 1 };
     let opts = ApplyOptions {
         health_timeout: Some(Duration::from_secs(5)),
+        ..ApplyOptions::default()
     };
     let t0 = Instant::now();
     let err = target

@@ -116,7 +116,7 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("stack.toml");
     let kit = std::fs::read_to_string(root.join("testkit/stack.toml")).unwrap();
-    let write = |gifbox: bool| {
+    let write = |off: &[&str]| {
         let text: String = kit
             .lines()
             .map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
@@ -125,7 +125,10 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
                 Some("https_port") => "https_port = 22443".to_owned(),
                 Some("tcp_port") => "tcp_port = 22881".to_owned(),
                 Some("udp_ports") => "udp_ports = \"22900-22904\"".to_owned(),
-                _ if line == "gifbox = true" => format!("gifbox = {gifbox}"),
+                // [apps] toggles (the [images] keys are quoted strings).
+                Some(app) if off.contains(&app) && line.ends_with("= true") => {
+                    format!("{app} = false")
+                }
                 _ => line.to_owned(),
             })
             .map(|l| l + "\n")
@@ -145,7 +148,7 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
         stderr
     };
 
-    write(true);
+    write(&[]);
     let first = run(&["apply"]);
     assert!(first.contains("Applying revision 1 (new)"), "{first}");
     assert!(first.contains("16 created, 0 recreated"), "{first}");
@@ -171,7 +174,7 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     assert_eq!(containers(STACK), deployed);
 
     // gifbox off: a new revision removes just that container.
-    write(false);
+    write(&["gifbox"]);
     let off = run(&["apply"]);
     assert!(off.contains("Applying revision 2 (new)"), "{off}");
     assert!(off.contains("1 removed"), "{off}");
@@ -179,12 +182,25 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     assert!(!now.contains_key("gifbox"));
     assert_eq!(now.len(), 15);
 
-    // down keeps the volumes unless asked.
+    // Without autumn and crond, MinIO goes too; asked to, so does its data.
     let volumes = |s: &str| {
         sh(&format!(
             "docker volume ls -q --filter label=burrow.stack={s}"
         ))
     };
+    assert!(volumes(STACK).contains("burrow-clitest_minio-data"));
+    write(&["gifbox", "autumn", "crond"]);
+    let pruned = run(&["apply", "--prune-volumes"]);
+    assert!(pruned.contains("Applying revision 3 (new)"), "{pruned}");
+    assert!(pruned.contains("4 removed, 1 volume deleted"), "{pruned}");
+    assert!(
+        pruned.contains("volumes  ✓ deleted burrow-clitest_minio-data"),
+        "{pruned}"
+    );
+    assert!(!volumes(STACK).contains("minio-data"));
+    assert_eq!(containers(STACK).len(), 11);
+
+    // down keeps the volumes unless asked.
     assert!(!volumes(STACK).trim().is_empty(), "the stack has volumes");
     let down = run(&["down"]);
     assert!(down.contains("(volumes kept)"), "{down}");

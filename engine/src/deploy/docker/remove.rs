@@ -53,7 +53,7 @@ async fn remove_inner(
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     resources::remove_network(docker, stack).await?;
     if remove_volumes {
-        let volumes = resources::remove_volumes(docker, stack).await?;
+        let volumes = resources::remove_volumes(docker, stack, &[]).await?;
         tracing::info!(?volumes, "removed volumes");
     }
     let removed: Vec<String> = services.into_iter().map(|(s, _)| s).collect();

@@ -141,10 +141,12 @@ pub(super) async fn remove_network(docker: &Docker, stack: &str) -> Result<bool,
     }
 }
 
-/// Removes every volume labelled with the stack; returns their names.
+/// Removes every volume labelled with the stack except those named in
+/// `keep`; returns the names removed.
 pub(super) async fn remove_volumes(
     docker: &Docker,
     stack: &str,
+    keep: &[String],
 ) -> Result<Vec<String>, DeployError> {
     let filters = HashMap::from([("label", vec![format!("{}={stack}", label::STACK)])]);
     let list = docker
@@ -157,6 +159,9 @@ pub(super) async fn remove_volumes(
         )))?;
     let mut removed = Vec::new();
     for v in list.volumes.unwrap_or_default() {
+        if keep.contains(&v.name) {
+            continue;
+        }
         match docker
             .remove_volume(&v.name, Some(RemoveVolumeOptionsBuilder::new().build()))
             .await
