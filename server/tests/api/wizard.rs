@@ -509,6 +509,27 @@ async fn settings_edit_the_deployed_revision_and_make_the_next() {
     assert_eq!(rev.config.domain.as_str(), "talk.example.com");
     assert!(rev.config.smtp.is_none());
     assert_eq!(view(&app, &cookie, "target").await["docker_url"], docker);
+
+    // Deploy page: the volume choice is read; a garbled one is refused.
+    let res = app
+        .call(
+            "/api/deploy/start",
+            &[("prune_volumes", "maybe")],
+            Some(&cookie),
+        )
+        .await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    let res = app
+        .call(
+            "/api/deploy/start",
+            &[("prune_volumes", "true")],
+            Some(&cookie),
+        )
+        .await;
+    assert_status(&res, StatusCode::OK);
+    settled(&app).await;
+    let last = &store.recent_deployments(1).await.unwrap()[0];
+    assert_eq!(last.revision_id, Some(2));
 }
 
 /// ACME: e-mail and the Let's Encrypt directory by default; the staging
