@@ -107,11 +107,11 @@ seen = 0
 while seen < total - 5 and time.time() - start < 60:
     line = r.fp.readline()
     if not line: break
-    if line.startswith(b"event: line"): seen += 1
+    if line.startswith(b"data: ["): seen += len(__import__("json").loads(line[6:]))
 print(f"{seen / (time.time() - start):.0f}")
 PY
 )
 echo
 echo "log lines: $total in the API container's log"
 echo "docker logs (raw):       $docker_rate lines/s"
-echo "burrow SSE /live/logs:   $rate lines/s (JSON events over HTTP, parsed per line)"
+echo "burrow SSE /live/logs:   $rate lines/s (JSON batches over HTTP)"

@@ -177,7 +177,12 @@ fn service_of(q: &LogQuery) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The last lines, then every new one (`line` events).
+/// Lines that arrive together go out as one `lines` event (a JSON array):
+/// a busy log costs one event per batch, not per line, and a quiet one
+/// still gets each line at once.
+const LOG_BATCH: usize = 500;
+
+/// The last lines, then every new one (`lines` events).
 pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
     let Some(config) = current_config(&state).await else {
         return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
@@ -190,14 +195,25 @@ pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> R
     let service = service_of(&q);
     let tail = q.tail.unwrap_or(200).min(5000);
     tokio::spawn(async move {
-        let mut stream = target.logs(config.name.as_str(), service.as_deref(), tail, true);
-        while let Some(item) = stream.next().await {
-            let event = match item {
-                Ok(line) => json_event("line", &line),
-                Err(e) => json_event("problem", &e.to_string()),
-            };
-            if tx.send(event).await.is_err() {
+        let mut stream = target
+            .logs(config.name.as_str(), service.as_deref(), tail, true)
+            .ready_chunks(LOG_BATCH);
+        while let Some(batch) = stream.next().await {
+            let mut lines = Vec::with_capacity(batch.len());
+            let mut problem = None;
+            for item in batch {
+                match item {
+                    Ok(line) => lines.push(line),
+                    Err(e) => problem = Some(e.to_string()),
+                }
+            }
+            if !lines.is_empty() && tx.send(json_event("lines", &lines)).await.is_err() {
                 return;
+            }
+            if let Some(p) = problem {
+                if tx.send(json_event("problem", &p)).await.is_err() {
+                    return;
+                }
             }
         }
     });

@@ -54,20 +54,25 @@ fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl In
     let url_service = service.clone().unwrap_or_default();
     subscribe(
         move || configured.then(|| format!("/live/logs?service={url_service}&tail=0")),
-        &["line", "problem"],
+        &["lines", "problem"],
         move |name, data| {
             if name == "problem" {
                 problem.set(serde_json::from_str(&data).ok());
                 return;
             }
-            let Ok(line) = serde_json::from_str::<LogRow>(&data) else {
+            let Ok(mut batch) = serde_json::from_str::<Vec<LogRow>>(&data) else {
                 return;
             };
             if paused.get_untracked() {
-                held.update(|h| h.push(line));
+                held.update(|h| {
+                    h.append(&mut batch);
+                    if h.len() > KEEP {
+                        h.drain(..h.len() - KEEP);
+                    }
+                });
             } else {
                 lines.update(|l| {
-                    l.push(line);
+                    l.append(&mut batch);
                     if l.len() > KEEP {
                         l.drain(..l.len() - KEEP);
                     }
