@@ -113,6 +113,10 @@ test('logs stream into the page; markup in a line stays text', async ({ page }, 
   await ready(page, testInfo);
   const lines = page.locator('[data-testid="log"] .line');
   await expect(lines.first()).toBeVisible({ timeout: 20_000 });
+  // The stand-ins colour their levels like tracing does: shown as colour,
+  // never as escape codes.
+  await expect(page.locator('[data-testid="log"] .line .ansi-fg-2').first()).toHaveText(/INFO/);
+  expect(await page.locator('[data-testid="log"]').innerText()).not.toMatch(/\[3\dm/);
 
   const marker = `<img src=x onerror="window.pwned=1">-${Date.now()}`;
   await throughCaddy('/api/' + encodeURIComponent(marker));

@@ -15,10 +15,32 @@ pub fn role() -> &'static str {
     ROLE.get().map(String::as_str).unwrap_or("standin")
 }
 
+/// The level as tracing-subscriber writes it by default: padded to five
+/// and coloured (green, yellow, red, blue), plain when `NO_COLOR` is set.
+fn level_text(level: &str, colour: bool) -> String {
+    let code = match level {
+        "ERROR" => "31",
+        "WARN" => "33",
+        "DEBUG" => "34",
+        _ => "32",
+    };
+    if colour {
+        format!("\x1b[{code}m{level:>5}\x1b[0m")
+    } else {
+        format!("{level:>5}")
+    }
+}
+
+fn colour() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("NO_COLOR").is_none())
+}
+
 pub fn emit(level: &str, msg: &str) {
     let line = format!(
-        "{}  {level:>5} standin::{}: {msg}\n",
+        "{}  {} standin::{}: {msg}\n",
         crate::util::timestamp(),
+        level_text(level, colour()),
         role()
     );
     if level == "INFO" || level == "DEBUG" {
@@ -55,4 +77,16 @@ pub fn fatal(msg: &str) -> ! {
         role()
     );
     std::process::exit(101)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::level_text;
+
+    #[test]
+    fn levels_are_coloured_like_tracing_unless_no_color() {
+        assert_eq!(level_text("INFO", true), "\x1b[32m INFO\x1b[0m");
+        assert_eq!(level_text("ERROR", true), "\x1b[31mERROR\x1b[0m");
+        assert_eq!(level_text("WARN", false), " WARN");
+    }
 }

@@ -273,10 +273,50 @@ fn parse(service: &str, chunk: &LogOutput) -> Vec<Timed> {
         .collect()
 }
 
-/// The last `n` lines of a container as text (for error messages).
+/// `text` without terminal escape sequences (colours, cursor moves), for
+/// places that show plain text: error messages, stored summaries.
+pub(crate) fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // CSI: parameters and intermediates up to a final byte @..~.
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC: up to BEL or ESC \.
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' {
+                        break;
+                    }
+                    if c == '\x1b' {
+                        chars.next_if_eq(&'\\');
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The last `n` lines of a container as plain text (for error messages).
 pub(super) async fn last_lines(docker: &Docker, container: &str, n: usize) -> Vec<String> {
     match fetch(docker, container, "", n).await {
-        Ok(lines) => lines.into_iter().map(|t| t.line.text).collect(),
+        Ok(lines) => lines
+            .into_iter()
+            .map(|t| strip_ansi(&t.line.text))
+            .collect(),
         Err(e) => vec![format!("(could not read its logs: {e})")],
     }
 }
@@ -284,6 +324,17 @@ pub(super) async fn last_lines(docker: &Docker, container: &str, n: usize) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_sequences_are_stripped_for_plain_text() {
+        assert_eq!(
+            strip_ansi("\x1b[2m2026\x1b[0m \x1b[31mERROR\x1b[0m api: no rabbit"),
+            "2026 ERROR api: no rabbit"
+        );
+        assert_eq!(strip_ansi("\x1b]0;title\x07plain"), "plain");
+        assert_eq!(strip_ansi("\x1b[1;38;5;208mhot\x1b[m ok ✓"), "hot ok ✓");
+        assert_eq!(strip_ansi("no escapes"), "no escapes");
+    }
 
     #[test]
     fn timestamps_are_split_off() {
