@@ -12,6 +12,14 @@ use crate::components::live::subscribe;
 /// Lines kept in the page; older ones scroll away.
 const KEEP: usize = 2000;
 
+/// Appends `more` to `lines`, keeping the newest [`KEEP`].
+fn append_kept(lines: &mut Vec<LogRow>, more: &mut Vec<LogRow>) {
+    lines.append(more);
+    if lines.len() > KEEP {
+        lines.drain(..lines.len() - KEEP);
+    }
+}
+
 #[component]
 pub fn LogsPage() -> impl IntoView {
     let query = use_query_map();
@@ -63,32 +71,14 @@ fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl In
             let Ok(mut batch) = serde_json::from_str::<Vec<LogRow>>(&data) else {
                 return;
             };
-            if paused.get_untracked() {
-                held.update(|h| {
-                    h.append(&mut batch);
-                    if h.len() > KEEP {
-                        h.drain(..h.len() - KEEP);
-                    }
-                });
-            } else {
-                lines.update(|l| {
-                    l.append(&mut batch);
-                    if l.len() > KEEP {
-                        l.drain(..l.len() - KEEP);
-                    }
-                });
-            }
+            let into = if paused.get_untracked() { held } else { lines };
+            into.update(|l| append_kept(l, &mut batch));
         },
     );
     let toggle = move |_| {
         if paused.get_untracked() {
             let mut waiting = held.try_update(std::mem::take).unwrap_or_default();
-            lines.update(|l| {
-                l.append(&mut waiting);
-                if l.len() > KEEP {
-                    l.drain(..l.len() - KEEP);
-                }
-            });
+            lines.update(|l| append_kept(l, &mut waiting));
         }
         paused.update(|p| *p = !*p);
     };

@@ -7,9 +7,12 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-async fn save(
+/// Posts `step` with `fields` (as the page's `form[...]` inputs) to the
+/// wizard endpoint `endpoint`.
+async fn post_step(
     app: &TestApp,
     cookie: &Cookie,
+    endpoint: &str,
     step: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, Value) {
@@ -18,9 +21,18 @@ async fn save(
         form.push((format!("form[{k}]"), v.to_string()));
     }
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let res = app.call("/api/wizard/save", &pairs, Some(cookie)).await;
+    let res = app.call(endpoint, &pairs, Some(cookie)).await;
     let status = res.status();
     (status, json(res).await)
+}
+
+async fn save(
+    app: &TestApp,
+    cookie: &Cookie,
+    step: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    post_step(app, cookie, "/api/wizard/save", step, fields).await
 }
 
 async fn view(app: &TestApp, cookie: &Cookie, step: &str) -> Value {
@@ -281,14 +293,7 @@ async fn check(
     step: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let mut form: Vec<(String, String)> = vec![("step".into(), step.into())];
-    for (k, v) in fields {
-        form.push((format!("form[{k}]"), v.to_string()));
-    }
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let res = app.call("/api/wizard/check", &pairs, Some(cookie)).await;
-    let status = res.status();
-    (status, json(res).await)
+    post_step(app, cookie, "/api/wizard/check", step, fields).await
 }
 
 /// What the hydrated wizard asks while the operator types: the problems by

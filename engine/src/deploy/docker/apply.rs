@@ -168,26 +168,23 @@ pub(super) async fn apply(
     if let Some(e) = root_cause.or(dependency_failure) {
         return Err(e);
     }
+    report.removed = obsolete.into_iter().map(|(s, _)| s).collect();
     // Data goes only once the new plan came up: a failed apply deletes nothing.
-    let mut removed_volumes = Vec::new();
     if opts.prune_volumes {
         let keep: Vec<String> = plan
             .volumes
             .iter()
             .map(|v| super::volume_name(stack, v))
             .collect();
-        removed_volumes = resources::remove_volumes(docker, stack, &keep)
+        report.removed_volumes = resources::remove_volumes(docker, stack, &keep)
             .await
             .map_err(fail)?;
-        if !removed_volumes.is_empty() {
+        if !report.removed_volumes.is_empty() {
             let _ = progress.send(ProgressEvent::VolumesRemoved {
-                volumes: removed_volumes.clone(),
+                volumes: report.removed_volumes.clone(),
             });
         }
     }
-
-    report.removed = obsolete.into_iter().map(|(s, _)| s).collect();
-    report.removed_volumes = removed_volumes;
     report.elapsed = begun.elapsed();
     let count = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
     let _ = progress.send(ProgressEvent::Finished {
