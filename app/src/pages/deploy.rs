@@ -296,7 +296,12 @@ fn Progress(deployment: DeploymentInfo) -> impl IntoView {
                 </table>
             </div>
             {live.then(|| view! {
-                <noscript><p class="muted">"Reload the page to see how it goes on."</p></noscript>
+                // Without JavaScript there is no live stream: the page
+                // reloads itself until the deployment ends.
+                <noscript>
+                    <meta http-equiv="refresh" content="2" />
+                    <p class="muted">"This page reloads every 2 seconds until the deployment ends."</p>
+                </noscript>
             })}
         </section>
     }
