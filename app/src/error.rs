@@ -40,6 +40,9 @@ pub enum AppError {
     /// The request clashes with work in progress (a running deployment).
     #[error("{0}")]
     Conflict(String),
+    /// What the request names does not exist (a revision number).
+    #[error("{0}")]
+    NotFound(String),
     /// Something Burrow depends on (the Docker daemon) does not answer; the
     /// message says which and what to do.
     #[error("{0}")]
@@ -108,7 +111,7 @@ impl AppError {
             AppError::Invalid { .. } | AppError::Fields { .. } => 422,
             AppError::BadCredentials { .. } | AppError::Unauthorized => 401,
             AppError::TooManyAttempts { .. } => 429,
-            AppError::SetupClosed => 404,
+            AppError::SetupClosed | AppError::NotFound(_) => 404,
             AppError::BadRequest(_) => 400,
             AppError::Internal | AppError::Network(_) => 500,
             AppError::Conflict(_) => 409,

@@ -19,8 +19,9 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
-    certificate::CertificatePage, deploy::DeployPage, login::LoginPage, logs::LogsPage,
-    not_found::NotFound, overview::OverviewPage, setup::SetupPage, wizard::WizardPage,
+    certificate::CertificatePage, deploy::DeployPage, history::HistoryPage, login::LoginPage,
+    logs::LogsPage, not_found::NotFound, overview::OverviewPage, setup::SetupPage,
+    wizard::WizardPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -62,6 +63,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
                     <Route path=path!("deploy") view=DeployPage ssr=SsrMode::Async />
                     <Route path=path!("wizard/:step") view=WizardPage ssr=SsrMode::Async />
+                    <Route path=path!("history") view=HistoryPage ssr=SsrMode::Async />
                     <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>

@@ -21,8 +21,9 @@ pub struct AppState {
     pub started: Instant,
     /// Whether the console itself is served over HTTPS.
     pub https: bool,
-    /// Deploys revisions and records their progress.
-    pub rollout: Arc<engine::rollout::Rollout>,
+    /// Deploys revisions and records their progress; holds the target
+    /// factory (shared connections).
+    pub deployer: Arc<engine::deployer::Deployer>,
 }
 
 impl AppState {

@@ -104,15 +104,142 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// Who runs a deployment: a process on a host, alive while its heartbeat
+/// is fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    pub host: String,
+}
+
+impl Owner {
+    /// This process.
+    pub fn me() -> Self {
+        Self {
+            pid: std::process::id(),
+            host: hostname(),
+        }
+    }
+}
+
+/// A heartbeat older than this means the owner is gone, whatever the host.
+pub const LEASE: i64 = 60;
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether the owner of a running deployment is gone. On this host the
+/// process table decides (another live pid keeps it, however old its
+/// heartbeat; `me`'s own pid at start-up is a reused one); elsewhere the
+/// heartbeat does. Rows from before owners were kept have none: gone.
+pub fn owner_gone(
+    owner: Option<&Owner>,
+    heartbeat_at: Option<i64>,
+    me: &Owner,
+    now: i64,
+    starting_up: bool,
+    alive: impl Fn(u32) -> bool,
+) -> bool {
+    let Some(owner) = owner else { return true };
+    if owner.host == me.host {
+        if owner.pid == me.pid {
+            return starting_up;
+        }
+        return !alive(owner.pid);
+    }
+    heartbeat_at.is_none_or(|at| now - at > LEASE)
+}
+
 impl Store {
-    /// Starts a deployment record, unless one is running already (then
-    /// returns that one's id as the error's subject).
+    /// Marks running deployments whose owner is gone as interrupted.
+    async fn interrupt_orphans(&self, starting_up: bool) -> Result<u64, EngineError> {
+        let rows: Vec<(i64, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, owner_pid, owner_host, heartbeat_at FROM deployments WHERE status = 'running'",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let me = Owner::me();
+        let now = now_unix();
+        let mut done = 0;
+        for (id, pid, host, beat) in rows {
+            let owner = match (pid, host) {
+                (Some(pid), Some(host)) => Some(Owner {
+                    pid: pid as u32,
+                    host,
+                }),
+                _ => None,
+            };
+            if owner_gone(owner.as_ref(), beat, &me, now, starting_up, process_alive) {
+                let summary = match &owner {
+                    Some(o) => format!(
+                        "Interrupted: the Burrow process that ran it (pid {} on {}) is gone",
+                        o.pid, o.host
+                    ),
+                    None => "Burrow stopped while this deployment ran".to_owned(),
+                };
+                done += sqlx::query(
+                    "UPDATE deployments SET status = 'interrupted', finished_at = ?, \
+                     summary = COALESCE(summary, ?) WHERE id = ? AND status = 'running'",
+                )
+                .bind(now)
+                .bind(summary)
+                .bind(id)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+            }
+        }
+        Ok(done)
+    }
+
+    /// Renews the lease of a running deployment.
+    pub async fn heartbeat(&self, id: i64) -> Result<(), EngineError> {
+        sqlx::query("UPDATE deployments SET heartbeat_at = ? WHERE id = ? AND status = 'running'")
+            .bind(now_unix())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The owner of deployment `id`, if it has one.
+    pub async fn deployment_owner(&self, id: i64) -> Result<Option<Owner>, EngineError> {
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT owner_pid, owner_host FROM deployments WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(match row {
+            Some((Some(pid), Some(host))) => Some(Owner {
+                pid: pid as u32,
+                host,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Starts a deployment record owned by this process, unless one is
+    /// running already (then returns that one's id as the error's subject).
+    /// A running one whose owner is gone (a killed `burrow apply`) is marked
+    /// interrupted first and does not block.
     pub async fn begin_deployment(
         &self,
         revision_id: Option<i64>,
         kind: DeploymentKind,
         actor: &str,
     ) -> Result<i64, BusyOr> {
+        let me = Owner::me();
+        self.interrupt_orphans(false).await?;
         let mut tx = self.pool().begin().await.map_err(EngineError::from)?;
         let running: Option<i64> =
             sqlx::query_scalar("SELECT id FROM deployments WHERE status = 'running' LIMIT 1")
@@ -123,12 +250,16 @@ impl Store {
             return Err(BusyOr::Busy(id));
         }
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO deployments (revision_id, kind, actor, started_at, status) \
-             VALUES (?, ?, ?, ?, 'running') RETURNING id",
+            "INSERT INTO deployments (revision_id, kind, actor, started_at, status, \
+             owner_pid, owner_host, heartbeat_at) \
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
         )
         .bind(revision_id)
         .bind(kind.as_str())
         .bind(actor)
+        .bind(now_unix())
+        .bind(i64::from(me.pid))
+        .bind(&me.host)
         .bind(now_unix())
         .fetch_one(&mut *tx)
         .await
@@ -168,17 +299,10 @@ impl Store {
         Ok(())
     }
 
-    /// Marks deployments left running by a previous process as interrupted.
+    /// At start-up: marks deployments whose owner is gone as interrupted;
+    /// a live `burrow apply` elsewhere keeps its run.
     pub async fn interrupt_stale_deployments(&self) -> Result<u64, EngineError> {
-        let done = sqlx::query(
-            "UPDATE deployments SET status = 'interrupted', finished_at = ?, \
-             summary = COALESCE(summary, 'Burrow stopped while this deployment ran') \
-             WHERE status = 'running'",
-        )
-        .bind(now_unix())
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+        self.interrupt_orphans(true).await
     }
 
     pub async fn deployment(&self, id: i64) -> Result<Option<Deployment>, EngineError> {
@@ -230,6 +354,86 @@ impl Store {
                 event: serde_json::from_str(&event).unwrap_or(serde_json::Value::Null),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(pid: u32, host: &str) -> Owner {
+        Owner {
+            pid,
+            host: host.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_run_is_orphaned_only_when_its_owner_is_gone() {
+        let me = owner(100, "box");
+        let now = 1_000;
+        let alive = |pid: u32| pid == 200;
+        // Same host: the process table decides, not the heartbeat.
+        assert!(!owner_gone(
+            Some(&owner(200, "box")),
+            Some(0),
+            &me,
+            now,
+            true,
+            alive
+        ));
+        assert!(owner_gone(
+            Some(&owner(300, "box")),
+            Some(now),
+            &me,
+            now,
+            true,
+            alive
+        ));
+        // Our own pid: a run of ours while serving; a reused pid at start-up.
+        assert!(!owner_gone(
+            Some(&owner(100, "box")),
+            Some(now),
+            &me,
+            now,
+            false,
+            alive
+        ));
+        assert!(owner_gone(
+            Some(&owner(100, "box")),
+            Some(now),
+            &me,
+            now,
+            true,
+            alive
+        ));
+        // Another host: the lease decides.
+        assert!(!owner_gone(
+            Some(&owner(5, "other")),
+            Some(now - LEASE),
+            &me,
+            now,
+            true,
+            alive
+        ));
+        assert!(owner_gone(
+            Some(&owner(5, "other")),
+            Some(now - LEASE - 1),
+            &me,
+            now,
+            true,
+            alive
+        ));
+        assert!(owner_gone(
+            Some(&owner(5, "other")),
+            None,
+            &me,
+            now,
+            true,
+            alive
+        ));
+        // Rows from before owners were recorded.
+        assert!(owner_gone(None, None, &me, now, false, alive));
     }
 }
 

@@ -24,6 +24,9 @@ pub enum EngineError {
     Config(String),
     #[error("an administrator already exists")]
     AdminExists,
+    /// Something the request names does not exist (a revision number).
+    #[error("{0}")]
+    NotFound(String),
     #[error("no user named {0:?}")]
     NoSuchUser(String),
 }

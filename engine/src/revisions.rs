@@ -1,14 +1,29 @@
-//! Config revisions: each saved [`StackConfig`] gets the next number. The
-//! stored TOML never holds the SMTP password; it is sealed apart and put
-//! back when a revision is loaded.
+//! Config revisions: each saved [`StackConfig`] gets the next number, and is
+//! self-contained: it carries its deploy target and the *versions* of the
+//! secrets it used (stack secrets, SMTP password, kubeconfig), so deploying
+//! it again weeks later renders the same bytes. The stored TOML never holds
+//! the SMTP password; it is sealed apart, one version per value.
+//!
+//! A stored revision is read as what it was: its schema version says which
+//! shape it has ([`upgrade`] brings older ones forward), and one that no
+//! longer validates is still listed, with the reason it cannot be deployed.
 
 use serde::Serialize;
 use stack::model::{parse_stack_toml, StackConfig, StackForm};
 
 use crate::sealed::Vault;
+use crate::targets::TargetSettings;
 use crate::{now_unix, EngineError, Store};
 
 const SMTP_PASSWORD: &str = "smtp_password";
+const KUBECONFIG: &str = "kubeconfig";
+/// Where schema-1 revisions find their Docker address: the one the wizard
+/// kept for all of them.
+const LEGACY_DOCKER_URL: &str = "target_docker_url";
+
+/// The shape revisions are written in now. 1: before revisions carried a
+/// target and secret versions.
+pub const SCHEMA: i64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RevisionMeta {
@@ -18,11 +33,32 @@ pub struct RevisionMeta {
     pub note: Option<String>,
 }
 
-/// A stored revision with its config (secrets restored).
+/// The versions of the secrets a revision was saved with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SecretRefs {
+    pub stack: Option<i64>,
+    pub smtp_password: Option<i64>,
+    pub kubeconfig: Option<i64>,
+}
+
+/// A revision as stored, before its config is parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRevision {
+    pub meta: RevisionMeta,
+    pub schema: i64,
+    /// The stack.toml text (no password).
+    pub stack_toml: String,
+    pub target: TargetSettings,
+    pub secrets: SecretRefs,
+}
+
+/// A revision ready to deploy: its config with the password it had.
 #[derive(Debug, Clone)]
 pub struct Revision {
     pub meta: RevisionMeta,
     pub config: StackConfig,
+    pub target: TargetSettings,
+    pub secrets: SecretRefs,
 }
 
 /// The TOML kept for `config`: the stack.toml format without the password.
@@ -34,35 +70,123 @@ pub fn public_toml(config: &StackConfig) -> String {
     toml::to_string(&form).unwrap_or_default()
 }
 
+type Row = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+const COLUMNS: &str = "id, created_at, author, stack_toml, note, schema_version, target, \
+     stack_secrets_version, smtp_password_version, kubeconfig_version FROM config_revisions";
+
+/// Brings a stored row to the current shape. Schema 1 rows have no target:
+/// it follows from their `target = …` key, with the Docker address the
+/// wizard kept (`legacy_docker_url`).
+pub fn upgrade(row: Row, legacy_docker_url: Option<&str>) -> StoredRevision {
+    let (id, created_at, author, stack_toml, note, schema, target, stack, smtp, kube) = row;
+    let target = target
+        .and_then(|t| serde_json::from_str::<TargetSettings>(&t).ok())
+        .unwrap_or_else(|| {
+            let kind = toml::from_str::<toml::Table>(&stack_toml)
+                .ok()
+                .and_then(|t| t.get("target").and_then(|v| v.as_str()).map(str::to_owned));
+            match kind.as_deref().map(stack::model::TargetKind::parse) {
+                Some(Ok(stack::model::TargetKind::Kubernetes)) => TargetSettings::Kubernetes {
+                    in_cluster: false,
+                    context: None,
+                    namespace: "stoat".to_owned(),
+                },
+                _ => TargetSettings::Docker {
+                    url: legacy_docker_url
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_owned),
+                },
+            }
+        });
+    StoredRevision {
+        meta: RevisionMeta {
+            id,
+            created_at,
+            author,
+            note,
+        },
+        schema,
+        stack_toml,
+        target,
+        secrets: SecretRefs {
+            stack,
+            smtp_password: smtp,
+            kubeconfig: kube,
+        },
+    }
+}
+
 impl Store {
-    /// Saves `config` as a new revision unless it equals the newest one;
-    /// returns the revision and whether it is new.
+    /// Saves `config` for `target` as a new revision unless it equals the
+    /// newest one (config, target and secret versions); returns the
+    /// revision and whether it is new. The SMTP password, the stack secrets
+    /// and (for Kubernetes) the draft's kubeconfig are referenced by
+    /// version.
     pub async fn save_revision(
         &self,
         vault: &Vault,
         config: &StackConfig,
+        target: &TargetSettings,
         author: &str,
         note: Option<&str>,
     ) -> Result<(RevisionMeta, bool), EngineError> {
-        if let Some(latest) = self.latest_revision(vault).await? {
-            if &latest.config == config {
+        let (stack_version, _) = self.ensure_stack_secrets_version(vault).await?;
+        let smtp_version = match &config.smtp {
+            Some(smtp) => Some(
+                self.put_secret_version(vault, SMTP_PASSWORD, &smtp.password)
+                    .await?,
+            ),
+            None => None,
+        };
+        let kube_version = match target {
+            TargetSettings::Kubernetes {
+                in_cluster: false, ..
+            } => match self.draft_kubeconfig(vault).await? {
+                Some(yaml) => Some(self.put_secret_version(vault, KUBECONFIG, &yaml).await?),
+                None => None,
+            },
+            _ => None,
+        };
+        let refs = SecretRefs {
+            stack: Some(stack_version),
+            smtp_password: smtp_version,
+            kubeconfig: kube_version,
+        };
+        if let Some(latest) = self.latest_revision(vault).await.ok().flatten() {
+            if &latest.config == config && &latest.target == target && latest.secrets == refs {
                 return Ok((latest.meta, false));
             }
         }
-        if let Some(smtp) = &config.smtp {
-            self.put_secret(vault, SMTP_PASSWORD, &smtp.password)
-                .await?;
-        }
         let text = public_toml(config);
+        let target_json =
+            serde_json::to_string(target).map_err(|e| EngineError::Config(e.to_string()))?;
         let now = now_unix();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO config_revisions (created_at, author, stack_toml, note) \
-             VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO config_revisions (created_at, author, stack_toml, note, schema_version, \
+             target, stack_secrets_version, smtp_password_version, kubeconfig_version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(now)
         .bind(author)
         .bind(&text)
         .bind(note)
+        .bind(SCHEMA)
+        .bind(target_json)
+        .bind(refs.stack)
+        .bind(refs.smtp_password)
+        .bind(refs.kubeconfig)
         .fetch_one(self.pool())
         .await?;
         Ok((
@@ -99,46 +223,104 @@ impl Store {
         }
     }
 
+    /// Revision `id` ready to deploy. One that cannot be any more (it does
+    /// not validate under today's rules, a secret version is unreadable) is
+    /// a `Config` error saying why; [`Store::stored_revisions`] still lists it.
     pub async fn revision(&self, vault: &Vault, id: i64) -> Result<Option<Revision>, EngineError> {
-        let row: Option<(i64, i64, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, created_at, author, stack_toml, note FROM config_revisions WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some((id, created_at, author, text, note)) = row else {
+        let Some(stored) = self.stored_revision(vault, id).await? else {
             return Ok(None);
         };
-        let mut form: StackForm = toml::from_str(&text)
-            .map_err(|e| EngineError::Config(format!("revision {id} is not readable: {e}")))?;
-        if form.smtp.enabled.is_some() && form.smtp.host.is_some() {
-            if let Some(pw) = self.secret(vault, SMTP_PASSWORD).await? {
-                form.smtp.password = stack::model::Field::text(pw);
-            }
+        self.load_revision(vault, stored)
+            .await
+            .map(Some)
+            .map_err(EngineError::Config)
+    }
+
+    /// Revision `id` as stored (upgraded to the current shape, not parsed).
+    pub async fn stored_revision(
+        &self,
+        vault: &Vault,
+        id: i64,
+    ) -> Result<Option<StoredRevision>, EngineError> {
+        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let legacy = self.legacy_docker_url(vault).await;
+        Ok(row.map(|r| upgrade(r, legacy.as_deref())))
+    }
+
+    /// Every revision as stored, newest first (at most `limit`).
+    pub async fn stored_revisions(
+        &self,
+        vault: &Vault,
+        limit: i64,
+    ) -> Result<Vec<StoredRevision>, EngineError> {
+        let rows: Vec<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} ORDER BY id DESC LIMIT ?"))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let legacy = self.legacy_docker_url(vault).await;
+        Ok(rows
+            .into_iter()
+            .map(|r| upgrade(r, legacy.as_deref()))
+            .collect())
+    }
+
+    async fn legacy_docker_url(&self, vault: &Vault) -> Option<String> {
+        self.secret(vault, LEGACY_DOCKER_URL).await.ok().flatten()
+    }
+
+    /// The config of `stored` with the password of its own version; `Err`
+    /// is the sentence saying why it cannot be deployed.
+    pub async fn load_revision(
+        &self,
+        vault: &Vault,
+        stored: StoredRevision,
+    ) -> Result<Revision, String> {
+        let id = stored.meta.id;
+        let mut form: StackForm = toml::from_str(&stored.stack_toml)
+            .map_err(|e| format!("revision {id} is not readable: {e}"))?;
+        if let Some(version) = stored.secrets.smtp_password {
+            let pw = self
+                .secret_version(vault, SMTP_PASSWORD, version)
+                .await
+                .map_err(|e| format!("revision {id} cannot be deployed: {e}"))?;
+            form.smtp.password = stack::model::Field::text(pw);
         }
         let config = form
             .parse()
             .map(|p| p.config)
-            .or_else(|_| parse_stack_toml(&text).map(|p| p.config))
+            .or_else(|_| parse_stack_toml(&stored.stack_toml).map(|p| p.config))
             .map_err(|issues| {
-                EngineError::Config(format!(
+                format!(
                     "revision {id} no longer validates: {}",
                     issues
                         .iter()
+                        .filter(|i| i.is_error())
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join("; ")
-                ))
+                )
             })?;
-        Ok(Some(Revision {
-            meta: RevisionMeta {
-                id,
-                created_at,
-                author,
-                note,
-            },
+        Ok(Revision {
+            meta: stored.meta,
             config,
-        }))
+            target: stored.target,
+            secrets: stored.secrets,
+        })
+    }
+
+    /// The kubeconfig a Kubernetes revision was saved with.
+    pub async fn revision_kubeconfig(
+        &self,
+        vault: &Vault,
+        revision: &Revision,
+    ) -> Result<Option<String>, EngineError> {
+        match revision.secrets.kubeconfig {
+            Some(v) => self.secret_version(vault, KUBECONFIG, v).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     pub async fn list_revisions(&self, limit: i64) -> Result<Vec<RevisionMeta>, EngineError> {
@@ -157,5 +339,19 @@ impl Store {
                 note,
             })
             .collect())
+    }
+
+    /// The SMTP password of the newest revision (what the wizard edits).
+    pub async fn latest_smtp_password(&self, vault: &Vault) -> Result<Option<String>, EngineError> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT smtp_password_version FROM config_revisions ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?
+        .flatten();
+        match version {
+            Some(v) => self.secret_version(vault, SMTP_PASSWORD, v).await.map(Some),
+            None => Ok(None),
+        }
     }
 }

@@ -38,6 +38,15 @@ impl Vault {
     }
 }
 
+fn open_stack(vault: &Vault, sealed: &[u8]) -> Result<Secrets, EngineError> {
+    vault.key.open_secrets(sealed).map_err(|e| {
+        EngineError::Secrets(format!(
+            "the stored stack secrets cannot be opened with this key file ({e}); \
+             was the key file replaced?"
+        ))
+    })
+}
+
 impl Store {
     async fn put_sealed(&self, name: &str, sealed: Vec<u8>) -> Result<(), EngineError> {
         sqlx::query(
@@ -61,31 +70,51 @@ impl Store {
         )
     }
 
-    /// The stack's secrets, if any were kept.
-    pub async fn stack_secrets(&self, vault: &Vault) -> Result<Option<Secrets>, EngineError> {
-        match self.get_sealed(STACK).await? {
+    /// The newest version of the stack's secrets, with its version id.
+    pub async fn stack_secrets_version(
+        &self,
+        vault: &Vault,
+    ) -> Result<Option<(i64, Secrets)>, EngineError> {
+        match self.latest_version_row(STACK).await? {
             None => Ok(None),
-            Some(sealed) => vault.key.open_secrets(&sealed).map(Some).map_err(|e| {
-                EngineError::Secrets(format!(
-                    "the stored stack secrets cannot be opened with this key file ({e}); \
-                     was the key file replaced?"
-                ))
-            }),
+            Some((id, sealed)) => Ok(Some((id, open_stack(vault, &sealed)?))),
         }
+    }
+
+    /// The stack's secrets, if any were kept (the newest version).
+    pub async fn stack_secrets(&self, vault: &Vault) -> Result<Option<Secrets>, EngineError> {
+        Ok(self.stack_secrets_version(vault).await?.map(|(_, s)| s))
+    }
+
+    /// The stack's secrets as they were in version `id`.
+    pub async fn stack_secrets_at(&self, vault: &Vault, id: i64) -> Result<Secrets, EngineError> {
+        let sealed = self.version_row(STACK, id).await?;
+        open_stack(vault, &sealed)
+    }
+
+    /// The newest stack secrets and their version, generated and kept on
+    /// first use.
+    pub async fn ensure_stack_secrets_version(
+        &self,
+        vault: &Vault,
+    ) -> Result<(i64, Secrets), EngineError> {
+        if let Some(existing) = self.stack_secrets_version(vault).await? {
+            return Ok(existing);
+        }
+        let fresh = Secrets::generate().map_err(|e| EngineError::Secrets(e.to_string()))?;
+        let id = self
+            .insert_version(STACK, vault.key.seal_secrets(&fresh))
+            .await?;
+        Ok((id, fresh))
     }
 
     /// The stack's secrets, generated and kept on first use.
     pub async fn ensure_stack_secrets(&self, vault: &Vault) -> Result<Secrets, EngineError> {
-        if let Some(existing) = self.stack_secrets(vault).await? {
-            return Ok(existing);
-        }
-        let fresh = Secrets::generate().map_err(|e| EngineError::Secrets(e.to_string()))?;
-        self.put_sealed(STACK, vault.key.seal_secrets(&fresh))
-            .await?;
-        Ok(fresh)
+        Ok(self.ensure_stack_secrets_version(vault).await?.1)
     }
 
-    /// Replaces the kept secrets. A different files encryption key is refused
+    /// Keeps `next` as a new version of the stack's secrets (earlier
+    /// revisions keep theirs). A different files encryption key is refused
     /// unless `force_files_key`: it would make every stored file unreadable.
     pub async fn replace_stack_secrets(
         &self,
@@ -102,8 +131,75 @@ impl Store {
             }
             None => next,
         };
-        self.put_sealed(STACK, vault.key.seal_secrets(&merged))
+        self.insert_version(STACK, vault.key.seal_secrets(&merged))
             .await
+            .map(|_| ())
+    }
+
+    /// Keeps `value` as the newest version of the secret `name` and returns
+    /// its version id; the same value as the newest version is not stored
+    /// twice.
+    pub async fn put_secret_version(
+        &self,
+        vault: &Vault,
+        name: &str,
+        value: &str,
+    ) -> Result<i64, EngineError> {
+        if let Some((id, sealed)) = self.latest_version_row(name).await? {
+            if vault.key.open(&sealed).ok().as_deref() == Some(value.as_bytes()) {
+                return Ok(id);
+            }
+        }
+        self.insert_version(name, vault.key.seal(value.as_bytes()))
+            .await
+    }
+
+    /// The value of the secret `name` in version `id`.
+    pub async fn secret_version(
+        &self,
+        vault: &Vault,
+        name: &str,
+        id: i64,
+    ) -> Result<String, EngineError> {
+        let sealed = self.version_row(name, id).await?;
+        let plain = vault.key.open(&sealed).map_err(|_| {
+            EngineError::Secrets(format!(
+                "version {id} of the stored {name} cannot be opened with this key file"
+            ))
+        })?;
+        String::from_utf8(plain)
+            .map_err(|_| EngineError::Secrets(format!("the stored {name} is not text")))
+    }
+
+    async fn insert_version(&self, name: &str, sealed: Vec<u8>) -> Result<i64, EngineError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO secret_versions (name, sealed, created_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(sealed)
+        .bind(now_unix())
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    async fn latest_version_row(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, EngineError> {
+        Ok(sqlx::query_as(
+            "SELECT id, sealed FROM secret_versions WHERE name = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    async fn version_row(&self, name: &str, id: i64) -> Result<Vec<u8>, EngineError> {
+        sqlx::query_scalar("SELECT sealed FROM secret_versions WHERE name = ? AND id = ?")
+            .bind(name)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| {
+                EngineError::Secrets(format!("version {id} of the stored {name} is missing"))
+            })
     }
 
     /// Keeps one secret value (e.g. the SMTP password) sealed under `name`.

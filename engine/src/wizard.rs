@@ -257,15 +257,13 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps the deploy target chosen in the wizard: the Docker address for
-    /// the rollout, and all of it for the next Settings edit.
+    /// Keeps the deploy target chosen in the wizard for the next Settings
+    /// edit (each revision keeps its own [`crate::targets::TargetSettings`]).
     pub async fn save_target_settings(
         &self,
         vault: &Vault,
         target: &TargetDraft,
     ) -> Result<(), EngineError> {
-        self.put_secret(vault, crate::rollout::DOCKER_URL, &target.docker_url)
-            .await?;
         let json =
             serde_json::to_string(target).map_err(|e| EngineError::Secrets(e.to_string()))?;
         self.put_secret(vault, TARGET_SETTINGS, &json).await
@@ -275,7 +273,7 @@ impl Store {
     pub async fn draft_smtp_password(&self, vault: &Vault) -> Result<Option<String>, EngineError> {
         match self.secret(vault, DRAFT_SMTP_PASSWORD).await? {
             Some(pw) => Ok(Some(pw)),
-            None => self.secret(vault, "smtp_password").await,
+            None => self.latest_smtp_password(vault).await,
         }
     }
 

@@ -1,10 +1,25 @@
 //! Config revisions, deployment records and the kept stack certificate,
 //! against a real SQLite file.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use engine::deploy::{
+    ApplyOptions, ApplyReport, DeployError, DeployRequest, LogLine, ProgressEvent, ServiceStatus,
+    Target,
+};
+use engine::deployer::{Deployer, DeployerError};
 use engine::deployments::{BusyOr, DeploymentKind, DeploymentStatus};
 use engine::sealed::Vault;
+use engine::targets::{TargetSettings, Targets};
 use engine::Store;
+use futures_util::stream::BoxStream;
 use stack::model::parse_stack_toml;
+use tokio::sync::mpsc::UnboundedSender;
+
+fn docker() -> TargetSettings {
+    TargetSettings::local_docker()
+}
 
 async fn open() -> (tempfile::TempDir, Store, Vault) {
     let dir = tempfile::tempdir().unwrap();
@@ -30,13 +45,13 @@ async fn revisions_number_up_keep_no_password_and_skip_unchanged() {
     assert!(store.latest_revision(&vault).await.unwrap().is_none());
     let config = parse_stack_toml(WITH_SMTP).unwrap().config;
     let (first, new) = store
-        .save_revision(&vault, &config, "admin", Some("wizard"))
+        .save_revision(&vault, &config, &docker(), "admin", Some("wizard"))
         .await
         .unwrap();
     assert!(new);
     assert_eq!(first.id, 1);
     let (again, new) = store
-        .save_revision(&vault, &config, "admin", None)
+        .save_revision(&vault, &config, &docker(), "admin", None)
         .await
         .unwrap();
     assert!(!new, "an unchanged config is not a new revision");
@@ -51,7 +66,7 @@ async fn revisions_number_up_keep_no_password_and_skip_unchanged() {
     let mut changed = config.clone();
     changed.apps.gifbox = true;
     let (second, new) = store
-        .save_revision(&vault, &changed, "admin", None)
+        .save_revision(&vault, &changed, &docker(), "admin", None)
         .await
         .unwrap();
     assert!(new);
@@ -75,7 +90,7 @@ async fn one_deployment_at_a_time_events_in_order_stale_ones_interrupted() {
     let (_dir, store, vault) = open().await;
     let config = parse_stack_toml(WITH_SMTP).unwrap().config;
     let (rev, _) = store
-        .save_revision(&vault, &config, "admin", None)
+        .save_revision(&vault, &config, &docker(), "admin", None)
         .await
         .unwrap();
     let id = store
@@ -101,6 +116,8 @@ async fn one_deployment_at_a_time_events_in_order_stale_ones_interrupted() {
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[1].event["n"], 2);
 
+    // Owned by this process: a start-up (a new process with this pid) sees
+    // the pid reused, so the run is an orphan.
     assert_eq!(store.interrupt_stale_deployments().await.unwrap(), 1);
     let d = store.deployment(id).await.unwrap().unwrap();
     assert_eq!(d.status, DeploymentStatus::Interrupted);
@@ -119,7 +136,7 @@ async fn one_deployment_at_a_time_events_in_order_stale_ones_interrupted() {
     let mut changed = config.clone();
     changed.apps.gifbox = !changed.apps.gifbox;
     let (edit, created) = store
-        .save_revision(&vault, &changed, "admin", None)
+        .save_revision(&vault, &changed, &docker(), "admin", None)
         .await
         .unwrap();
     assert!(created);
@@ -154,4 +171,307 @@ async fn stack_certificate_is_kept_per_domain_and_chains_to_the_kept_ca() {
         time::OffsetDateTime::now_utc(),
     );
     assert!(summary.is_ok(), "{summary:?}");
+}
+
+/// A target without a daemon: records what it was asked to apply.
+#[derive(Default)]
+struct FakeTarget {
+    applied: Mutex<Vec<(i64, String)>>,
+}
+
+#[async_trait::async_trait]
+impl Target for FakeTarget {
+    async fn apply(
+        &self,
+        req: &DeployRequest,
+        _opts: &ApplyOptions,
+        progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<ApplyReport, DeployError> {
+        let _ = progress.send(ProgressEvent::Planned { changes: vec![] });
+        self.applied
+            .lock()
+            .unwrap()
+            .push((req.revision, req.plan.files["Revolt.toml"].content.clone()));
+        Ok(ApplyReport::default())
+    }
+    async fn status(&self, _stack: &str) -> Result<Vec<ServiceStatus>, DeployError> {
+        Ok(Vec::new())
+    }
+    fn watch_status(
+        &self,
+        _stack: &str,
+        _every: Duration,
+    ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
+        Box::pin(futures_util::stream::empty())
+    }
+    fn logs(
+        &self,
+        _stack: &str,
+        _service: Option<&str>,
+        _tail: usize,
+        _follow: bool,
+    ) -> BoxStream<'static, Result<LogLine, DeployError>> {
+        Box::pin(futures_util::stream::empty())
+    }
+    async fn remove(
+        &self,
+        _stack: &str,
+        _remove_volumes: bool,
+        _progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<Vec<String>, DeployError> {
+        Ok(Vec::new())
+    }
+}
+
+fn rendered(req: &DeployRequest) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = req
+        .plan
+        .files
+        .iter()
+        .map(|(n, f)| (n.clone(), f.content.clone()))
+        .collect();
+    files.push(("compose.yml".into(), req.plan.compose.clone()));
+    files.push(("kubernetes".into(), req.plan.kubernetes_yaml()));
+    files
+}
+
+#[tokio::test]
+async fn a_revision_keeps_its_secret_versions_and_renders_the_same_bytes_later() {
+    let (_dir, store, vault) = open().await;
+    let deployer = Deployer::new(store.clone(), vault.clone(), Arc::new(Targets::new(None)));
+    let config = parse_stack_toml(WITH_SMTP).unwrap().config;
+    let (first, _) = store
+        .save_revision(&vault, &config, &docker(), "admin", None)
+        .await
+        .unwrap();
+    let rev1 = store.revision(&vault, first.id).await.unwrap().unwrap();
+    let before = rendered(&deployer.request_for(&rev1).await.unwrap());
+
+    // A new SMTP password and new stack secrets: a new revision with new
+    // versions; the first keeps its own.
+    let mut changed = config.clone();
+    changed.smtp.as_mut().unwrap().password = "another-password-entirely".into();
+    let (second, new) = store
+        .save_revision(&vault, &changed, &docker(), "admin", None)
+        .await
+        .unwrap();
+    assert!(new);
+    store
+        .replace_stack_secrets(&vault, stack::secrets::Secrets::generate().unwrap(), true)
+        .await
+        .unwrap();
+    let rev2 = store.revision(&vault, second.id).await.unwrap().unwrap();
+    assert_ne!(rev1.secrets.smtp_password, rev2.secrets.smtp_password);
+    assert_eq!(
+        rev1.secrets.stack, rev2.secrets.stack,
+        "secrets replaced after rev 2 was saved"
+    );
+
+    let again = store.revision(&vault, first.id).await.unwrap().unwrap();
+    assert_eq!(
+        again.config.smtp.as_ref().unwrap().password,
+        "hunter2-very-secret"
+    );
+    assert_eq!(
+        rendered(&deployer.request_for(&again).await.unwrap()),
+        before,
+        "revision 1 renders byte-identical files after the password and secrets changed"
+    );
+    let newest = rendered(&deployer.request_for(&rev2).await.unwrap());
+    assert_ne!(newest, before);
+
+    // Saving the same config again now refers to the new stack secrets.
+    let (third, new) = store
+        .save_revision(&vault, &changed, &docker(), "admin", None)
+        .await
+        .unwrap();
+    assert!(new, "new stack secrets make a new revision");
+    let rev3 = store.revision(&vault, third.id).await.unwrap().unwrap();
+    assert_ne!(rev3.secrets.stack, rev1.secrets.stack);
+
+    // The history says what changed.
+    let history = store.history(&vault).await.unwrap();
+    let changes: Vec<&str> = history.entries.iter().map(|e| e.changes.as_str()).collect();
+    assert_eq!(
+        changes,
+        vec![
+            "Stack secrets replaced",
+            "SMTP password changed",
+            "First revision"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn old_shapes_still_load_and_undeployable_ones_say_why() {
+    let (_dir, store, vault) = open().await;
+    // A schema-1 row as the migration leaves it: no target, no versions;
+    // its Docker address is the one the wizard kept.
+    store
+        .put_secret(&vault, "target_docker_url", "tcp://127.0.0.1:2375")
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO config_revisions (created_at, author, stack_toml, note, schema_version) \
+         VALUES (1, 'admin', 'domain = \"chat.example.com\"\n', NULL, 1)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    // And one that today's rules refuse (a domain no longer accepted).
+    sqlx::query(
+        "INSERT INTO config_revisions (created_at, author, stack_toml, note, schema_version) \
+         VALUES (2, 'admin', 'domain = \"not a domain\"\n', NULL, 1)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let old = store.revision(&vault, 1).await.unwrap().unwrap();
+    assert_eq!(old.config.domain.as_str(), "chat.example.com");
+    assert_eq!(
+        old.target,
+        TargetSettings::Docker {
+            url: Some("tcp://127.0.0.1:2375".into())
+        }
+    );
+    let err = store.revision(&vault, 2).await.unwrap_err().to_string();
+    assert!(err.contains("revision 2 no longer validates"), "{err}");
+
+    let history = store.history(&vault).await.unwrap();
+    assert_eq!(history.entries.len(), 2);
+    assert!(history.entries[0]
+        .undeployable
+        .as_deref()
+        .unwrap()
+        .contains("no longer validates"));
+    assert_eq!(history.entries[1].undeployable, None);
+    let diff = store.revision_diff(&vault, 1, 2).await.unwrap();
+    assert!(diff.note.as_deref().unwrap().contains("stored stack.toml"));
+    assert_eq!(diff.files[0].name, "stack.toml");
+    let missing = store.revision_diff(&vault, 1, 99).await.unwrap_err();
+    assert!(
+        matches!(missing, engine::EngineError::NotFound(_)),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
+async fn the_factory_picks_the_target_by_revision_and_kubernetes_never_reaches_docker() {
+    let (_dir, store, vault) = open().await;
+    let fake = Arc::new(FakeTarget::default());
+    let deployer = Deployer::new(
+        store.clone(),
+        vault.clone(),
+        Arc::new(Targets::fixed(fake.clone())),
+    );
+    let config = parse_stack_toml(WITH_SMTP).unwrap().config;
+    let (docker_rev, _) = store
+        .save_revision(&vault, &config, &docker(), "admin", None)
+        .await
+        .unwrap();
+    let kube = TargetSettings::Kubernetes {
+        in_cluster: true,
+        context: None,
+        namespace: "chat".into(),
+    };
+    let mut kube_config = config.clone();
+    kube_config.target = stack::model::TargetKind::Kubernetes;
+    let (kube_rev, _) = store
+        .save_revision(&vault, &kube_config, &kube, "admin", None)
+        .await
+        .unwrap();
+
+    let rev = store.revision(&vault, kube_rev.id).await.unwrap().unwrap();
+    assert_eq!(rev.target, kube);
+    match deployer
+        .apply(rev, "admin", &ApplyOptions::default(), None)
+        .await
+    {
+        Err(DeployerError::Refused(why)) => assert!(why.contains("Kubernetes"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(
+        store.recent_deployments(10).await.unwrap().is_empty(),
+        "nothing is recorded for a refused revision"
+    );
+    assert!(
+        fake.applied.lock().unwrap().is_empty(),
+        "the Docker target was never asked"
+    );
+
+    // The Docker revision goes to the Docker target, through the deployer.
+    let rev = store
+        .revision(&vault, docker_rev.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = deployer
+        .apply(rev, "admin", &ApplyOptions::default(), None)
+        .await
+        .unwrap();
+    outcome.result.unwrap();
+    assert_eq!(fake.applied.lock().unwrap()[0].0, docker_rev.id);
+    let d = store
+        .deployment(outcome.deployment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.status, DeploymentStatus::Succeeded);
+    assert_eq!(d.revision_id, Some(docker_rev.id));
+    assert_eq!(
+        store.events_since(d.id, 0).await.unwrap()[0].event["kind"],
+        "planned"
+    );
+    assert_eq!(
+        store.deployed_revision().await.unwrap(),
+        Some(docker_rev.id)
+    );
+}
+
+#[tokio::test]
+async fn a_dead_owners_run_is_interrupted_a_live_ones_is_not() {
+    let (_dir, store, _vault) = open().await;
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let id = store
+        .begin_deployment(None, DeploymentKind::Apply, "cli")
+        .await
+        .unwrap();
+    sqlx::query("UPDATE deployments SET owner_pid = ? WHERE id = ?")
+        .bind(i64::from(child.id()))
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // A live `burrow apply` (another process on this host) keeps its run,
+    // at start-up and for a new deployment alike.
+    assert_eq!(store.interrupt_stale_deployments().await.unwrap(), 0);
+    match store
+        .begin_deployment(None, DeploymentKind::Apply, "admin")
+        .await
+    {
+        Err(BusyOr::Busy(running)) => assert_eq!(running, id),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    // Killed: its run no longer blocks, and says why it ended.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let next = store
+        .begin_deployment(None, DeploymentKind::Apply, "admin")
+        .await
+        .unwrap();
+    let old = store.deployment(id).await.unwrap().unwrap();
+    assert_eq!(old.status, DeploymentStatus::Interrupted);
+    assert!(old.summary.unwrap().contains("is gone"));
+    // The new one is ours and alive while this process serves.
+    assert_eq!(
+        store.deployment_owner(next).await.unwrap().unwrap().pid,
+        std::process::id()
+    );
+    assert!(store
+        .begin_deployment(None, DeploymentKind::Down, "x")
+        .await
+        .is_err());
 }

@@ -1,6 +1,7 @@
-//! `burrow apply` and `burrow down`: the console's deploy, from a shell,
-//! with a progress line per service. Both record into the same store as the
-//! console, so its pages show what the CLI did.
+//! `burrow apply`, `burrow down` and `burrow revisions`: the console's
+//! deploy and history, from a shell, with a progress line per service. They
+//! record into the same store as the console, so its pages show what the
+//! CLI did.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,17 +12,22 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::mpsc::unbounded_channel;
 
 use engine::deploy::{ChangeAction, ProgressEvent};
-use engine::rollout::Rollout;
+use engine::deployer::Deployer;
 use engine::sealed::Vault;
 use engine::Store;
 
 use crate::config::Settings;
 
 #[derive(clap::Args, Debug)]
+#[group(id = "what", required = true, multiple = false, args = ["config", "revision"])]
 pub struct ApplyArgs {
-    /// The stack configuration (stack.toml).
+    /// The stack configuration (stack.toml); saved as the next revision.
     #[arg(long, short)]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// Deploy a revision already saved (see `burrow revisions`) exactly as
+    /// it was saved: its config, target and secret versions.
+    #[arg(long, short)]
+    pub revision: Option<i64>,
     /// Also delete the volumes no service uses any more (the data of
     /// services turned off), once the stack is up.
     #[arg(long)]
@@ -59,12 +65,13 @@ fn read_config(path: &Path) -> Result<stack::model::StackConfig, String> {
     }
 }
 
-async fn rollout(settings: &Settings) -> Result<Rollout, String> {
+async fn deployer(settings: &Settings) -> Result<Deployer, String> {
     let store = Store::open(&settings.data_dir)
         .await
         .map_err(|e| e.to_string())?;
     let vault = Vault::open(&settings.secrets_key_path()).map_err(|e| e.to_string())?;
-    Ok(Rollout::new(store, vault, settings.docker_host.clone()))
+    let targets = Arc::new(engine::targets::Targets::new(settings.docker_host.clone()));
+    Ok(Deployer::new(store, vault, targets))
 }
 
 /// One line per service, updated as events come.
@@ -218,26 +225,62 @@ fn spawn_bars() -> (
 }
 
 pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> {
-    let config = read_config(&args.config)?;
-    let rollout = Arc::new(rollout(settings).await?);
-    let store = rollout.store();
-    let (meta, new) = store
-        .save_revision(rollout.vault(), &config, "cli", Some("burrow apply"))
-        .await
-        .map_err(|e| e.to_string())?;
-    eprintln!(
-        "Applying revision {}{} of stack {:?}…",
-        meta.id,
-        if new { " (new)" } else { "" },
-        config.name.as_str()
-    );
-    let revision = store
-        .revision(rollout.vault(), meta.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the revision just saved is missing")?;
+    let deployer = Arc::new(deployer(settings).await?);
+    let store = deployer.store();
+    let revision = match (&args.config, args.revision) {
+        (Some(path), _) => {
+            let config = read_config(path)?;
+            let target = deployer.targets().docker_settings(None);
+            let target = match config.target {
+                stack::model::TargetKind::Docker => target,
+                kind => deployer
+                    .targets()
+                    .settings_for(kind, &engine::wizard::TargetDraft::default()),
+            };
+            if let Some(why) = target.undeployable() {
+                return Err(format!("{why} Nothing was saved."));
+            }
+            let (meta, new) = store
+                .save_revision(
+                    deployer.vault(),
+                    &config,
+                    &target,
+                    "cli",
+                    Some("burrow apply"),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "Applying revision {}{} of stack {:?}…",
+                meta.id,
+                if new { " (new)" } else { "" },
+                config.name.as_str()
+            );
+            store
+                .revision(deployer.vault(), meta.id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the revision just saved is missing")?
+        }
+        (None, Some(id)) => {
+            let revision = store
+                .revision(deployer.vault(), id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!("there is no revision {id}; `burrow revisions` lists them")
+                })?;
+            eprintln!(
+                "Applying revision {id} of stack {:?} ({})…",
+                revision.config.name.as_str(),
+                revision.target.describe()
+            );
+            revision
+        }
+        (None, None) => return Err("give --config FILE or --revision N".to_owned()),
+    };
     let (tx, bars) = spawn_bars();
-    let outcome = rollout
+    let outcome = deployer
         .apply(
             revision,
             "cli",
@@ -274,7 +317,8 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
 
 pub async fn down(settings: &Settings, args: &DownArgs) -> Result<(), String> {
     let config = read_config(&args.config)?;
-    let rollout = rollout(settings).await?;
+    let deployer = deployer(settings).await?;
+    let target = deployer.targets().docker_settings(None);
     eprintln!(
         "Removing stack {:?}{}…",
         config.name.as_str(),
@@ -285,8 +329,8 @@ pub async fn down(settings: &Settings, args: &DownArgs) -> Result<(), String> {
         }
     );
     let (tx, bars) = spawn_bars();
-    let outcome = rollout
-        .down(&config, args.volumes, "cli", Some(tx))
+    let outcome = deployer
+        .down(config.name.as_str(), &target, args.volumes, "cli", Some(tx))
         .await
         .map_err(|e| e.to_string())?;
     let _ = bars.await;

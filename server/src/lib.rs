@@ -8,4 +8,5 @@ pub mod downloads;
 pub mod guard;
 pub mod health;
 pub mod live;
+pub mod revisions_cli;
 pub mod startup;

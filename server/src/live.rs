@@ -99,15 +99,22 @@ pub async fn wizard_resume(State(state): State<AppState>) -> Response {
     axum::response::Redirect::to(&format!("/wizard/{step}")).into_response()
 }
 
-/// The config of what runs: the revision last deployed (or the newest).
-async fn current_config(state: &AppState) -> Option<StackConfig> {
-    state
-        .store
-        .running_revision(&state.vault)
-        .await
-        .ok()
-        .flatten()
-        .map(|r| r.config)
+/// What runs: the revision last deployed (or the newest), and its own
+/// target from the factory.
+async fn current(
+    state: &AppState,
+) -> Result<(StackConfig, std::sync::Arc<dyn engine::deploy::Target>), Response> {
+    match state.deployer.running().await {
+        Ok(Some((rev, Ok(target)))) => Ok((rev.config, target)),
+        Ok(Some((_, Err(e)))) => {
+            Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
+        }
+        Ok(None) => Err((StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the running revision failed");
+            Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
+        }
+    }
 }
 
 /// Burrow's CA, when the stack's certificate comes from it.
@@ -127,12 +134,9 @@ pub async fn ca_for(state: &AppState, config: &StackConfig) -> Option<String> {
 /// Service snapshots (`status`, whenever something changes) and the chat
 /// probes through Caddy (`app`, every few seconds).
 pub async fn status(State(state): State<AppState>) -> Response {
-    let Some(config) = current_config(&state).await else {
-        return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
-    };
-    let target = match state.rollout.target().await {
-        Ok(t) => t,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    let (config, target) = match current(&state).await {
+        Ok(c) => c,
+        Err(response) => return response,
     };
     let (tx, rx) = mpsc::channel(16);
     let stack = config.name.as_str().to_owned();
@@ -184,12 +188,9 @@ const LOG_BATCH: usize = 500;
 
 /// The last lines, then every new one (`lines` events).
 pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
-    let Some(config) = current_config(&state).await else {
-        return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
-    };
-    let target = match state.rollout.target().await {
-        Ok(t) => t,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    let (config, target) = match current(&state).await {
+        Ok(c) => c,
+        Err(response) => return response,
     };
     let (tx, rx) = mpsc::channel(256);
     let service = service_of(&q);
@@ -222,12 +223,9 @@ pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> R
 
 /// The last lines as a text file.
 pub async fn download_logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
-    let Some(config) = current_config(&state).await else {
-        return (StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response();
-    };
-    let target = match state.rollout.target().await {
-        Ok(t) => t,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    let (config, target) = match current(&state).await {
+        Ok(c) => c,
+        Err(response) => return response,
     };
     let service = service_of(&q);
     let tail = q.tail.unwrap_or(5000).min(100_000);

@@ -24,9 +24,12 @@ enum Command {
     Render(stack::cli::RenderArgs),
     /// Read an existing Stoat install into a stack.toml (+ its secrets file).
     Import(stack::cli::ImportArgs),
-    /// Deploy a stack.toml to the Docker daemon: create, update or leave
-    /// each service, dependencies first, waiting until each is healthy.
+    /// Deploy a stack.toml (or a saved revision) to the Docker daemon:
+    /// create, update or leave each service, dependencies first, waiting
+    /// until each is healthy.
     Apply(burrow_server::deploy_cli::ApplyArgs),
+    /// List every config revision (or compare two: `revisions diff A B`).
+    Revisions(burrow_server::revisions_cli::RevisionsArgs),
     /// Stop and remove the stack of a stack.toml (volumes kept unless --volumes).
     Down(burrow_server::deploy_cli::DownArgs),
     /// Account maintenance from the shell.
@@ -83,6 +86,7 @@ async fn main() -> ExitCode {
             })
             .map_err(|e| e.to_string()),
         Command::Apply(args) => burrow_server::deploy_cli::apply(&cli.settings, &args).await,
+        Command::Revisions(args) => burrow_server::revisions_cli::run(&cli.settings, &args).await,
         Command::Down(args) => burrow_server::deploy_cli::down(&cli.settings, &args).await,
         Command::Admin {
             action: AdminAction::ResetPassword { user },

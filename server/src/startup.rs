@@ -77,13 +77,14 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
             "deployments left running by a previous start marked interrupted"
         );
     }
-    let rollout = Arc::new(engine::rollout::Rollout::new(
+    let targets = Arc::new(engine::targets::Targets::new(settings.docker_host.clone()));
+    let deployer = Arc::new(engine::deployer::Deployer::new(
         store.clone(),
         vault.clone(),
-        settings.docker_host.clone(),
+        targets,
     ));
     let state = AppState {
-        rollout,
+        deployer,
         leptos_options,
         store,
         vault,

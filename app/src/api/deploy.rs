@@ -106,43 +106,46 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
     respond(run.await)
 }
 
-/// Starts deploying the newest revision; returns the deployment's id. With
+/// Starts deploying `revision` (the newest when absent: the Deploy page;
+/// any earlier one: "Deploy this revision" on History) and shows its
+/// progress on the Deploy page; returns the deployment's id. With
 /// `prune_volumes`, volumes no service uses any more (the data of services
 /// turned off) are deleted once the stack is up.
 #[server(endpoint = "deploy/start")]
-pub async fn start_deploy(#[server(default)] prune_volumes: bool) -> Result<i64, AppError> {
+pub async fn start_deploy(
+    #[server(default)] prune_volumes: bool,
+    #[server(default)] revision: Option<i64>,
+) -> Result<i64, AppError> {
     use super::*;
     let run = async {
         let user = require_user().await?;
         let state = state();
-        let revision = state
-            .store
-            .latest_revision(&state.vault)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| {
-                AppError::Conflict(
-                    "There is no configuration to deploy yet: save one first.".to_owned(),
-                )
-            })?;
+        let revision = match revision {
+            Some(id) => state
+                .store
+                .revision(&state.vault, id)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("There is no revision {id}.")))?,
+            None => state
+                .store
+                .latest_revision(&state.vault)
+                .await?
+                .ok_or_else(|| {
+                    AppError::Conflict(
+                        "There is no configuration to deploy yet: save one first.".to_owned(),
+                    )
+                })?,
+        };
         let opts = engine::deploy::ApplyOptions {
             prune_volumes,
             ..Default::default()
         };
-        match state
-            .rollout
+        let id = state
+            .deployer
             .start_apply(revision, &user.username, opts)
-            .await
-        {
-            Ok(id) => {
-                leptos_axum::redirect(&format!("/deploy?d={id}"));
-                Ok(id)
-            }
-            Err(engine::rollout::RolloutError::Busy(id)) => Err(AppError::Conflict(format!(
-                "Deployment {id} is still running; wait for it to finish."
-            ))),
-            Err(e) => Err(internal(e)),
-        }
+            .await?;
+        leptos_axum::redirect(&format!("/deploy?d={id}"));
+        Ok(id)
     };
     respond(run.await)
 }
@@ -166,16 +169,17 @@ pub async fn save_stack_toml(stack_toml: String) -> Result<i64, AppError> {
                     .join("\n"),
                 kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
             })?;
+        let target = state.deployer.settings_for_new(&parsed.config).await;
         let (meta, _) = state
             .store
             .save_revision(
                 &state.vault,
                 &parsed.config,
+                &target,
                 &user.username,
                 Some("pasted stack.toml"),
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         leptos_axum::redirect("/deploy");
         Ok(meta.id)
     };

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod certificate;
 pub mod deploy;
+pub mod history;
 pub mod overview;
 pub mod services;
 pub mod wizard;

@@ -64,6 +64,32 @@ pub async fn client_ip() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// The one mapping from engine errors: what a user or stored data can cause
+/// is a sentence with a 4xx; the rest is logged and a 500.
+impl From<engine::EngineError> for AppError {
+    fn from(e: engine::EngineError) -> Self {
+        match e {
+            engine::EngineError::NotFound(m) => AppError::NotFound(m),
+            engine::EngineError::Config(m) => AppError::Conflict(m),
+            other => internal(other),
+        }
+    }
+}
+
+impl From<engine::deployer::DeployerError> for AppError {
+    fn from(e: engine::deployer::DeployerError) -> Self {
+        use engine::deployer::DeployerError;
+        match e {
+            DeployerError::Busy(id) => AppError::Conflict(format!(
+                "Deployment {id} is still running; wait for it to finish."
+            )),
+            DeployerError::Refused(m) => AppError::Conflict(m),
+            DeployerError::Deploy(e) => AppError::Unavailable(e.to_string()),
+            DeployerError::Engine(e) => e.into(),
+        }
+    }
+}
+
 /// Logs an internal error in full and hands the client a short message.
 pub fn internal(err: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %err, "internal error");

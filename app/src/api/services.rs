@@ -71,9 +71,10 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
                 problem: None,
             });
         };
+        let target = state.deployer.target_for(&revision).await;
         let config = revision.config;
         let stack = config.name.as_str().to_owned();
-        let (services, problem) = match state.rollout.target().await {
+        let (services, problem) = match target {
             Ok(target) => match target.status(&stack).await {
                 Ok(list) => (
                     list.into_iter()
@@ -159,6 +160,7 @@ pub async fn get_logs(service: Option<String>) -> Result<LogsView, AppError> {
                 problem: None,
             });
         };
+        let target = state.deployer.target_for(&revision).await;
         let config = revision.config;
         let services: Vec<String> = config
             .services()
@@ -174,7 +176,7 @@ pub async fn get_logs(service: Option<String>) -> Result<LogsView, AppError> {
                 ));
             }
         }
-        let target = match state.rollout.target().await {
+        let target = match target {
             Ok(t) => t,
             Err(e) => {
                 return Ok(LogsView {

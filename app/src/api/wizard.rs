@@ -46,19 +46,7 @@ pub struct Notice {
     pub message: String,
 }
 
-/// A file as the review shows it (secret values masked).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShownFile {
-    pub name: String,
-    pub content: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiffLine {
-    /// ' ', '+' or '-'.
-    pub sign: char,
-    pub text: String,
-}
+pub use wire::{DiffLine, ShownFile};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Review {

@@ -8,9 +8,7 @@ use engine::wizard::{check_step, Draft, STEPS as ENGINE_STEPS};
 use stack::model::{StackConfig, TlsMode};
 
 use super::internal;
-use super::wizard::{
-    Check, DiffLine, Notice, Review, ShownFile, WizardView, FLAGS, LE_STAGING, STEPS,
-};
+use super::wizard::{Check, Notice, Review, ShownFile, WizardView, FLAGS, LE_STAGING, STEPS};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -451,12 +449,19 @@ pub async fn domain_checks(state: &AppState, draft: &Draft) -> Vec<Check> {
         });
     }
     let wanted = PortWanted::for_config(&config);
-    let ports = match state.rollout.target().await {
-        Ok(_) => match engine::deploy::DockerTarget::connect(None).await {
-            Ok(docker) => check_ports_with_docker(&wanted, &docker, config.name.as_str()).await,
-            Err(_) => check_ports(&wanted).await,
-        },
-        Err(_) => check_ports(&wanted).await,
+    // The daemon the operator chose on the Target step (shared connection).
+    let docker = match config.target {
+        stack::model::TargetKind::Docker => state
+            .deployer
+            .targets()
+            .docker(Some(&draft.target.docker_url))
+            .await
+            .ok(),
+        stack::model::TargetKind::Kubernetes => None,
+    };
+    let ports = match docker {
+        Some(docker) => check_ports_with_docker(&wanted, &docker, config.name.as_str()).await,
+        None => check_ports(&wanted).await,
     };
     for report in ports {
         let ok = report.ok();
@@ -472,56 +477,6 @@ pub async fn domain_checks(state: &AppState, draft: &Draft) -> Vec<Check> {
             detail,
         });
     }
-    out
-}
-
-/// What the review shows instead of a secret value.
-const MASK: &str = "••••••••";
-
-/// `text` with every generated secret value replaced by [`MASK`].
-fn mask(mut text: String, secrets: &[String]) -> String {
-    for s in secrets {
-        if s.len() >= 6 {
-            text = text.replace(s.as_str(), MASK);
-        }
-    }
-    text
-}
-
-/// A line diff (longest common subsequence); files here are small.
-pub fn diff_lines(old: &str, new: &str) -> Vec<DiffLine> {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let mut lcs = vec![vec![0u16; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    let line = |sign, text: &str| DiffLine {
-        sign,
-        text: text.to_owned(),
-    };
-    while i < a.len() && j < b.len() {
-        if a[i] == b[j] {
-            out.push(line(' ', a[i]));
-            i += 1;
-            j += 1;
-        } else if lcs[i + 1][j] >= lcs[i][j + 1] {
-            out.push(line('-', a[i]));
-            i += 1;
-        } else {
-            out.push(line('+', b[j]));
-            j += 1;
-        }
-    }
-    out.extend(a[i..].iter().map(|t| line('-', t)));
-    out.extend(b[j..].iter().map(|t| line('+', t)));
     out
 }
 
@@ -619,33 +574,15 @@ async fn review(
         .ensure_stack_secrets(&state.vault)
         .await
         .map_err(internal)?;
-    // The files are rendered with a stand-in SMTP password (a short one
-    // could not be masked by searching for it); generated secrets are long.
-    let mut shown = config.clone();
-    if let Some(smtp) = shown.smtp.as_mut() {
-        if !smtp.password.is_empty() {
-            smtp.password = MASK.to_owned();
-        }
-    }
-    let plan = stack::render::render(&shown, &secrets);
-    let hidden: Vec<String> = secrets
-        .values()
-        .iter()
-        .map(|(_, v)| v.to_string())
+    let plan = stack::render::render(&config, &secrets);
+    // The shown files (this one mask for every page) include the Kubernetes
+    // objects; the review lists the four a Docker deploy uses.
+    let files: Vec<ShownFile> = engine::history::shown_files(&config, &secrets)
+        .into_iter()
+        .filter(|f| {
+            f.name != "kubernetes.yaml" || config.target == stack::model::TargetKind::Kubernetes
+        })
         .collect();
-    let mut files = Vec::new();
-    for name in ["Revolt.toml", "Caddyfile", "livekit.yml"] {
-        if let Some(f) = plan.files.get(name) {
-            files.push(ShownFile {
-                name: name.to_owned(),
-                content: mask(f.content.clone(), &hidden),
-            });
-        }
-    }
-    files.push(ShownFile {
-        name: "compose.yml".into(),
-        content: mask(plan.compose.clone(), &hidden),
-    });
     let deployed = state.store.deployed_revision().await.map_err(internal)?;
     let diff = match deployed {
         Some(id) => state
@@ -656,7 +593,7 @@ async fn review(
             .map(|r| {
                 (
                     id,
-                    diff_lines(
+                    engine::history::diff_lines(
                         &engine::revisions::public_toml(&r.config),
                         &engine::revisions::public_toml(&config),
                     ),
@@ -798,39 +735,36 @@ pub async fn finish(state: &AppState, actor: &str) -> Result<i64, AppError> {
     let Some(config) = checked.config else {
         return Err(refuse(checked.errors, &BTreeMap::new()));
     };
+    let target = state
+        .deployer
+        .targets()
+        .settings_for(config.target, &draft.target);
+    // Refused before anything is saved: the draft stays as it is.
+    if let Some(why) = target.undeployable() {
+        return Err(AppError::Conflict(why.to_owned()));
+    }
     let (meta, _) = store
-        .save_revision(&state.vault, &config, actor, Some("wizard"))
-        .await
-        .map_err(internal)?;
+        .save_revision(&state.vault, &config, &target, actor, Some("wizard"))
+        .await?;
     let revision = store
         .revision(&state.vault, meta.id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or(AppError::Internal)?;
     store
         .save_target_settings(&state.vault, &draft.target)
         .await
         .map_err(internal)?;
-    state.rollout.reset_target().await;
     store.clear_wizard_draft().await.map_err(internal)?;
-    if config.target == stack::model::TargetKind::Kubernetes {
-        // The configuration is kept; only the Docker target deploys today.
-        return Err(AppError::Conflict(format!(
-            "Saved as revision {}. Deploying to Kubernetes is not available in this version yet: \
-             choose Docker on the Target step to deploy now, or apply the objects from \
-             `burrow render` with kubectl.",
-            meta.id
-        )));
-    }
     match state
-        .rollout
+        .deployer
         .start_apply(revision, actor, engine::deploy::ApplyOptions::default())
-        .await {
+        .await
+    {
         Ok(id) => Ok(id),
-        Err(engine::rollout::RolloutError::Busy(id)) => Err(AppError::Conflict(format!(
+        Err(engine::deployer::DeployerError::Busy(id)) => Err(AppError::Conflict(format!(
             "Saved as revision {}; deployment {id} is still running, deploy it from the Deploy page when it ends.",
             meta.id
         ))),
-        Err(e) => Err(internal(e)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -21,6 +21,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 // A server route (it resumes where the draft left off).
                 <a href="/wizard" rel="external">"Settings"</a>
                 <A href="/deploy">"Deploy"</A>
+                <A href="/history">"History"</A>
                 <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>
             </nav>

@@ -141,7 +141,7 @@ pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
     (steps, general)
 }
 
-fn when(unix: i64) -> String {
+pub fn when(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

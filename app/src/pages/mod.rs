@@ -2,6 +2,7 @@
 
 pub mod certificate;
 pub mod deploy;
+pub mod history;
 pub mod login;
 pub mod logs;
 pub mod not_found;

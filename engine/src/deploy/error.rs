@@ -23,6 +23,10 @@ pub enum DeployError {
     #[error("cannot reach the Docker daemon at {url}: {reason}")]
     Unreachable { url: String, reason: String },
 
+    /// The target cannot be deployed to by this version (Kubernetes).
+    #[error("{message}")]
+    Unsupported { message: String },
+
     #[error("the plan cannot be applied: {message}")]
     InvalidPlan { message: String },
 

@@ -1,38 +1,45 @@
-//! Turns a config revision into a running stack: renders the plan with the
-//! kept secrets, supplies the self-signed certificate, runs the target and
-//! stores every progress event, so the CLI and the console share one
-//! history and a reloaded page sees the same progress.
+//! The deployer: turns a config revision into a running stack. It renders
+//! the plan with the revision's own secret versions, supplies the
+//! self-signed certificate, gets the target from the factory with the
+//! revision's own target settings, runs it and stores every progress event,
+//! so the CLI and the console share one history and a reloaded page sees
+//! the same progress. ("Rollout" is kept for the update pipeline.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use stack::model::{StackConfig, TlsMode};
+use stack::model::TlsMode;
 use stack::render::{SELF_SIGNED_CERT_SOURCE, SELF_SIGNED_KEY_SOURCE};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
-use tokio::sync::Mutex;
 
-use crate::deploy::{
-    ApplyOptions, ApplyReport, DeployError, DeployRequest, DockerTarget, ProgressEvent, Target,
-};
+use crate::deploy::{ApplyOptions, ApplyReport, DeployError, DeployRequest, ProgressEvent, Target};
 use crate::deployments::{BusyOr, DeploymentKind, DeploymentStatus};
 use crate::revisions::Revision;
 use crate::sealed::Vault;
+use crate::targets::{TargetSettings, Targets};
 use crate::{EngineError, Store};
 
 /// Pull progress is stored (for the page) at most this often per image.
-const PULL_STORE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+const PULL_STORE_EVERY: Duration = Duration::from_secs(1);
+/// How often a running deployment renews its lease.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-pub enum RolloutError {
+pub enum DeployerError {
     #[error("deployment {0} is still running; wait for it to finish")]
     Busy(i64),
+    /// The revision cannot be deployed (its target, or stored data that no
+    /// longer validates); nothing was saved or started.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Deploy(#[from] DeployError),
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
 
-impl From<BusyOr> for RolloutError {
+impl From<BusyOr> for DeployerError {
     fn from(e: BusyOr) -> Self {
         match e {
             BusyOr::Busy(id) => Self::Busy(id),
@@ -41,82 +48,88 @@ impl From<BusyOr> for RolloutError {
     }
 }
 
-/// Where the wizard keeps the Docker address it was given.
-pub const DOCKER_URL: &str = "target_docker_url";
-
 /// What finished: the stored deployment and what the target did.
 #[derive(Debug)]
 pub struct Outcome<T> {
     pub deployment_id: i64,
-    pub result: Result<T, RolloutError>,
+    pub result: Result<T, DeployerError>,
 }
 
 /// The deployer the console and the CLI share.
-pub struct Rollout {
+pub struct Deployer {
     store: Store,
     vault: Vault,
-    docker_url: Option<String>,
-    target: Mutex<Option<Arc<dyn Target>>>,
+    targets: Arc<Targets>,
 }
 
-impl Rollout {
-    pub fn new(store: Store, vault: Vault, docker_url: Option<String>) -> Self {
+impl Deployer {
+    pub fn new(store: Store, vault: Vault, targets: Arc<Targets>) -> Self {
         Self {
             store,
             vault,
-            docker_url,
-            target: Mutex::new(None),
+            targets,
         }
-    }
-
-    /// A rollout over an already connected target (tests, other targets).
-    pub fn with_target(store: Store, vault: Vault, target: Arc<dyn Target>) -> Self {
-        Self {
-            store,
-            vault,
-            docker_url: None,
-            target: Mutex::new(Some(target)),
-        }
-    }
-
-    /// Forgets the connected target (the address changed).
-    pub async fn reset_target(&self) {
-        *self.target.lock().await = None;
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// The connected target; connects on first use and again after a
-    /// failure (the daemon may have been started meanwhile).
-    pub async fn target(&self) -> Result<Arc<dyn Target>, DeployError> {
-        let mut slot = self.target.lock().await;
-        if let Some(t) = slot.as_ref() {
-            return Ok(t.clone());
-        }
-        // The address chosen in the wizard wins over the start-up setting.
-        let chosen = self
-            .store
-            .secret(&self.vault, DOCKER_URL)
-            .await
-            .ok()
-            .flatten()
-            .filter(|u| !u.is_empty());
-        let url = chosen.as_deref().or(self.docker_url.as_deref());
-        let docker: Arc<dyn Target> = Arc::new(DockerTarget::connect(url).await?);
-        *slot = Some(docker.clone());
-        Ok(docker)
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
-    /// Everything the target needs for `config`: the plan rendered with the
-    /// kept secrets, and the certificate pair in the self-signed mode.
-    pub async fn request_for(
+    /// The target factory (shared connections).
+    pub fn targets(&self) -> &Targets {
+        &self.targets
+    }
+
+    /// The target of `revision`, from its own settings.
+    pub async fn target_for(&self, revision: &Revision) -> Result<Arc<dyn Target>, DeployError> {
+        self.targets.connect(&revision.target).await
+    }
+
+    /// The target settings for a config saved without the wizard (a pasted
+    /// stack.toml): those of the newest revision when it goes to the same
+    /// kind of target, else the default of that kind.
+    pub async fn settings_for_new(&self, config: &stack::model::StackConfig) -> TargetSettings {
+        let latest = self.store.latest_revision(&self.vault).await.ok().flatten();
+        match latest {
+            Some(rev)
+                if rev.target.is_kubernetes()
+                    == (config.target == stack::model::TargetKind::Kubernetes) =>
+            {
+                rev.target
+            }
+            _ => self
+                .targets
+                .settings_for(config.target, &crate::wizard::TargetDraft::default()),
+        }
+    }
+
+    /// The revision the console watches and its target (`None`: nothing
+    /// saved yet).
+    pub async fn running(
         &self,
-        config: &StackConfig,
-        revision: i64,
-    ) -> Result<DeployRequest, EngineError> {
-        let secrets = self.store.ensure_stack_secrets(&self.vault).await?;
+    ) -> Result<Option<(Revision, Result<Arc<dyn Target>, DeployError>)>, EngineError> {
+        match self.store.running_revision(&self.vault).await? {
+            Some(rev) => {
+                let target = self.target_for(&rev).await;
+                Ok(Some((rev, target)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Everything the target needs for `revision`: the plan rendered with
+    /// the secret versions it was saved with, and the certificate pair in
+    /// the self-signed mode.
+    pub async fn request_for(&self, revision: &Revision) -> Result<DeployRequest, EngineError> {
+        let config = &revision.config;
+        let secrets = match revision.secrets.stack {
+            Some(version) => self.store.stack_secrets_at(&self.vault, version).await?,
+            None => self.store.ensure_stack_secrets(&self.vault).await?,
+        };
         let plan = stack::render::render(config, &secrets);
         let mut host_files = BTreeMap::new();
         if let TlsMode::OwnCertificate {
@@ -148,21 +161,30 @@ impl Rollout {
         }
         Ok(DeployRequest {
             stack: config.name.clone(),
-            revision,
+            revision: revision.meta.id,
             plan,
             host_files,
         })
     }
 
-    /// Applies `revision`, storing progress; `watch` gets every event too.
-    /// Returns once the deployment record exists, with the apply running in
-    /// the background (the console), or use [`Rollout::apply`] to wait.
+    /// Refuses, before anything is recorded, a revision whose target this
+    /// version cannot deploy to.
+    fn admit(revision: &Revision) -> Result<(), DeployerError> {
+        match revision.target.undeployable() {
+            Some(why) => Err(DeployerError::Refused(why.to_owned())),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies `revision` in the background (the console); returns once the
+    /// deployment record exists.
     pub async fn start_apply(
         self: &Arc<Self>,
         revision: Revision,
         actor: &str,
         opts: ApplyOptions,
-    ) -> Result<i64, RolloutError> {
+    ) -> Result<i64, DeployerError> {
+        Self::admit(&revision)?;
         let id = self
             .store
             .begin_deployment(Some(revision.meta.id), DeploymentKind::Apply, actor)
@@ -181,7 +203,8 @@ impl Rollout {
         actor: &str,
         opts: &ApplyOptions,
         watch: Option<UnboundedSender<ProgressEvent>>,
-    ) -> Result<Outcome<ApplyReport>, RolloutError> {
+    ) -> Result<Outcome<ApplyReport>, DeployerError> {
+        Self::admit(&revision)?;
         let id = self
             .store
             .begin_deployment(Some(revision.meta.id), DeploymentKind::Apply, actor)
@@ -199,12 +222,13 @@ impl Rollout {
         revision: Revision,
         opts: &ApplyOptions,
         watch: Option<UnboundedSender<ProgressEvent>>,
-    ) -> Result<ApplyReport, RolloutError> {
+    ) -> Result<ApplyReport, DeployerError> {
         let (tx, recorder) = self.recorder(id, watch);
+        let heartbeat = self.heartbeat(id);
         let prepared = async {
-            let req = self.request_for(&revision.config, revision.meta.id).await?;
-            let target = self.target().await?;
-            Ok::<_, RolloutError>((req, target))
+            let req = self.request_for(&revision).await?;
+            let target = self.target_for(&revision).await?;
+            Ok::<_, DeployerError>((req, target))
         }
         .await;
         let result = match prepared {
@@ -212,7 +236,7 @@ impl Rollout {
             Ok((req, target)) => target
                 .apply(&req, opts, &tx)
                 .await
-                .map_err(RolloutError::from),
+                .map_err(DeployerError::from),
             Err(e) => {
                 let _ = tx.send(ProgressEvent::Failed {
                     service: None,
@@ -224,6 +248,7 @@ impl Rollout {
         };
         drop(tx);
         let _ = recorder.await;
+        heartbeat.abort();
         let (status, summary) = match &result {
             Ok(r) => (
                 DeploymentStatus::Succeeded,
@@ -242,27 +267,28 @@ impl Rollout {
         result
     }
 
-    /// Removes the stack of `config` (volumes too if asked), recorded like
-    /// an apply.
+    /// Removes the stack `stack` from `target` (volumes too if asked),
+    /// recorded like an apply.
     pub async fn down(
         &self,
-        config: &StackConfig,
+        stack: &str,
+        target: &TargetSettings,
         remove_volumes: bool,
         actor: &str,
         watch: Option<UnboundedSender<ProgressEvent>>,
-    ) -> Result<Outcome<Vec<String>>, RolloutError> {
+    ) -> Result<Outcome<Vec<String>>, DeployerError> {
+        if let Some(why) = target.undeployable() {
+            return Err(DeployerError::Refused(why.to_owned()));
+        }
         let id = self
             .store
             .begin_deployment(None, DeploymentKind::Down, actor)
             .await?;
         let (tx, recorder) = self.recorder(id, watch);
+        let heartbeat = self.heartbeat(id);
         let result = async {
-            let target = self.target().await?;
-            Ok::<_, RolloutError>(
-                target
-                    .remove(config.name.as_str(), remove_volumes, &tx)
-                    .await?,
-            )
+            let target = self.targets.connect(target).await?;
+            Ok::<_, DeployerError>(target.remove(stack, remove_volumes, &tx).await?)
         }
         .await;
         if let Err(e) = &result {
@@ -274,6 +300,7 @@ impl Rollout {
         }
         drop(tx);
         let _ = recorder.await;
+        heartbeat.abort();
         let (status, summary) = match &result {
             Ok(removed) => (
                 DeploymentStatus::Succeeded,
@@ -285,6 +312,22 @@ impl Rollout {
         Ok(Outcome {
             deployment_id: id,
             result,
+        })
+    }
+
+    /// Renews the deployment's lease until aborted, so a start-up elsewhere
+    /// knows its owner is alive.
+    fn heartbeat(&self, id: i64) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = store.heartbeat(id).await {
+                    tracing::warn!(error = %e, "could not renew the deployment's lease");
+                }
+            }
         })
     }
 
@@ -329,17 +372,10 @@ impl Rollout {
     }
 }
 
-impl std::fmt::Debug for Rollout {
+impl std::fmt::Debug for Deployer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rollout")
-            .field("docker_url", &self.docker_url)
+        f.debug_struct("Deployer")
+            .field("targets", &self.targets)
             .finish_non_exhaustive()
-    }
-}
-
-/// Keeps the vault reachable for callers that hold only the rollout.
-impl Rollout {
-    pub fn vault(&self) -> &Vault {
-        &self.vault
     }
 }
