@@ -460,7 +460,9 @@ pub async fn domain_checks(state: &AppState, draft: &Draft) -> Vec<Check> {
         stack::model::TargetKind::Kubernetes => None,
     };
     let ports = match docker {
-        Some(docker) => check_ports_with_docker(&wanted, &docker, config.name.as_str()).await,
+        Some(docker) => {
+            check_ports_with_docker(&wanted, docker.as_ref(), config.name.as_str()).await
+        }
         None => check_ports(&wanted).await,
     };
     for report in ports {

@@ -135,17 +135,22 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
             .collect();
         std::fs::write(&config, text).unwrap();
     };
-    let run = |args: &[&str]| {
+    // (stdout, stderr) of `burrow ARGS` on this test's data dir.
+    let bare = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_burrow"))
             .env("BURROW_DATA_DIR", dir.path().join("data"))
             .args(args)
-            .arg("--config")
-            .arg(&config)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "burrow {args:?} failed:\n{stderr}");
-        stderr
+        (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    };
+    let run = |args: &[&str]| {
+        let config = config.to_str().unwrap();
+        let mut all = args.to_vec();
+        all.extend(["--config", config]);
+        bare(&all).1
     };
 
     write(&[]);
@@ -181,6 +186,62 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     let now = containers(STACK);
     assert!(!now.contains_key("gifbox"));
     assert_eq!(now.len(), 15);
+
+    // The history as a table, and the two revisions compared.
+    let (table, _) = bare(&["revisions"]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("REV"), "{table}");
+    assert!(
+        rows[1].starts_with('2') && rows[1].contains("deployed"),
+        "{table}"
+    );
+    assert!(rows[1].contains("Gifbox turned off"), "{table}");
+    assert!(
+        rows[2].starts_with('1') && rows[2].contains("First revision"),
+        "{table}"
+    );
+    assert!(rows[2].contains("succeeded"), "{table}");
+    let (diff, _) = bare(&["revisions", "diff", "1", "2"]);
+    assert!(diff.contains("--- Caddyfile (revision 1)"), "{diff}");
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('-') && l.contains("gifbox")),
+        "{diff}"
+    );
+    assert!(!diff.contains("hunter2"), "{diff}");
+
+    // Back to revision 1: gifbox is back, nothing else is touched.
+    let (_, back) = bare(&["apply", "--revision", "1"]);
+    assert!(back.contains("Applying revision 1 of stack"), "{back}");
+    assert!(
+        back.contains("1 created, 0 recreated, 15 unchanged, 0 removed"),
+        "{back}"
+    );
+    let restored = containers(STACK);
+    assert!(restored.contains_key("gifbox"), "{restored:#?}");
+    for (service, id) in &now {
+        assert_eq!(restored.get(service), Some(id), "{service} was recreated");
+    }
+    let (table, _) = bare(&["revisions"]);
+    assert!(
+        table.lines().nth(2).unwrap().contains("deployed"),
+        "{table}"
+    );
+    // An unknown revision is one sentence, nothing started.
+    let missing = Command::new(env!("CARGO_BIN_EXE_burrow"))
+        .env("BURROW_DATA_DIR", dir.path().join("data"))
+        .args(["apply", "--revision", "42"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("there is no revision 42"));
+    // And forward again to revision 2.
+    let (_, forward) = bare(&["apply", "--revision", "2"]);
+    assert!(
+        forward.contains("0 created, 0 recreated, 15 unchanged, 1 removed"),
+        "{forward}"
+    );
+    assert_eq!(containers(STACK), now);
 
     // Without autumn and crond, MinIO goes too; asked to, so does its data.
     let volumes = |s: &str| {

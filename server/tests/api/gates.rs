@@ -30,6 +30,20 @@ async fn every_page_and_server_function_requires_a_session() {
         checked += 1;
     }
     assert!(checked >= 1);
+    // Routes registered by hand, beside the Leptos ones.
+    for path in [
+        "/live/status",
+        "/live/logs?service=api",
+        "/live/deployments/1",
+        "/logs/download?service=api",
+        "/wizard",
+        "/history?from=1&to=2",
+        app::pages::certificate::PEM_URL,
+        app::pages::certificate::DER_URL,
+    ] {
+        assert_redirect(&app.get(path, None).await, "/login");
+    }
+    assert!(pages.iter().any(|p| p == "/history"), "{pages:?}");
     // Unknown addresses are not a way around the gate either.
     assert_redirect(&app.get("/no/such/page", None).await, "/login");
 
@@ -42,6 +56,9 @@ async fn every_page_and_server_function_requires_a_session() {
         "/api/logout",
         "/api/whoami",
         "/api/overview",
+        "/api/history",
+        "/api/history/diff",
+        "/api/deploy/start",
     ] {
         assert!(
             fns.contains(&expected),

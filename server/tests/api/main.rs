@@ -9,5 +9,6 @@ mod certificate;
 mod cli;
 mod gates;
 mod health;
+mod history;
 mod transport;
 mod wizard;

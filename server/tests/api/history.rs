@@ -1,0 +1,130 @@
+//! The History page and its server functions: revisions with what changed,
+//! the diff of two, and "Deploy this revision" refusing what it cannot do
+//! with a sentence (never a 500), before anything is recorded.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+const BASE: &str = r#"
+domain = "chat.example.com"
+[smtp]
+enabled = true
+host = "smtp.example.com"
+port = 587
+username = "stoat"
+password = "a-very-secret-smtp-password"
+from = "noreply@example.com"
+"#;
+
+async fn paste(app: &TestApp, cookie: &Cookie, text: &str) -> i64 {
+    let res = app
+        .call("/api/deploy/config", &[("stack_toml", text)], Some(cookie))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    json(res).await.as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn history_lists_revisions_diffs_them_and_refuses_what_cannot_deploy() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    assert_eq!(paste(&app, &cookie, BASE).await, 1);
+    let gifbox = format!("{BASE}\n[apps]\ngifbox = true\n");
+    assert_eq!(paste(&app, &cookie, &gifbox).await, 2);
+    let kube = format!("target = \"kubernetes\"\n{gifbox}");
+    assert_eq!(paste(&app, &cookie, &kube).await, 3);
+
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    let entries = history["entries"].as_array().unwrap();
+    let ids: Vec<i64> = entries.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![3, 2, 1], "newest first");
+    assert_eq!(entries[2]["changes"], "First revision");
+    assert_eq!(entries[1]["changes"], "Gifbox turned on");
+    assert!(
+        entries[0]["changes"]
+            .as_str()
+            .unwrap()
+            .starts_with("Target changed to Kubernetes"),
+        "{}",
+        entries[0]
+    );
+    assert!(entries[0]["undeployable"]
+        .as_str()
+        .unwrap()
+        .contains("Kubernetes is not available"));
+    assert!(entries[1]["undeployable"].is_null());
+
+    // 1 against 2: the files that render gifbox differ, secrets masked.
+    let diff = json(
+        app.call(
+            "/api/history/diff",
+            &[("from", "1"), ("to", "2")],
+            Some(&cookie),
+        )
+        .await,
+    )
+    .await;
+    let files: Vec<&str> = diff["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"Caddyfile"), "{files:?}");
+    assert!(files.contains(&"compose.yml"), "{files:?}");
+    let text = diff.to_string();
+    assert!(text.contains("gifbox"));
+    assert!(
+        !text.contains("a-very-secret-smtp-password"),
+        "password masked"
+    );
+
+    // No JavaScript: the page itself shows the table and the diff.
+    let page = app.get("/history?from=1&to=2", Some(&cookie)).await;
+    assert_status(&page, StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Revision 1 → revision 2"),
+        "diff section shown"
+    );
+    assert!(html.contains("Gifbox turned on"));
+    assert!(
+        html.contains("name=\"revision\" value=\"2\""),
+        "a deploy form per revision"
+    );
+
+    // Deploying the Kubernetes revision is one sentence, nothing recorded.
+    let res = app
+        .call("/api/deploy/start", &[("revision", "3")], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::CONFLICT);
+    let body = json(res).await.to_string();
+    assert!(
+        body.contains("Deploying to Kubernetes is not available"),
+        "{body}"
+    );
+    let res = app
+        .call("/api/deploy/start", &[("revision", "99")], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::NOT_FOUND);
+    let res = app
+        .call(
+            "/api/history/diff",
+            &[("from", "1"), ("to", "99")],
+            Some(&cookie),
+        )
+        .await;
+    assert_status(&res, StatusCode::NOT_FOUND);
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    assert!(history["running"].is_null());
+    for e in history["entries"].as_array().unwrap() {
+        assert!(e["deployments"].as_array().unwrap().is_empty(), "{e}");
+    }
+
+    // A garbled revision number is a client error, not a 500.
+    let res = app
+        .call("/api/deploy/start", &[("revision", "two")], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::BAD_REQUEST);
+}
