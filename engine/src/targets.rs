@@ -75,6 +75,28 @@ impl TargetSettings {
     }
 }
 
+/// A Docker address as typed: empty is the local default (`None`); else
+/// `unix:///path`, `/path` or `tcp://host:port`, or the sentence saying what
+/// is wrong with it.
+pub fn parse_docker_url(input: &str) -> Result<Option<String>, String> {
+    let url = input.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let ok = url.starts_with('/')
+        || ["unix://", "tcp://", "http://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+    if ok && !url.chars().any(char::is_whitespace) {
+        Ok(Some(url.to_owned()))
+    } else {
+        Err(format!(
+            "{url:?} is not a Docker address Burrow understands: use unix:///path/to/docker.sock \
+             or tcp://host:port, or leave it empty for this machine"
+        ))
+    }
+}
+
 enum Slot {
     Ready(Arc<DockerTarget>),
     Failed {

@@ -19,10 +19,14 @@ use engine::Store;
 use crate::config::Settings;
 
 #[derive(clap::Args, Debug)]
-#[group(id = "what", required = true, multiple = false, args = ["config", "revision"])]
 pub struct ApplyArgs {
     /// The stack configuration (stack.toml); saved as the next revision.
-    #[arg(long, short)]
+    #[arg(
+        long,
+        short,
+        conflicts_with = "revision",
+        required_unless_present = "revision"
+    )]
     pub config: Option<PathBuf>,
     /// Deploy a revision already saved (see `burrow revisions`) exactly as
     /// it was saved: its config, target and secret versions.

@@ -37,6 +37,10 @@ pub struct DeployPage {
     /// The newest deployment, with its events.
     pub current: Option<DeploymentInfo>,
     pub history: Vec<DeploymentInfo>,
+    /// The Docker address of the newest revision (empty: this machine),
+    /// for the stack.toml form.
+    #[serde(default)]
+    pub docker_url: String,
 }
 
 #[server(endpoint = "deploy/page")]
@@ -66,6 +70,16 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
                     services,
                 }
             });
+        let docker_url = store
+            .latest_revision(&state.vault)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| match r.target {
+                engine::targets::TargetSettings::Docker { url } => url,
+                engine::targets::TargetSettings::Kubernetes { .. } => None,
+            })
+            .unwrap_or_default();
         let recent = store.recent_deployments(10).await.map_err(internal)?;
         let mut history: Vec<DeploymentInfo> = recent
             .into_iter()
@@ -101,6 +115,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
             deployed_revision: store.deployed_revision().await.map_err(internal)?,
             current,
             history,
+            docker_url,
         })
     };
     respond(run.await)
@@ -151,9 +166,14 @@ pub async fn start_deploy(
 }
 
 /// Saves a pasted stack.toml as the next revision (nothing is saved when any
-/// key is invalid; every problem is listed beside the field).
+/// key is invalid; every problem is listed beside the field). `docker_url`
+/// is where a Docker revision deploys (empty: this machine); without it, the
+/// newest revision's target is kept.
 #[server(endpoint = "deploy/config")]
-pub async fn save_stack_toml(stack_toml: String) -> Result<i64, AppError> {
+pub async fn save_stack_toml(
+    stack_toml: String,
+    #[server(default)] docker_url: Option<String>,
+) -> Result<i64, AppError> {
     use super::*;
     let run = async {
         let user = require_user().await?;
@@ -169,7 +189,22 @@ pub async fn save_stack_toml(stack_toml: String) -> Result<i64, AppError> {
                     .join("\n"),
                 kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
             })?;
-        let target = state.deployer.settings_for_new(&parsed.config).await;
+        let target = match docker_url {
+            Some(url) if parsed.config.target == stack::model::TargetKind::Docker => {
+                let url = engine::targets::parse_docker_url(&url).map_err(|message| {
+                    AppError::Invalid {
+                        field: "docker_url".to_owned(),
+                        message,
+                        kept: vec![
+                            ("docker_url".to_owned(), url.clone()),
+                            ("stack_toml".to_owned(), stack_toml.clone()),
+                        ],
+                    }
+                })?;
+                state.deployer.targets().docker_settings(url.as_deref())
+            }
+            _ => state.deployer.settings_for_new(&parsed.config).await,
+        };
         let (meta, _) = state
             .store
             .save_revision(

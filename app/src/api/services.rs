@@ -46,6 +46,9 @@ pub struct ProbeRow {
 pub struct ServicesView {
     /// `None` when nothing is configured yet.
     pub stack: Option<String>,
+    /// The revision the dashboard watches (the one last deployed).
+    #[serde(default)]
+    pub revision: Option<i64>,
     pub services: Vec<ServiceRow>,
     pub probes: Vec<ProbeRow>,
     /// Why the target could not be asked (daemon down…), as a sentence.
@@ -66,12 +69,14 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
         else {
             return Ok(ServicesView {
                 stack: None,
+                revision: None,
                 services: Vec::new(),
                 probes: Vec::new(),
                 problem: None,
             });
         };
         let target = state.deployer.target_for(&revision).await;
+        let watched = revision.meta.id;
         let config = revision.config;
         let stack = config.name.as_str().to_owned();
         let (services, problem) = match target {
@@ -113,6 +118,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
         };
         Ok(ServicesView {
             stack: Some(stack),
+            revision: Some(watched),
             services,
             probes,
             problem,

@@ -94,7 +94,9 @@ fn Board(view: ServicesView) -> impl IntoView {
             </ul>
         </section>
         <section class="card">
-            <h2>"Services of "<code>{stack}</code></h2>
+            <h2>"Services of "<code>{stack}</code>
+                {view.revision.map(|r| view! { <span class="muted">" · revision "<a href="/history" data-testid="watched-revision">{r}</a></span> })}
+            </h2>
             {move || problem.get().map(|p| view! { <div class="form-error" role="alert">{p}</div> })}
             <div class="table-wrap">
                 <table class="services" data-testid="services">

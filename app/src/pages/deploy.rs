@@ -214,7 +214,7 @@ fn DeployView(
             </ActionForm>
         </section>
         {page.current.map(|d| view! { <Progress deployment=d /> }.into_any())}
-        <StackTomlForm open=nothing save />
+        <StackTomlForm open=nothing save docker_url=page.docker_url.clone() />
         {(!page.history.is_empty()).then(|| view! { <History items=page.history /> }.into_any())}
     }
 }
@@ -308,7 +308,11 @@ fn Progress(deployment: DeploymentInfo) -> impl IntoView {
 }
 
 #[component]
-fn StackTomlForm(open: bool, save: ServerAction<SaveStackToml>) -> impl IntoView {
+fn StackTomlForm(
+    open: bool,
+    save: ServerAction<SaveStackToml>,
+    docker_url: String,
+) -> impl IntoView {
     let error = move || save.value().get().and_then(|r| r.err());
     view! {
         <details class="card" open=open>
@@ -324,6 +328,16 @@ fn StackTomlForm(open: bool, save: ServerAction<SaveStackToml>) -> impl IntoView
                 ></textarea>
                 {move || error().and_then(|e| e.for_field("stack_toml")).map(|m| view! {
                     <pre class="field-error" id="stack_toml-error" role="alert">{m}</pre>
+                })}
+                <label for="docker_url">"Docker daemon address"</label>
+                <input id="docker_url" name="docker_url" type="text" spellcheck="false" autocomplete="off"
+                    placeholder="empty: the Docker daemon on this machine"
+                    aria-invalid=move || error().and_then(|e| e.for_field("docker_url")).is_some().to_string()
+                    aria-describedby="docker_url-hint docker_url-error"
+                    prop:value=move || error().and_then(|e| e.kept("docker_url")).unwrap_or_else(|| docker_url.clone()) />
+                <p class="hint" id="docker_url-hint">"Where this revision deploys: unix:///var/run/docker.sock, tcp://host:2375, or empty for this machine. Used when the stack.toml says target = \"docker\"."</p>
+                {move || error().and_then(|e| e.for_field("docker_url")).map(|m| view! {
+                    <p class="field-error" id="docker_url-error" role="alert">{m}</p>
                 })}
                 <button type="submit" disabled=move || save.pending().get()>"Save as new revision"</button>
             </ActionForm>

@@ -1,0 +1,92 @@
+import { test, expect, Page, TestInfo } from '@playwright/test';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ready, signedIn } from './helpers';
+
+// Config history, JavaScript off and on: three revisions of the test-kit
+// stack, two of them compared, the first deployed again from History, and
+// the dashboard watching that revision afterwards.
+const repo = path.resolve(__dirname, '..', '..');
+const kitPath = path.join(repo, 'testkit', 'stack.toml');
+const kit = fs.readFileSync(kitPath, 'utf8');
+const burrow = path.resolve(repo, process.env.BURROW_BIN ?? 'target/debug/burrow');
+
+function down(dataDir: string) {
+  execFileSync(burrow, ['down', '--config', kitPath, '--volumes'], {
+    env: { ...process.env, BURROW_DATA_DIR: dataDir },
+    stdio: 'ignore',
+  });
+}
+
+test.describe.configure({ mode: 'serial' });
+test.beforeAll(() => down(fs.mkdtempSync(path.join(os.tmpdir(), 'burrow-clean-'))));
+test.afterAll(({}, testInfo) => down(testInfo.project.metadata.dataDir as string));
+
+/** Saves `text` as the next revision from the Deploy page; returns its number. */
+async function paste(page: Page, testInfo: TestInfo, text: string): Promise<number> {
+  await page.goto('/deploy');
+  await ready(page, testInfo);
+  const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
+  if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
+  await page.getByLabel('stack.toml').fill(text);
+  await page.getByLabel('Docker daemon address').fill('');
+  await page.getByRole('button', { name: 'Save as new revision' }).click();
+  await page.waitForLoadState('load');
+  await ready(page, testInfo);
+  await expect(page.getByTestId('revision')).toContainText('not deployed yet');
+  const shown = (await page.getByTestId('revision').textContent()) ?? '';
+  return Number(/^\s*(\d+)/.exec(shown)![1]);
+}
+
+test('three revisions, a diff of two, and an earlier one deployed again', async ({ page }, testInfo) => {
+  test.setTimeout(420_000);
+  await signedIn(page, testInfo);
+
+  const a = await paste(page, testInfo, kit);
+  const b = await paste(page, testInfo, kit.replace(/^gifbox = true$/m, 'gifbox = false'));
+  const c = await paste(page, testInfo,
+    kit.replace(/^gifbox = true$/m, 'gifbox = false').replace(/^registration = .*$/m, 'registration = "open"'));
+  expect([b - a, c - b]).toEqual([1, 1]);
+
+  await page.goto('/history');
+  await ready(page, testInfo);
+  const row = (n: number) => page.locator(`tr[data-revision="${n}"]`);
+  await expect(row(b).getByTestId('changes')).toHaveText('Gifbox turned off');
+  await expect(row(c).getByTestId('changes')).toHaveText('Registration open');
+  await expect(row(a)).toContainText('never deployed');
+  await page.screenshot({ path: testInfo.outputPath('history-1-list.png'), fullPage: true });
+
+  // Compare a with c: a plain GET form, so it works without JavaScript.
+  await page.getByTestId('diff-from').selectOption(String(a));
+  await page.getByTestId('diff-to').selectOption(String(c));
+  await page.getByTestId('compare').click();
+  await expect(page).toHaveURL(new RegExp(`from=${a}&to=${c}`));
+  await ready(page, testInfo);
+  const diff = page.getByTestId('revision-diff');
+  await expect(diff).toContainText(`Revision ${a} → revision ${c}`);
+  await expect(diff.locator('pre[data-file="Caddyfile"] .del', { hasText: 'gifbox' }).first()).toBeVisible();
+  await expect(diff.locator('pre[data-file="Revolt.toml"] .add', { hasText: 'invite_only = false' })).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath('history-2-diff.png'), fullPage: true });
+
+  // Deploy revision a: the same progress view as the Deploy page.
+  await row(a).getByRole('button', { name: 'Deploy this revision' }).click();
+  await expect(page).toHaveURL(/\/deploy/);
+  await ready(page, testInfo);
+  await expect(page.getByTestId('progress')).toBeVisible();
+  await expect(page.getByTestId('deploy-status')).toHaveText('succeeded', { timeout: 300_000 });
+  await page.screenshot({ path: testInfo.outputPath('history-3-deployed.png'), fullPage: true });
+
+  // The dashboard watches revision a, though c is newer.
+  await page.goto('/');
+  await ready(page, testInfo);
+  await expect(page.getByTestId('watched-revision')).toHaveText(String(a));
+  await expect(page.locator('tr[data-service="gifbox"]')).toBeVisible();
+
+  await page.goto('/history');
+  await ready(page, testInfo);
+  await expect(row(a).getByTestId('deployed-badge')).toBeVisible();
+  await expect(row(a)).toContainText('succeeded');
+  await expect(row(c).getByTestId('deployed-badge')).toHaveCount(0);
+});
