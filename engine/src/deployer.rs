@@ -264,7 +264,34 @@ impl Deployer {
             Err(e) => (DeploymentStatus::Failed, e.to_string()),
         };
         self.store.finish_deployment(id, status, &summary).await?;
+        self.record_outcome(
+            id,
+            &format!("deploy revision {}", revision.meta.id),
+            status,
+            &summary,
+        )
+        .await;
         result
+    }
+
+    /// Writes a finished deployment into the audit log (the dashboard's
+    /// recent activity), as its actor.
+    async fn record_outcome(&self, id: i64, action: &str, status: DeploymentStatus, summary: &str) {
+        let actor = match self.store.deployment(id).await {
+            Ok(Some(d)) => d.actor,
+            _ => "system".to_owned(),
+        };
+        let outcome = match status {
+            DeploymentStatus::Succeeded => crate::audit::Outcome::Success,
+            _ => crate::audit::Outcome::Failure,
+        };
+        if let Err(e) = self
+            .store
+            .record(&actor, None, action, outcome, Some(summary))
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the deployment in the audit log");
+        }
     }
 
     /// Removes the stack `stack` from `target` (volumes too if asked),
@@ -309,6 +336,8 @@ impl Deployer {
             Err(e) => (DeploymentStatus::Failed, e.to_string()),
         };
         self.store.finish_deployment(id, status, &summary).await?;
+        self.record_outcome(id, &format!("remove stack {stack}"), status, &summary)
+            .await;
         Ok(Outcome {
             deployment_id: id,
             result,

@@ -122,6 +122,16 @@ impl Owner {
     }
 }
 
+/// id, owner pid, owner host, heartbeat.
+type LeaseRow = (i64, Option<i64>, Option<String>, Option<i64>);
+
+fn owner_of(pid: Option<i64>, host: Option<String>) -> Option<Owner> {
+    Some(Owner {
+        pid: u32::try_from(pid?).ok()?,
+        host: host?,
+    })
+}
+
 /// A heartbeat older than this means the owner is gone, whatever the host.
 pub const LEASE: i64 = 60;
 
@@ -163,7 +173,7 @@ pub fn owner_gone(
 impl Store {
     /// Marks running deployments whose owner is gone as interrupted.
     async fn interrupt_orphans(&self, starting_up: bool) -> Result<u64, EngineError> {
-        let rows: Vec<(i64, Option<i64>, Option<String>, Option<i64>)> = sqlx::query_as(
+        let rows: Vec<LeaseRow> = sqlx::query_as(
             "SELECT id, owner_pid, owner_host, heartbeat_at FROM deployments WHERE status = 'running'",
         )
         .fetch_all(self.pool())
@@ -172,13 +182,7 @@ impl Store {
         let now = now_unix();
         let mut done = 0;
         for (id, pid, host, beat) in rows {
-            let owner = match (pid, host) {
-                (Some(pid), Some(host)) => Some(Owner {
-                    pid: pid as u32,
-                    host,
-                }),
-                _ => None,
-            };
+            let owner = owner_of(pid, host);
             if owner_gone(owner.as_ref(), beat, &me, now, starting_up, process_alive) {
                 let summary = match &owner {
                     Some(o) => format!(
@@ -219,13 +223,7 @@ impl Store {
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(match row {
-            Some((Some(pid), Some(host))) => Some(Owner {
-                pid: pid as u32,
-                host,
-            }),
-            _ => None,
-        })
+        Ok(row.and_then(|(pid, host)| owner_of(pid, host)))
     }
 
     /// Starts a deployment record owned by this process, unless one is
@@ -372,68 +370,23 @@ mod tests {
     fn a_run_is_orphaned_only_when_its_owner_is_gone() {
         let me = owner(100, "box");
         let now = 1_000;
-        let alive = |pid: u32| pid == 200;
+        let gone = |pid: u32, host: &str, beat: Option<i64>, starting_up: bool| {
+            owner_gone(Some(&owner(pid, host)), beat, &me, now, starting_up, |p| {
+                p == 200
+            })
+        };
         // Same host: the process table decides, not the heartbeat.
-        assert!(!owner_gone(
-            Some(&owner(200, "box")),
-            Some(0),
-            &me,
-            now,
-            true,
-            alive
-        ));
-        assert!(owner_gone(
-            Some(&owner(300, "box")),
-            Some(now),
-            &me,
-            now,
-            true,
-            alive
-        ));
+        assert!(!gone(200, "box", Some(0), true));
+        assert!(gone(300, "box", Some(now), true));
         // Our own pid: a run of ours while serving; a reused pid at start-up.
-        assert!(!owner_gone(
-            Some(&owner(100, "box")),
-            Some(now),
-            &me,
-            now,
-            false,
-            alive
-        ));
-        assert!(owner_gone(
-            Some(&owner(100, "box")),
-            Some(now),
-            &me,
-            now,
-            true,
-            alive
-        ));
+        assert!(!gone(100, "box", Some(now), false));
+        assert!(gone(100, "box", Some(now), true));
         // Another host: the lease decides.
-        assert!(!owner_gone(
-            Some(&owner(5, "other")),
-            Some(now - LEASE),
-            &me,
-            now,
-            true,
-            alive
-        ));
-        assert!(owner_gone(
-            Some(&owner(5, "other")),
-            Some(now - LEASE - 1),
-            &me,
-            now,
-            true,
-            alive
-        ));
-        assert!(owner_gone(
-            Some(&owner(5, "other")),
-            None,
-            &me,
-            now,
-            true,
-            alive
-        ));
+        assert!(!gone(5, "other", Some(now - LEASE), true));
+        assert!(gone(5, "other", Some(now - LEASE - 1), true));
+        assert!(gone(5, "other", None, true));
         // Rows from before owners were recorded.
-        assert!(owner_gone(None, None, &me, now, false, alive));
+        assert!(owner_gone(None, None, &me, now, false, |_| true));
     }
 }
 

@@ -189,6 +189,15 @@ impl Store {
         .bind(refs.kubeconfig)
         .fetch_one(self.pool())
         .await?;
+        // Shown in the dashboard's recent activity beside the sign-ins.
+        self.record(
+            author,
+            None,
+            &format!("save revision {id}"),
+            crate::audit::Outcome::Success,
+            note,
+        )
+        .await?;
         Ok((
             RevisionMeta {
                 id,

@@ -475,3 +475,37 @@ async fn a_dead_owners_run_is_interrupted_a_live_ones_is_not() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn saved_revisions_and_finished_deployments_appear_in_the_activity() {
+    let (_dir, store, vault) = open().await;
+    let deployer = Deployer::new(
+        store.clone(),
+        vault.clone(),
+        Arc::new(Targets::fixed(Arc::new(FakeTarget::default()))),
+    );
+    let config = parse_stack_toml(WITH_SMTP).unwrap().config;
+    let (meta, _) = store
+        .save_revision(&vault, &config, &docker(), "admin", Some("wizard"))
+        .await
+        .unwrap();
+    let rev = store.revision(&vault, meta.id).await.unwrap().unwrap();
+    deployer
+        .apply(rev, "admin", &ApplyOptions::default(), None)
+        .await
+        .unwrap()
+        .result
+        .unwrap();
+    let activity = store.recent_audit(10).await.unwrap();
+    let actions: Vec<(&str, &str, &str)> = activity
+        .iter()
+        .map(|a| (a.actor.as_str(), a.action.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("admin", "deploy revision 1", "success"),
+            ("admin", "save revision 1", "success")
+        ]
+    );
+}

@@ -49,6 +49,10 @@ pub struct ServicesView {
     /// The revision the dashboard watches (the one last deployed).
     #[serde(default)]
     pub revision: Option<i64>,
+    /// Nothing saved yet but a setup in progress: the wizard step to
+    /// continue at.
+    #[serde(default)]
+    pub resume_step: Option<String>,
     pub services: Vec<ServiceRow>,
     pub probes: Vec<ProbeRow>,
     /// Why the target could not be asked (daemon down…), as a sentence.
@@ -67,9 +71,11 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
             .await
             .map_err(internal)?
         else {
+            let draft = state.store.wizard_draft(&state.vault).await?;
             return Ok(ServicesView {
                 stack: None,
                 revision: None,
+                resume_step: (!draft.completed.is_empty()).then(|| draft.resume_step().to_owned()),
                 services: Vec::new(),
                 probes: Vec::new(),
                 problem: None,
@@ -119,6 +125,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
         Ok(ServicesView {
             stack: Some(stack),
             revision: Some(watched),
+            resume_step: None,
             services,
             probes,
             problem,

@@ -33,13 +33,33 @@ pub fn ServicesBoard() -> impl IntoView {
     }
 }
 
+/// Health as the operator reads it: a service without a health check has
+/// "no check", not "none" (which reads like "not healthy").
+fn health_text(health: &str) -> String {
+    match health {
+        "none" => "no check".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 #[component]
 fn Board(view: ServicesView) -> impl IntoView {
     let Some(stack) = view.stack.clone() else {
+        if let Some(step) = view.resume_step.clone() {
+            return view! {
+                <section class="card">
+                    <h2>"Services"</h2>
+                    <p data-testid="resume-setup">"The setup is in progress: nothing is deployed yet. "
+                        <a class="button primary" href=format!("/wizard/{step}") rel="external">"Continue the setup"</a>
+                    </p>
+                </section>
+            }
+            .into_any();
+        }
         return view! {
             <section class="card">
                 <h2>"Services"</h2>
-                <p data-testid="no-config">"Nothing is configured yet. "<a href="/deploy">"Set up a configuration and deploy it"</a>"."</p>
+                <p data-testid="no-config">"Nothing is configured yet. "<a href="/wizard" rel="external">"Start the setup"</a>" or "<a href="/deploy">"paste a stack.toml"</a>"."</p>
             </section>
         }
         .into_any();
@@ -121,7 +141,7 @@ fn Board(view: ServicesView) -> impl IntoView {
                                     <tr class:trouble=trouble data-service=s.service.clone() data-state=s.state.clone() data-health=s.health.clone()>
                                         <td><strong>{s.service.clone()}</strong></td>
                                         <td><span class=format!("badge {}", if trouble { "failed" } else { "ok" })>{state}</span></td>
-                                        <td><span class=format!("badge {}", s.health)>{s.health.clone()}</span></td>
+                                        <td><span class=format!("badge {}", s.health)>{health_text(&s.health)}</span></td>
                                         <td>{s.restart_count}</td>
                                         <td class="uptime">{move || {
                                             let aged = ticks.get().saturating_sub(told_at.get_untracked());

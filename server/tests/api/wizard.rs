@@ -622,6 +622,72 @@ async fn test_connection_names_the_daemon_or_the_fix() {
         "unix:///var/run/docker.sock",
     )
     .await;
+    let res = app
+        .call("/api/wizard/test-target", &[], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let result = json(res).await;
+    assert_eq!(result[0], true, "{result}");
+    let sentence = result[1].as_str().unwrap();
+    // The version the real daemon reports, and the API spoken with it.
+    let daemon = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&daemon.stdout).trim().to_owned();
+    assert!(!version.is_empty(), "docker version printed nothing");
+    assert!(
+        sentence.starts_with(&format!("Connected to Docker {version} (API 1.")),
+        "{sentence}"
+    );
+
+    // Nothing listens on port 9: the sentence names the address and the fix.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "target",
+        &[
+            ("target", "docker"),
+            ("target.docker_url", "tcp://127.0.0.1:9"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let res = app
+        .call("/api/wizard/test-target", &[], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let result = json(res).await;
+    assert_eq!(result[0], false, "{result}");
+    let sentence = result[1].as_str().unwrap();
+    assert!(
+        sentence.contains("tcp://127.0.0.1:9") && sentence.contains("Is dockerd running?"),
+        "{sentence}"
+    );
+
+    // Signed out, nothing is tested.
     let res = app.call("/api/wizard/test-target", &[], None).await;
     assert!(res.status().is_client_error(), "{}", res.status());
+}
+
+/// A returning operator with a draft in progress is offered "Continue the
+/// setup" at the step where they left off, not "Nothing is configured yet".
+#[tokio::test]
+async fn a_setup_in_progress_is_offered_on_the_dashboard() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let fresh = json(app.call("/api/services", &[], Some(&cookie)).await).await;
+    assert!(fresh["resume_step"].is_null(), "{fresh}");
+    let (status, body) = save(&app, &cookie, "domain", &[("domain", "chat.example.com")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = save(&app, &cookie, "tls", &[("tls.mode", "self-signed")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view = json(app.call("/api/services", &[], Some(&cookie)).await).await;
+    assert_eq!(view["resume_step"], "smtp", "{view}");
+    let page = app.get("/", Some(&cookie)).await.text().await.unwrap();
+    assert!(
+        page.contains("Continue the setup"),
+        "the dashboard offers it"
+    );
+    assert!(page.contains("href=\"/wizard/smtp\""));
 }
