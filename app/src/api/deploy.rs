@@ -167,12 +167,12 @@ pub async fn start_deploy(
 
 /// Saves a pasted stack.toml as the next revision (nothing is saved when any
 /// key is invalid; every problem is listed beside the field). `docker_url`
-/// is where a Docker revision deploys (empty: this machine); without it, the
-/// newest revision's target is kept.
+/// is where a Docker revision deploys (empty: this machine); a Kubernetes
+/// one keeps the newest revision's cluster settings.
 #[server(endpoint = "deploy/config")]
 pub async fn save_stack_toml(
     stack_toml: String,
-    #[server(default)] docker_url: Option<String>,
+    #[server(default)] docker_url: String,
 ) -> Result<i64, AppError> {
     use super::*;
     let run = async {
@@ -189,21 +189,20 @@ pub async fn save_stack_toml(
                     .join("\n"),
                 kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
             })?;
-        let target = match docker_url {
-            Some(url) if parsed.config.target == stack::model::TargetKind::Docker => {
-                let url = engine::targets::parse_docker_url(&url).map_err(|message| {
-                    AppError::Invalid {
-                        field: "docker_url".to_owned(),
-                        message,
-                        kept: vec![
-                            ("docker_url".to_owned(), url.clone()),
-                            ("stack_toml".to_owned(), stack_toml.clone()),
-                        ],
-                    }
-                })?;
-                state.deployer.targets().docker_settings(url.as_deref())
-            }
-            _ => state.deployer.settings_for_new(&parsed.config).await,
+        let target = if parsed.config.target == stack::model::TargetKind::Docker {
+            let url = engine::targets::parse_docker_url(&docker_url).map_err(|message| {
+                AppError::Invalid {
+                    field: "docker_url".to_owned(),
+                    message,
+                    kept: vec![
+                        ("docker_url".to_owned(), docker_url.clone()),
+                        ("stack_toml".to_owned(), stack_toml.clone()),
+                    ],
+                }
+            })?;
+            state.deployer.targets().docker_settings(url.as_deref())
+        } else {
+            state.deployer.settings_for_new(&parsed.config).await
         };
         let (meta, _) = state
             .store

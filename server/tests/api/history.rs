@@ -122,6 +122,36 @@ async fn history_lists_revisions_diffs_them_and_refuses_what_cannot_deploy() {
         assert!(e["deployments"].as_array().unwrap().is_empty(), "{e}");
     }
 
+    // The Docker address beside the pasted config is checked there, and
+    // nothing is saved when it is wrong; a good one is the revision's own.
+    let res = app
+        .call(
+            "/api/deploy/config",
+            &[("stack_toml", BASE), ("docker_url", "ftp://nowhere")],
+            Some(&cookie),
+        )
+        .await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json(res).await.to_string();
+    assert!(
+        body.contains("docker_url") && body.contains("unix://"),
+        "{body}"
+    );
+    let res = app
+        .call(
+            "/api/deploy/config",
+            &[("stack_toml", BASE), ("docker_url", "tcp://127.0.0.1:2375")],
+            Some(&cookie),
+        )
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    assert_eq!(history["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        history["entries"][0]["target"],
+        "Docker at tcp://127.0.0.1:2375"
+    );
+
     // A garbled revision number is a client error, not a 500.
     let res = app
         .call("/api/deploy/start", &[("revision", "two")], Some(&cookie))
