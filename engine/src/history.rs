@@ -62,11 +62,54 @@ pub fn shown_files(config: &StackConfig, secrets: &Secrets) -> Vec<ShownFile> {
         name: "compose.yml".into(),
         content: mask(plan.compose.clone(), &hidden),
     });
+    let mut objects = String::new();
+    for m in &plan.kubernetes {
+        objects.push_str("---\n");
+        // A Secret holds files full of secrets base64-encoded, which a
+        // search for the values cannot find: its data is masked whole.
+        let yaml = if m.secret {
+            mask_secret_data(&m.yaml)
+        } else {
+            m.yaml.clone()
+        };
+        objects.push_str(&mask(yaml, &hidden));
+    }
     files.push(ShownFile {
         name: "kubernetes.yaml".into(),
-        content: mask(plan.kubernetes_yaml(), &hidden),
+        content: objects,
     });
     files
+}
+
+/// A Secret's YAML with every value under `data:` / `stringData:` replaced
+/// by [`MASK`] (block values too); the keys stay, so a diff still shows
+/// which entry changed its presence.
+fn mask_secret_data(yaml: &str) -> String {
+    let mut out = String::new();
+    let mut in_data = false;
+    let mut key_indent: Option<usize> = None;
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if indent == 0 {
+            in_data = matches!(line.trim_end(), "data:" | "stringData:");
+            key_indent = None;
+            out.push_str(line);
+        } else if in_data {
+            match key_indent {
+                // Deeper than the keys: part of a block value, dropped.
+                Some(k) if indent > k => continue,
+                _ => {
+                    key_indent = Some(indent);
+                    let key = line.split_once(':').map_or(line, |(k, _)| k);
+                    out.push_str(&format!("{key}: {MASK}"));
+                }
+            }
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn line(sign: char, text: &str) -> DiffLine {
@@ -203,15 +246,19 @@ pub fn change_summary(old: &Revision, new: &Revision) -> String {
         out.push("voice settings changed".into());
     }
     let (sa, sb) = (a.services(), b.services());
+    let mut images = Vec::new();
     for &s in Service::ALL.iter() {
         match (sa.contains(&s), sb.contains(&s)) {
             (false, true) => out.push(format!("{} turned on", s.name())),
             (true, false) => out.push(format!("{} turned off", s.name())),
-            (true, true) if a.images.get(s) != b.images.get(s) => {
-                out.push(format!("{} image changed", s.name()))
-            }
+            (true, true) if a.images.get(s) != b.images.get(s) => images.push(s.name()),
             _ => {}
         }
+    }
+    match images.len() {
+        0 => {}
+        1 | 2 => out.extend(images.iter().map(|s| format!("{s} image changed"))),
+        n => out.push(format!("images of {n} services changed")),
     }
     if old.target != new.target {
         out.push(format!("target changed to {}", new.target.describe()));
@@ -415,6 +462,46 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![" a", "-b", " c", "+d"]
         );
+    }
+
+    #[test]
+    fn secret_objects_show_their_keys_never_their_data() {
+        let yaml = "apiVersion: v1\nkind: Secret\ndata:\n  Revolt.toml: SGVsbG8=\n  keyfile: |\n    line1\n    line2\nmetadata:\n  name: x\n";
+        assert_eq!(
+            mask_secret_data(yaml),
+            format!("apiVersion: v1\nkind: Secret\ndata:\n  Revolt.toml: {MASK}\n  keyfile: {MASK}\nmetadata:\n  name: x\n")
+        );
+        // The whole stack: no secret value, plain or base64, in any shown file.
+        let config = stack::model::parse_stack_toml(
+            "domain = \"chat.example.com\"\ntarget = \"kubernetes\"\n",
+        )
+        .unwrap()
+        .config;
+        let secrets = Secrets::generate().unwrap();
+        let files = shown_files(&config, &secrets);
+        let kube = &files
+            .iter()
+            .find(|f| f.name == "kubernetes.yaml")
+            .unwrap()
+            .content;
+        assert!(kube.contains("kind: Secret") && kube.contains(MASK));
+        use base64::Engine;
+        for (name, value) in secrets.values() {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+            for f in &files {
+                assert!(!f.content.contains(value), "{name} shown in {}", f.name);
+                assert!(
+                    !f.content.contains(&b64),
+                    "{name} shown base64 in {}",
+                    f.name
+                );
+            }
+        }
+        let revolt = stack::render::render(&config, &secrets).files["Revolt.toml"]
+            .content
+            .clone();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&revolt);
+        assert!(!kube.contains(&b64[..40]), "Revolt.toml shown base64");
     }
 
     #[test]
