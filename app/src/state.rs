@@ -24,6 +24,8 @@ pub struct AppState {
     /// Deploys revisions and records their progress; holds the target
     /// factory (shared connections).
     pub deployer: Arc<engine::deployer::Deployer>,
+    /// The dashboards' shared watch of the running stack.
+    pub dashboard: Arc<engine::dashboard::Hub>,
 }
 
 impl AppState {

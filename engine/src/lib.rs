@@ -6,6 +6,7 @@ pub mod audit;
 pub mod certs;
 pub mod chat_probe;
 pub mod console_tls;
+pub mod dashboard;
 pub mod deploy;
 pub mod deployer;
 pub mod deployments;

@@ -177,6 +177,8 @@ async fn stack_certificate_is_kept_per_domain_and_chains_to_the_kept_ca() {
 #[derive(Default)]
 struct FakeTarget {
     applied: Mutex<Vec<(i64, String)>>,
+    /// Status watches started.
+    watches: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait::async_trait]
@@ -202,7 +204,12 @@ impl Target for FakeTarget {
         _stack: &str,
         _every: Duration,
     ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
-        Box::pin(futures_util::stream::empty())
+        use futures_util::StreamExt;
+        self.watches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        futures_util::stream::once(async { Ok(Vec::new()) })
+            .chain(futures_util::stream::pending())
+            .boxed()
     }
     fn logs(
         &self,
@@ -507,5 +514,57 @@ async fn saved_revisions_and_finished_deployments_appear_in_the_activity() {
             ("admin", "deploy revision 1", "success"),
             ("admin", "save revision 1", "success")
         ]
+    );
+}
+
+#[tokio::test]
+async fn every_open_dashboard_shares_one_watch() {
+    use engine::dashboard::Hub;
+    use std::sync::atomic::Ordering;
+    let fake = Arc::new(FakeTarget::default());
+    let config = parse_stack_toml(WITH_SMTP).unwrap().config;
+    let hub = Hub::default();
+    let pages: Vec<_> = (0..10)
+        .map(|_| hub.subscribe(1, &config, None, fake.clone()))
+        .collect();
+    assert_eq!(hub.active(), 1);
+    for page in &pages {
+        let mut status = page.status.clone();
+        let seen = status
+            .wait_for(Option::is_some)
+            .await
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert_eq!(seen, Ok(Vec::new()));
+    }
+    assert_eq!(
+        fake.watches.load(Ordering::SeqCst),
+        1,
+        "ten pages, one watch"
+    );
+    // Another revision is another watch.
+    let other = hub.subscribe(2, &config, None, fake.clone());
+    assert_eq!(hub.active(), 2);
+    other
+        .status
+        .clone()
+        .wait_for(Option::is_some)
+        .await
+        .unwrap();
+    drop(other);
+    drop(pages);
+    assert_eq!(hub.active(), 0, "the watch ends with the last page");
+    let again = hub.subscribe(1, &config, None, fake.clone());
+    again
+        .status
+        .clone()
+        .wait_for(Option::is_some)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.watches.load(Ordering::SeqCst),
+        3,
+        "a new page, a new watch"
     );
 }

@@ -103,9 +103,9 @@ pub async fn wizard_resume(State(state): State<AppState>) -> Response {
 /// target from the factory.
 async fn current(
     state: &AppState,
-) -> Result<(StackConfig, std::sync::Arc<dyn engine::deploy::Target>), Response> {
+) -> Result<(i64, StackConfig, std::sync::Arc<dyn engine::deploy::Target>), Response> {
     match state.deployer.running().await {
-        Ok(Some((rev, Ok(target)))) => Ok((rev.config, target)),
+        Ok(Some((rev, Ok(target)))) => Ok((rev.meta.id, rev.config, target)),
         Ok(Some((_, Err(e)))) => {
             Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
         }
@@ -132,35 +132,45 @@ pub async fn ca_for(state: &AppState, config: &StackConfig) -> Option<String> {
 }
 
 /// Service snapshots (`status`, whenever something changes) and the chat
-/// probes through Caddy (`app`, every few seconds).
+/// probes through Caddy (`app`, every few seconds), from the one watch every
+/// open dashboard shares (`engine::dashboard`): the latest values at once,
+/// then each change.
 pub async fn status(State(state): State<AppState>) -> Response {
-    let (config, target) = match current(&state).await {
+    let (revision, config, target) = match current(&state).await {
         Ok(c) => c,
         Err(response) => return response,
     };
-    let (tx, rx) = mpsc::channel(16);
-    let stack = config.name.as_str().to_owned();
-    let watch_tx = tx.clone();
-    tokio::spawn(async move {
-        let mut stream = target.watch_status(&stack, Duration::from_millis(1000));
-        while let Some(item) = stream.next().await {
-            let event = match item {
-                Ok(services) => json_event("status", &services),
-                Err(e) => json_event("problem", &e.to_string()),
-            };
-            if watch_tx.send(event).await.is_err() {
-                return;
-            }
-        }
-    });
     let ca = ca_for(&state, &config).await;
+    let feed = state.dashboard.subscribe(revision, &config, ca, target);
+    let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
+        let mut status = feed.status.clone();
+        let mut probes = feed.probes.clone();
+        status.mark_changed();
+        probes.mark_changed();
         loop {
-            let probes = engine::chat_probe::probe_chat(&config, ca.as_deref()).await;
-            if tx.send(json_event("app", &probes)).await.is_err() {
+            let event = tokio::select! {
+                changed = status.changed() => {
+                    if changed.is_err() { return; }
+                    match status.borrow_and_update().clone() {
+                        Some(Ok(services)) => json_event("status", &services),
+                        Some(Err(problem)) => json_event("problem", &problem),
+                        None => continue,
+                    }
+                }
+                changed = probes.changed() => {
+                    if changed.is_err() { return; }
+                    match probes.borrow_and_update().clone() {
+                        Some(results) => json_event("app", &results),
+                        None => continue,
+                    }
+                }
+                // The page closed: let go of the shared watch.
+                () = tx.closed() => return,
+            };
+            if tx.send(event).await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
     sse(rx).into_response()
@@ -188,7 +198,7 @@ const LOG_BATCH: usize = 500;
 
 /// The last lines, then every new one (`lines` events).
 pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
-    let (config, target) = match current(&state).await {
+    let (_, config, target) = match current(&state).await {
         Ok(c) => c,
         Err(response) => return response,
     };
@@ -223,7 +233,7 @@ pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> R
 
 /// The last lines as a text file.
 pub async fn download_logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
-    let (config, target) = match current(&state).await {
+    let (_, config, target) = match current(&state).await {
         Ok(c) => c,
         Err(response) => return response,
     };

@@ -85,6 +85,7 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
     ));
     let state = AppState {
         deployer,
+        dashboard: Arc::default(),
         leptos_options,
         store,
         vault,

@@ -1,0 +1,101 @@
+//! One watch per running stack, shared by every open dashboard: the target's
+//! status stream (the Docker event stream plus its poll) and the chat probes
+//! through Caddy run once, and each page subscribes to the latest values.
+//! Ten open dashboards cost what one does. The watch ends when the last page
+//! closes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use stack::model::StackConfig;
+use tokio::sync::watch;
+
+use crate::chat_probe::{probe_chat, ProbeResult};
+use crate::deploy::{ServiceStatus, Target};
+
+/// How often the target is polled for what its event stream does not tell
+/// (restart counts, health).
+pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How often the chat server is probed through Caddy.
+pub const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// The latest status snapshot (or why there is none), as the watch saw it.
+pub type StatusUpdate = Result<Vec<ServiceStatus>, String>;
+
+/// What every page watching one revision shares.
+pub struct Feed {
+    pub status: watch::Receiver<Option<StatusUpdate>>,
+    pub probes: watch::Receiver<Option<Vec<ProbeResult>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The shared watches, one per revision being watched.
+#[derive(Default)]
+pub struct Hub {
+    feeds: Mutex<HashMap<i64, Weak<Feed>>>,
+}
+
+impl Hub {
+    /// The feed for `revision` on `target`, started on first use and shared
+    /// while any subscriber holds it.
+    pub fn subscribe(
+        &self,
+        revision: i64,
+        config: &StackConfig,
+        ca_pem: Option<String>,
+        target: Arc<dyn Target>,
+    ) -> Arc<Feed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        feeds.retain(|_, f| f.strong_count() > 0);
+        if let Some(feed) = feeds.get(&revision).and_then(Weak::upgrade) {
+            return feed;
+        }
+        let (status_tx, status) = watch::channel(None);
+        let (probes_tx, probes) = watch::channel(None);
+        let stack = config.name.as_str().to_owned();
+        let watcher = tokio::spawn(async move {
+            let mut stream = target.watch_status(&stack, STATUS_EVERY);
+            while let Some(item) = stream.next().await {
+                if status_tx
+                    .send(Some(item.map_err(|e| e.to_string())))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let config = config.clone();
+        let prober = tokio::spawn(async move {
+            loop {
+                let results = probe_chat(&config, ca_pem.as_deref()).await;
+                if probes_tx.send(Some(results)).is_err() {
+                    return;
+                }
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        });
+        let feed = Arc::new(Feed {
+            status,
+            probes,
+            tasks: vec![watcher, prober],
+        });
+        feeds.insert(revision, Arc::downgrade(&feed));
+        feed
+    }
+
+    /// Revisions being watched now (for tests and the log).
+    pub fn active(&self) -> usize {
+        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        feeds.values().filter(|f| f.strong_count() > 0).count()
+    }
+}
