@@ -61,7 +61,7 @@ fn smtp() -> impl Strategy<Value = Option<Smtp>> {
             ],
         )
             .prop_map(|(host, port, username, password, from, security)| Smtp {
-                host,
+                host: MailHost::parse(host.as_str()).unwrap(),
                 port: Port::new(port).unwrap(),
                 username,
                 password,

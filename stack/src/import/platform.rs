@@ -119,7 +119,8 @@ pub fn from_platform(
             } else {
                 SmtpSecurity::None
             };
-            let host = DomainName::parse(host).map_err(|e| err(&mut errors, "smtp.host", e.0));
+            let host =
+                crate::model::MailHost::parse(host).map_err(|e| err(&mut errors, "smtp.host", e.0));
             let port = Port::parse(&text(&["smtp", "port"]).unwrap_or_else(|| "587".into()))
                 .map_err(|e| err(&mut errors, "smtp.port", e.0));
             let from = EmailAddress::parse(&text(&["smtp", "fromAddress"]).unwrap_or_default())

@@ -181,7 +181,8 @@ pub fn from_stoat(
             let port = get(&table, "api.smtp.port")
                 .and_then(Value::as_integer)
                 .unwrap_or(default_port);
-            let host = DomainName::parse(host).map_err(|e| err(&mut errors, "api.smtp.host", e.0));
+            let host = crate::model::MailHost::parse(host)
+                .map_err(|e| err(&mut errors, "api.smtp.host", e.0));
             let port = Port::try_from(port).map_err(|e| err(&mut errors, "api.smtp.port", e.0));
             let from = EmailAddress::parse(get_str(&table, "api.smtp.from_address").unwrap_or(""))
                 .map_err(|e| err(&mut errors, "api.smtp.from_address", e.0));

@@ -541,7 +541,7 @@ impl SmtpForm {
         if !enabled {
             return Some(None);
         }
-        let host = r.req("smtp.host", &self.host, DomainName::parse);
+        let host = r.req("smtp.host", &self.host, MailHost::parse);
         let port = r.req("smtp.port", &self.port, Port::parse);
         let username = r.plain("smtp.username", &self.username);
         let password = r.plain("smtp.password", &self.password);
@@ -929,6 +929,32 @@ mod tests {
             .find(|w| w.field == "smtp.security")
             .unwrap();
         assert!(w.fix.as_deref().unwrap().contains("starttls"));
+    }
+
+    #[test]
+    fn an_smtp_relay_may_be_an_ip_address_without_tls_only() {
+        let text = |security: &str| {
+            format!("domain = 'a.example.com'\n[smtp]\nhost=' 192.168.1.25 '\nport=25\nfrom='a@example.com'\nsecurity='{security}'")
+        };
+        let p = parse_stack_toml(&text("none")).unwrap();
+        assert_eq!(p.config.smtp.unwrap().host.as_str(), "192.168.1.25");
+        for security in ["tls", "starttls"] {
+            let issues = parse_stack_toml(&text(security)).unwrap_err();
+            let e = issues.iter().find(|i| i.field == "smtp.host").unwrap();
+            assert!(e.is_error());
+            assert!(e.message.contains("IP address"), "{}", e.message);
+            assert!(e.fix.as_deref().unwrap().contains("relay's name"));
+        }
+        let bad =
+            "domain = 'a.example.com'\n[smtp]\nhost='smtp example'\nport=25\nfrom='a@example.com'";
+        let issues = parse_stack_toml(bad).unwrap_err();
+        let e = issues.iter().find(|i| i.field == "smtp.host").unwrap();
+        assert!(
+            e.message
+                .contains("an IP address (e.g. 192.168.1.25) works too"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -95,6 +95,19 @@ pub(super) fn check(c: &StackConfig) -> Vec<FieldIssue> {
     }
 
     if let Some(smtp) = &c.smtp {
+        if smtp.host.is_ip() && smtp.security != SmtpSecurity::None {
+            out.push(
+                FieldIssue::error(
+                    "smtp.host",
+                    "TLS and STARTTLS check the relay's certificate against its name, \
+                     and an IP address has none to check",
+                )
+                .with_fix(
+                    "enter the relay's name as its certificate gives it, or set \
+                     smtp.security = \"none\" for a relay on a trusted network",
+                ),
+            );
+        }
         if smtp.port.get() == 587 && smtp.security == SmtpSecurity::ImplicitTls {
             out.push(
                 FieldIssue::warning(

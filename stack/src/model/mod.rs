@@ -14,7 +14,7 @@ pub use images::{ImageSet, Service, DEFAULT_RELEASE};
 pub use issues::{FieldIssue, Severity};
 pub use values::{
     DomainName, EmailAddress, HostPath, HttpsUrl, ImageRef, InvalidValue, IpAddress, Latitude,
-    Longitude, NodeName, Port, PortRange, StackName,
+    Longitude, MailHost, NodeName, Port, PortRange, StackName,
 };
 
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,8 @@ pub enum TlsMode {
 /// Outgoing mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Smtp {
-    pub host: DomainName,
+    /// A name, or an IP address with `security = none`.
+    pub host: MailHost,
     pub port: Port,
     pub username: String,
     pub password: String,

@@ -59,6 +59,36 @@ string_newtype!(
     DomainName
 );
 
+string_newtype!(
+    /// Where mail is relayed: a DNS name, or an IP address (a relay on the
+    /// LAN). Whether TLS can be used with an address is a cross-field rule.
+    MailHost
+);
+
+impl MailHost {
+    pub fn parse(input: &str) -> Result<Self, InvalidValue> {
+        let s = input.trim();
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+        {
+            return Ok(Self(ip.to_string()));
+        }
+        DomainName::parse(s).map(|d| Self(d.0)).map_err(|e| {
+            invalid(format!(
+                "{}; an IP address (e.g. 192.168.1.25) works too",
+                e.0.trim_end_matches('.')
+            ))
+        })
+    }
+
+    /// An IP address rather than a name.
+    pub fn is_ip(&self) -> bool {
+        self.0.parse::<std::net::IpAddr>().is_ok()
+    }
+}
+
 impl DomainName {
     pub fn parse(input: &str) -> Result<Self, InvalidValue> {
         let s = input.trim().trim_end_matches('.').to_ascii_lowercase();
