@@ -83,11 +83,7 @@ pub fn parse_docker_url(input: &str) -> Result<Option<String>, String> {
     if url.is_empty() {
         return Ok(None);
     }
-    let ok = url.starts_with('/')
-        || ["unix://", "tcp://", "http://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
-    if ok && !url.chars().any(char::is_whitespace) {
+    if crate::deploy::docker::understood_address(url) && !url.chars().any(char::is_whitespace) {
         Ok(Some(url.to_owned()))
     } else {
         Err(format!(

@@ -16,6 +16,15 @@ const FIX: &str = "Is dockerd running? Start it (`systemctl start docker`, or `d
                    or give Burrow the daemon's address (unix:///var/run/docker.sock or \
                    tcp://host:2375).";
 
+/// Whether `url` is a Docker address Burrow can connect to: a socket path,
+/// `unix://…`, `tcp://…` or `http://…` with something after the scheme.
+pub fn understood_address(url: &str) -> bool {
+    url.starts_with('/')
+        || ["unix://", "tcp://", "http://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len())
+}
+
 impl DockerTarget {
     /// Connects to the daemon at `url` (`unix:///path`, `tcp://host:port`,
     /// `http://host:port`, or a socket path), or with `None` at `DOCKER_HOST`
@@ -34,10 +43,7 @@ impl DockerTarget {
         } else {
             url.clone()
         };
-        if !["unix://", "tcp://", "http://"]
-            .iter()
-            .any(|scheme| host.starts_with(scheme) && host.len() > scheme.len())
-        {
+        if !understood_address(&host) {
             return Err(DeployError::InvalidUrl { url });
         }
         let docker = Docker::connect_with_host(&host).map_err(|e| unreachable(&url, &e))?;

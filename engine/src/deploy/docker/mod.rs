@@ -19,6 +19,7 @@
 
 mod apply;
 mod connect;
+pub use connect::understood_address;
 mod container;
 mod files;
 mod health;
