@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stack::model::TlsMode;
-use stack::render::{SELF_SIGNED_CERT_SOURCE, SELF_SIGNED_KEY_SOURCE};
+use stack::render::{SELF_SIGNED_CA_SOURCE, SELF_SIGNED_CERT_SOURCE, SELF_SIGNED_KEY_SOURCE};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::deploy::{ApplyOptions, ApplyReport, DeployError, DeployRequest, ProgressEvent, Target};
@@ -157,6 +157,11 @@ impl Deployer {
             host_files.insert(
                 SELF_SIGNED_KEY_SOURCE.to_string(),
                 leaf.key_pem.into_bytes(),
+            );
+            let ca = self.store.burrow_ca(&self.vault).await?;
+            host_files.insert(
+                SELF_SIGNED_CA_SOURCE.to_string(),
+                ca.ca_pem().as_bytes().to_vec(),
             );
         }
         Ok(DeployRequest {

@@ -166,10 +166,13 @@ pub fn render_to_dir(config_path: &Path, out_dir: &Path) -> Result<RenderReport,
         crate::model::TlsMode::SelfSigned => warnings.push(FieldIssue::warning(
             "tls.mode",
             format!(
-                "compose.yml mounts {} and {} (relative to {}): put the certificate \
-                 issued by Burrow's CA there before `docker compose up`",
+                "compose.yml mounts {}, {} and {} (relative to {}): put the certificate \
+                 issued by Burrow's CA, its key (mode 0600) and the CA's certificate \
+                 (mode 0644: the Stoat services, user 65532, trust it) there before \
+                 `docker compose up`",
                 crate::render::SELF_SIGNED_CERT_SOURCE,
                 crate::render::SELF_SIGNED_KEY_SOURCE,
+                crate::render::SELF_SIGNED_CA_SOURCE,
                 out_dir.display()
             ),
         )),

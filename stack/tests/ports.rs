@@ -54,11 +54,17 @@ fn revolt_toml_urls_carry_the_https_port() {
         "events",
         "autumn",
         "january",
-        "gifbox",
         "livekit.worldwide",
     ] {
         assert!(names.contains(&key), "hosts.{key} missing: {names:?}");
     }
+    // Stoat's `Hosts` has no gifbox key: its URL goes to the web app only.
+    assert!(!names.contains(&"gifbox"), "{names:?}");
+    let web = plan.service("web").unwrap();
+    assert_eq!(
+        web.env["VITE_GIFBOX_URL"],
+        format!("https://{DOMAIN}:18443/gifbox")
+    );
     for (key, url) in &hosts {
         let (scheme, rest) = url.split_once("://").unwrap();
         assert!(matches!(scheme, "https" | "wss"), "hosts.{key} = {url}");
@@ -259,7 +265,8 @@ fn kubernetes_ignores_the_docker_host_ports() {
         };
         assert!(!text.contains("18443"), "{}:\n{text}", m.file_name);
         assert!(!text.contains("18480"), "{}:\n{text}", m.file_name);
-        if m.kind == "Secret" && m.name == "stoat-config" {
+        // Revolt.toml holds no secret: it is in the ConfigMap.
+        if m.kind == "ConfigMap" && m.name == "stoat-files" {
             assert!(
                 text.contains("app = \"https://stoat.burrow.test\"\n"),
                 "{text}"

@@ -25,6 +25,11 @@ fn password() -> impl Strategy<Value = String> {
     "[A-Za-z0-9%@:/?&=+!*,;~^()|<>{}\\[\\]._-]{16,40}"
 }
 
+/// SMTP passwords are the operator's: also `$`, `#`, `"` and spaces.
+fn smtp_password() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9%@:/?&=+!*,;~^()|<>{}\\[\\]._$#\" -]{16,40}"
+}
+
 fn tls() -> impl Strategy<Value = TlsMode> {
     prop_oneof![
         Just(TlsMode::SelfSigned),
@@ -52,7 +57,7 @@ fn smtp() -> impl Strategy<Value = Option<Smtp>> {
             domain(),
             1u16..,
             "[a-zA-Z0-9@._-]{0,20}",
-            password(),
+            smtp_password(),
             email(),
             prop_oneof![
                 Just(SmtpSecurity::ImplicitTls),
@@ -74,7 +79,8 @@ fn smtp() -> impl Strategy<Value = Option<Smtp>> {
 fn livekit() -> impl Strategy<Value = LiveKit> {
     (
         prop::bool::ANY,
-        "[a-z0-9_-]{1,16}",
+        // Valid names: single underscores, never at the end.
+        "[a-z0-9-]{1,4}(_[a-z0-9-]{1,3}){0,3}",
         -90.0f64..=90.0,
         -180.0f64..=180.0,
         1024u16..60000,
@@ -219,6 +225,33 @@ const REQUIRED: [&str; 21] = [
     "files.s3.default_bucket",
 ];
 
+/// The config a Stoat backend ends up with: Revolt.toml, then the
+/// `REVOLT__*` variables of secrets.env applied as revolt-config's loader
+/// does (config 0.13 `Environment::with_prefix("REVOLT").separator("__")`:
+/// the name lower-cased, the prefix dropped, every `__` a `.`; values are
+/// strings).
+fn effective(plan: &Plan) -> toml::Table {
+    let mut root: toml::Table = plan.files["Revolt.toml"].content.parse().unwrap();
+    let env = stack::render::dotenv::parse(&plan.files["secrets.env"].content);
+    for (name, value) in env {
+        let key = name.to_lowercase();
+        let key = key
+            .strip_prefix("revolt__")
+            .expect("only REVOLT__ variables");
+        let path: Vec<&str> = key.split("__").collect();
+        let mut table = &mut root;
+        for part in &path[..path.len() - 1] {
+            table = table
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .expect("a table on the way");
+        }
+        table.insert(path[path.len() - 1].to_string(), toml::Value::String(value));
+    }
+    root
+}
+
 /// Every text the plan produces, with whether it may hold secrets.
 fn outputs(plan: &Plan) -> Vec<(String, &str, bool)> {
     let mut out: Vec<(String, &str, bool)> = plan
@@ -248,8 +281,10 @@ proptest! {
         let again = render(&config, &secrets);
         prop_assert_eq!(&plan, &again);
 
-        // Revolt.toml parses and carries every required key.
-        let revolt: toml::Table = plan.files["Revolt.toml"].content.parse().unwrap();
+        // Revolt.toml parses and, with secrets.env over it, carries every
+        // required key.
+        let _: toml::Table = plan.files["Revolt.toml"].content.parse().unwrap();
+        let revolt = effective(&plan);
         for key in REQUIRED {
             prop_assert!(toml_get(&revolt, key).is_some(), "missing {}", key);
         }
@@ -271,9 +306,19 @@ proptest! {
         } else {
             format!("{}:{https}", config.domain)
         };
-        let mut urls: Vec<&toml::Value> = ["app", "api", "events", "autumn", "january", "gifbox"]
+        // A service that does not run is not advertised (empty host).
+        for (key, service) in [
+            ("events", Service::Events),
+            ("autumn", Service::Autumn),
+            ("january", Service::January),
+        ] {
+            let url = toml_get(&revolt, &format!("hosts.{key}")).and_then(|v| v.as_str());
+            prop_assert_eq!(url.is_some_and(|u| !u.is_empty()), config.runs(service), "hosts.{}", key);
+        }
+        let mut urls: Vec<&toml::Value> = ["app", "api", "events", "autumn", "january"]
             .iter()
             .filter_map(|k| toml_get(&revolt, &format!("hosts.{k}")))
+            .filter(|v| v.as_str() != Some(""))
             .collect();
         if let Some(lk) = toml_get(&revolt, "hosts.livekit").and_then(|v| v.as_table()) {
             urls.extend(lk.values());
@@ -341,17 +386,17 @@ proptest! {
 
         // Each secret appears only in the files whose service needs it.
         let allowed: Vec<(&str, &[&str])> = vec![
-            ("vapid_private_key", &["Revolt.toml"]),
-            ("files_encryption_key", &["Revolt.toml"]),
-            ("livekit_key", &["Revolt.toml", "livekit.yml"]),
-            ("livekit_secret", &["Revolt.toml", "livekit.yml"]),
+            ("vapid_private_key", &["secrets.env"]),
+            ("files_encryption_key", &["secrets.env"]),
+            ("livekit_key", &["secrets.env", "livekit.yml"]),
+            ("livekit_secret", &["secrets.env", "livekit.yml"]),
             ("mongo_root_password", &["database.env"]),
-            ("mongo_user_password", &["Revolt.toml", "database.env"]),
+            ("mongo_user_password", &["secrets.env", "database.env"]),
             ("mongo_keyfile", &["mongo-keyfile"]),
-            ("redis_password", &["Revolt.toml", "keydb.conf", "livekit.yml"]),
-            ("rabbit_password", &["Revolt.toml", "rabbit.env"]),
-            ("s3_access_key", &["Revolt.toml", "minio.env", "createbuckets.env"]),
-            ("s3_secret_key", &["Revolt.toml", "minio.env", "createbuckets.env"]),
+            ("redis_password", &["secrets.env", "keydb.conf", "livekit.yml"]),
+            ("rabbit_password", &["secrets.env", "rabbit.env"]),
+            ("s3_access_key", &["secrets.env", "minio.env", "createbuckets.env"]),
+            ("s3_secret_key", &["secrets.env", "minio.env", "createbuckets.env"]),
         ];
         for ((id, value), (allowed_id, files)) in secrets.values().into_iter().zip(&allowed) {
             prop_assert_eq!(id, *allowed_id);
@@ -364,7 +409,7 @@ proptest! {
         if let Some(smtp) = &config.smtp {
             for (name, f) in &plan.files {
                 if f.content.contains(&smtp.password) {
-                    prop_assert_eq!(name.as_str(), "Revolt.toml");
+                    prop_assert_eq!(name.as_str(), "secrets.env");
                 }
             }
         }

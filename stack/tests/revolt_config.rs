@@ -3,9 +3,11 @@
 //! service does at start-up (and crashes the same way on a bad file).
 //!
 //! revolt-config reads its sources once per process, from the current
-//! directory, so each render is checked in a child process: this test binary
-//! runs itself with `--exact child_loads_revolt_toml` and the render
-//! directory as its working directory.
+//! directory and the environment, so each render is checked in a child
+//! process: this test binary runs itself with `--exact
+//! child_loads_revolt_toml`, the render directory as its working directory
+//! and the variables of the rendered `secrets.env` as its environment, as
+//! the containers get them.
 
 mod common;
 
@@ -23,11 +25,9 @@ fn stoat_accepts_every_render() {
     plans.push(("example".into(), common::render_fixture(&example)));
     for (name, plan) in plans {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("Revolt.toml"),
-            &plan.files["Revolt.toml"].content,
-        )
-        .unwrap();
+        for file in ["Revolt.toml", "secrets.env"] {
+            std::fs::write(dir.path().join(file), &plan.files[file].content).unwrap();
+        }
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([
             "--exact",
@@ -44,6 +44,9 @@ fn stoat_accepts_every_render() {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(stack::render::dotenv::parse(
+            &plan.files["secrets.env"].content,
+        ));
         let out = cmd.output().unwrap();
         let text = format!(
             "{}{}",
@@ -73,22 +76,57 @@ fn child_loads_revolt_toml() {
     let settings = pollster::block_on(revolt_config::read())
         .try_deserialize::<revolt_config::Settings>()
         .unwrap_or_else(|e| panic!("Settings deserialize failed: {e}"));
-    // What the file says is what Stoat sees (not the embedded defaults).
+    // What the file and secrets.env say is what Stoat sees (not the
+    // embedded defaults), and no secret is in the file.
     let text = std::fs::read_to_string(cwd.join("Revolt.toml")).unwrap();
     let file: toml::Table = text.parse().unwrap();
-    assert_eq!(
-        Some(settings.database.mongodb.as_str()),
-        file["database"]["mongodb"].as_str()
-    );
+    let env: std::collections::BTreeMap<String, String> =
+        stack::render::dotenv::parse(&std::fs::read_to_string(cwd.join("secrets.env")).unwrap())
+            .into_iter()
+            .collect();
+    let var = |key: &str| env[&stack::render::revolt_env_name(key)].as_str();
+    assert_eq!(settings.database.mongodb, var("database.mongodb"));
+    assert_eq!(settings.database.redis, var("database.redis"));
     assert!(settings.database.mongodb.contains("replicaSet=rs0"));
+    assert_eq!(settings.files.encryption_key, var("files.encryption_key"));
     assert_eq!(
-        Some(settings.files.encryption_key.as_str()),
-        file["files"]["encryption_key"].as_str()
+        settings.files.s3.secret_access_key,
+        var("files.s3.secret_access_key")
+    );
+    assert_eq!(settings.rabbit.password, var("rabbit.password"));
+    assert_eq!(
+        settings.pushd.vapid.private_key,
+        var("pushd.vapid.private_key")
     );
     assert_eq!(
-        Some(settings.pushd.vapid.private_key.as_str()),
-        file["pushd"]["vapid"]["private_key"].as_str()
+        Some(settings.pushd.vapid.public_key.as_str()),
+        file["pushd"]["vapid"]["public_key"].as_str()
     );
+    for (name, value) in env.iter().filter(|(_, v)| !v.is_empty()) {
+        assert!(
+            !text.contains(value.as_str()),
+            "{name}'s value is in Revolt.toml"
+        );
+    }
+    // E-mail: the transport Stoat's create_transport builds from the two
+    // flags is encrypted unless the file says use_tls = false.
+    let smtp = &settings.api.smtp;
+    if !smtp.host.is_empty() {
+        assert_eq!(smtp.password, var("api.smtp.password"));
+        assert!(smtp.use_tls.is_some() && smtp.use_starttls.is_some());
+    }
+    // A service that does not run is not advertised.
+    let hosts_file = file["hosts"].as_table().unwrap();
+    for key in ["autumn", "january", "events"] {
+        assert_eq!(
+            Some(match key {
+                "autumn" => settings.hosts.autumn.as_str(),
+                "january" => settings.hosts.january.as_str(),
+                _ => settings.hosts.events.as_str(),
+            }),
+            hosts_file[key].as_str()
+        );
+    }
     // The LiveKit node agrees between hosts.livekit and api.livekit.nodes
     // (a missing hosts entry makes the API panic).
     let hosts: Vec<&String> = settings.hosts.livekit.keys().collect();

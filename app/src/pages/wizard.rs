@@ -659,7 +659,7 @@ fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
         <CheckIn view error path="apps.web" label="Web client" default=true hint="Stoat in the browser at your domain." />
         <CheckIn view error path="apps.autumn" label="File uploads (autumn)" default=true hint="Attachments and avatars, stored in MinIO." />
         <CheckIn view error path="apps.january" label="Link previews (january)" default=true hint="Embeds and the media proxy." />
-        <CheckIn view error path="apps.gifbox" label="GIF search (gifbox)" default=false hint="Needs a Tenor API key set in Stoat to be useful." />
+        <CheckIn view error path="apps.gifbox" label="GIF search (gifbox)" default=false hint="Stays empty without a Tenor API key, which Burrow does not set yet; leave it off for now." />
         <CheckIn view error path="apps.crond" label="Scheduled jobs (crond)" default=true hint="Clean-up of deleted files and expired data." />
         <CheckIn view error path="apps.pushd" label="Push notifications (pushd)" default=true />
         <CheckIn view error path="apps.voice_ingress" label="Voice events (voice-ingress)" default=false hint="Needs voice and video (LiveKit) enabled." />

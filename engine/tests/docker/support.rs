@@ -136,6 +136,10 @@ impl Kit {
                 stack::render::SELF_SIGNED_KEY_SOURCE.to_string(),
                 leaf.key_pem.into_bytes(),
             ),
+            (
+                stack::render::SELF_SIGNED_CA_SOURCE.to_string(),
+                ca.ca_pem().as_bytes().to_vec(),
+            ),
         ]);
         Kit {
             stack: stack.to_string(),

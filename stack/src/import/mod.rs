@@ -24,22 +24,4 @@ pub struct Imported {
     pub notes: Vec<FieldIssue>,
 }
 
-/// Parses a dotenv file the way docker/`set -a; source` would for simple
-/// `KEY=value`, `KEY='value'`, `KEY="value"` lines.
-pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            let (k, v) = l.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|v| v.strip_suffix('\''))
-                .or_else(|| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')))
-                .unwrap_or(v);
-            Some((k.trim().to_string(), v.to_string()))
-        })
-        .collect()
-}
+pub use crate::render::dotenv::parse as parse_dotenv;

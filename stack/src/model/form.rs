@@ -544,7 +544,19 @@ impl SmtpForm {
         let host = r.req("smtp.host", &self.host, MailHost::parse);
         let port = r.req("smtp.port", &self.port, Port::parse);
         let username = r.plain("smtp.username", &self.username);
-        let password = r.plain("smtp.password", &self.password);
+        let password = r.opt("smtp.password", &self.password, String::new(), |s| {
+            if crate::render::dotenv::writable(s) {
+                Ok(s.to_string())
+            } else {
+                Err(InvalidValue(
+                    "Stoat gets the password from an environment file (secrets.env), \
+                     where a quote ('), a backslash or a control character cannot be \
+                     written so that Docker and docker-compose read it alike: choose a \
+                     password without them"
+                        .into(),
+                ))
+            }
+        });
         let from = r.req("smtp.from", &self.from, EmailAddress::parse);
         let default_security = match port.map(Port::get) {
             Some(465) => SmtpSecurity::ImplicitTls,

@@ -94,6 +94,17 @@ pub(super) fn check(c: &StackConfig) -> Vec<FieldIssue> {
         );
     }
 
+    if c.apps.gifbox {
+        out.push(
+            FieldIssue::warning(
+                "apps.gifbox",
+                "the GIF picker stays empty: gifbox needs a Tenor API key \
+                 (Stoat's api.security.tenor_key), and Burrow does not set one yet",
+            )
+            .with_fix("turn off apps.gifbox until a Tenor key can be set"),
+        );
+    }
+
     if let Some(smtp) = &c.smtp {
         if smtp.host.is_ip() && smtp.security != SmtpSecurity::None {
             out.push(

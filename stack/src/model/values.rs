@@ -256,6 +256,14 @@ impl NodeName {
                 "a node name may contain only lower-case letters, digits, '-' and '_'",
             ));
         }
+        // Its key and secret reach Stoat as REVOLT__API__LIVEKIT__NODES__<NAME>__KEY,
+        // where every `__` is a separator.
+        if s.contains("__") || s.ends_with('_') {
+            return Err(invalid(
+                "a node name may not hold '__' or end with '_' (Stoat reads it from \
+                 environment variable names, where '__' separates the parts)",
+            ));
+        }
         Ok(Self(s.to_string()))
     }
 }
@@ -669,7 +677,7 @@ mod tests {
     #[test]
     fn node_names() {
         assert!(NodeName::parse("worldwide").is_ok());
-        for bad in ["", "World", "a.b", "a/b", &"x".repeat(33)] {
+        for bad in ["", "World", "a.b", "a/b", &"x".repeat(33), "a__b", "a_"] {
             assert!(NodeName::parse(bad).is_err(), "{bad}");
         }
     }

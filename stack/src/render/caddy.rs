@@ -94,6 +94,18 @@ pub(super) fn render(config: &StackConfig, site: Site) -> String {
             well_known_json(config)
         );
     }
+    if config.runs(Service::Api) {
+        // The API serves Prometheus metrics at /metrics without any
+        // authentication (rocket_prometheus, crates/delta/src/main.rs):
+        // never through the public route. Inside the network it stays
+        // reachable at http://api:14702/metrics.
+        out.push_str(
+            "\t@metrics path /api/metrics /api/metrics/*\n\
+             \troute @metrics {\n\
+             \t\trespond \"Not found\" 404\n\
+             \t}\n\n",
+        );
+    }
     for (prefix, service, port) in ROUTES {
         if !config.runs(service) {
             continue;

@@ -1,10 +1,12 @@
 //! Kubernetes objects from typed k8s-openapi structs, one manifest each.
 //!
 //! - Namespace `stoat`; `app.kubernetes.io/*` labels on everything.
-//! - Secrets: `stoat-config` (Revolt.toml with path-style buckets, livekit.yml,
-//!   keydb.conf, the Mongo keyfile) and one `<service>-env` per service with
-//!   secret environment. Never a ConfigMap for secrets; the ConfigMap holds
-//!   only the Caddyfile and the Mongo init script.
+//! - Secrets: `stoat-config` (livekit.yml, keydb.conf, the Mongo keyfile) and
+//!   one `<name>-env` per environment file (`secrets-env`: the backends'
+//!   `REVOLT__*` secrets; `database-env`, ...). Never a ConfigMap for
+//!   secrets; the ConfigMap `stoat-files` holds the files without secrets
+//!   (Revolt.toml with path-style buckets, the Caddyfile, the Mongo init
+//!   script), world-readable so the images' non-root users can read them.
 //! - StatefulSets with volumeClaimTemplates (and headless Services) for
 //!   MongoDB, KeyDB, RabbitMQ and MinIO; Deployments with readiness and
 //!   liveness probes and resource requests for the rest; a Job for the bucket.
@@ -45,7 +47,7 @@ use serde::Serialize;
 
 use super::caddy::{self, ROUTES};
 use super::revolt::{self, Flavor};
-use super::{services, ConfigFile, Mount, Probe, Restart, ServiceSpec};
+use super::{dotenv, services, ConfigFile, Mount, Probe, Restart, ServiceSpec};
 use crate::model::{Network, Service, StackConfig, TlsMode};
 use crate::secrets::Secrets;
 
@@ -129,17 +131,10 @@ fn is_stateful(s: Service) -> bool {
     )
 }
 
-/// Files of the plan that live in the config Secret vs the ConfigMap.
-fn in_config_map(file: &str) -> bool {
-    matches!(file, "Caddyfile" | "mongo-init.js")
-}
-
-fn dotenv_pairs(content: &str) -> BTreeMap<String, ByteString> {
-    content
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-        .collect()
+/// The Secret holding environment file `file` (`secrets.env` ->
+/// `secrets-env`, `database.env` -> `database-env`).
+fn env_secret_name(file: &str) -> String {
+    format!("{}-env", file.trim_end_matches(".env"))
 }
 
 fn probe(spec: &ServiceSpec, readiness: bool) -> Option<KProbe> {
@@ -178,7 +173,10 @@ fn probe(spec: &ServiceSpec, readiness: bool) -> Option<KProbe> {
     Some(p)
 }
 
-fn pod_spec(spec: &ServiceSpec) -> (PodSpec, Vec<PersistentVolumeClaim>) {
+fn pod_spec(
+    spec: &ServiceSpec,
+    files: &BTreeMap<String, ConfigFile>,
+) -> (PodSpec, Vec<PersistentVolumeClaim>) {
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     let mut claims = Vec::new();
@@ -232,7 +230,8 @@ fn pod_spec(spec: &ServiceSpec) -> (PodSpec, Vec<PersistentVolumeClaim>) {
                     path: file.clone(),
                     ..KeyToPath::default()
                 }]);
-                let volume = if in_config_map(file) {
+                let in_config_map = files.get(file).is_some_and(|f| !f.secret);
+                let volume = if in_config_map {
                     Volume {
                         name: vol.clone(),
                         config_map: Some(ConfigMapVolumeSource {
@@ -276,13 +275,16 @@ fn pod_spec(spec: &ServiceSpec) -> (PodSpec, Vec<PersistentVolumeClaim>) {
         });
     }
     let env_from = (!spec.env_files.is_empty()).then(|| {
-        vec![EnvFromSource {
-            secret_ref: Some(SecretEnvSource {
-                name: format!("{}-env", spec.name),
-                ..SecretEnvSource::default()
-            }),
-            ..EnvFromSource::default()
-        }]
+        spec.env_files
+            .iter()
+            .map(|file| EnvFromSource {
+                secret_ref: Some(SecretEnvSource {
+                    name: env_secret_name(file),
+                    ..SecretEnvSource::default()
+                }),
+                ..EnvFromSource::default()
+            })
+            .collect()
     });
     let env = (!spec.env.is_empty()).then(|| {
         spec.env
@@ -349,6 +351,10 @@ fn service_object(spec: &ServiceSpec, headless: bool) -> Option<KService> {
         spec: Some(KServiceSpec {
             selector: Some(selector(&spec.name)),
             cluster_ip: headless.then(|| "None".into()),
+            // A StatefulSet pod's own DNS name must resolve before it is
+            // ready: MongoDB's readiness probe runs `rs.initiate` with host
+            // `database:27017`, which only works once that name resolves.
+            publish_not_ready_addresses: headless.then_some(true),
             ports: Some(vec![ServicePort {
                 name: Some("main".into()),
                 port: i32::from(port),
@@ -432,11 +438,11 @@ pub(super) fn render(
             continue;
         }
         let content = match name.as_str() {
-            "Revolt.toml" => revolt::render(config, secrets, Flavor::Kubernetes),
+            "Revolt.toml" => revolt::render(config, secrets, Flavor::Kubernetes).toml,
             "Caddyfile" => caddy::render(config, caddy::Site::Internal),
             _ => file.content.clone(),
         };
-        if in_config_map(name) {
+        if !file.secret {
             map_data.insert(name.clone(), content);
         } else {
             secret_data.insert(name.clone(), ByteString(content.into_bytes()));
@@ -461,31 +467,33 @@ pub(super) fn render(
             ..ConfigMap::default()
         },
     );
-    for spec in services {
-        if let Some(env_file) = spec.env_files.first() {
-            let name = format!("{}-env", spec.name);
-            let data = spec
-                .env_files
-                .iter()
-                .filter_map(|f| files.get(f))
-                .flat_map(|f| dotenv_pairs(&f.content))
-                .collect();
-            debug_assert!(files.contains_key(env_file));
-            out.push(
-                "Secret",
-                &name,
-                &Secret {
-                    metadata: meta(&name, &spec.name),
-                    type_: Some("Opaque".into()),
-                    data: Some(data),
-                    ..Secret::default()
-                },
-            );
-        }
+    // One Secret per environment file a service of this plan reads.
+    let env_files: std::collections::BTreeSet<&String> =
+        services.iter().flat_map(|s| &s.env_files).collect();
+    for file in env_files {
+        let Some(content) = files.get(file) else {
+            debug_assert!(false, "{file} is not in the plan");
+            continue;
+        };
+        let name = env_secret_name(file);
+        let data = dotenv::parse(&content.content)
+            .into_iter()
+            .map(|(k, v)| (k, ByteString(v.into_bytes())))
+            .collect();
+        out.push(
+            "Secret",
+            &name,
+            &Secret {
+                metadata: meta(&name, file.trim_end_matches(".env")),
+                type_: Some("Opaque".into()),
+                data: Some(data),
+                ..Secret::default()
+            },
+        );
     }
 
     for spec in services {
-        let (pod, claims) = pod_spec(spec);
+        let (pod, claims) = pod_spec(spec, files);
         if is_stateful(spec.service) {
             if let Some(svc) = service_object(spec, true) {
                 out.push("Service", &spec.name, &svc);
@@ -583,6 +591,15 @@ fn ingress(config: &StackConfig) -> Ingress {
     if config.runs(Service::Api) {
         path(
             r"/()(\.well-known/stoat)$".into(),
+            "caddy",
+            caddy::INTERNAL_PORT,
+        );
+    }
+    if config.runs(Service::Api) {
+        // The API's unauthenticated /metrics: to Caddy, which answers 404
+        // (the longer path wins over `/api` in ingress-nginx).
+        path(
+            r"/()(api/metrics(/.*)?)$".into(),
             "caddy",
             caddy::INTERNAL_PORT,
         );

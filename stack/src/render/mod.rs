@@ -3,6 +3,7 @@
 
 mod caddy;
 mod compose;
+pub mod dotenv;
 mod kubernetes;
 mod livekit;
 mod revolt;
@@ -16,6 +17,7 @@ use crate::model::{ImageRef, Service, StackConfig};
 use crate::secrets::Secrets;
 
 pub use kubernetes::{KubeManifest, NAMESPACE};
+pub use revolt::{env_name as revolt_env_name, smtp_flags};
 
 /// Where Caddy finds the certificate in the self-signed and own-certificate
 /// modes; the deploy mounts the files there.
@@ -25,6 +27,19 @@ pub const TLS_KEY_PATH: &str = "/etc/caddy/tls/key.pem";
 /// (relative to the compose file); Burrow's engine writes them.
 pub const SELF_SIGNED_CERT_SOURCE: &str = "./tls/cert.pem";
 pub const SELF_SIGNED_KEY_SOURCE: &str = "./tls/key.pem";
+/// In the self-signed mode, Burrow's CA certificate (public), which the
+/// Stoat backends trust for their calls to the stack's own public URL
+/// (january fetching an embed from the instance, for one).
+pub const SELF_SIGNED_CA_SOURCE: &str = "./tls/ca.pem";
+/// Where the backends find it. Their HTTP client (reqwest 0.13 with
+/// rustls-platform-verifier, i.e. rustls-native-certs on Linux) loads every
+/// file of `SSL_CERT_DIR` when that is set, besides `SSL_CERT_FILE`
+/// (distroless sets it to the system bundle in this directory).
+pub const TRUSTED_CA_PATH: &str = "/etc/ssl/certs/burrow-ca.pem";
+
+/// The environment file of Stoat's backends: every secret of Revolt.toml as
+/// a `REVOLT__SECTION__KEY` variable (upstream's name for it).
+pub const SECRETS_ENV: &str = "secrets.env";
 
 /// The Docker network every service joins.
 pub const NETWORK: &str = "stoat";
@@ -235,9 +250,11 @@ impl Plan {
 /// voice-ingress without LiveKit, for one, is simply not rendered.
 pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
     let mut files = BTreeMap::new();
+    let revolt = revolt::render(config, secrets, revolt::Flavor::Docker);
+    files.insert("Revolt.toml".to_string(), ConfigFile::public(revolt.toml));
     files.insert(
-        "Revolt.toml".to_string(),
-        ConfigFile::secret(revolt::render(config, secrets, revolt::Flavor::Docker)),
+        SECRETS_ENV.to_string(),
+        ConfigFile::secret(dotenv::write(&revolt.env)),
     );
     files.insert(
         "Caddyfile".to_string(),

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use super::caddy::ROUTES;
 use super::{
     Condition, ConfigFile, Dependency, HealthCheck, Mount, Probe, Protocol, PublishedPort,
-    Resources, Restart, ServiceSpec, Urls, BUCKET, REPLICA_SET, SELF_SIGNED_CERT_SOURCE,
-    SELF_SIGNED_KEY_SOURCE, TLS_CERT_PATH, TLS_KEY_PATH,
+    Resources, Restart, ServiceSpec, Urls, BUCKET, REPLICA_SET, SELF_SIGNED_CA_SOURCE,
+    SELF_SIGNED_CERT_SOURCE, SELF_SIGNED_KEY_SOURCE, TLS_CERT_PATH, TLS_KEY_PATH, TRUSTED_CA_PATH,
 };
 use crate::model::{Service, StackConfig, TlsMode};
 use crate::secrets::Secrets;
@@ -16,6 +16,13 @@ use crate::secrets::Secrets;
 /// Where mongod finds the replica-set key (copied from the read-only mount
 /// with the owner and mode mongod insists on).
 const MONGO_KEYFILE_MOUNT: &str = "/run/stoat/mongo-keyfile";
+/// Where keydb.conf (it holds the password) is mounted. The image starts as
+/// root and its entrypoint drops to user `keydb` before keydb-server reads
+/// the file, so the start script copies it, as root, to a file that user
+/// owns: a mount owned by root (Kubernetes) or by whoever exported the
+/// compose files stays unreadable to `keydb`.
+const KEYDB_CONF_MOUNT: &str = "/run/stoat/keydb.conf";
+const KEYDB_CONF: &str = "/etc/keydb/keydb.conf";
 
 /// The legacy bucket names Stoat still addresses (virtual-host style).
 const LEGACY_BUCKETS: [&str; 6] = [
@@ -28,14 +35,11 @@ const LEGACY_BUCKETS: [&str; 6] = [
 ];
 
 fn dotenv(vars: &[(&str, &str)]) -> ConfigFile {
-    let mut out = String::new();
-    for (k, v) in vars {
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-        out.push('\n');
-    }
-    ConfigFile::secret(out)
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ConfigFile::secret(super::dotenv::write(&vars))
 }
 
 /// Secret and auxiliary files the services need besides Revolt.toml,
@@ -213,6 +217,15 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
     };
     if service.is_stoat_backend() {
         spec.mounts.push(file("Revolt.toml", "/Revolt.toml"));
+        spec.env_files = vec![super::SECRETS_ENV.to_string()];
+        if config.tls == TlsMode::SelfSigned {
+            spec.mounts.push(Mount::Host {
+                source: SELF_SIGNED_CA_SOURCE.into(),
+                target: TRUSTED_CA_PATH.into(),
+            });
+            spec.env
+                .insert("SSL_CERT_DIR".into(), "/etc/ssl/certs".into());
+        }
         spec.requests = Resources {
             cpu_millis: 50,
             memory_mib: 128,
@@ -245,11 +258,15 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             };
         }
         Service::Redis => {
-            spec.command = strings(&["keydb-server", "/etc/keydb/keydb.conf"]);
+            spec.entrypoint = Some(strings(&["sh", "-c"]));
+            spec.command = vec![format!(
+                "install -m 0400 -o keydb -g keydb {KEYDB_CONF_MOUNT} {KEYDB_CONF} \
+                 && exec docker-entrypoint.sh keydb-server {KEYDB_CONF}"
+            )];
             spec.internal_port = Some(6379);
             spec.mounts = vec![
                 volume("redis-data", "/data"),
-                file("keydb.conf", "/etc/keydb/keydb.conf"),
+                file("keydb.conf", KEYDB_CONF_MOUNT),
             ];
             spec.health = tcp(6379);
             spec.requests = Resources {
@@ -327,8 +344,13 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             };
         }
         Service::Api => {
-            // Stoat's SMTP client says EHLO with the container's hostname (#223).
-            spec.hostname = config.domain.to_string();
+            // Stoat's SMTP client says EHLO with the container's hostname
+            // (#223), which must be a fully qualified name. Not the public
+            // domain itself: Docker maps a container's hostname to its own
+            // address in /etc/hosts, which would shadow Caddy's alias for
+            // the domain and send the API's calls to its own public URL
+            // (january's embeds, the web client's config) back to itself.
+            spec.hostname = format!("api.{}", config.domain);
             spec.depends_on = vec![
                 dep(Service::Database, Condition::Healthy),
                 dep(Service::Redis, Condition::Healthy),
@@ -382,15 +404,30 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
         }
         Service::Web => {
             let video = config.runs(Service::Livekit).to_string();
+            // A service that does not run gets no URL: the web app would
+            // call it and fail.
+            let running = |service: Service, url: &str| -> String {
+                if config.runs(service) {
+                    url.to_string()
+                } else {
+                    String::new()
+                }
+            };
+            let (ws, media, proxy, gifbox) = (
+                running(Service::Events, &urls.events),
+                running(Service::Autumn, &urls.autumn),
+                running(Service::January, &urls.january),
+                running(Service::Gifbox, &urls.gifbox),
+            );
             let env = [
                 ("HOSTNAME", urls.app.as_str()),
                 ("PORT", "5000"),
                 ("REVOLT_PUBLIC_URL", urls.api.as_str()),
                 ("VITE_API_URL", urls.api.as_str()),
-                ("VITE_WS_URL", urls.events.as_str()),
-                ("VITE_MEDIA_URL", urls.autumn.as_str()),
-                ("VITE_PROXY_URL", urls.january.as_str()),
-                ("VITE_GIFBOX_URL", urls.gifbox.as_str()),
+                ("VITE_WS_URL", ws.as_str()),
+                ("VITE_MEDIA_URL", media.as_str()),
+                ("VITE_PROXY_URL", proxy.as_str()),
+                ("VITE_GIFBOX_URL", gifbox.as_str()),
                 ("VITE_CFG_ENABLE_VIDEO", video.as_str()),
                 ("VITE_HCAPTCHA_SITEKEY", ""),
             ];

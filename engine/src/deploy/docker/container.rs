@@ -149,41 +149,11 @@ fn environment(plan: &Plan, spec: &ServiceSpec) -> Vec<String> {
     let mut env = BTreeMap::new();
     for name in &spec.env_files {
         if let Some(f) = plan.files.get(name) {
-            env.extend(parse_dotenv(&f.content));
+            env.extend(stack::render::dotenv::parse(&f.content));
         }
     }
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
-}
-
-/// A dotenv file as compose reads it: `KEY=value` lines, `#` comments,
-/// optional `export `, values optionally in matching quotes.
-pub(super) fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim_start();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let (key, value) = line.split_once('=')?;
-            let key = key.trim();
-            if key.is_empty() {
-                return None;
-            }
-            let value = value.trim_end_matches(['\r', ' ', '\t']);
-            let value = ['"', '\'']
-                .iter()
-                .find_map(|q| {
-                    value
-                        .strip_prefix(*q)
-                        .and_then(|v| v.strip_suffix(*q))
-                        .filter(|_| value.len() >= 2)
-                })
-                .unwrap_or(value);
-            Some((key.to_string(), value.to_string()))
-        })
-        .collect()
 }
 
 /// Named volumes, and host paths the deploy does not deliver itself
@@ -321,24 +291,6 @@ mod tests {
         let env = environment(&plan, &plan.services[rabbit]);
         assert!(env.contains(&"RABBITMQ_DEFAULT_USER=override".to_string()));
         assert!(env.iter().any(|e| e.starts_with("RABBITMQ_DEFAULT_PASS=")));
-    }
-
-    #[test]
-    fn dotenv_values_are_taken_verbatim() {
-        let parsed = parse_dotenv(
-            "# comment\nA=1\n\nexport B=two words\nC=\"quoted\"\nD=http://u:p@h:9000\nE=\nF='x'\n",
-        );
-        assert_eq!(
-            parsed,
-            vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "two words".into()),
-                ("C".into(), "quoted".into()),
-                ("D".into(), "http://u:p@h:9000".into()),
-                ("E".into(), "".into()),
-                ("F".into(), "x".into()),
-            ]
-        );
     }
 
     #[test]
