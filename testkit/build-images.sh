@@ -89,17 +89,17 @@ mkdir -p "$base/rootfs/usr/local/bin" "$base/rootfs/etc" "$base/rootfs/tmp"
 cp "$BIN" "$base/rootfs/usr/local/bin/standin"
 chmod 0755 "$base/rootfs/usr/local/bin/standin"
 chmod 1777 "$base/rootfs/tmp"
+# The users of distroless's :nonroot base (Stoat's backends run as nonroot,
+# uid 65532); the infrastructure images add their own service user below.
 cat > "$base/rootfs/etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/bin/sh
-mongodb:x:999:999::/data/db:/usr/sbin/nologin
-rabbitmq:x:998:998::/var/lib/rabbitmq:/usr/sbin/nologin
-nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+root:x:0:0:root:/root:/sbin/nologin
+nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin
+nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin
 EOF
 cat > "$base/rootfs/etc/group" <<'EOF'
 root:x:0:
-mongodb:x:999:
-rabbitmq:x:998:
 nogroup:x:65534:
+nonroot:x:65532:
 EOF
 printf 'hosts: files dns\n' > "$base/rootfs/etc/nsswitch.conf"
 cat > "$base/Dockerfile" <<'EOF'
@@ -119,8 +119,8 @@ build "$PREFIX/standin-base:$TAG" "$base" "$base_hash"
 SH="/bin/sh /bin/bash"
 roles=(
   "database|[\"docker-entrypoint.sh\"]|[\"mongod\"]|27017|/usr/local/bin/docker-entrypoint.sh /usr/bin/mongod /usr/bin/mongosh /usr/bin/mongo $SH|ENV STANDIN_ROLE=database"
-  "redis|[\"standin\",\"redis\"]|[\"keydb-server\",\"/etc/keydb/keydb.conf\"]|6379|/usr/local/bin/keydb-server /usr/local/bin/keydb-cli /usr/local/bin/redis-server /usr/local/bin/redis-cli $SH|"
-  "rabbit|[\"standin\",\"rabbit\"]|[\"rabbitmq-server\"]|5672|/usr/local/bin/rabbitmq-server /usr/local/bin/rabbitmq-diagnostics $SH|"
+  "redis|[\"docker-entrypoint.sh\"]|[\"keydb-server\",\"/etc/keydb/keydb.conf\"]|6379|/usr/local/bin/docker-entrypoint.sh /usr/local/bin/keydb-server /usr/local/bin/keydb-cli /usr/local/bin/redis-server /usr/local/bin/redis-cli $SH|WORKDIR /data"
+  "rabbit|[\"docker-entrypoint.sh\"]|[\"rabbitmq-server\"]|5672|/usr/local/bin/docker-entrypoint.sh /usr/local/bin/rabbitmq-server /usr/local/bin/rabbitmq-diagnostics $SH|"
   "minio|[\"standin\",\"minio\"]||9000|/usr/bin/minio $SH|"
   "createbuckets|[\"standin\",\"createbuckets\"]|||/usr/bin/mc $SH|"
   "livekit|[\"standin\",\"livekit\"]||7880|/livekit-server|"
@@ -145,6 +145,28 @@ for spec in "${roles[@]}"; do
     redis) mkdir -p "$dir/rootfs/data" "$dir/rootfs/etc/keydb" ;;
     rabbit) mkdir -p "$dir/rootfs/var/lib/rabbitmq" ;;
     minio) mkdir -p "$dir/rootfs/data" ;;
+  esac
+  # The service user each official image's entrypoint drops to (gosu)
+  # after giving it the data directory: mongo and rabbitmq pin 999:999,
+  # KeyDB's `useradd -r keydb` gets 999 on its Ubuntu base.
+  service_user=
+  case $role in
+    database) service_user=mongodb ;;
+    redis) service_user=keydb ;;
+    rabbit) service_user=rabbitmq ;;
+  esac
+  if [ -n "$service_user" ]; then
+    mkdir -p "$dir/rootfs/etc"
+    { cat "$base/rootfs/etc/passwd"; echo "$service_user:x:999:999::/data:/sbin/nologin"; } > "$dir/rootfs/etc/passwd"
+    { cat "$base/rootfs/etc/group"; echo "$service_user:x:999:"; } > "$dir/rootfs/etc/group"
+  fi
+  # Stoat's backends: `USER nonroot` on distroless's :nonroot base
+  # (crates/*/Dockerfile in stoatchat/stoatchat), working dir /home/nonroot.
+  case $role in
+    api|events|autumn|january|gifbox|crond|pushd|voice-ingress)
+      mkdir -p "$dir/rootfs/home/nonroot"
+      extra="USER nonroot
+WORKDIR /home/nonroot" ;;
   esac
   # Every tree holds at least this file (COPY of an empty tree fails).
   echo "stand-in for the Stoat stack's $role service (Burrow test kit)" > "$dir/rootfs/.standin-role"

@@ -32,6 +32,8 @@ mkdir -p "$OUT/tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj "/CN=$DOMAIN" -addext "subjectAltName=DNS:$DOMAIN" \
   -keyout "$OUT/tls/key.pem" -out "$OUT/tls/cert.pem" 2>/dev/null
+# The backends trust the CA that issued it (here the certificate itself).
+cp "$OUT/tls/cert.pem" "$OUT/tls/ca.pem" && chmod 0644 "$OUT/tls/ca.pem"
 
 compose() { docker-compose -p "$PROJECT" -f "$OUT/compose.yml" "$@"; }
 cleanup() {

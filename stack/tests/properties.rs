@@ -2,6 +2,8 @@
 //! that parse, carry Stoat's required keys and leak no secret; garbage input
 //! to the config parser and the importers gives per-field errors, never a panic.
 
+#[path = "access/mod.rs"]
+mod access;
 mod common;
 
 use proptest::prelude::*;

@@ -91,6 +91,39 @@ impl Service {
         )
     }
 
+    /// Who the built-in image runs as: the user it starts as (its
+    /// `USER`), and the user its server process ends up as after the
+    /// entrypoint's privilege drop. Files mounted into the container must
+    /// be readable by whichever of the two opens them.
+    pub fn image_user(self) -> ImageUser {
+        const ROOT: (u32, u32) = (0, 0);
+        let same = |name: &'static str, id: (u32, u32)| ImageUser {
+            start: id,
+            server: id,
+            server_name: name,
+        };
+        let drops = |name: &'static str, id: (u32, u32)| ImageUser {
+            start: ROOT,
+            server: id,
+            server_name: name,
+        };
+        match self {
+            // gcr.io/distroless/cc-debian12:nonroot + `USER nonroot`
+            // (crates/*/Dockerfile in stoatchat/stoatchat).
+            s if s.is_stoat_backend() => same("nonroot", (65532, 65532)),
+            // docker-library/mongo: gosu mongodb (999:999) after chowning
+            // /data/db and /data/configdb.
+            Service::Database => drops("mongodb", (999, 999)),
+            // KeyDB's pkg/docker entrypoint: `exec gosu keydb` (useradd -r:
+            // 999:999 on its Ubuntu base), chowning only its working dir.
+            Service::Redis => drops("keydb", (999, 999)),
+            // docker-library/rabbitmq: gosu rabbitmq (999:999).
+            Service::Rabbit => drops("rabbitmq", (999, 999)),
+            // MinIO, mc, LiveKit, Caddy and the web client run as root.
+            _ => same("root", ROOT),
+        }
+    }
+
     fn default_image(self) -> String {
         let stoat = |name: &str| format!("ghcr.io/stoatchat/{name}:{DEFAULT_RELEASE}");
         match self {
@@ -112,6 +145,15 @@ impl Service {
             Service::Caddy => "docker.io/library/caddy:2".into(),
         }
     }
+}
+
+/// Users of an image, as uid/gid pairs; see [`Service::image_user`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageUser {
+    pub start: (u32, u32),
+    pub server: (u32, u32),
+    /// The server user's name in the image's /etc/passwd.
+    pub server_name: &'static str,
 }
 
 /// One image per service. Starts from the built-in catalog; the operator (or

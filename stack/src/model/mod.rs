@@ -10,7 +10,7 @@ mod issues;
 mod values;
 
 pub use form::{parse_stack_toml, Field, ParsedStack, StackForm};
-pub use images::{ImageSet, Service, DEFAULT_RELEASE};
+pub use images::{ImageSet, ImageUser, Service, DEFAULT_RELEASE};
 pub use issues::{FieldIssue, Severity};
 pub use values::{
     DomainName, EmailAddress, HostPath, HttpsUrl, ImageRef, InvalidValue, IpAddress, Latitude,

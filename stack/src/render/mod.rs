@@ -220,6 +220,19 @@ pub enum Restart {
     OnFailure,
 }
 
+impl Mount {
+    /// The mode a target gives the file of this mount when it copies it
+    /// into the container: a plan file's own mode; of the host files the
+    /// deploy provides, private keys 0600 and certificates 0644.
+    pub fn file_mode(&self, files: &BTreeMap<String, ConfigFile>) -> Option<u32> {
+        match self {
+            Mount::File { file, .. } => files.get(file).map(|f| f.mode),
+            Mount::Host { source, .. } => Some(if source.contains("key") { 0o600 } else { 0o644 }),
+            Mount::Volume { .. } => None,
+        }
+    }
+}
+
 /// Everything a target needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {

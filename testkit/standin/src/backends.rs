@@ -116,8 +116,8 @@ fn root_json(c: &Config, req: &Request) -> String {
             "\"captcha\":{{\"enabled\":{captcha},\"key\":{hkey}}},",
             "\"email\":{email},",
             "\"invite_only\":{invite},",
-            "\"autumn\":{{\"enabled\":true,\"url\":{autumn}}},",
-            "\"january\":{{\"enabled\":true,\"url\":{january}}},",
+            "\"autumn\":{{\"enabled\":{autumn_on},\"url\":{autumn}}},",
+            "\"january\":{{\"enabled\":{january_on},\"url\":{january}}},",
             "\"livekit\":{{\"enabled\":{lk},\"nodes\":[{nodes}]}}",
             "}},",
             "\"ws\":{ws},\"app\":{app},\"vapid\":{vapid},",
@@ -129,6 +129,8 @@ fn root_json(c: &Config, req: &Request) -> String {
         hkey = json_str(hcaptcha),
         email = !c.str("api.smtp.host").is_empty(),
         invite = c.bool("api.registration.invite_only"),
+        autumn_on = !c.str("hosts.autumn").is_empty(),
+        january_on = !c.str("hosts.january").is_empty(),
         autumn = json_str(c.str("hosts.autumn")),
         january = json_str(c.str("hosts.january")),
         lk = !nodes.is_empty(),
@@ -140,6 +142,24 @@ fn root_json(c: &Config, req: &Request) -> String {
     )
 }
 
+/// A service the instance JSON advertises (its `hosts.*` is set) whose
+/// name does not resolve on the stack network: it is not running.
+fn advertised_but_absent(c: &Config) -> Option<String> {
+    let absent: Vec<String> = [
+        ("hosts.autumn", "autumn", 14704),
+        ("hosts.january", "january", 14705),
+        ("hosts.events", "events", 14703),
+    ]
+    .iter()
+    .filter(|(key, _, _)| !c.str(key).is_empty())
+    .filter(|(_, name, port)| crate::net::resolve(name, *port).map_or(true, |a| a.is_empty()))
+    .map(|(key, name, _)| {
+        format!("{key} is set, so clients are sent to {name}, but no `{name}` runs on the network")
+    })
+    .collect();
+    (!absent.is_empty()).then(|| absent.join("; "))
+}
+
 fn handler(role: &'static str, c: Arc<Config>) -> crate::http::Handler {
     Arc::new(move |req: &Request| {
         if req.path == "/standin/redirect" {
@@ -149,7 +169,18 @@ fn handler(role: &'static str, c: Arc<Config>) -> crate::http::Handler {
         let info = standin_json(role, req);
         match role {
             "api" => match (req.method.as_str(), req.path.as_str()) {
-                ("GET", "/") => Response::json(200, root_json(&c, req)),
+                ("GET", "/") => match advertised_but_absent(&c) {
+                    // Clients call what GET / reports: a service reported
+                    // but not on the network breaks them.
+                    Some(problem) => {
+                        crate::error!("{problem}");
+                        Response::json(
+                            503,
+                            format!("{{\"type\":\"InternalError\",\"standin\":{}}}", json_str(&problem)),
+                        )
+                    }
+                    None => Response::json(200, root_json(&c, req)),
+                },
                 ("GET", "/metrics") => Response::text(
                     200,
                     &format!(
@@ -346,13 +377,13 @@ pub fn backend(role: &'static str, args: Vec<String>) -> i32 {
     }
 }
 
-const WEB_ENV: [&str; 6] = [
-    "HOSTNAME",
-    "REVOLT_PUBLIC_URL",
-    "VITE_API_URL",
+const WEB_ENV: [&str; 3] = ["HOSTNAME", "REVOLT_PUBLIC_URL", "VITE_API_URL"];
+/// Set, but empty for a service that does not run.
+const WEB_OPTIONAL_URLS: [&str; 4] = [
     "VITE_WS_URL",
     "VITE_MEDIA_URL",
     "VITE_PROXY_URL",
+    "VITE_GIFBOX_URL",
 ];
 
 /// The web client: an HTML page with the runtime configuration injected.
@@ -375,15 +406,23 @@ pub fn web(args: Vec<String>) -> i32 {
             missing.join(", ")
         ));
     }
-    for k in [
-        "VITE_GIFBOX_URL",
-        "VITE_CFG_ENABLE_VIDEO",
-        "VITE_HCAPTCHA_SITEKEY",
-    ] {
+    for k in WEB_OPTIONAL_URLS {
+        match std::env::var(k) {
+            Ok(v) => vars.push((k.to_string(), v)),
+            Err(_) => missing.push(k),
+        }
+    }
+    if !missing.is_empty() {
+        crate::log::fatal(&format!(
+            "environment not set: {} (empty turns a service off; unset leaves the placeholder in the bundle)",
+            missing.join(", ")
+        ));
+    }
+    for k in ["VITE_CFG_ENABLE_VIDEO", "VITE_HCAPTCHA_SITEKEY"] {
         vars.push((k.to_string(), std::env::var(k).unwrap_or_default()));
     }
     for (k, v) in &vars {
-        if k.ends_with("_URL") && !v.starts_with("http") && !v.starts_with("ws") {
+        if k.ends_with("_URL") && !v.is_empty() && !v.starts_with("http") && !v.starts_with("ws") {
             crate::log::fatal(&format!("{k}={v:?} is not a URL"));
         }
     }

@@ -70,18 +70,69 @@ impl Config {
     }
 }
 
+/// What Stoat's mail transport speaks, per `create_transport`
+/// (crates/core/database/src/util/email.rs): `use_starttls == Some(true)`
+/// picks the STARTTLS relay, otherwise the implicit-TLS relay; then
+/// `use_tls == Some(false)` turns TLS off whichever it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpWire {
+    ImplicitTls,
+    StartTls,
+    Plaintext,
+}
+
+pub fn smtp_wire(use_tls: Option<bool>, use_starttls: Option<bool>) -> SmtpWire {
+    if use_tls == Some(false) {
+        SmtpWire::Plaintext
+    } else if use_starttls == Some(true) {
+        SmtpWire::StartTls
+    } else {
+        SmtpWire::ImplicitTls
+    }
+}
+
+/// A config that asks for STARTTLS and gets plaintext.
+pub fn smtp_in_clear(config: &Config) -> Option<String> {
+    let use_tls = config.get("api.smtp.use_tls").and_then(Value::as_bool);
+    let use_starttls = config.get("api.smtp.use_starttls").and_then(Value::as_bool);
+    (!config.str("api.smtp.host").is_empty()
+        && use_starttls == Some(true)
+        && smtp_wire(use_tls, use_starttls) == SmtpWire::Plaintext)
+        .then(|| {
+            "api.smtp: use_starttls = true with use_tls = false: Stoat's create_transport \
+             builds a STARTTLS relay and then switches TLS off (Tls::None), so mail and the \
+             SMTP password would cross the network in clear; STARTTLS needs use_tls = true"
+                .to_string()
+        })
+}
+
 /// Reads and parses the file, applies `REVOLT__SECTION__KEY` environment
-/// overrides, checks the value types. Errors read like the service panics.
+/// overrides, checks the value types. Errors read like the service panics:
+/// revolt-config (crates/core/config/src/lib.rs) adds every existing
+/// search path as a required `config::File` source and `unwrap()`s the
+/// build, so a file the service's user cannot read ends it with config-rs'
+/// error, which names no file.
 pub fn load() -> Result<Config, String> {
     let path = path();
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if std::path::Path::new(&path).is_dir() => {
+        Err(_) if std::path::Path::new(&path).is_dir() => {
             return Err(format!(
-                "{path} is a directory, not a file ({e}): the config file was not mounted (Docker creates a directory when the host file is missing)"
+                "called `Result::unwrap()` on an `Err` value: configuration file \"{path}\" not found\n\
+                 (stand-in: {path} is a directory: the config file was not mounted; Docker creates a directory when the host file is missing)"
             ))
         }
-        Err(e) => return Err(format!("cannot read {path}: {e} (is Revolt.toml mounted at /Revolt.toml?)")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot read {path}: {e} (is Revolt.toml mounted at /Revolt.toml?)"))
+        }
+        Err(e) => {
+            return Err(format!(
+                "called `Result::unwrap()` on an `Err` value: {e}\n\
+                 (stand-in: {path} is not readable by uid {} gid {})",
+                unsafe { libc::geteuid() },
+                unsafe { libc::getegid() }
+            ))
+        }
     };
     let mut root: Table = text.parse().map_err(|e| {
         format!("called `Result::unwrap()` on an `Err` value: {path}: TOML parse error: {e}")
@@ -92,13 +143,20 @@ pub fn load() -> Result<Config, String> {
     Ok(config)
 }
 
-/// `REVOLT__API__SMTP__HOST=...` sets `api.smtp.host` (Stoat v0.12+).
+/// `REVOLT__API__SMTP__HOST=...` sets `api.smtp.host`, as config 0.13's
+/// `Environment::with_prefix("REVOLT").separator("__")` does: the whole
+/// name lower-cased, the `revolt__` prefix dropped, every `__` replaced by
+/// `.`; the value a string, converted to the key's type when read.
 fn apply_env(root: &mut Table) {
-    for (k, v) in std::env::vars() {
-        let Some(rest) = k.strip_prefix("REVOLT__") else {
+    let mut vars: Vec<(String, String)> = std::env::vars().collect();
+    vars.sort();
+    for (k, v) in vars {
+        let lower = k.to_lowercase();
+        let Some(rest) = lower.strip_prefix("revolt__") else {
             continue;
         };
-        let parts: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let dotted = rest.replace("__", ".");
+        let parts: Vec<String> = dotted.split('.').map(str::to_string).collect();
         let mut table = &mut *root;
         for p in &parts[..parts.len() - 1] {
             let entry = table
@@ -125,10 +183,7 @@ fn apply_env(root: &mut Table) {
                 .unwrap_or(Value::String(v.clone())),
             _ => Value::String(v.clone()),
         };
-        crate::info!(
-            "config: {} overridden from the environment ({k})",
-            parts.join(".")
-        );
+        crate::info!("config: {dotted} overridden from the environment ({k})");
         table.insert(last, value);
     }
 }
@@ -345,9 +400,6 @@ pub fn required(role: &str) -> &'static [&'static str] {
             "database.redis",
             "hosts.app",
             "hosts.api",
-            "hosts.events",
-            "hosts.autumn",
-            "hosts.january",
             RABBIT[0],
             RABBIT[1],
             RABBIT[2],
@@ -367,7 +419,8 @@ pub fn required(role: &str) -> &'static [&'static str] {
             "files.s3.default_bucket",
         ],
         "january" => &["hosts.january"],
-        "gifbox" => &["database.mongodb", "hosts.gifbox"],
+        // Stoat's `Hosts` has no gifbox entry; gifbox reads the Tenor key.
+        "gifbox" => &["database.mongodb"],
         "crond" => &[
             "database.mongodb",
             "database.redis",
@@ -446,19 +499,19 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
     if req.contains("database.redis") {
         url_with(config, "database.redis", &["redis", "rediss"], &mut errors);
     }
-    for key in [
-        "hosts.app",
-        "hosts.api",
-        "hosts.autumn",
-        "hosts.january",
-        "hosts.gifbox",
+    // The API reports `features.autumn/january.enabled` from whether the
+    // host is set (crates/delta/src/routes/root.rs): an empty host is a
+    // service turned off, a set one must be a URL.
+    for (key, schemes) in [
+        ("hosts.app", &["http", "https"][..]),
+        ("hosts.api", &["http", "https"]),
+        ("hosts.autumn", &["http", "https"]),
+        ("hosts.january", &["http", "https"]),
+        ("hosts.events", &["ws", "wss"]),
     ] {
-        if req.contains(key) {
-            url_with(config, key, &["http", "https"], &mut errors);
+        if req.contains(key) || (role == "api" && !config.str(key).is_empty()) {
+            url_with(config, key, schemes, &mut errors);
         }
-    }
-    if req.contains("hosts.events") {
-        url_with(config, "hosts.events", &["ws", "wss"], &mut errors);
     }
     if req.contains("rabbit.port") {
         let port = config
@@ -564,12 +617,16 @@ pub fn check_role(config: &Config, role: &str) -> Result<Vec<String>, String> {
                 }
             }
             let port = config.get("api.smtp.port").and_then(Value::as_integer);
-            let tls = config
-                .get("api.smtp.use_tls")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
-            if port == Some(587) && tls {
-                warnings.push("SMTP on port 587 with implicit TLS fails (stoatchat/self-hosted#170): set use_starttls".into());
+            let use_tls = config.get("api.smtp.use_tls").and_then(Value::as_bool);
+            let use_starttls = config.get("api.smtp.use_starttls").and_then(Value::as_bool);
+            if let Some(e) = smtp_in_clear(config) {
+                errors.push(e);
+            }
+            match smtp_wire(use_tls, use_starttls) {
+                SmtpWire::ImplicitTls if port == Some(587) => warnings.push(
+                    "SMTP on port 587 with implicit TLS fails (stoatchat/self-hosted#170): set use_starttls".into(),
+                ),
+                _ => {}
             }
         }
     }
@@ -605,6 +662,29 @@ mod tests {
         let c = cfg("[rabbit]\nport = \"5672\"\n");
         let e = check_types(&c).unwrap_err();
         assert!(e.contains("rabbit.port"), "{e}");
+    }
+
+    #[test]
+    fn smtp_follows_stoats_create_transport() {
+        assert_eq!(smtp_wire(Some(true), Some(false)), SmtpWire::ImplicitTls);
+        assert_eq!(smtp_wire(None, None), SmtpWire::ImplicitTls);
+        assert_eq!(smtp_wire(Some(true), Some(true)), SmtpWire::StartTls);
+        assert_eq!(smtp_wire(None, Some(true)), SmtpWire::StartTls);
+        assert_eq!(smtp_wire(Some(false), Some(true)), SmtpWire::Plaintext);
+        assert_eq!(smtp_wire(Some(false), Some(false)), SmtpWire::Plaintext);
+    }
+
+    #[test]
+    fn api_refuses_starttls_that_would_be_plaintext() {
+        let base = "[api.smtp]\nhost = \"smtp.example.com\"\nusername = \"u\"\nfrom_address = \"a@b.c\"\nport = 587\n";
+        let plain = cfg(&format!("{base}use_tls = false\nuse_starttls = true\n"));
+        assert!(smtp_in_clear(&plain).is_some_and(|e| e.contains("in clear")));
+        let e = check_role(&plain, "api").unwrap_err();
+        assert!(e.contains("missing key"), "{e}");
+        let ok = cfg(&format!("{base}use_tls = true\nuse_starttls = true\n"));
+        assert_eq!(smtp_in_clear(&ok), None);
+        let off = cfg("[api.smtp]\nhost = \"\"\nuse_tls = false\nuse_starttls = true\n");
+        assert_eq!(smtp_in_clear(&off), None);
     }
 
     #[test]

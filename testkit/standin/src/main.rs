@@ -129,10 +129,27 @@ pub fn dispatch(name: &str, args: Vec<String>) -> i32 {
         "docker-entrypoint.sh" => {
             // The official images' entrypoints: first argument picks the server.
             let first = args.first().map(String::as_str).unwrap_or("");
+            // As root they give the data directories to the service's user
+            // and run on as that user (gosu), like the official images.
+            let drop = |user: &str, dirs: &[&str]| -> Option<i32> {
+                match util::drop_to(user, dirs) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        Some(1)
+                    }
+                }
+            };
             match first {
-                "mongod" => infra::database(args, true),
-                "keydb-server" | "redis-server" => infra::redis(args),
-                "rabbitmq-server" => infra::rabbit(args),
+                "mongod" => drop("mongodb", &["/data/db", "/data/configdb"])
+                    .unwrap_or_else(|| infra::database(args, true)),
+                // KeyDB's entrypoint chowns its working directory (/data).
+                "keydb-server" | "redis-server" => {
+                    drop("keydb", &["."]).unwrap_or_else(|| infra::redis(args))
+                }
+                "rabbitmq-server" => {
+                    drop("rabbitmq", &["/var/lib/rabbitmq"]).unwrap_or_else(|| infra::rabbit(args))
+                }
                 "minio" => infra::minio(args),
                 _ if first.starts_with('-') || first.is_empty() => {
                     match std::env::var("STANDIN_ROLE") {

@@ -318,3 +318,67 @@ mod tests {
         assert!(t.ends_with('Z'));
     }
 }
+
+/// `(uid, gid)` of `user` in `/etc/passwd`.
+pub fn passwd_user(user: &str) -> Option<(u32, u32)> {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 || f[0] != user {
+                return None;
+            }
+            Some((f[2].parse().ok()?, f[3].parse().ok()?))
+        })
+}
+
+/// What the official images' entrypoints do when started as root
+/// (`find DIR \! -user U -exec chown U {} +; exec gosu U "$0" "$@"`):
+/// give `dirs` to `user`, then run on as that user (groups dropped).
+/// Started as another user, nothing changes, as in the images.
+pub fn drop_to(user: &str, dirs: &[&str]) -> Result<(), String> {
+    // SAFETY: plain syscalls without pointers.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let (uid, gid) = passwd_user(user).ok_or_else(|| {
+        format!("error: failed switching to \"{user}\": unable to find user {user}: no matching entries in passwd file")
+    })?;
+    for dir in dirs {
+        chown_tree(std::path::Path::new(dir), uid);
+    }
+    // SAFETY: as above; the order (groups, gid, uid) is the one that works.
+    let ok = unsafe {
+        libc::setgroups(0, std::ptr::null()) == 0
+            && libc::setgid(gid) == 0
+            && libc::setuid(uid) == 0
+    };
+    if !ok {
+        return Err(format!(
+            "error: failed switching to \"{user}\": {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    crate::info!("running as {user} (uid {uid}, gid {gid}), as the image's entrypoint does");
+    Ok(())
+}
+
+/// Every entry under `path` not owned by `uid` gets `uid` as its owner
+/// (the group stays, like `chown USER`).
+fn chown_tree(path: &std::path::Path, uid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if meta.uid() != uid {
+        let _ = std::os::unix::fs::lchown(path, Some(uid), None);
+    }
+    if meta.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for e in entries.flatten() {
+                chown_tree(&e.path(), uid);
+            }
+        }
+    }
+}

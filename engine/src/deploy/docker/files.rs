@@ -26,21 +26,21 @@ pub(super) struct FileEntry {
 pub(super) fn entries(ctx: &Context<'_>, spec: &ServiceSpec) -> Vec<FileEntry> {
     spec.mounts
         .iter()
-        .filter_map(|m| match m {
-            Mount::File { file, target } => ctx.plan.files.get(file).map(|f| FileEntry {
+        .filter_map(|m| {
+            let mode = m.file_mode(&ctx.plan.files)?;
+            let (content, target) = match m {
+                Mount::File { file, target } => (
+                    ctx.plan.files.get(file)?.content.as_bytes().to_vec(),
+                    target,
+                ),
+                Mount::Host { source, target } => (ctx.host_files.get(source)?.clone(), target),
+                Mount::Volume { .. } => return None,
+            };
+            Some(FileEntry {
                 target: target.clone(),
-                content: f.content.as_bytes().to_vec(),
-                mode: f.mode,
-            }),
-            Mount::Host { source, target } => ctx.host_files.get(source).map(|content| {
-                let private = source.contains("key");
-                FileEntry {
-                    target: target.clone(),
-                    content: content.clone(),
-                    mode: if private { 0o600 } else { 0o644 },
-                }
-            }),
-            Mount::Volume { .. } => None,
+                content,
+                mode,
+            })
         })
         .collect()
 }
