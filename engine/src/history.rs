@@ -50,7 +50,13 @@ pub fn shown_files(config: &StackConfig, secrets: &Secrets) -> Vec<ShownFile> {
         .map(|(_, v)| v.to_string())
         .collect();
     let mut files = Vec::new();
-    for name in ["Revolt.toml", "Caddyfile", "livekit.yml"] {
+    // secrets.env shows which secrets Stoat gets, every value masked.
+    for name in [
+        "Revolt.toml",
+        stack::render::SECRETS_ENV,
+        "Caddyfile",
+        "livekit.yml",
+    ] {
         if let Some(f) = plan.files.get(name) {
             files.push(ShownFile {
                 name: name.to_owned(),

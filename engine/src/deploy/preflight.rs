@@ -161,14 +161,23 @@ mod tests {
         let mut host = BTreeMap::new();
         host.insert("./tls/cert.pem".to_string(), b"cert".to_vec());
         host.insert("./tls/key.pem".to_string(), b"key".to_vec());
+        host.insert("./tls/ca.pem".to_string(), b"ca".to_vec());
         check_plan(&plan, &host).unwrap();
     }
 
     #[test]
     fn missing_host_file_is_named() {
         let plan = plan();
-        let err = check_plan(&plan, &BTreeMap::new()).unwrap_err().to_string();
+        let ca = BTreeMap::from([("./tls/ca.pem".to_string(), b"ca".to_vec())]);
+        let err = check_plan(&plan, &ca).unwrap_err().to_string();
         assert!(err.contains("caddy needs ./tls/cert.pem"), "{err}");
+        // The backends trust Burrow's CA in the self-signed mode.
+        let pair = BTreeMap::from([
+            ("./tls/cert.pem".to_string(), b"cert".to_vec()),
+            ("./tls/key.pem".to_string(), b"key".to_vec()),
+        ]);
+        let err = check_plan(&plan, &pair).unwrap_err().to_string();
+        assert!(err.contains("api needs ./tls/ca.pem"), "{err}");
     }
 
     #[test]
@@ -186,6 +195,7 @@ mod tests {
         let mut host = BTreeMap::new();
         host.insert("./tls/cert.pem".to_string(), vec![]);
         host.insert("./tls/key.pem".to_string(), vec![]);
+        host.insert("./tls/ca.pem".to_string(), vec![]);
         let err = check_plan(&plan, &host).unwrap_err().to_string();
         assert!(
             err.contains("redis -> livekit -> redis")

@@ -131,9 +131,29 @@ async fn full_stack_becomes_healthy_then_reapply_changes_nothing() {
         "{:?}",
         caddy.ports
     );
+    // Revolt.toml holds no secret and belongs to the image's user (nonroot,
+    // 65532, as Stoat's images); the secrets are in the environment.
     let (revolt, mode) = container_file("bt-full-api", "/Revolt.toml");
     assert_eq!(revolt, req.plan.files["Revolt.toml"].content);
+    assert_eq!(mode, 0o644);
+    assert_eq!(container_file_uid("bt-full-api", "/Revolt.toml"), 65532);
+    let env = sh("docker inspect bt-full-api --format '{{range .Config.Env}}{{println .}}{{end}}'");
+    assert!(
+        env.lines()
+            .any(|l| l.starts_with("REVOLT__DATABASE__MONGODB=mongodb://")),
+        "the api gets its secrets from secrets.env"
+    );
+    // keydb.conf (the password) was mounted for root and installed, by
+    // the start script, for user keydb (999), which KeyDB runs as.
+    let (_, mode) = container_file("bt-full-redis", "/run/stoat/keydb.conf");
     assert_eq!(mode, 0o600);
+    let (conf, mode) = container_file("bt-full-redis", "/etc/keydb/keydb.conf");
+    assert!(conf.contains("requirepass "));
+    assert_eq!(mode, 0o400);
+    assert_eq!(
+        container_file_uid("bt-full-redis", "/etc/keydb/keydb.conf"),
+        999
+    );
     let (key, mode) = container_file("bt-full-caddy", stack::render::TLS_KEY_PATH);
     assert!(key.contains("PRIVATE KEY"));
     assert_eq!(mode, 0o600);

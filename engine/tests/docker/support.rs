@@ -247,6 +247,18 @@ pub fn names(list: &[String]) -> BTreeSet<&str> {
 }
 
 /// A file from a container (content and mode), read with `docker cp`.
+/// A file's owner uid in a container (`docker cp` keeps it in the tar).
+pub fn container_file_uid(container: &str, path: &str) -> u64 {
+    let out = Command::new("docker")
+        .args(["cp", &format!("{container}:{path}"), "-"])
+        .output()
+        .expect("docker cp runs");
+    assert!(out.status.success(), "docker cp {container}:{path} failed");
+    let mut archive = tar::Archive::new(out.stdout.as_slice());
+    let entry = archive.entries().unwrap().next().unwrap().unwrap();
+    entry.header().uid().unwrap()
+}
+
 pub fn container_file(container: &str, path: &str) -> (String, u32) {
     let out = Command::new("docker")
         .args(["cp", &format!("{container}:{path}"), "-"])

@@ -228,8 +228,8 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
 
     // Back to revision 1: gifbox is back and every container is what
     // revision 1 rendered the first time (same config hashes); services
-    // whose files are the same in both revisions are not touched. (Those
-    // that read Revolt.toml are recreated: it names gifbox's host.)
+    // whose files and environment are the same in both revisions are not
+    // touched (Revolt.toml has no gifbox entry: the backends stay).
     let (_, back) = bare(&["apply", "--revision", "1"]);
     assert!(back.contains("Applying revision 1 of stack"), "{back}");
     let restored = containers(STACK);

@@ -254,7 +254,13 @@ async fn every_step_validates_saves_and_resumes() {
         .collect();
     assert_eq!(
         files,
-        ["Revolt.toml", "Caddyfile", "livekit.yml", "compose.yml"]
+        [
+            "Revolt.toml",
+            "secrets.env",
+            "Caddyfile",
+            "livekit.yml",
+            "compose.yml"
+        ]
     );
     let secrets = app
         .db()
