@@ -20,6 +20,9 @@ testkit/build-images.sh
 step "test-kit stand-in unit tests"
 CARGO_TARGET_DIR=target/testkit cargo test --quiet --locked --manifest-path testkit/standin/Cargo.toml
 
+step "compose export on the test kit (docker-compose up, every route, down -v)"
+BURROW=target/debug/burrow testkit/smoke-compose.sh
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 

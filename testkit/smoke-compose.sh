@@ -96,8 +96,7 @@ check() { # PATH EXPECTED_STATUS EXPECTED_X_STANDIN EXPECTED_PATH [BODY_GREP]
 
 echo "== routes through Caddy (https://$DOMAIN:$HTTPS_PORT -> 127.0.0.1)"
 check /api/ 200 api / '"revolt":"0.16.2"'
-check /api 200 api / '"ws":"wss://stoat.burrow.test/ws"'
-check /api/metrics 200 api /metrics standin_requests_total
+check /api 200 api / "\"ws\":\"wss://$DOMAIN:$HTTPS_PORT/ws\""
 check /api/standin/redirect 302 api /standin/redirect 'location: /api/standin/landed'
 check /ws 426 events / UpgradeRequired
 check /autumn/ 200 autumn / '"bucket":"revolt-uploads"'
@@ -108,7 +107,8 @@ check /livekit/ 200 livekit / OK
 check /ingress/ 200 voice-ingress / '"nodes":\["worldwide"\]'
 check / 200 web / '<title>Stoat</title>'
 check /channels/x 200 web /channels/x '<title>Stoat</title>'
-check /.well-known/stoat 200 '' '' '"api":"https://stoat.burrow.test/api"'
+check /.well-known/stoat 200 '' '' "\"api\":\"https://$DOMAIN:$HTTPS_PORT/api\""
+check /api/metrics 404 '' ''
 code=$(curl -s -o /dev/null -w '%{http_code}' --resolve "$DOMAIN:$HTTP_PORT:127.0.0.1" "http://$DOMAIN:$HTTP_PORT/api/")
 if [ "$code" = 308 ]; then echo "ok    http://...:$HTTP_PORT/api/ -> 308 to https"; else echo "FAIL  http redirect: $code"; fail=1; fi
 
