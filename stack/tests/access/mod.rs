@@ -220,9 +220,9 @@ fn combinations() -> Vec<StackConfig> {
         voice_ingress: true,
         web: true,
     };
-    let mut apps = vec![all_on.clone(), Apps::default()];
+    let mut apps = vec![all_on, Apps::default()];
     for i in 0..9 {
-        let mut a = all_on.clone();
+        let mut a = all_on;
         let flag = [
             &mut a.api,
             &mut a.events,
@@ -253,7 +253,7 @@ fn combinations() -> Vec<StackConfig> {
                         security,
                     });
                     c.livekit.enabled = livekit;
-                    c.apps = a.clone();
+                    c.apps = *a;
                     c.apps.voice_ingress &= livekit;
                     out.push(c);
                 }
@@ -292,4 +292,38 @@ fn the_check_catches_an_unreadable_file() {
     let keydb = Service::Redis.image_user();
     assert!(!can_read(keydb.server, keydb.start, 0o600));
     assert!(can_read(keydb.start, EXPORTER, 0o600));
+}
+
+#[test]
+fn statefulset_pods_resolve_before_they_are_ready() {
+    // MongoDB's readiness probe runs rs.initiate with member
+    // `database:27017`: the headless Service must publish the pod's address
+    // while it is not ready yet, or the replica set never initiates.
+    for config in combinations().iter().take(4) {
+        let plan = render(config, &super::common::secrets());
+        let mut headless = 0;
+        for m in plan.kubernetes.iter().filter(|m| m.kind == "Service") {
+            let doc: serde_yaml::Value = serde_yaml::from_str(&m.yaml).unwrap();
+            if doc["spec"]["clusterIP"].as_str() == Some("None") {
+                headless += 1;
+                assert_eq!(
+                    doc["spec"]["publishNotReadyAddresses"].as_bool(),
+                    Some(true),
+                    "{}",
+                    m.yaml
+                );
+            }
+        }
+        assert!(headless >= 3, "database, redis, rabbit are StatefulSets");
+        let database = plan
+            .kubernetes
+            .iter()
+            .find(|m| m.kind == "StatefulSet" && m.name == "database")
+            .unwrap();
+        assert!(
+            database.yaml.contains("serviceName: database"),
+            "{}",
+            database.yaml
+        );
+    }
 }
