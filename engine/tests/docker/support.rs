@@ -246,20 +246,9 @@ pub fn names(list: &[String]) -> BTreeSet<&str> {
     list.iter().map(String::as_str).collect()
 }
 
-/// A file from a container (content and mode), read with `docker cp`.
-/// A file's owner uid in a container (`docker cp` keeps it in the tar).
-pub fn container_file_uid(container: &str, path: &str) -> u64 {
-    let out = Command::new("docker")
-        .args(["cp", &format!("{container}:{path}"), "-"])
-        .output()
-        .expect("docker cp runs");
-    assert!(out.status.success(), "docker cp {container}:{path} failed");
-    let mut archive = tar::Archive::new(out.stdout.as_slice());
-    let entry = archive.entries().unwrap().next().unwrap().unwrap();
-    entry.header().uid().unwrap()
-}
-
-pub fn container_file(container: &str, path: &str) -> (String, u32) {
+/// A file from a container (content, mode, owner uid), read with `docker cp`
+/// (the tar it writes keeps mode and owner).
+fn container_entry(container: &str, path: &str) -> (String, u32, u64) {
     let out = Command::new("docker")
         .args(["cp", &format!("{container}:{path}"), "-"])
         .output()
@@ -268,7 +257,19 @@ pub fn container_file(container: &str, path: &str) -> (String, u32) {
     let mut archive = tar::Archive::new(out.stdout.as_slice());
     let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
     let mode = entry.header().mode().unwrap() & 0o7777;
+    let uid = entry.header().uid().unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+    (text, mode, uid)
+}
+
+/// A file from a container: content and mode.
+pub fn container_file(container: &str, path: &str) -> (String, u32) {
+    let (text, mode, _) = container_entry(container, path);
     (text, mode)
+}
+
+/// A file's owner uid in a container.
+pub fn container_file_uid(container: &str, path: &str) -> u64 {
+    container_entry(container, path).2
 }

@@ -335,4 +335,21 @@ impl Urls {
             livekit: format!("wss://{d}/livekit"),
         }
     }
+
+    /// The URL clients are given for `service`: empty when it does not run
+    /// (clients call what they are given), and for services without one.
+    pub fn advertised(&self, config: &StackConfig, service: Service) -> &str {
+        let url = match service {
+            Service::Events => &self.events,
+            Service::Autumn => &self.autumn,
+            Service::January => &self.january,
+            Service::Gifbox => &self.gifbox,
+            _ => return "",
+        };
+        if config.runs(service) {
+            url
+        } else {
+            ""
+        }
+    }
 }

@@ -134,19 +134,12 @@ pub(super) fn render(config: &StackConfig, secrets: &Secrets, flavor: Flavor) ->
     // `features.autumn/january.enabled` from `!hosts.X.is_empty()`
     // (crates/delta/src/routes/root.rs) and clients call what it reports.
     // Stoat's `Hosts` has no gifbox entry (its URL only goes to the web app).
-    let url_if = |service: Service, url: &str| {
-        if config.runs(service) {
-            s(url)
-        } else {
-            s("")
-        }
-    };
     let mut hosts = table([
         ("app", s(&urls.app)),
         ("api", s(&urls.api)),
-        ("events", url_if(Service::Events, &urls.events)),
-        ("autumn", url_if(Service::Autumn, &urls.autumn)),
-        ("january", url_if(Service::January, &urls.january)),
+        ("events", s(urls.advertised(config, Service::Events))),
+        ("autumn", s(urls.advertised(config, Service::Autumn))),
+        ("january", s(urls.advertised(config, Service::January))),
     ]);
     let mut livekit_hosts = Table::new();
     if config.runs(Service::Livekit) {

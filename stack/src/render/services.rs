@@ -406,28 +406,15 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             let video = config.runs(Service::Livekit).to_string();
             // A service that does not run gets no URL: the web app would
             // call it and fail.
-            let running = |service: Service, url: &str| -> String {
-                if config.runs(service) {
-                    url.to_string()
-                } else {
-                    String::new()
-                }
-            };
-            let (ws, media, proxy, gifbox) = (
-                running(Service::Events, &urls.events),
-                running(Service::Autumn, &urls.autumn),
-                running(Service::January, &urls.january),
-                running(Service::Gifbox, &urls.gifbox),
-            );
             let env = [
                 ("HOSTNAME", urls.app.as_str()),
                 ("PORT", "5000"),
                 ("REVOLT_PUBLIC_URL", urls.api.as_str()),
                 ("VITE_API_URL", urls.api.as_str()),
-                ("VITE_WS_URL", ws.as_str()),
-                ("VITE_MEDIA_URL", media.as_str()),
-                ("VITE_PROXY_URL", proxy.as_str()),
-                ("VITE_GIFBOX_URL", gifbox.as_str()),
+                ("VITE_WS_URL", urls.advertised(config, Service::Events)),
+                ("VITE_MEDIA_URL", urls.advertised(config, Service::Autumn)),
+                ("VITE_PROXY_URL", urls.advertised(config, Service::January)),
+                ("VITE_GIFBOX_URL", urls.advertised(config, Service::Gifbox)),
                 ("VITE_CFG_ENABLE_VIDEO", video.as_str()),
                 ("VITE_HCAPTCHA_SITEKEY", ""),
             ];
