@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod wizard;
+
 /// A rendered file as a page shows it (secret values masked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShownFile {
