@@ -1,9 +1,11 @@
 //! Types that cross the wire: the engine produces them, the server sends
 //! them, the pages (server-rendered and hydrated) read them. Defined once
 //! here, with serde only, so the wasm build can use them without the engine.
+//! [`ansi`] is the one reading of terminal escapes in log text both ends share.
 
 use serde::{Deserialize, Serialize};
 
+pub mod ansi;
 pub mod wizard;
 
 /// A rendered file as a page shows it (secret values masked).

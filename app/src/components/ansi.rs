@@ -1,5 +1,8 @@
 //! ANSI colour codes in log lines, turned into styled text segments. The
-//! text stays text: it is never parsed as HTML.
+//! text stays text: it is never parsed as HTML. The escapes are read by
+//! [`wire::ansi`], the parser the engine strips them with too.
+
+use wire::ansi::{Colour, Style};
 
 /// A run of text with the SGR state that applies to it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -9,127 +12,55 @@ pub struct Segment {
     pub classes: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Style {
-    fg: Option<u8>,
-    bg: Option<u8>,
-    bold: bool,
-    dim: bool,
-    italic: bool,
-    underline: bool,
-}
-
-impl Style {
-    fn classes(&self) -> String {
-        let mut c = Vec::new();
-        if let Some(f) = self.fg {
-            c.push(format!("ansi-fg-{f}"));
-        }
-        if let Some(b) = self.bg {
-            c.push(format!("ansi-bg-{b}"));
-        }
-        for (on, name) in [
-            (self.bold, "ansi-bold"),
-            (self.dim, "ansi-dim"),
-            (self.italic, "ansi-italic"),
-            (self.underline, "ansi-underline"),
-        ] {
-            if on {
-                c.push(name.to_owned());
-            }
-        }
-        c.join(" ")
-    }
-
-    fn apply(&mut self, params: &str) {
-        let codes: Vec<u16> = if params.is_empty() {
-            vec![0]
-        } else {
-            params.split(';').map(|p| p.parse().unwrap_or(0)).collect()
-        };
-        let mut i = 0;
-        while i < codes.len() {
-            match codes[i] {
-                0 => *self = Style::default(),
-                1 => self.bold = true,
-                2 => self.dim = true,
-                3 => self.italic = true,
-                4 => self.underline = true,
-                22 => {
-                    self.bold = false;
-                    self.dim = false
-                }
-                23 => self.italic = false,
-                24 => self.underline = false,
-                c @ 30..=37 => self.fg = Some((c - 30) as u8),
-                c @ 90..=97 => self.fg = Some((c - 90 + 8) as u8),
-                39 => self.fg = None,
-                c @ 40..=47 => self.bg = Some((c - 40) as u8),
-                c @ 100..=107 => self.bg = Some((c - 100 + 8) as u8),
-                49 => self.bg = None,
-                // 256-colour / true-colour: skip their arguments.
-                38 | 48 => {
-                    i += match codes.get(i + 1) {
-                        Some(5) => 2,
-                        Some(2) => 4,
-                        _ => 0,
-                    };
-                }
-                _ => {}
-            }
-            i += 1;
-        }
+/// The stylesheet has the 16 palette colours; a colour beyond them (256-colour
+/// index 16–255, true colour) shows in the default colour.
+fn palette(colour: Option<Colour>) -> Option<u8> {
+    match colour? {
+        Colour::Indexed(n) if n < 16 => Some(n),
+        _ => None,
     }
 }
 
-/// Splits `line` at its escape sequences; other control characters are
-/// dropped.
+fn classes(style: &Style) -> String {
+    let mut c = Vec::new();
+    if let Some(f) = palette(style.fg) {
+        c.push(format!("ansi-fg-{f}"));
+    }
+    if let Some(b) = palette(style.bg) {
+        c.push(format!("ansi-bg-{b}"));
+    }
+    for (on, name) in [
+        (style.bold, "ansi-bold"),
+        (style.dim, "ansi-dim"),
+        (style.italic, "ansi-italic"),
+        (style.underline, "ansi-underline"),
+    ] {
+        if on {
+            c.push(name.to_owned());
+        }
+    }
+    c.join(" ")
+}
+
+/// Splits `line` at its escape sequences; control characters other than tab
+/// and newline are dropped.
 pub fn segments(line: &str) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    let mut style = Style::default();
-    let mut text = String::new();
-    let mut chars = line.chars().peekable();
-    let flush = |text: &mut String, style: &Style, out: &mut Vec<Segment>| {
-        if !text.is_empty() {
-            out.push(Segment {
-                text: std::mem::take(text),
-                classes: style.classes(),
-            });
-        }
-    };
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                let mut params = String::new();
-                let mut end = None;
-                for p in chars.by_ref() {
-                    if p.is_ascii_digit() || p == ';' {
-                        params.push(p);
-                    } else {
-                        end = Some(p);
-                        break;
-                    }
-                }
-                if end == Some('m') {
-                    flush(&mut text, &style, &mut out);
-                    style.apply(&params);
-                }
-            }
-            continue;
-        }
-        if c.is_control() && c != '\t' {
-            continue;
-        }
-        text.push(c);
-    }
-    flush(&mut text, &style, &mut out);
-    out
+    wire::ansi::spans(line)
+        .into_iter()
+        .map(|s| Segment {
+            classes: classes(&s.style),
+            text: s.text,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(s: &[Segment]) -> String {
+        s.iter().map(|s| s.text.as_str()).collect()
+    }
 
     #[test]
     fn colours_become_classes_and_markup_stays_text() {
@@ -146,5 +77,36 @@ mod tests {
         let text: String = s.iter().map(|s| s.text.as_str()).collect();
         assert_eq!(text, "abcd");
         assert!(s.last().unwrap().classes.is_empty());
+    }
+
+    #[test]
+    fn osc_titles_and_hyperlinks_do_not_leak() {
+        assert_eq!(text(&segments("\u{1b}]0;api@stoat\u{7}ready")), "ready");
+        let s = segments("docs: \u{1b}]8;;https://stoat.chat/\u{1b}\\\u{1b}[4mstoat.chat\u{1b}[24m\u{1b}]8;;\u{1b}\\ ok");
+        assert_eq!(text(&s), "docs: stoat.chat ok");
+        assert_eq!(s[1].text, "stoat.chat");
+        assert_eq!(s[1].classes, "ansi-underline");
+    }
+
+    #[test]
+    fn private_modes_and_charset_selections_do_not_leak() {
+        let s = segments("\u{1b}[?25l\u{1b}[32mdone\u{1b}(B\u{1b}[m\u{1b}[?25h");
+        assert_eq!(text(&s), "done");
+        assert_eq!(s[0].classes, "ansi-fg-2");
+    }
+
+    #[test]
+    fn extended_colours_replace_the_colour_and_leave_no_text() {
+        // 256-colour indexes below 16 are the palette colours.
+        let s = segments("\u{1b}[38;5;1mred\u{1b}[48:5:12mblue");
+        assert_eq!(s[0].classes, "ansi-fg-1");
+        assert_eq!(s[1].classes, "ansi-fg-1 ansi-bg-12");
+        // True colour and the colon spelling: no palette class, the old
+        // colour is gone, nothing is left in the text.
+        let s = segments("\u{1b}[31mred\u{1b}[38;2;0;255;0mgreen\u{1b}[38:2::0:0:255;1mblue");
+        assert_eq!(text(&s), "redgreenblue");
+        assert_eq!(s[0].classes, "ansi-fg-1");
+        assert_eq!(s[1].classes, "");
+        assert_eq!(s[2].classes, "ansi-bold");
     }
 }

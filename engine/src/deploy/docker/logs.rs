@@ -15,6 +15,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
+use wire::ansi;
 
 use super::{container_name, label, stack_containers};
 use crate::deploy::error::stack_name;
@@ -273,49 +274,12 @@ fn parse(service: &str, chunk: &LogOutput) -> Vec<Timed> {
         .collect()
 }
 
-/// `text` without terminal escape sequences (colours, cursor moves), for
-/// places that show plain text: error messages, stored summaries.
-pub(crate) fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            // CSI: parameters and intermediates up to a final byte @..~.
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            // OSC: up to BEL or ESC \.
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\x07' {
-                        break;
-                    }
-                    if c == '\x1b' {
-                        chars.next_if_eq(&'\\');
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The last `n` lines of a container as plain text (for error messages).
 pub(super) async fn last_lines(docker: &Docker, container: &str, n: usize) -> Vec<String> {
     match fetch(docker, container, "", n).await {
         Ok(lines) => lines
             .into_iter()
-            .map(|t| strip_ansi(&t.line.text))
+            .map(|t| ansi::strip(&t.line.text))
             .collect(),
         Err(e) => vec![format!("(could not read its logs: {e})")],
     }
@@ -324,6 +288,7 @@ pub(super) async fn last_lines(docker: &Docker, container: &str, n: usize) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wire::ansi::strip as strip_ansi;
 
     #[test]
     fn escape_sequences_are_stripped_for_plain_text() {
@@ -334,6 +299,15 @@ mod tests {
         assert_eq!(strip_ansi("\x1b]0;title\x07plain"), "plain");
         assert_eq!(strip_ansi("\x1b[1;38;5;208mhot\x1b[m ok ✓"), "hot ok ✓");
         assert_eq!(strip_ansi("no escapes"), "no escapes");
+        // Escapes a hand scanner lets through: `tput sgr0`'s charset
+        // selection, DCS strings, hyperlinks, private modes, colon colours.
+        assert_eq!(strip_ansi("\x1b[1mbold\x1b(B\x1b[m."), "bold.");
+        assert_eq!(strip_ansi("\x1bP1$r0m\x1b\\ready"), "ready");
+        assert_eq!(
+            strip_ansi("\x1b]8;;https://stoat.chat\x1b\\docs\x1b]8;;\x1b\\ \x1b[?25lok"),
+            "docs ok"
+        );
+        assert_eq!(strip_ansi("\x1b[38:2::255:0:0mred\x1b[0m"), "red");
     }
 
     #[test]
