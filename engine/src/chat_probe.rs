@@ -5,14 +5,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{header, Request, Response};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde::{Deserialize, Serialize};
 use stack::model::StackConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(4);
+/// The most of a body read; the JSON documents probed are far smaller.
+const BODY_LIMIT: usize = 256 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
@@ -68,64 +76,100 @@ async fn get(
         .map_err(|_| format!("no answer on {ip}:{port} within {} s", TIMEOUT.as_secs()))?
         .map_err(|e| format!("cannot connect to Caddy on {ip}:{port}: {e}"))?;
     let name = ServerName::try_from(domain.clone()).map_err(|e| e.to_string())?;
-    let mut stream = tokio::time::timeout(
+    let stream = tokio::time::timeout(
         TIMEOUT,
         tokio_rustls::TlsConnector::from(tls).connect(name, tcp),
     )
     .await
     .map_err(|_| "the TLS handshake timed out".to_owned())?
     .map_err(|e| format!("TLS handshake failed: {e}"))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {domain}\r\nUser-Agent: Burrow\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(TIMEOUT, stream.take(256 * 1024).read_to_end(&mut buf))
-        .await
-        .map_err(|_| "the answer did not complete in time".to_owned())?
-        .or_else(|e| {
-            // Servers may close without close_notify; what arrived counts.
-            if buf.is_empty() {
-                Err(e.to_string())
-            } else {
-                Ok(buf.len())
-            }
-        })?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("not an HTTP answer")?;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Ok((status, body))
+    exchange(stream, &domain, path).await
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || after.len() < n {
-            break;
+/// GET `path` from `host` on an open connection: the status and the body
+/// (at most [`BODY_LIMIT`] bytes, decoded as UTF-8 once it is whole).
+async fn exchange<IO>(io: IO, host: &str, path: &str) -> Result<(u16, String), String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let request = Request::get(path)
+        .header(header::HOST, host)
+        .header(header::USER_AGENT, "Burrow")
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let answer = async {
+        let response = send(io, request).await.map_err(|e| match e {
+            HttpError::NotHttp => "not an HTTP answer".to_owned(),
+            HttpError::Other(e) => e,
+        })?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut buf = Vec::new();
+        while buf.len() < BODY_LIMIT {
+            match body.frame().await {
+                None => break,
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        buf.extend_from_slice(&data);
+                    }
+                }
+                // Servers may close without close_notify; what arrived counts.
+                Some(Err(e)) if buf.is_empty() => return Err(reason(&e)),
+                Some(Err(_)) => break,
+            }
         }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
+        buf.truncate(BODY_LIMIT);
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    };
+    tokio::time::timeout(TIMEOUT, answer)
+        .await
+        .map_err(|_| "the answer did not complete in time".to_owned())?
+}
+
+/// Why one HTTP/1.1 exchange failed.
+#[derive(Debug)]
+pub(crate) enum HttpError {
+    /// What came back was not an HTTP response (or nothing did).
+    NotHttp,
+    /// Anything else, as a sentence.
+    Other(String),
+}
+
+/// Sends one request on `io` with hyper's HTTP/1.1 client and returns the
+/// response head; the body streams from the connection, which a task drives
+/// until the exchange is over. Burrow's own probes (this one, and the
+/// deploy's HTTP health checks) all go through here.
+pub(crate) async fn send<IO>(
+    io: IO,
+    request: Request<Empty<Bytes>>,
+) -> Result<Response<Incoming>, HttpError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let classify = |e: hyper::Error| {
+        if e.is_parse() || e.is_incomplete_message() {
+            HttpError::NotHttp
+        } else {
+            HttpError::Other(reason(&e))
+        }
+    };
+    let (mut sender, connection) = http1::handshake(TokioIo::new(io)).await.map_err(classify)?;
+    // Its errors reach the response or the body; it ends with the exchange.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender.send_request(request).await.map_err(classify)
+}
+
+/// hyper's message and the IO error under it ("connection error: Connection
+/// reset by peer").
+fn reason(e: &hyper::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
     }
-    out
 }
 
 /// Probes the API root and the well-known document through Caddy.
@@ -164,4 +208,85 @@ pub async fn probe_chat(config: &StackConfig, ca_pem: Option<&str>) -> Vec<Probe
         out.push(result);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A one-connection server on 127.0.0.1 that reads the request head and
+    /// answers with `parts`, written (and flushed) one at a time.
+    async fn serve(parts: Vec<Vec<u8>>) -> (std::net::SocketAddr, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                if socket.read(&mut byte).await.unwrap() == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            for part in parts {
+                socket.write_all(&part).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            String::from_utf8(head).unwrap()
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_with_a_character_split_across_chunks_is_read_whole() {
+        // "✓" is E2 9C 93: the first chunk ends after its first byte.
+        let body = "{\"revolt\":\"0.8\",\"ok\":\"✓ ünïcode\"}".as_bytes();
+        let split = body.iter().position(|&b| b == 0xe2).unwrap() + 1;
+        let (first, rest) = body.split_at(split);
+        let mut parts = vec![b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()];
+        for chunk in [first, rest] {
+            let mut part = format!("{:x}\r\n", chunk.len()).into_bytes();
+            part.extend_from_slice(chunk);
+            part.extend_from_slice(b"\r\n");
+            parts.push(part);
+        }
+        parts.push(b"0\r\n\r\n".to_vec());
+        let (addr, server) = serve(parts).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (status, text) = exchange(tcp, "chat.example.org", "/api/").await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(text, "{\"revolt\":\"0.8\",\"ok\":\"✓ ünïcode\"}");
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["ok"], "✓ ünïcode");
+        let head = server.await.unwrap();
+        assert!(head.starts_with("GET /api/ HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("host: chat.example.org\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_length_delimited_answer_and_its_status_are_read() {
+        let (addr, _server) = serve(vec![
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 7\r\n\r\nno api!".to_vec(),
+        ])
+        .await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let answer = exchange(tcp, "chat.example.org", "/.well-known/stoat").await;
+        assert_eq!(answer, Ok((502, "no api!".to_owned())));
+    }
+
+    #[tokio::test]
+    async fn what_is_not_http_is_named() {
+        let (addr, _server) = serve(vec![b"SSH-2.0-OpenSSH_9.6\r\n".to_vec()]).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let answer = exchange(tcp, "chat.example.org", "/api/").await;
+        assert_eq!(answer, Err("not an HTTP answer".to_owned()));
+    }
 }

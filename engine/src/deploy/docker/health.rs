@@ -15,14 +15,16 @@ use bollard::models::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
+use http::{header, Request};
+use http_body_util::Empty;
 use serde::{Deserialize, Serialize};
 use stack::render::{HealthCheck, Probe, ServiceSpec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::container::is_one_shot;
 use super::logs::last_lines;
+use crate::chat_probe::{send, HttpError};
 use crate::deploy::{DeployError, ProgressEvent};
 
 /// How often the state is looked at while waiting.
@@ -96,34 +98,23 @@ impl ProbeLabel {
 
 /// GET `path`; healthy on 2xx and 3xx.
 async fn http_get(addr: SocketAddr, path: &str) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("GET {path} on port {}: {e}", addr.port());
-    let mut stream = TcpStream::connect(addr).await.map_err(fail)?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: burrow-probe\r\nAccept: */*\r\n\
-         Connection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.map_err(fail)?;
-    let mut head = Vec::with_capacity(128);
-    while !head.contains(&b'\n') && head.len() < 1024 {
-        if stream.read_buf(&mut head).await.map_err(fail)? == 0 {
-            break;
-        }
-    }
-    let line = String::from_utf8_lossy(&head);
-    let status = line
-        .strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse::<u16>().ok());
-    match status {
-        Some(code) if (200..400).contains(&code) => Ok(()),
-        Some(code) => Err(format!(
-            "GET {path} on port {} answered {code}",
-            addr.port()
-        )),
-        None => Err(format!(
-            "GET {path} on port {} did not answer HTTP",
-            addr.port()
-        )),
+    let port = addr.port();
+    let fail = |e: &dyn std::fmt::Display| format!("GET {path} on port {port}: {e}");
+    let stream = TcpStream::connect(addr).await.map_err(|e| fail(&e))?;
+    let request = Request::get(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::USER_AGENT, "burrow-probe")
+        .header(header::ACCEPT, "*/*")
+        .header(header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| fail(&e))?;
+    match send(stream, request).await {
+        Ok(response) => match response.status().as_u16() {
+            code if (200..400).contains(&code) => Ok(()),
+            code => Err(format!("GET {path} on port {port} answered {code}")),
+        },
+        Err(HttpError::NotHttp) => Err(format!("GET {path} on port {port} did not answer HTTP")),
+        Err(HttpError::Other(e)) => Err(fail(&e)),
     }
 }
 
@@ -355,4 +346,88 @@ async fn failure_logs(
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server on 127.0.0.1 that answers every connection with `answer`.
+    async fn answering(answer: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(answer).await;
+            }
+        });
+        addr
+    }
+
+    fn http_probe(port: u16) -> ProbeLabel {
+        ProbeLabel {
+            probe: OwnProbe::Http {
+                port,
+                path: "/health".into(),
+            },
+            start_period_s: 0,
+            timeout_s: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn http_probes_pass_on_2xx_and_3xx_and_say_why_not() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let wait = Duration::from_secs(2);
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.0 302 Found\r\nLocation: /login\r\n\r\n",
+        ] {
+            let addr = answering(answer).await;
+            assert_eq!(http_probe(addr.port()).check(ip, wait).await, Ok(()));
+        }
+        let addr =
+            answering(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(
+            http_probe(addr.port()).check(ip, wait).await,
+            Err(format!("GET /health on port {} answered 503", addr.port()))
+        );
+        let addr = answering(b"+PONG\r\n").await;
+        assert_eq!(
+            http_probe(addr.port()).check(ip, wait).await,
+            Err(format!(
+                "GET /health on port {} did not answer HTTP",
+                addr.port()
+            ))
+        );
+        let addr = answering(b"").await;
+        assert_eq!(
+            http_probe(addr.port()).check(ip, wait).await,
+            Err(format!(
+                "GET /health on port {} did not answer HTTP",
+                addr.port()
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_connection_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let err = http_probe(port)
+            .check(ip, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with(&format!("GET /health on port {port}: ")),
+            "{err}"
+        );
+    }
 }
