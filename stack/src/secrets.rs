@@ -17,6 +17,7 @@ use base64::engine::general_purpose::{
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::elliptic_curve::zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -230,28 +231,24 @@ impl VapidKeys {
 
 /// The SEC1 PEM exactly as `openssl ecparam -name prime256v1 -genkey -noout`
 /// writes it: ECPrivateKey with the curve OID ([0]) and the public key ([1]).
-/// (RustCrypto's encoder leaves out the optional [0], which changes the text.)
-fn sec1_pem(key: &p256::SecretKey) -> String {
+/// p256's own `to_sec1_pem` leaves out the optional [0], which changes the
+/// text (and so every VAPID key Burrow has rendered): the `sec1` crate's
+/// `EcPrivateKey` is encoded instead, with the parameters filled in.
+fn sec1_pem(key: &p256::SecretKey) -> Zeroizing<String> {
+    use p256::pkcs8::AssociatedOid;
+    use sec1::der::pem::{LineEnding, PemLabel};
+    use sec1::der::SecretDocument;
+
+    let private_key = key.to_bytes();
     let point = key.public_key().to_encoded_point(false);
-    let mut der = Vec::with_capacity(121);
-    der.extend_from_slice(&[0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20]);
-    der.extend_from_slice(&key.to_bytes());
-    // [0] { OID 1.2.840.10045.3.1.7 (prime256v1) }
-    der.extend_from_slice(&[
-        0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
-    ]);
-    // [1] { BIT STRING, 0 unused bits, uncompressed point }
-    der.extend_from_slice(&[0xa1, 0x44, 0x03, 0x42, 0x00]);
-    der.extend_from_slice(point.as_bytes());
-    debug_assert_eq!(der.len(), 121);
-    let body = STANDARD.encode(&der);
-    let mut pem = String::from("-----BEGIN EC PRIVATE KEY-----\n");
-    for line in body.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
-    }
-    pem.push_str("-----END EC PRIVATE KEY-----\n");
-    pem
+    let der = SecretDocument::try_from(sec1::EcPrivateKey {
+        private_key: &private_key,
+        parameters: Some(sec1::EcParameters::NamedCurve(p256::NistP256::OID)),
+        public_key: Some(point.as_bytes()),
+    })
+    .expect("a P-256 key encodes as SEC1");
+    der.to_pem(sec1::EcPrivateKey::PEM_LABEL, LineEnding::LF)
+        .expect("SEC1 DER encodes as PEM")
 }
 
 impl fmt::Debug for VapidKeys {
@@ -457,6 +454,33 @@ mod tests {
         assert_eq!(
             VapidKeys::parse(v.private_key(), v.public_key()).unwrap(),
             v
+        );
+    }
+
+    #[test]
+    fn vapid_pem_names_its_curve_as_openssl_does() {
+        use p256::pkcs8::AssociatedOid;
+        use sec1::der::Decode;
+
+        let v = Secrets::derive(&seed()).vapid;
+        let pem = String::from_utf8(B64_LENIENT.decode(v.private_key()).unwrap()).unwrap();
+        let (label, der) = sec1::der::pem::decode_vec(pem.as_bytes()).unwrap();
+        assert_eq!(label, "EC PRIVATE KEY");
+        let ec = sec1::EcPrivateKey::from_der(&der).unwrap();
+        assert_eq!(
+            ec.parameters.and_then(|p| p.named_curve()),
+            Some(p256::NistP256::OID)
+        );
+        let key = p256::SecretKey::from_sec1_pem(&pem).unwrap();
+        assert_eq!(ec.private_key, key.to_bytes().as_slice());
+        // Why sec1_pem is not p256's to_sec1_pem: that one drops the [0]
+        // curve parameters, so its text is not openssl's.
+        let theirs = key.to_sec1_pem(sec1::der::pem::LineEnding::LF).unwrap();
+        assert_ne!(*theirs, pem);
+        let (_, theirs) = sec1::der::pem::decode_vec(theirs.as_bytes()).unwrap();
+        assert_eq!(
+            sec1::EcPrivateKey::from_der(&theirs).unwrap().parameters,
+            None
         );
     }
 
