@@ -2,7 +2,8 @@
 //! progress events in order. The UI replays them, so progress survives a
 //! page reload or a second browser.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use wire::ProgressEvent;
 
 use crate::{now_unix, EngineError, Store};
 
@@ -22,33 +23,16 @@ impl DeploymentKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStatus {
-    Running,
-    Succeeded,
-    Failed,
-    /// Burrow stopped while it ran.
-    Interrupted,
-}
+/// Where a deployment stands (a `wire` type: the Deploy page reads it).
+pub use wire::DeploymentStatus;
 
-impl DeploymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "failed" => Self::Failed,
-            _ => Self::Interrupted,
-        }
+/// The stored `status` column; anything unknown reads as interrupted.
+fn status_of(s: &str) -> DeploymentStatus {
+    match s {
+        "running" => DeploymentStatus::Running,
+        "succeeded" => DeploymentStatus::Succeeded,
+        "failed" => DeploymentStatus::Failed,
+        _ => DeploymentStatus::Interrupted,
     }
 }
 
@@ -64,12 +48,39 @@ pub struct Deployment {
     pub summary: Option<String>,
 }
 
-/// One stored progress event (JSON as the target produced it).
+impl Deployment {
+    /// How it ended, as the progress stream's last message says it.
+    pub fn done(&self) -> wire::DeploymentDone {
+        wire::DeploymentDone {
+            status: self.status,
+            summary: self.summary.clone(),
+        }
+    }
+}
+
+/// One stored progress event (JSON as the target produced it; the journal
+/// keeps whatever it was given).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredEvent {
     pub id: i64,
     pub at_ms: i64,
     pub event: serde_json::Value,
+}
+
+impl StoredEvent {
+    /// The event as a [`ProgressEvent`]: every shape a version of Burrow
+    /// stored reads (fields added later have defaults). `None` for a row no
+    /// version wrote (it is logged, and a page leaves it out rather than
+    /// fail on stored data).
+    pub fn progress(&self) -> Option<ProgressEvent> {
+        match ProgressEvent::deserialize(&self.event) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!(event_id = self.id, error = %e, "a stored progress event does not read");
+                None
+            }
+        }
+    }
 }
 
 type Row = (
@@ -92,7 +103,7 @@ fn deployment(row: Row) -> Deployment {
         actor,
         started_at,
         finished_at,
-        status: DeploymentStatus::parse(&status),
+        status: status_of(&status),
         summary,
     }
 }
@@ -351,6 +362,22 @@ impl Store {
                 at_ms,
                 event: serde_json::from_str(&event).unwrap_or(serde_json::Value::Null),
             })
+            .collect())
+    }
+
+    /// The progress events of a deployment after event id `after`, typed,
+    /// with their ids (rows that do not read are left out; see
+    /// [`StoredEvent::progress`]).
+    pub async fn progress_since(
+        &self,
+        deployment_id: i64,
+        after: i64,
+    ) -> Result<Vec<(i64, ProgressEvent)>, EngineError> {
+        Ok(self
+            .events_since(deployment_id, after)
+            .await?
+            .into_iter()
+            .filter_map(|e| Some((e.id, e.progress()?)))
             .collect())
     }
 }

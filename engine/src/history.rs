@@ -385,7 +385,7 @@ impl Store {
             if let Some(rev) = d.revision_id {
                 by_revision.entry(rev).or_default().push(DeploymentOutcome {
                     id: d.id,
-                    status: d.status.as_str().to_owned(),
+                    status: d.status,
                     actor: d.actor,
                     started_at: d.started_at,
                     summary: d.summary,

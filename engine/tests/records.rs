@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::deploy::{
-    ApplyOptions, ApplyReport, DeployError, DeployRequest, LogLine, ProgressEvent, ServiceStatus,
-    Target,
+    ApplyOptions, ApplyReport, DeployError, DeployRequest, LogLine, ProgressEvent, PullTally,
+    ServiceStatus, Target,
 };
 use engine::deployer::{Deployer, DeployerError};
 use engine::deployments::{BusyOr, DeploymentKind, DeploymentStatus};
@@ -145,6 +145,65 @@ async fn one_deployment_at_a_time_events_in_order_stale_ones_interrupted() {
     let running = store.running_revision(&vault).await.unwrap().unwrap();
     assert_eq!(running.meta.id, rev.id);
     assert_eq!(running.config, config);
+}
+
+#[tokio::test]
+async fn progress_stored_by_older_versions_reads_typed_and_unreadable_rows_are_left_out() {
+    let (_dir, store, _vault) = open().await;
+    let id = store
+        .begin_deployment(None, DeploymentKind::Apply, "admin")
+        .await
+        .unwrap();
+    // Rows as earlier versions wrote them: pull progress before the image
+    // totals were kept (no `tally`), and a row no version writes.
+    let rows = [
+        r#"{"kind":"planned","changes":[{"service":"api","action":"create"}]}"#,
+        r#"{"kind":"pull_progress","image":"x/api:1","status":"a1: Downloading","current":5,"total":10}"#,
+        r#"{"kind":"teleported","service":"api"}"#,
+        r#"{"kind":"failed","service":null,"message":"daemon gone","last_logs":[]}"#,
+    ];
+    for row in rows {
+        let value: serde_json::Value = serde_json::from_str(row).unwrap();
+        store.append_event(id, &value).await.unwrap();
+    }
+    let stored = store.events_since(id, 0).await.unwrap();
+    assert_eq!(stored.len(), 4, "the journal keeps every row");
+    let typed = store.progress_since(id, 0).await.unwrap();
+    let ids: Vec<i64> = typed.iter().map(|(i, _)| *i).collect();
+    assert_eq!(ids, vec![stored[0].id, stored[1].id, stored[3].id]);
+    assert_eq!(
+        typed[1].1,
+        ProgressEvent::PullProgress {
+            image: "x/api:1".into(),
+            status: "a1: Downloading".into(),
+            current: Some(5),
+            total: Some(10),
+            tally: PullTally::default(),
+        }
+    );
+    assert!(matches!(
+        &typed[2].1,
+        ProgressEvent::Failed { service: None, message, .. } if message == "daemon gone"
+    ));
+    // What the target sends now is stored in the same shape.
+    store
+        .append_event(
+            id,
+            &ProgressEvent::Healthy {
+                service: "api".into(),
+                after_ms: 1500,
+            },
+        )
+        .await
+        .unwrap();
+    let last = store.progress_since(id, stored[3].id).await.unwrap();
+    assert_eq!(
+        last[0].1,
+        ProgressEvent::Healthy {
+            service: "api".into(),
+            after_ms: 1500
+        }
+    );
 }
 
 #[tokio::test]

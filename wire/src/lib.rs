@@ -6,7 +6,16 @@
 use serde::{Deserialize, Serialize};
 
 pub mod ansi;
+pub mod logs;
+pub mod progress;
+pub mod status;
 pub mod wizard;
+
+pub use logs::{LogLine, LogStream};
+pub use progress::{
+    ChangeAction, DeploymentDone, DeploymentStatus, PlannedChange, ProgressEvent, PullTally,
+};
+pub use status::{Health, ServiceStatus};
 
 /// A rendered file as a page shows it (secret values masked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,8 +62,7 @@ pub struct RevisionDiff {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentOutcome {
     pub id: i64,
-    /// `running`, `succeeded`, `failed`, `interrupted`.
-    pub status: String,
+    pub status: DeploymentStatus,
     pub actor: String,
     pub started_at: i64,
     pub summary: Option<String>,

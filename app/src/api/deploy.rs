@@ -23,11 +23,11 @@ pub struct DeploymentInfo {
     pub kind: String,
     pub actor: String,
     pub started_at: i64,
-    pub status: String,
+    pub status: wire::DeploymentStatus,
     pub summary: Option<String>,
     pub revision_id: Option<i64>,
-    /// Stored progress events (JSON `ProgressEvent`s), oldest first.
-    pub events: Vec<(i64, serde_json::Value)>,
+    /// Stored progress events with their ids, oldest first.
+    pub events: Vec<(i64, wire::ProgressEvent)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +88,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
                 kind: d.kind,
                 actor: d.actor,
                 started_at: d.started_at,
-                status: d.status.as_str().to_owned(),
+                status: d.status,
                 summary: d.summary,
                 revision_id: d.revision_id,
                 events: Vec::new(),
@@ -96,13 +96,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
             .collect();
         let current = match history.first().cloned() {
             Some(mut d) => {
-                d.events = store
-                    .events_since(d.id, 0)
-                    .await
-                    .map_err(internal)?
-                    .into_iter()
-                    .map(|e| (e.id, e.event))
-                    .collect();
+                d.events = store.progress_since(d.id, 0).await.map_err(internal)?;
                 Some(d)
             }
             None => None,

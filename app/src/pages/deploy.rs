@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use serde_json::Value;
+use wire::{ChangeAction, DeploymentDone, DeploymentStatus, ProgressEvent};
 
 use crate::api::deploy::{
     get_deploy_page, DeployPage, DeploymentInfo, RevisionInfo, SaveStackToml, StartDeploy,
@@ -19,9 +19,9 @@ pub struct Step {
     pub detail: String,
 }
 
-/// Folds stored progress events into one line per service, plus the
-/// messages of failures that belong to no service.
-pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
+/// Folds progress events into one line per service, plus the messages of
+/// failures that belong to no service.
+pub fn fold(events: &[(i64, ProgressEvent)]) -> (Vec<Step>, Vec<String>) {
     let mut steps: Vec<Step> = Vec::new();
     let mut general = Vec::new();
     fn set(steps: &mut Vec<Step>, service: &str, state: &str, detail: String) {
@@ -38,104 +38,88 @@ pub fn fold(events: &[(i64, Value)]) -> (Vec<Step>, Vec<String>) {
         }
     }
     // Image -> the service whose line shows its pull.
-    let mut pulls: Vec<(String, String)> = Vec::new();
-    let puller = |pulls: &Vec<(String, String)>, image: &str| {
+    let mut pulls: Vec<(&str, &str)> = Vec::new();
+    let puller = |pulls: &Vec<(&str, &str)>, image: &str| {
         pulls
             .iter()
-            .find(|(i, _)| i == image)
-            .map(|(_, s)| s.clone())
+            .find(|(i, _)| *i == image)
+            .map(|(_, s)| s.to_string())
     };
     for (_, e) in events {
-        let kind = e["kind"].as_str().unwrap_or_default();
-        let service = e["service"].as_str().unwrap_or_default();
-        match kind {
-            "planned" => {
-                for c in e["changes"].as_array().into_iter().flatten() {
-                    let action = c["action"].as_str().unwrap_or("create");
-                    let s = c["service"].as_str().unwrap_or_default();
-                    let (state, detail) = match action {
-                        "unchanged" => ("done", "unchanged"),
-                        "recreate" => ("pending", "will be recreated: its configuration changed"),
-                        "remove" => ("pending", "will be removed"),
-                        "start" => ("pending", "will be started"),
-                        _ => ("pending", "will be created"),
+        match e {
+            ProgressEvent::Planned { changes } => {
+                for c in changes {
+                    let (state, detail) = match c.action {
+                        ChangeAction::Unchanged => ("done", "unchanged"),
+                        ChangeAction::Recreate => {
+                            ("pending", "will be recreated: its configuration changed")
+                        }
+                        ChangeAction::Remove => ("pending", "will be removed"),
+                        ChangeAction::Start => ("pending", "will be started"),
+                        ChangeAction::Create => ("pending", "will be created"),
                     };
-                    set(&mut steps, s, state, detail.to_owned());
+                    set(&mut steps, &c.service, state, detail.to_owned());
                 }
             }
-            "pull_started" => {
-                let image = e["image"].as_str().unwrap_or_default();
-                pulls.push((image.to_owned(), service.to_owned()));
+            ProgressEvent::PullStarted { service, image } => {
+                pulls.push((image, service));
                 set(&mut steps, service, "working", format!("pulling {image}"));
             }
-            "pull_progress" => {
-                let image = e["image"].as_str().unwrap_or_default();
+            ProgressEvent::PullProgress { image, tally, .. } => {
                 if let Some(s) = puller(&pulls, image) {
-                    let t = &e["tally"];
-                    let n = |k: &str| t[k].as_u64().unwrap_or(0);
-                    let mut detail = format!(
-                        "pulling {image}: {} of {} layers",
-                        n("layers_done"),
-                        n("layers")
+                    set(
+                        &mut steps,
+                        &s,
+                        "working",
+                        format!("pulling {image}: {tally}"),
                     );
-                    if n("bytes_total") > 0 {
-                        detail += &format!(
-                            ", {:.1} of {:.1} MB",
-                            n("bytes") as f64 / 1e6,
-                            n("bytes_total") as f64 / 1e6
-                        );
-                    }
-                    set(&mut steps, &s, "working", detail);
                 }
             }
-            "pull_done" => {
-                let image = e["image"].as_str().unwrap_or_default();
+            ProgressEvent::PullDone { image } => {
                 if let Some(s) = puller(&pulls, image) {
                     set(&mut steps, &s, "working", format!("pulled {image}"));
                 }
             }
-            "creating" => set(&mut steps, service, "working", "creating".into()),
-            "started" => set(&mut steps, service, "working", "started".into()),
-            "waiting_healthy" => set(
+            ProgressEvent::Creating { service } => {
+                set(&mut steps, service, "working", "creating".into())
+            }
+            ProgressEvent::Started { service } => {
+                set(&mut steps, service, "working", "started".into())
+            }
+            ProgressEvent::WaitingHealthy { service } => set(
                 &mut steps,
                 service,
                 "working",
                 "waiting until healthy".into(),
             ),
-            "healthy" => set(
+            ProgressEvent::Healthy { service, after_ms } => set(
                 &mut steps,
                 service,
                 "done",
-                format!(
-                    "healthy after {:.1} s",
-                    e["after_ms"].as_f64().unwrap_or(0.0) / 1000.0
-                ),
+                format!("healthy after {:.1} s", *after_ms as f64 / 1000.0),
             ),
-            "completed" => set(&mut steps, service, "done", "completed".into()),
-            "unchanged" => set(&mut steps, service, "done", "unchanged".into()),
-            "removed" => set(&mut steps, service, "done", "removed".into()),
-            "volumes_removed" => {
-                let names: Vec<&str> = e["volumes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                set(
-                    &mut steps,
-                    "volumes",
-                    "done",
-                    format!("deleted {}", names.join(", ")),
-                );
+            ProgressEvent::Completed { service } => {
+                set(&mut steps, service, "done", "completed".into())
             }
-            "failed" => {
-                let message = e["message"].as_str().unwrap_or_default().to_owned();
-                match e["service"].as_str() {
-                    Some(s) => set(&mut steps, s, "failed", message),
-                    None => general.push(message),
-                }
+            ProgressEvent::Unchanged { service } => {
+                set(&mut steps, service, "done", "unchanged".into())
             }
-            _ => {}
+            ProgressEvent::Removed { service } => {
+                set(&mut steps, service, "done", "removed".into())
+            }
+            ProgressEvent::VolumesRemoved { volumes } => set(
+                &mut steps,
+                "volumes",
+                "done",
+                format!("deleted {}", volumes.join(", ")),
+            ),
+            ProgressEvent::Failed {
+                service, message, ..
+            } => match service {
+                Some(s) => set(&mut steps, s, "failed", message.clone()),
+                None => general.push(message.clone()),
+            },
+            ProgressEvent::Finished { .. } => {}
         }
     }
     (steps, general)
@@ -182,7 +166,10 @@ fn DeployView(
     start: ServerAction<StartDeploy>,
     save: ServerAction<SaveStackToml>,
 ) -> impl IntoView {
-    let running = page.current.as_ref().is_some_and(|d| d.status == "running");
+    let running = page
+        .current
+        .as_ref()
+        .is_some_and(|d| d.status == DeploymentStatus::Running);
     let nothing = page.latest.is_none();
     let start_error = move || {
         start
@@ -246,24 +233,23 @@ fn RevisionCard(rev: RevisionInfo, deployed: Option<i64>) -> impl IntoView {
 fn Progress(deployment: DeploymentInfo) -> impl IntoView {
     let id = deployment.id;
     let events = RwSignal::new(deployment.events.clone());
-    let status = RwSignal::new(deployment.status.clone());
+    let status = RwSignal::new(deployment.status);
     let summary = RwSignal::new(deployment.summary.clone());
     let after = deployment.events.last().map(|(i, _)| *i).unwrap_or(0);
-    let live = deployment.status == "running";
+    let live = deployment.status == DeploymentStatus::Running;
     subscribe(
         move || live.then(|| format!("/live/deployments/{id}?after={after}")),
         &["progress", "done"],
         move |name, data| {
-            let Ok(value) = serde_json::from_str::<Value>(&data) else {
-                return;
-            };
             if name == "done" {
-                status.set(value["status"].as_str().unwrap_or("succeeded").to_owned());
-                summary.set(value["summary"].as_str().map(str::to_owned));
-            } else {
+                if let Ok(done) = serde_json::from_str::<DeploymentDone>(&data) {
+                    status.set(done.status);
+                    summary.set(done.summary);
+                }
+            } else if let Ok(event) = serde_json::from_str::<ProgressEvent>(&data) {
                 events.update(|list| {
                     let next = list.last().map(|(i, _)| i + 1).unwrap_or(1);
-                    list.push((next, value));
+                    list.push((next, event));
                 });
             }
         },
@@ -273,7 +259,7 @@ fn Progress(deployment: DeploymentInfo) -> impl IntoView {
         <section class="card" data-testid="progress">
             <h2>
                 {format!("Deployment {id} ({}) ", deployment.kind)}
-                <span class=move || format!("badge {}", status.get()) data-testid="deploy-status">{move || status.get()}</span>
+                <span class=move || format!("badge {}", status.get()) data-testid="deploy-status">{move || status.get().as_str()}</span>
             </h2>
             <p class="muted">{format!("Started {} by {}", when(deployment.started_at), deployment.actor)}</p>
             {move || summary.get().map(|s| view! { <p data-testid="deploy-summary">{s}</p> })}
@@ -353,7 +339,7 @@ fn History(items: Vec<DeploymentInfo>) -> impl IntoView {
             <ul class="plain">
                 {items.into_iter().map(|d| view! {
                     <li>
-                        <span class=format!("badge {}", d.status)>{d.status.clone()}</span>
+                        <span class=format!("badge {}", d.status)>{d.status.as_str()}</span>
                         {format!(" #{} {} by {} at {}: {}", d.id, d.kind, d.actor, when(d.started_at), d.summary.unwrap_or_default())}
                     </li>
                 }).collect_view()}
@@ -365,42 +351,34 @@ fn History(items: Vec<DeploymentInfo>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::fold;
-    use serde_json::json;
+    use wire::ProgressEvent;
+
+    /// Events as the server sends them (their JSON shape, typed here).
+    fn events(rows: &[serde_json::Value]) -> Vec<(i64, ProgressEvent)> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64 + 1, serde_json::from_value(v.clone()).unwrap()))
+            .collect()
+    }
 
     #[test]
     fn events_fold_into_one_line_per_service() {
-        let events = vec![
-            (
-                1,
-                json!({"kind": "planned", "changes": [
+        use serde_json::json;
+        let (steps, general) = fold(&events(&[
+            json!({"kind": "planned", "changes": [
                 {"service": "database", "action": "create"},
                 {"service": "web", "action": "unchanged"}]}),
-            ),
-            (2, json!({"kind": "creating", "service": "database"})),
-            (
-                3,
-                json!({"kind": "healthy", "service": "database", "after_ms": 1500}),
-            ),
-            (
-                4,
-                json!({"kind": "failed", "service": null, "message": "daemon gone"}),
-            ),
-        ];
-        let (steps, general) = fold(&events);
+            json!({"kind": "creating", "service": "database"}),
+            json!({"kind": "healthy", "service": "database", "after_ms": 1500}),
+            json!({"kind": "failed", "service": null, "message": "daemon gone"}),
+        ]));
         assert_eq!(steps.len(), 2);
-        let pulling = vec![
-            (
-                1,
-                json!({"kind": "pull_started", "service": "api", "image": "x/api:1"}),
-            ),
-            (
-                2,
-                json!({"kind": "pull_progress", "image": "x/api:1", "status": "a: Downloading",
+        let (pull, _) = fold(&events(&[
+            json!({"kind": "pull_started", "service": "api", "image": "x/api:1"}),
+            json!({"kind": "pull_progress", "image": "x/api:1", "status": "a: Downloading",
                 "current": 5, "total": 10,
                 "tally": {"layers": 3, "layers_done": 1, "bytes": 2_500_000, "bytes_total": 10_000_000}}),
-            ),
-        ];
-        let (pull, _) = fold(&pulling);
+        ]));
         assert_eq!(
             pull[0].detail,
             "pulling x/api:1: 1 of 3 layers, 2.5 of 10.0 MB"
@@ -410,11 +388,9 @@ mod tests {
         assert_eq!(steps[1].detail, "unchanged");
         assert_eq!(general, vec!["daemon gone".to_owned()]);
 
-        let pruned = vec![(
-            1,
+        let (rows, _) = fold(&events(&[
             json!({"kind": "volumes_removed", "volumes": ["s_minio-data", "s_x"]}),
-        )];
-        let (rows, _) = fold(&pruned);
+        ]));
         assert_eq!(
             (rows[0].service.as_str(), rows[0].detail.as_str()),
             ("volumes", "deleted s_minio-data, s_x")

@@ -122,7 +122,7 @@ fn HistoryView(
                                                 <ul class="plain">
                                                     {e.deployments.into_iter().take(5).map(|d| view! {
                                                         <li title=d.summary.clone().unwrap_or_default()>
-                                                            <span class=format!("badge {}", d.status)>{d.status.clone()}</span>
+                                                            <span class=format!("badge {}", d.status)>{d.status.as_str()}</span>
                                                             {format!(" #{} by {}, {}", d.id, d.actor, when(d.started_at))}
                                                         </li>
                                                     }).collect_view()}

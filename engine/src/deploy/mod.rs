@@ -5,11 +5,12 @@
 //! Docker implementation of [`Target`] (Kubernetes comes later). A target
 //! reports what it does as [`ProgressEvent`]s on a channel, so the CLI, the
 //! SSE endpoint and the stored progress of a deploy all read the same events.
+//! Events, service status and log lines are the `wire` crate's types: the
+//! pages read exactly what a target produced.
 
 pub mod docker;
 mod error;
 mod preflight;
-mod progress;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,10 +22,13 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use docker::DockerTarget;
 pub use error::DeployError;
 pub use preflight::check_plan;
-pub use progress::{ChangeAction, PlannedChange, ProgressEvent, PullTally};
 /// A stack's name: the prefix of every container (`<stack>-<service>`),
 /// volume (`<stack>_<volume>`) and the network (`<stack>`) it owns.
 pub use stack::model::StackName;
+pub use wire::{
+    ChangeAction, Health, LogLine, LogStream, PlannedChange, ProgressEvent, PullTally,
+    ServiceStatus,
+};
 
 /// One revision of a stack, ready to apply.
 #[derive(Debug, Clone)]
@@ -63,57 +67,6 @@ pub struct ApplyReport {
     /// Volumes deleted with [`ApplyOptions::prune_volumes`].
     pub removed_volumes: Vec<String>,
     pub elapsed: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    Healthy,
-    Unhealthy,
-    /// Has a health check that has not passed yet, within its start period.
-    Starting,
-    /// No health check (a one-shot job, or a service without a probe).
-    None,
-}
-
-/// One service of a running stack, as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceStatus {
-    pub service: String,
-    pub container: String,
-    /// `running`, `exited`, `restarting`, `created`, `paused`, `dead`.
-    pub state: String,
-    /// Docker's health for exec checks, Burrow's own probe for HTTP/TCP ones.
-    pub health: Health,
-    pub restart_count: u64,
-    /// RFC 3339; `None` if the container never started.
-    pub started_at: Option<String>,
-    /// Only while running.
-    pub uptime_secs: Option<u64>,
-    pub image: String,
-    /// `127.0.0.1:18443->443/tcp`; consecutive ports shown as one range.
-    pub ports: Vec<String>,
-    /// Only once the container has exited.
-    pub exit_code: Option<i64>,
-    pub revision: Option<i64>,
-    /// A job that runs to completion: `exited` with code 0 is its success.
-    pub one_shot: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogStream {
-    Stdout,
-    Stderr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogLine {
-    pub service: String,
-    pub stream: LogStream,
-    /// RFC 3339 with nanoseconds, as the daemon recorded it.
-    pub timestamp: Option<String>,
-    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,8 @@
-//! What a deploy reports while it runs. The events are plain data (no secret
-//! values, ever) so they can be stored and replayed to a reloaded page.
+//! What a deploy reports while it runs, and how it ended. The events are
+//! plain data (no secret values, ever): the engine stores them as JSON and
+//! replays them to a reloaded page, so their serde shape is also the stored
+//! shape. Change it only in ways old rows still read (new fields with
+//! `#[serde(default)]`).
 
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +68,8 @@ pub enum ProgressEvent {
     },
     /// The daemon's progress for one layer (`status` is its text, e.g.
     /// "Downloading"; sizes in bytes when it knows them), with the totals of
-    /// the whole image so far.
+    /// the whole image so far (absent from events stored before totals were
+    /// kept).
     PullProgress {
         image: String,
         status: String,
@@ -112,6 +116,7 @@ pub enum ProgressEvent {
     Failed {
         service: Option<String>,
         message: String,
+        #[serde(default)]
         last_logs: Vec<String>,
     },
     /// Last event of a successful apply or remove.
@@ -122,6 +127,43 @@ pub enum ProgressEvent {
         removed: u32,
         elapsed_ms: u64,
     },
+}
+
+/// Where a deployment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// The process that ran it stopped while it ran.
+    Interrupted,
+}
+
+impl DeploymentStatus {
+    /// `running`, `succeeded`, `failed`, `interrupted` (also the CSS class
+    /// of its badge).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for DeploymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The last message of a deployment's progress stream: how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentDone {
+    pub status: DeploymentStatus,
+    pub summary: Option<String>,
 }
 
 #[cfg(test)]
@@ -150,6 +192,64 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&planned).unwrap(),
             r#"{"kind":"planned","changes":[{"service":"web","action":"recreate"}]}"#
+        );
+    }
+
+    #[test]
+    fn events_stored_before_pull_totals_still_read() {
+        // The shape of 89ca10c: no `tally`.
+        let old = r#"{"kind":"pull_progress","image":"x/api:1","status":"a: Downloading","current":5,"total":10}"#;
+        let e: ProgressEvent = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            e,
+            ProgressEvent::PullProgress {
+                image: "x/api:1".into(),
+                status: "a: Downloading".into(),
+                current: Some(5),
+                total: Some(10),
+                tally: PullTally::default(),
+            }
+        );
+        let failed: ProgressEvent =
+            serde_json::from_str(r#"{"kind":"failed","message":"daemon gone"}"#).unwrap();
+        assert_eq!(
+            failed,
+            ProgressEvent::Failed {
+                service: None,
+                message: "daemon gone".into(),
+                last_logs: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn tally_reads_as_layers_and_megabytes() {
+        let t = PullTally {
+            layers: 3,
+            layers_done: 1,
+            bytes: 2_500_000,
+            bytes_total: 10_000_000,
+        };
+        assert_eq!(t.to_string(), "1 of 3 layers, 2.5 of 10.0 MB");
+        assert_eq!(
+            PullTally {
+                layers: 2,
+                ..Default::default()
+            }
+            .to_string(),
+            "0 of 2 layers"
+        );
+    }
+
+    #[test]
+    fn done_carries_the_status_as_stored() {
+        let done = DeploymentDone {
+            status: DeploymentStatus::Interrupted,
+            summary: Some("gone".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&done).unwrap(),
+            r#"{"status":"interrupted","summary":"gone"}"#
         );
     }
 }
