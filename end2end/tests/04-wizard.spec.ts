@@ -123,6 +123,21 @@ test('a new operator completes every step, mistakes explained, test mail deliver
   await page.getByLabel('Port', { exact: true }).fill(String(smtpPort));
   await page.getByLabel('Security').selectOption('none');
   await page.getByLabel('Password').fill('e2e-smtp-secret');
+  // The test mail uses the values as typed, before anything is saved, and
+  // leaves them in the form (JS off too; a password is never refilled).
+  await page.getByLabel('Send to').fill('first@burrow.test');
+  await page.getByRole('button', { name: 'Send test mail' }).click();
+  await expect(page.getByTestId('mail-result')).toContainText('accepted the message', { timeout: 30_000 });
+  await expect(page).toHaveURL(/\/wizard\/smtp$/);
+  await expect(page.getByLabel('From address')).toHaveValue('noreply@burrow.test');
+  await expect(page.getByLabel('Port', { exact: true })).toHaveValue(String(smtpPort));
+  await expect(page.getByLabel('Security')).toHaveValue('none');
+  await expect(page.getByRole('link', { name: /3\. E-mail/ })).not.toContainText('(done)');
+  await shot(page, testInfo, '3-smtp-unsaved-test-mail');
+  expect(fs.readdirSync(mailDir).filter((f) => f.endsWith('.eml')).length).toBe(1);
+  if ((await page.getByLabel('Password').inputValue()) === '') {
+    await page.getByLabel('Password').fill('e2e-smtp-secret');
+  }
   await submit(page, testInfo);
   await expect(page).toHaveURL(/\/wizard\/voice$/);
   // The password is never sent back into the page.
@@ -172,8 +187,13 @@ test('a new operator completes every step, mistakes explained, test mail deliver
   await submit(page, testInfo);
   await expect(page.locator('.field-error', { hasText: 'unix://' })).toBeVisible();
   await shot(page, testInfo, '6-target-error');
-  // Nothing listens here: the deploy below must say so.
+  // Nothing listens here: the deploy below must say so. The test connects
+  // to the address as typed, before it is saved.
   await page.getByLabel('Daemon address').fill('tcp://127.0.0.1:9');
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await expect(page.getByTestId('target-result')).toContainText('127.0.0.1:9');
+  await expect(page).toHaveURL(/\/wizard\/target$/);
+  await expect(page.getByLabel('Daemon address')).toHaveValue('tcp://127.0.0.1:9');
   await submit(page, testInfo);
   await expect(page).toHaveURL(/\/wizard\/review$/);
   await page.goto('/wizard/target');

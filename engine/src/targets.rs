@@ -83,7 +83,13 @@ pub fn parse_docker_url(input: &str) -> Result<Option<String>, String> {
     if url.is_empty() {
         return Ok(None);
     }
-    if crate::deploy::docker::understood_address(url) && !url.chars().any(char::is_whitespace) {
+    // What the docker CLI's DOCKER_HOST takes for a daemon on a socket or
+    // on TCP (bollard would also take http://, which nobody writes).
+    let scheme_ok = (url.starts_with('/') && url.len() > 1)
+        || ["unix:///", "tcp://"]
+            .iter()
+            .any(|s| url.starts_with(s) && url.len() > s.len());
+    if scheme_ok && !url.chars().any(char::is_whitespace) {
         Ok(Some(url.to_owned()))
     } else {
         Err(format!(
@@ -225,5 +231,32 @@ impl Targets {
     /// Forgets every connection (a daemon was restarted or replaced).
     pub async fn forget(&self) {
         self.slots.lock().await.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_docker_url;
+
+    #[test]
+    fn docker_addresses_as_the_docker_cli_takes_them() {
+        assert_eq!(parse_docker_url("  "), Ok(None));
+        for ok in [
+            "unix:///var/run/docker.sock",
+            "/var/run/docker.sock",
+            "tcp://127.0.0.1:2375",
+        ] {
+            assert_eq!(parse_docker_url(ok), Ok(Some(ok.to_owned())), "{ok}");
+        }
+        for bad in [
+            "http://nope",
+            "tcp://",
+            "unix://relative",
+            "tcp://a b",
+            "docker",
+        ] {
+            let err = parse_docker_url(bad).expect_err(bad);
+            assert!(err.contains("unix:///path/to/docker.sock"), "{err}");
+        }
     }
 }

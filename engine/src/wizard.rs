@@ -7,13 +7,17 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use stack::model::{FieldIssue, StackConfig, StackForm};
+use stack::model::{DomainName, FieldIssue, StackConfig, StackForm};
+pub use wire::wizard::Step;
 
 use crate::sealed::Vault;
 use crate::{now_unix, EngineError, Store};
 
-/// The wizard's steps, in order, with their URL slugs.
-pub const STEPS: [&str; 7] = ["domain", "tls", "smtp", "voice", "apps", "target", "review"];
+mod flow;
+mod input;
+
+pub use flow::{Tested, Wizard, WizardError};
+pub use input::StepInput;
 
 const DRAFT_SMTP_PASSWORD: &str = "draft_smtp_password";
 const DRAFT_KUBECONFIG: &str = "draft_kubeconfig";
@@ -21,19 +25,19 @@ const DRAFT_KUBECONFIG: &str = "draft_kubeconfig";
 const TARGET_SETTINGS: &str = "target_settings";
 
 /// Which key paths each step owns (prefix match on `a.b` paths).
-pub fn step_fields(step: &str) -> &'static [&'static str] {
+pub fn step_fields(step: Step) -> &'static [&'static str] {
     match step {
-        "domain" => &["domain", "network.", "name"],
-        "tls" => &["tls."],
-        "smtp" => &["smtp."],
-        "voice" => &["livekit."],
-        "apps" => &["apps.", "registration"],
-        "target" => &["target"],
-        _ => &[],
+        Step::Domain => &["domain", "network.", "name"],
+        Step::Tls => &["tls."],
+        Step::Smtp => &["smtp."],
+        Step::Voice => &["livekit."],
+        Step::Apps => &["apps.", "registration"],
+        Step::Target => &["target"],
+        Step::Review => &[],
     }
 }
 
-fn owned_by(step: &str, path: &str) -> bool {
+fn owned_by(step: Step, path: &str) -> bool {
     step_fields(step).iter().any(|p| {
         if p.ends_with('.') {
             path.starts_with(p)
@@ -41,6 +45,59 @@ fn owned_by(step: &str, path: &str) -> bool {
             path == *p
         }
     })
+}
+
+/// The step a `stack.toml` key path is set on (images: none).
+pub fn step_of(path: &str) -> Option<Step> {
+    Step::ALL.into_iter().find(|s| owned_by(*s, path))
+}
+
+/// A field as the wizard's pages label it ("E-mail for expiry notices"),
+/// the key path itself for fields the wizard does not show.
+pub fn field_label(path: &str) -> String {
+    let label = match path {
+        "domain" => "Domain",
+        "name" => "Stack name",
+        "network.bind" => "Publish on address",
+        "network.http_port" => "HTTP port",
+        "network.https_port" => "HTTPS port",
+        "tls.mode" => "Where the certificate comes from",
+        "tls.email" => "E-mail for expiry notices",
+        "tls.directory" => "ACME directory URL",
+        "tls.cert_file" | "tls.cert_pem" => "Certificate chain",
+        "tls.key_file" | "tls.key_pem" => "Private key",
+        "smtp.enabled" => "Send e-mail",
+        "smtp.host" => "SMTP host",
+        "smtp.port" => "SMTP port",
+        "smtp.security" => "SMTP security",
+        "smtp.username" => "SMTP username",
+        "smtp.password" => "SMTP password",
+        "smtp.from" => "From address",
+        "livekit.enabled" => "Voice and video",
+        "livekit.node" => "Node name",
+        "livekit.lat" => "Latitude",
+        "livekit.lon" => "Longitude",
+        "livekit.udp_ports" => "UDP port range",
+        "livekit.tcp_port" => "TCP port",
+        "livekit.ip_mode" => "Address clients use",
+        "livekit.node_ip" => "Node IP",
+        "apps.api" => "API (delta)",
+        "apps.events" => "Events (bonfire)",
+        "apps.web" => "Web client",
+        "apps.autumn" => "File uploads (autumn)",
+        "apps.january" => "Link previews (january)",
+        "apps.gifbox" => "GIF search (gifbox)",
+        "apps.crond" => "Scheduled jobs (crond)",
+        "apps.pushd" => "Push notifications (pushd)",
+        "apps.voice_ingress" => "Voice events (voice-ingress)",
+        "registration" => "Registration",
+        "target" => "Where Stoat runs",
+        "target.docker_url" => "Docker daemon address",
+        "target.kubeconfig" => "Kubeconfig",
+        "target.kube_namespace" => "Namespace",
+        other => return other.to_owned(),
+    };
+    label.to_owned()
 }
 
 /// Where the stack is deployed to, beyond `target = docker|kubernetes`.
@@ -58,7 +115,7 @@ pub struct TargetDraft {
 pub struct Draft {
     /// `stack.toml` key path -> value as typed (booleans "true"/"false").
     pub fields: BTreeMap<String, String>,
-    /// Steps completed, in the order of [`STEPS`].
+    /// Steps completed (slugs), in the order of [`Step::ALL`].
     pub completed: Vec<String>,
     pub target: TargetDraft,
     /// Whether an SMTP password is kept (it is never sent back to a page).
@@ -66,6 +123,10 @@ pub struct Draft {
     pub smtp_password_set: bool,
     #[serde(default)]
     pub kubeconfig_set: bool,
+    /// The domain, once the domain step accepted it (drafts saved before
+    /// it was kept get it from their fields when loaded).
+    #[serde(default)]
+    pub domain: Option<DomainName>,
 }
 
 impl Draft {
@@ -73,17 +134,29 @@ impl Draft {
         self.fields.get(path).map(String::as_str)
     }
 
-    pub fn is_completed(&self, step: &str) -> bool {
-        self.completed.iter().any(|s| s == step)
+    pub fn is_completed(&self, step: Step) -> bool {
+        self.completed.iter().any(|s| s == step.slug())
+    }
+
+    fn complete(&mut self, step: Step) {
+        if !self.is_completed(step) {
+            self.completed.push(step.slug().to_owned());
+        }
     }
 
     /// The first step not completed yet (review when all are).
-    pub fn resume_step(&self) -> &'static str {
-        STEPS
-            .iter()
-            .copied()
-            .find(|s| *s != "review" && !self.is_completed(s))
-            .unwrap_or("review")
+    pub fn resume_step(&self) -> Step {
+        Step::ALL
+            .into_iter()
+            .find(|s| *s != Step::Review && !self.is_completed(*s))
+            .unwrap_or(Step::Review)
+    }
+
+    /// Fills in what older drafts did not keep: the accepted domain.
+    fn upgrade(&mut self) {
+        if self.domain.is_none() && self.is_completed(Step::Domain) {
+            self.domain = self.get("domain").and_then(|d| DomainName::parse(d).ok());
+        }
     }
 
     /// The draft as the `stack.toml` form, `smtp_password` filled in.
@@ -110,10 +183,11 @@ impl Draft {
         }
         Self {
             fields,
-            completed: STEPS.iter().map(|s| s.to_string()).collect(),
+            completed: Step::ALL.iter().map(|s| s.slug().to_owned()).collect(),
             target: TargetDraft::default(),
             smtp_password_set: config.smtp.is_some(),
             kubeconfig_set: false,
+            domain: Some(config.domain.clone()),
         }
     }
 }
@@ -167,9 +241,9 @@ pub struct StepCheck {
 
 /// Validates `draft` as it would be with `step`'s values, reporting only
 /// what belongs to `step` (and, on review, everything).
-pub fn check_step(draft: &Draft, step: &str, smtp_password: Option<&str>) -> StepCheck {
+pub fn check_step(draft: &Draft, step: Step, smtp_password: Option<&str>) -> StepCheck {
     let form = draft.form(smtp_password);
-    let all = step == "review";
+    let all = step == Step::Review;
     match form.parse() {
         Ok(parsed) => StepCheck {
             errors: Vec::new(),
@@ -212,7 +286,8 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         if let Some(body) = body {
-            if let Ok(d) = serde_json::from_str(&body) {
+            if let Ok(mut d) = serde_json::from_str::<Draft>(&body) {
+                d.upgrade();
                 return Ok(d);
             }
         }

@@ -12,6 +12,9 @@ use engine::mail::{
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
 
+#[path = "mail/wizard.rs"]
+mod wizard;
+
 const PYTHON: &str = "/usr/bin/python3";
 const USER: &str = "stoat";
 const PASSWORD: &str = "correct-horse-battery";

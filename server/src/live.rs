@@ -60,24 +60,26 @@ pub async fn deployment(
     tokio::spawn(async move {
         let mut last = after;
         loop {
-            let events = match state.store.events_since(id, last).await {
+            let rows = match state.store.events_since(id, last).await {
                 Ok(e) => e,
                 Err(_) => break,
             };
-            for e in &events {
-                last = e.id;
+            let newest = rows.last().map(|r| r.id);
+            for (event_id, e) in rows.iter().filter_map(|r| Some((r.id, r.progress()?))) {
                 let event = Event::default()
                     .event("progress")
-                    .id(e.id.to_string())
-                    .data(serde_json::to_string(&e.event).unwrap_or_default());
+                    .id(event_id.to_string())
+                    .data(serde_json::to_string(&e).unwrap_or_default());
                 if tx.send(Ok(event)).await.is_err() {
                     return;
                 }
             }
-            if events.is_empty() {
+            if let Some(newest) = newest {
+                last = newest;
+            } else {
                 match state.store.deployment(id).await {
                     Ok(Some(d)) if d.finished_at.is_some() => {
-                        let _ = tx.send(json_event("done", &d)).await;
+                        let _ = tx.send(json_event("done", &d.done())).await;
                         return;
                     }
                     Ok(_) => {}
@@ -94,7 +96,7 @@ pub async fn deployment(
 pub async fn wizard_resume(State(state): State<AppState>) -> Response {
     let step = match state.store.wizard_draft(&state.vault).await {
         Ok(d) => d.resume_step(),
-        Err(_) => "domain",
+        Err(_) => engine::wizard::Step::Domain,
     };
     axum::response::Redirect::to(&format!("/wizard/{step}")).into_response()
 }

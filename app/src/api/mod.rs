@@ -8,8 +8,6 @@ pub mod history;
 pub mod overview;
 pub mod services;
 pub mod wizard;
-#[cfg(feature = "ssr")]
-pub mod wizard_server;
 
 #[cfg(feature = "ssr")]
 mod server;

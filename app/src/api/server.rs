@@ -90,6 +90,23 @@ impl From<engine::deployer::DeployerError> for AppError {
     }
 }
 
+impl From<engine::wizard::WizardError> for AppError {
+    fn from(e: engine::wizard::WizardError) -> Self {
+        use engine::wizard::WizardError;
+        match e {
+            WizardError::UnknownStep(_) | WizardError::NothingToSave => {
+                AppError::BadRequest(e.to_string())
+            }
+            WizardError::StepFirst(_) | WizardError::Refused(_) => {
+                AppError::Conflict(e.to_string())
+            }
+            WizardError::Fields { errors, kept } => AppError::Fields { errors, kept },
+            WizardError::Engine(e) => e.into(),
+            WizardError::Deployer(e) => e.into(),
+        }
+    }
+}
+
 /// Logs an internal error in full and hands the client a short message.
 pub fn internal(err: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %err, "internal error");

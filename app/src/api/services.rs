@@ -75,7 +75,8 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
             return Ok(ServicesView {
                 stack: None,
                 revision: None,
-                resume_step: (!draft.completed.is_empty()).then(|| draft.resume_step().to_owned()),
+                resume_step: (!draft.completed.is_empty())
+                    .then(|| draft.resume_step().slug().to_owned()),
                 services: Vec::new(),
                 probes: Vec::new(),
                 problem: None,

@@ -1,138 +1,51 @@
-//! The first-run wizard: one server function to read the draft for a step,
-//! one to save a step, and the live checks (test mail, connections). The
-//! same pages edit the configuration later (Settings), making new revisions.
+//! The first-run wizard: read a step, check or save it, the live tests with
+//! the values as typed (test mail, connection), and finishing. The same
+//! pages edit the configuration later (Settings), making new revisions.
+//! Each function is session, parse, one call of `engine::wizard::Wizard`.
 
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
+pub use wire::wizard::{Check, Notice, Review, Step, TestOutcome, WizardView, LE_STAGING};
+pub use wire::{DiffLine, ShownFile};
 
 use crate::error::AppError;
 
-/// Step slugs and titles, in order.
-pub const STEPS: [(&str, &str); 7] = [
-    ("domain", "Domain"),
-    ("tls", "TLS"),
-    ("smtp", "E-mail"),
-    ("voice", "Voice & video"),
-    ("apps", "Apps"),
-    ("target", "Target"),
-    ("review", "Review"),
-];
-
-/// Checkbox fields per step: unchecked boxes are not sent by browsers.
-pub const FLAGS: [(&str, &[&str]); 3] = [
-    ("smtp", &["smtp.enabled"]),
-    ("voice", &["livekit.enabled"]),
-    (
-        "apps",
-        &[
-            "apps.api",
-            "apps.events",
-            "apps.autumn",
-            "apps.january",
-            "apps.gifbox",
-            "apps.crond",
-            "apps.pushd",
-            "apps.voice_ingress",
-            "apps.web",
-        ],
-    ),
-];
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notice {
-    pub field: String,
-    pub message: String,
-}
-
-pub use wire::{DiffLine, ShownFile};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Review {
-    /// (label, value) pairs.
-    pub summary: Vec<(String, String)>,
-    pub files: Vec<ShownFile>,
-    /// (service, image).
-    pub services: Vec<(String, String)>,
-    /// Against the deployed revision, when one is deployed.
-    pub diff: Option<(i64, Vec<DiffLine>)>,
-    /// Errors that block a deploy (a step left incomplete).
-    pub blocking: Vec<Notice>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WizardView {
-    pub step: String,
-    /// (slug, title, completed)
-    pub steps: Vec<(String, String, bool)>,
-    /// `stack.toml` key path -> value.
-    pub values: BTreeMap<String, String>,
-    pub smtp_password_set: bool,
-    pub docker_url: String,
-    pub kube_source: String,
-    pub kube_context: String,
-    pub kube_namespace: String,
-    pub kubeconfig_set: bool,
-    pub warnings: Vec<Notice>,
-    /// Whether a revision exists already (the wizard then edits settings).
-    pub editing: bool,
-    /// Step-specific results as sentences: DNS and ports on the domain step.
-    pub checks: Vec<Check>,
-    pub review: Option<Review>,
-    /// The last test mail / connection test of this session, so a page
-    /// without JavaScript shows it after its form posted.
-    pub last_mail: Option<(bool, String)>,
-    pub last_target: Option<(bool, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    pub ok: bool,
-    /// "ok", "warning" or "problem".
-    pub level: String,
-    pub title: String,
-    pub detail: String,
-}
-
-impl WizardView {
-    pub fn value(&self, path: &str) -> Option<String> {
-        self.values.get(path).cloned()
-    }
-
-    pub fn flag(&self, path: &str, default: bool) -> bool {
-        self.values
-            .get(path)
-            .map(|v| v == "true")
-            .unwrap_or(default)
-    }
-
-    pub fn next_step(&self) -> Option<&'static str> {
-        let i = STEPS.iter().position(|(s, _)| *s == self.step)?;
-        STEPS.get(i + 1).map(|(s, _)| *s)
-    }
-
-    pub fn previous_step(&self) -> Option<&'static str> {
-        let i = STEPS.iter().position(|(s, _)| *s == self.step)?;
-        i.checked_sub(1).map(|j| STEPS[j].0)
-    }
-}
-
-/// Let's Encrypt's staging directory (the TLS step's staging toggle).
-pub const LE_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
-
-/// Session keys of the last test results.
+/// Session keys: the last test results, and the values typed before a
+/// test (which saves nothing), so a page without JavaScript shows both
+/// after its form posted.
 pub const LAST_MAIL: &str = "wizard_last_mail";
 pub const LAST_TARGET: &str = "wizard_last_target";
+pub const UNSAVED: &str = "wizard_unsaved";
+
+#[cfg(feature = "ssr")]
+fn step_named(slug: &str) -> Result<Step, AppError> {
+    Step::from_slug(slug)
+        .ok_or_else(|| AppError::BadRequest(format!("there is no wizard step {slug:?}")))
+}
+
+#[cfg(feature = "ssr")]
+fn wizard(state: &crate::state::AppState) -> engine::wizard::Wizard<'_> {
+    engine::wizard::Wizard {
+        store: &state.store,
+        vault: &state.vault,
+        data_dir: &state.data_dir,
+        deployer: &state.deployer,
+    }
+}
 
 #[server(endpoint = "wizard/view")]
 pub async fn get_wizard(step: String) -> Result<WizardView, AppError> {
     use super::*;
     let run = async {
         require_user().await?;
-        let state = state();
-        let mut view = crate::api::wizard_server::view(&state, &step).await?;
+        let step = step_named(&step)?;
         let session = session().await?;
+        let unsaved: Option<(Step, Vec<(String, String)>)> =
+            session.get(UNSAVED).await.ok().flatten();
+        let unsaved = unsaved.filter(|(s, _)| *s == step).map(|(_, kept)| kept);
+        let state = state();
+        let mut view = wizard(&state).view(step, unsaved.as_deref()).await?;
         view.last_mail = session.get(LAST_MAIL).await.ok().flatten();
         view.last_target = session.get(LAST_TARGET).await.ok().flatten();
         Ok(view)
@@ -146,10 +59,12 @@ pub async fn save_step(step: String, form: BTreeMap<String, String>) -> Result<S
     use super::*;
     let run = async {
         let user = require_user().await?;
+        let step = step_named(&step)?;
         let state = state();
-        let next = crate::api::wizard_server::save(&state, &step, form, &user.username).await?;
+        let next = wizard(&state).save(step, &form, &user.username).await?;
+        let _ = session().await?.remove_value(UNSAVED).await;
         leptos_axum::redirect(&format!("/wizard/{next}"));
-        Ok(next)
+        Ok(next.slug().to_owned())
     };
     respond(run.await)
 }
@@ -164,36 +79,53 @@ pub async fn check_step(
     use super::*;
     let run = async {
         require_user().await?;
-        crate::api::wizard_server::check(&state(), &step, form).await
+        let step = step_named(&step)?;
+        Ok(wizard(&state()).check(step, &form).await?)
     };
     respond(run.await)
 }
 
-/// Sends a real message with the saved SMTP settings; the outcome as a
-/// sentence (with the fix when it failed).
+/// Sends a real message with the SMTP settings as typed in `form` (nothing
+/// is saved); the outcome as a sentence (with the fix when it failed).
 #[server(endpoint = "wizard/test-mail")]
-pub async fn send_test_mail(to: String) -> Result<(bool, String), AppError> {
+pub async fn send_test_mail(
+    #[server(default)] form: BTreeMap<String, String>,
+    #[server(default)] to: String,
+) -> Result<TestOutcome, AppError> {
     use super::*;
     let run = async {
         require_user().await?;
-        let result = crate::api::wizard_server::test_mail(&state(), &to).await?;
-        let _ = session().await?.insert(LAST_MAIL, &result).await;
-        Ok(result)
+        let tested = wizard(&state()).test_mail(&form, &to).await;
+        remember_test(LAST_MAIL, tested).await
     };
     respond(run.await)
 }
 
-/// Tests the deploy target as saved in the draft.
+/// Tests the deploy target as typed in `form` (nothing is saved).
 #[server(endpoint = "wizard/test-target")]
-pub async fn test_target() -> Result<(bool, String), AppError> {
+pub async fn test_target(
+    #[server(default)] form: BTreeMap<String, String>,
+) -> Result<TestOutcome, AppError> {
     use super::*;
     let run = async {
         require_user().await?;
-        let result = crate::api::wizard_server::test_target(&state()).await?;
-        let _ = session().await?.insert(LAST_TARGET, &result).await;
-        Ok(result)
+        let tested = wizard(&state()).test_target(&form).await;
+        remember_test(LAST_TARGET, tested).await
     };
     respond(run.await)
+}
+
+/// Keeps a test's outcome, and the values typed for it, in the session.
+#[cfg(feature = "ssr")]
+async fn remember_test(
+    key: &str,
+    tested: Result<engine::wizard::Tested, engine::wizard::WizardError>,
+) -> Result<TestOutcome, AppError> {
+    let session = super::session().await?;
+    let tested = tested?;
+    let _ = session.insert(key, &tested.outcome).await;
+    let _ = session.insert(UNSAVED, (tested.step, &tested.kept)).await;
+    Ok(tested.outcome)
 }
 
 /// Turns the draft into the next revision and starts deploying it.
@@ -202,7 +134,7 @@ pub async fn finish_wizard() -> Result<i64, AppError> {
     use super::*;
     let run = async {
         let user = require_user().await?;
-        let id = crate::api::wizard_server::finish(&state(), &user.username).await?;
+        let id = wizard(&state()).finish(&user.username).await?;
         leptos_axum::redirect("/deploy");
         Ok(id)
     };

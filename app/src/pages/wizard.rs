@@ -9,8 +9,8 @@ use leptos_router::hooks::use_params_map;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::wizard::{
-    get_wizard, CheckStep, FinishWizard, SaveStep, SendTestMail, TestTarget, WizardView,
-    LE_STAGING, STEPS,
+    get_wizard, CheckStep, FinishWizard, SaveStep, SendTestMail, Step, TestOutcome, TestTarget,
+    WizardView, LE_STAGING,
 };
 use crate::components::field::FormError;
 use crate::error::AppError;
@@ -85,17 +85,7 @@ fn changed_form(input: &web_sys::Element) -> Option<(String, BTreeMap<String, St
         .to_owned();
     let form: web_sys::HtmlFormElement = input.closest("form").ok()??.dyn_into().ok()?;
     let data = web_sys::FormData::new_with_form(&form).ok()?;
-    let mut fields = BTreeMap::new();
-    for entry in js_sys::try_iter(&data).ok()?? {
-        let pair: js_sys::Array = entry.ok()?.dyn_into().ok()?;
-        let Some(key) = pair.get(0).as_string() else {
-            continue;
-        };
-        if let Some(key) = key.strip_prefix("form[").and_then(|k| k.strip_suffix(']')) {
-            fields.insert(key.to_owned(), pair.get(1).as_string().unwrap_or_default());
-        }
-    }
-    Some((path, fields))
+    Some((path, form_fields(&data)?))
 }
 
 /// The element an event happened on and whether it is typed into (text
@@ -123,8 +113,18 @@ const TYPING_PAUSE: std::time::Duration = std::time::Duration::from_millis(600);
 #[component]
 fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
     let check = ServerAction::<CheckStep>::new();
+    // The tests use the values as typed: their refusals go beside the
+    // fields like a refused save.
+    let send = ServerAction::<SendTestMail>::new();
+    let test = ServerAction::<TestTarget>::new();
     let error = LastError {
-        submitted: Signal::derive(move || save.value().get().and_then(|r| r.err())),
+        submitted: Signal::derive(move || {
+            save.value()
+                .get()
+                .and_then(|r| r.err())
+                .or_else(|| send.value().get().and_then(|r| r.err()))
+                .or_else(|| test.value().get().and_then(|r| r.err()))
+        }),
         live: RwSignal::new(None),
         touched: RwSignal::new(BTreeSet::new()),
     };
@@ -144,7 +144,7 @@ fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
         }
         pending_check.set_value(None);
     };
-    let step_name = StoredValue::new(view.step.clone());
+    let step_name = StoredValue::new(view.step.slug().to_owned());
     #[cfg(feature = "hydrate")]
     let run_check = move |input: &web_sys::Element| {
         if let Some((path, form)) = changed_form(input) {
@@ -175,29 +175,36 @@ fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
         #[cfg(not(feature = "hydrate"))]
         let _ = ev;
     };
-    let title = STEPS
-        .iter()
-        .find(|(s, _)| *s == view.step)
-        .map(|(_, t)| *t)
-        .unwrap_or("Setup");
+    let title = view.step.title();
     let heading = if view.editing {
         "Settings"
     } else {
         "Set up your Stoat server"
     };
-    let step = view.step.clone();
+    let step = view.step;
     let view = StoredValue::new(view);
-    let body = match step.as_str() {
-        "domain" => view! { <DomainStep view error /> }.into_any(),
-        "tls" => view! { <TlsStep view error /> }.into_any(),
-        "smtp" => view! { <SmtpStep view error /> }.into_any(),
-        "voice" => view! { <VoiceStep view error /> }.into_any(),
-        "apps" => view! { <AppsStep view error /> }.into_any(),
-        "target" => view! { <TargetStep view error /> }.into_any(),
-        _ => view! { <ReviewStep view /> }.into_any(),
+    let body = match step {
+        Step::Domain => view! { <DomainStep view error /> }.into_any(),
+        Step::Tls => view! { <TlsStep view error /> }.into_any(),
+        Step::Smtp => view! { <SmtpStep view error /> }.into_any(),
+        Step::Voice => view! { <VoiceStep view error /> }.into_any(),
+        Step::Apps => view! { <AppsStep view error /> }.into_any(),
+        Step::Target => view! { <TargetStep view error /> }.into_any(),
+        Step::Review => view! { <ReviewStep view /> }.into_any(),
     };
-    let is_review = step == "review";
-    let (is_smtp, is_target) = (step == "smtp", step == "target");
+    let is_review = step == Step::Review;
+    // The test comes after the step's buttons, so Enter in a field saves.
+    let tests = match step {
+        Step::Smtp => Some(
+            view! { <TestMailCard send error last=view.with_value(|v| v.last_mail.clone()) /> }
+                .into_any(),
+        ),
+        Step::Target => Some(
+            view! { <TestTargetCard test last=view.with_value(|v| v.last_target.clone()) /> }
+                .into_any(),
+        ),
+        _ => None,
+    };
     view! {
         <Title text=format!("{title} · {heading}") />
         <h1>{heading}</h1>
@@ -212,33 +219,30 @@ fn Wizard(view: WizardView, save: ServerAction<SaveStep>) -> impl IntoView {
             } else {
                 view! {
                     <ActionForm action=save attr:novalidate=true attr:class="wizard-form">
-                        <input type="hidden" name="step" value=step.clone() />
+                        <input type="hidden" name="step" value=step.slug() />
                         <FormError message=Signal::derive(move || error.form_message()) />
                         <div class="step-fields" on:input=on_input on:change=on_change>{body}</div>
                         <div on:pointerdown=move |_| cancel_pending()>
                             <StepButtons view pending=save.pending() />
                         </div>
+                        {tests}
                     </ActionForm>
                 }.into_any()
             }}
         </section>
-        {is_smtp.then(|| view! { <TestMailCard last=view.with_value(|v| v.last_mail.clone()) /> })}
-        {is_target.then(|| view! { <TestTargetCard last=view.with_value(|v| v.last_target.clone()) /> })}
     }
 }
 
 #[component]
 fn Stepper(view: StoredValue<WizardView>) -> impl IntoView {
-    let (steps, current) = view.with_value(|v| (v.steps.clone(), v.step.clone()));
-    let at = steps
-        .iter()
-        .position(|(s, _, _)| *s == current)
-        .unwrap_or(0);
+    let (steps, current) = view.with_value(|v| (v.steps.clone(), v.step));
+    let at = steps.iter().position(|(s, _)| *s == current).unwrap_or(0);
     view! {
         <nav aria-label="Setup steps">
             <ol class="stepper">
-                {steps.into_iter().enumerate().map(|(i, (slug, title, done))| {
-                    let here = slug == current;
+                {steps.into_iter().enumerate().map(|(i, (step, done))| {
+                    let (slug, title) = (step.slug(), step.title());
+                    let here = step == current;
                     let class = if here { "current" } else if done { "done" } else { "todo" };
                     let reachable = done || here || i <= at;
                     view! {
@@ -259,8 +263,8 @@ fn Stepper(view: StoredValue<WizardView>) -> impl IntoView {
 
 #[component]
 fn StepButtons(view: StoredValue<WizardView>, pending: Memo<bool>) -> impl IntoView {
-    let (prev, step) = view.with_value(|v| (v.previous_step(), v.step.clone()));
-    let label = if step == "domain" {
+    let (prev, step) = view.with_value(|v| (v.step.previous(), v.step));
+    let label = if step == Step::Domain {
         "Save and check"
     } else {
         "Save and continue"
@@ -389,7 +393,7 @@ fn Choice(
 #[component]
 fn DomainStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
     let checks = view.with_value(|v| v.checks.clone());
-    let checked = view.with_value(|v| v.steps.iter().any(|(s, _, d)| s == "domain" && *d));
+    let checked = view.with_value(|v| v.is_completed(Step::Domain));
     view! {
         <p class="lead">"The public name people type to reach your Stoat server, e.g. chat.example.com."</p>
         <TextIn view error path="domain" label="Domain" placeholder="chat.example.com" autofocus=true
@@ -591,35 +595,85 @@ fn SmtpStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
     }
 }
 
+/// "Send a test mail" with the SMTP settings as typed above, saved or not.
+/// Without JavaScript the button posts the whole form to the test (the
+/// page comes back with the values as typed, the password excepted).
 #[component]
-fn TestMailCard(last: Option<(bool, String)>) -> impl IntoView {
-    let send = ServerAction::<SendTestMail>::new();
+fn TestMailCard(
+    send: ServerAction<SendTestMail>,
+    error: LastError,
+    last: Option<TestOutcome>,
+) -> impl IntoView {
     // This session's last result until a new one comes in.
     let result = move || send.value().get().or_else(|| last.clone().map(Ok));
+    let run = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            ev.prevent_default();
+            if let Some((form, to)) = typed_form(&ev, "to") {
+                send.dispatch(SendTestMail { form, to });
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    let enter = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Enter" {
+            run(ev.into());
+        }
+    };
     view! {
-        <section class="card">
-            <h2>"Send a test mail"</h2>
-            <p class="muted">"Uses the saved settings above: save first."</p>
-            <ActionForm action=send attr:novalidate=true>
-                <div class="inline-form">
-                    <label for="test-to">"Send to"</label>
-                    <input id="test-to" name="to" type="email" placeholder="you@example.com"
-                        prop:value=move || send.value().get().and_then(|r| r.err()).and_then(|e| e.kept("to")).unwrap_or_default() />
-                    <button type="submit" disabled=move || send.pending().get()>
-                        {move || if send.pending().get() { "Sending…" } else { "Send test mail" }}
-                    </button>
-                </div>
-            </ActionForm>
+        <fieldset class="test-card">
+            <legend>"Send a test mail"</legend>
+            <p class="muted">"Uses the settings as typed above; nothing is saved until you save the step."</p>
+            <div class="inline-form" class:has-error=move || error.message("to").is_some()>
+                <label for="test-to">"Send to"</label>
+                <input id="test-to" name="to" type="email" placeholder="you@example.com" on:keydown=enter
+                    prop:value=move || error.kept("to").unwrap_or_default() />
+                <button type="submit" class="secondary" formaction={<SendTestMail as leptos::server_fn::ServerFn>::PATH} formnovalidate=true
+                    on:click=move |ev| run(ev.into()) disabled=move || send.pending().get()>
+                    {move || if send.pending().get() { "Sending…" } else { "Send test mail" }}
+                </button>
+            </div>
             {move || result().map(|r| match r {
-                Ok((ok, sentence)) => view! {
-                    <div class=if ok { "notice ok" } else { "notice problem" } role="status" data-testid="mail-result">{sentence}</div>
+                Ok(t) => view! {
+                    <div class=if t.ok { "notice ok" } else { "notice problem" } role="status" data-testid="mail-result">{t.sentence}</div>
                 }.into_any(),
                 Err(e) => view! {
                     <div class="notice problem" role="alert" data-testid="mail-result">{e.for_field("to").unwrap_or_else(|| e.to_string())}</div>
                 }.into_any(),
             })}
-        </section>
+        </fieldset>
     }
+}
+
+/// The form around the event's element, by key path (`form[x]` -> `x`),
+/// and the value of its field `extra` (a name outside `form[...]`).
+#[cfg(feature = "hydrate")]
+fn typed_form(ev: &leptos::ev::Event, extra: &str) -> Option<(BTreeMap<String, String>, String)> {
+    use wasm_bindgen::JsCast;
+    let el = ev.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let form: web_sys::HtmlFormElement = el.closest("form").ok()??.dyn_into().ok()?;
+    let data = web_sys::FormData::new_with_form(&form).ok()?;
+    let value = data.get(extra).as_string().unwrap_or_default();
+    Some((form_fields(&data)?, value))
+}
+
+/// A form's `form[x]` fields by key path.
+#[cfg(feature = "hydrate")]
+fn form_fields(data: &web_sys::FormData) -> Option<BTreeMap<String, String>> {
+    use wasm_bindgen::JsCast;
+    let mut fields = BTreeMap::new();
+    for entry in js_sys::try_iter(data).ok()?? {
+        let pair: js_sys::Array = entry.ok()?.dyn_into().ok()?;
+        let Some(key) = pair.get(0).as_string() else {
+            continue;
+        };
+        if let Some(key) = key.strip_prefix("form[").and_then(|k| k.strip_suffix(']')) {
+            fields.insert(key.to_owned(), pair.get(1).as_string().unwrap_or_default());
+        }
+    }
+    Some(fields)
 }
 
 #[component]
@@ -652,6 +706,8 @@ fn VoiceStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
 
 #[component]
 fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    // voice-ingress follows voice unless chosen: the default never warns.
+    let voice = view.with_value(|v| v.flag("livekit.enabled", false));
     view! {
         <p class="lead">"Choose what runs. The database, Redis, RabbitMQ and the proxy always run."</p>
         <CheckIn view error path="apps.api" label="API (delta)" default=true hint="Everything else needs it." />
@@ -662,7 +718,8 @@ fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
         <CheckIn view error path="apps.gifbox" label="GIF search (gifbox)" default=false hint="Stays empty without a Tenor API key, which Burrow does not set yet; leave it off for now." />
         <CheckIn view error path="apps.crond" label="Scheduled jobs (crond)" default=true hint="Clean-up of deleted files and expired data." />
         <CheckIn view error path="apps.pushd" label="Push notifications (pushd)" default=true />
-        <CheckIn view error path="apps.voice_ingress" label="Voice events (voice-ingress)" default=false hint="Needs voice and video (LiveKit) enabled." />
+        <CheckIn view error path="apps.voice_ingress" label="Voice events (voice-ingress)" default=voice
+            hint="Tells Stoat who joins and leaves calls; needs voice and video (LiveKit) enabled." />
         <div class="field">
             <label for="f-registration">"Registration"</label>
             <select id="f-registration" name=input_name("registration")>
@@ -743,24 +800,34 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
     }
 }
 
+/// "Test the connection" to the target as typed above, saved or not.
 #[component]
-fn TestTargetCard(last: Option<(bool, String)>) -> impl IntoView {
-    let test = ServerAction::<TestTarget>::new();
+fn TestTargetCard(test: ServerAction<TestTarget>, last: Option<TestOutcome>) -> impl IntoView {
     let result = move || test.value().get().or_else(|| last.clone().map(Ok));
+    let run = move |ev: leptos::ev::MouseEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            ev.prevent_default();
+            if let Some((form, _)) = typed_form(&ev, "") {
+                test.dispatch(TestTarget { form });
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
     view! {
-        <section class="card">
-            <h2>"Test the connection"</h2>
-            <p class="muted">"Uses the saved target: save first."</p>
-            <ActionForm action=test>
-                <button type="submit" disabled=move || test.pending().get()>
-                    {move || if test.pending().get() { "Connecting…" } else { "Test connection" }}
-                </button>
-            </ActionForm>
+        <fieldset class="test-card">
+            <legend>"Test the connection"</legend>
+            <p class="muted">"Connects with the settings as typed above; nothing is saved."</p>
+            <button type="submit" class="secondary" formaction={<TestTarget as leptos::server_fn::ServerFn>::PATH} formnovalidate=true
+                on:click=run disabled=move || test.pending().get()>
+                {move || if test.pending().get() { "Connecting…" } else { "Test connection" }}
+            </button>
             {move || result().map(|r| match r {
-                Ok((ok, sentence)) => view! { <div class=if ok { "notice ok" } else { "notice problem" } role="status" data-testid="target-result">{sentence}</div> }.into_any(),
+                Ok(t) => view! { <div class=if t.ok { "notice ok" } else { "notice problem" } role="status" data-testid="target-result">{t.sentence}</div> }.into_any(),
                 Err(e) => view! { <div class="notice problem" role="alert" data-testid="target-result">{e.to_string()}</div> }.into_any(),
             })}
-        </section>
+        </fieldset>
     }
 }
 

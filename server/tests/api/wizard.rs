@@ -330,7 +330,11 @@ async fn checking_a_step_reports_problems_and_saves_nothing() {
     assert_eq!(body, serde_json::json!([]));
     let v = view(&app, &cookie, "domain").await;
     assert!(v["values"].get("domain").is_none(), "nothing saved: {v}");
-    assert_eq!(v["steps"][0][2], false, "the step is not done: {v}");
+    assert_eq!(
+        v["steps"][0],
+        serde_json::json!(["domain", false]),
+        "the step is not done: {v}"
+    );
 
     // Later steps wait for the earlier ones, as when saving.
     let (status, _) = check(&app, &cookie, "smtp", &[("smtp.enabled", "true")]).await;
@@ -614,27 +618,29 @@ async fn acme_defaults_to_lets_encrypt_and_staging_toggles() {
     assert!(caddyfile.contains("ops@example.com"), "{caddyfile}");
 }
 
-/// "Test connection" of the Docker target, through the HTTP API: the
-/// daemon's version and API version from the real local daemon, and a
-/// sentence with the fix for an address nothing listens on.
+/// "Test connection" of the Docker target, through the HTTP API, with the
+/// values as typed (nothing saved): the daemon's version and API version
+/// from the real local daemon, and a sentence with the fix for an address
+/// nothing listens on.
 #[tokio::test]
 async fn test_connection_names_the_daemon_or_the_fix() {
     let app = spawn_app().await;
     let cookie = app.claim().await;
-    complete_steps(
+    complete_steps(&app, &cookie, "chat.example.com", "tcp://127.0.0.1:9").await;
+    let (status, result) = post_step(
         &app,
         &cookie,
-        "chat.example.com",
-        "unix:///var/run/docker.sock",
+        "/api/wizard/test-target",
+        "target",
+        &[
+            ("target", "docker"),
+            ("target.docker_url", "unix:///var/run/docker.sock"),
+        ],
     )
     .await;
-    let res = app
-        .call("/api/wizard/test-target", &[], Some(&cookie))
-        .await;
-    assert_status(&res, StatusCode::OK);
-    let result = json(res).await;
-    assert_eq!(result[0], true, "{result}");
-    let sentence = result[1].as_str().unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["ok"], true, "{result}");
+    let sentence = result["sentence"].as_str().unwrap();
     // The version the real daemon reports, and the API spoken with it.
     let daemon = std::process::Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
@@ -647,10 +653,22 @@ async fn test_connection_names_the_daemon_or_the_fix() {
         "{sentence}"
     );
 
+    // The page that ran the test shows the address as typed, with the
+    // outcome beside it...
+    let v = view(&app, &cookie, "target").await;
+    assert_eq!(v["docker_url"], "unix:///var/run/docker.sock", "{v}");
+    assert_eq!(v["last_target"]["ok"], true, "{v}");
+    // ...but the test saved nothing: another session sees the draft with
+    // the address saved before.
+    let other = app.sign_in().await;
+    let v = view(&app, &other, "target").await;
+    assert_eq!(v["docker_url"], "tcp://127.0.0.1:9", "{v}");
+
     // Nothing listens on port 9: the sentence names the address and the fix.
-    let (status, body) = save(
+    let (status, result) = post_step(
         &app,
         &cookie,
+        "/api/wizard/test-target",
         "target",
         &[
             ("target", "docker"),
@@ -658,18 +676,25 @@ async fn test_connection_names_the_daemon_or_the_fix() {
         ],
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let res = app
-        .call("/api/wizard/test-target", &[], Some(&cookie))
-        .await;
-    assert_status(&res, StatusCode::OK);
-    let result = json(res).await;
-    assert_eq!(result[0], false, "{result}");
-    let sentence = result[1].as_str().unwrap();
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["ok"], false, "{result}");
+    let sentence = result["sentence"].as_str().unwrap();
     assert!(
         sentence.contains("tcp://127.0.0.1:9") && sentence.contains("Is dockerd running?"),
         "{sentence}"
     );
+
+    // A typed address that is no Docker address is refused beside its field.
+    let (status, body) = post_step(
+        &app,
+        &cookie,
+        "/api/wizard/test-target",
+        "target",
+        &[("target", "docker"), ("target.docker_url", "http://wrong")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(field_error(&body, "target.docker_url").is_some(), "{body}");
 
     // Signed out, nothing is tested.
     let res = app.call("/api/wizard/test-target", &[], None).await;

@@ -371,7 +371,9 @@ impl StackForm {
         let tls = self.tls.read(&mut r);
         let smtp = self.smtp.read(&mut r);
         let livekit = self.livekit.read(&mut r);
-        let apps = self.apps.read(&mut r);
+        // voice-ingress follows voice unless set: the default never warns.
+        let voice = livekit.as_ref().is_some_and(|l| l.enabled);
+        let apps = self.apps.read(&mut r, voice);
         let network = self.network.read(&mut r);
         let mut images = Some(ImageSet::default());
         for (name, field) in &self.images {
@@ -460,8 +462,10 @@ impl TlsForm {
         )?;
         let stray = |r: &mut Reader, path: &str, f: &F, why: &str| {
             if f.is_some() {
-                r.issues
-                    .push(FieldIssue::warning(path, format!("ignored: {why}")));
+                r.issues.push(FieldIssue::warning(
+                    path,
+                    format!("{path} is ignored: {why}"),
+                ));
             }
         };
         match mode.as_str() {
@@ -610,7 +614,7 @@ impl LiveKitForm {
                     r.issues.push(
                         FieldIssue::warning(
                             "livekit.node_ip",
-                            "ignored: livekit.ip_mode is \"external\"",
+                            "livekit.node_ip is ignored: livekit.ip_mode is \"external\"",
                         )
                         .with_fix("set livekit.ip_mode = \"fixed\" to use this address"),
                     );
@@ -632,7 +636,8 @@ impl LiveKitForm {
 }
 
 impl AppsForm {
-    fn read(&self, r: &mut Reader) -> Option<Apps> {
+    /// `voice`: whether LiveKit is on, the default of `apps.voice_ingress`.
+    fn read(&self, r: &mut Reader, voice: bool) -> Option<Apps> {
         let d = Apps::default();
         let api = r.flag("apps.api", &self.api, d.api);
         let events = r.flag("apps.events", &self.events, d.events);
@@ -641,7 +646,7 @@ impl AppsForm {
         let gifbox = r.flag("apps.gifbox", &self.gifbox, d.gifbox);
         let crond = r.flag("apps.crond", &self.crond, d.crond);
         let pushd = r.flag("apps.pushd", &self.pushd, d.pushd);
-        let voice_ingress = r.flag("apps.voice_ingress", &self.voice_ingress, d.voice_ingress);
+        let voice_ingress = r.flag("apps.voice_ingress", &self.voice_ingress, voice);
         let web = r.flag("apps.web", &self.web, d.web);
         Some(Apps {
             api: api?,
@@ -1017,6 +1022,29 @@ mod tests {
         .unwrap()
         .warnings;
         assert!(w.iter().any(|i| i.field == "livekit.udp_ports"), "{w:?}");
+    }
+
+    #[test]
+    fn voice_ingress_follows_voice_by_default_so_defaults_never_warn() {
+        let on = parse_stack_toml("domain='a.example.com'\n[livekit]\nenabled=true").unwrap();
+        assert!(on.config.apps.voice_ingress);
+        assert!(
+            !on.warnings.iter().any(|w| w.field == "apps.voice_ingress"),
+            "{:?}",
+            on.warnings
+        );
+        let off = parse_stack_toml("domain='a.example.com'").unwrap();
+        assert!(!off.config.apps.voice_ingress);
+        // Set explicitly, it is what was set (and warned about).
+        let explicit = parse_stack_toml(
+            "domain='a.example.com'\n[livekit]\nenabled=true\n[apps]\nvoice_ingress=false",
+        )
+        .unwrap();
+        assert!(!explicit.config.apps.voice_ingress);
+        assert!(explicit
+            .warnings
+            .iter()
+            .any(|w| w.field == "apps.voice_ingress"));
     }
 
     #[test]
