@@ -38,6 +38,16 @@ compose_ready() {
 }
 
 "$bin" render --config "$config" --out "$work/render" >/dev/null 2>&1
+# Fair health checks: the export says what a production stack wants (10 s),
+# but while deploying Burrow runs a service's check every EXEC_EVERY; give
+# docker-compose's checks the same interval, read from Burrow's source.
+every=$(sed -n 's/^const EXEC_EVERY: Duration = Duration::from_secs(\([0-9]*\));.*/\1/p' \
+  engine/src/deploy/docker/health.rs)
+[ -n "$every" ] || { echo "cannot read EXEC_EVERY from engine/src/deploy/docker/health.rs" >&2; exit 1; }
+sed -i -E "s/^( *)interval: [0-9]+s$/\1interval: ${every}s/" "$work/render/compose.yml"
+grep -q "interval: ${every}s" "$work/render/compose.yml" \
+  || { echo "the compose export has no health check interval to align" >&2; exit 1; }
+echo "health checks: docker-compose every ${every}s, as Burrow checks while deploying"
 mkdir -p "$work/render/tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -subj /CN=stoat.burrow.test -addext subjectAltName=DNS:stoat.burrow.test \

@@ -15,9 +15,10 @@ use tokio::sync::watch;
 use crate::chat_probe::{probe_chat, ProbeResult};
 use crate::deploy::{ServiceStatus, Target};
 
-/// How often the target is polled for what its event stream does not tell
-/// (restart counts, health).
-pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// How often the target is looked at besides its event stream (which tells
+/// starts, stops, restarts and Docker's health at once): for Burrow's own
+/// HTTP/TCP probes.
+pub const STATUS_EVERY: Duration = Duration::from_secs(5);
 /// How often the chat server is probed through Caddy.
 pub const PROBE_EVERY: Duration = Duration::from_secs(5);
 

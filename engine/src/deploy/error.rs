@@ -62,6 +62,18 @@ pub enum DeployError {
     #[error("stack {stack} has no service {service}")]
     NoSuchService { stack: String, service: String },
 
+    /// The daemon stopped answering while Burrow was working with it.
+    #[error(
+        "{context} failed: the Docker daemon at {url} stopped answering ({reason}). Once it \
+         runs again (`systemctl start docker`), deploy again: what already runs is kept, and \
+         the deploy goes on from where it stopped"
+    )]
+    DaemonGone {
+        context: String,
+        url: String,
+        reason: String,
+    },
+
     #[error("{context} failed: {}", docker_message(source))]
     Docker {
         context: String,
@@ -98,7 +110,64 @@ pub(crate) fn stack_name(name: &str) -> Result<stack::model::StackName, DeployEr
     })
 }
 
+/// Why a request to the daemon got no answer, in a few words; `None` when
+/// the daemon did answer (with an error of its own).
+fn no_answer(e: &bollard::errors::Error) -> Option<String> {
+    use bollard::errors::Error as E;
+    use std::io::ErrorKind as K;
+    match e {
+        E::RequestTimeoutError => return Some("no answer in time".to_owned()),
+        E::SocketNotFoundError(path) => return Some(format!("its socket {path} is gone")),
+        E::HyperLegacyError { .. } | E::HyperResponseError { .. } | E::IOError { .. } => {}
+        _ => return None,
+    }
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(
+                match io.kind() {
+                    K::ConnectionRefused => "connection refused",
+                    K::NotFound => "its socket is gone",
+                    K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::BrokenPipe
+                    | K::UnexpectedEof => "the connection was cut",
+                    K::TimedOut => "no answer in time",
+                    _ => return Some(io.to_string()),
+                }
+                .to_owned(),
+            );
+        }
+        current = err.source();
+    }
+    // hyper's own words: "connection closed before message completed", …
+    let mut innermost = e.to_string();
+    let mut current = std::error::Error::source(e);
+    while let Some(err) = current {
+        innermost = err.to_string();
+        current = err.source();
+    }
+    Some(innermost)
+}
+
 impl DeployError {
+    /// A daemon error that is really the daemon being gone becomes
+    /// [`DeployError::DaemonGone`], naming the address `url`; every other
+    /// error is returned as it is.
+    pub(crate) fn on_daemon(self, url: &str) -> Self {
+        match self {
+            DeployError::Docker { context, source } => match no_answer(&source) {
+                Some(reason) => DeployError::DaemonGone {
+                    context,
+                    url: url.to_owned(),
+                    reason,
+                },
+                None => DeployError::Docker { context, source },
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn docker(
         context: impl Into<String>,
     ) -> impl FnOnce(bollard::errors::Error) -> Self {
@@ -142,6 +211,39 @@ impl DeployError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_daemon_that_stops_answering_is_a_sentence_with_the_fix() {
+        let cut = DeployError::docker("inspecting s-livekit")(bollard::errors::Error::IOError {
+            err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        })
+        .on_daemon("tcp://127.0.0.1:2375");
+        assert!(matches!(cut, DeployError::DaemonGone { .. }), "{cut:?}");
+        let text = cut.to_string();
+        assert!(
+            text.starts_with(
+                "inspecting s-livekit failed: the Docker daemon at tcp://127.0.0.1:2375 \
+                 stopped answering (connection refused)."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("deploy again"), "{text}");
+        // The daemon answered: its own message, not "stopped answering".
+        let answered = DeployError::docker("creating s-api")(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message: "name in use".into(),
+            },
+        )
+        .on_daemon("tcp://127.0.0.1:2375");
+        assert_eq!(answered.to_string(), "creating s-api failed: name in use");
+        // Errors that are not the daemon's pass through.
+        let other = DeployError::Conflict {
+            message: "busy".into(),
+        }
+        .on_daemon("x");
+        assert_eq!(other.to_string(), "busy");
+    }
 
     #[test]
     fn unhealthy_names_service_and_shows_logs() {

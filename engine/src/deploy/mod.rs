@@ -100,9 +100,10 @@ pub trait Target: Send + Sync {
     /// in dependency order. HTTP/TCP health is Burrow's own probe, run now.
     async fn status(&self, stack: &str) -> Result<Vec<ServiceStatus>, DeployError>;
 
-    /// A snapshot at once, then one each time something changed, checked
-    /// every `every` (uptime alone is not a change). Errors are yielded and
-    /// polling goes on.
+    /// A snapshot at once, then one each time something changed (uptime
+    /// alone is not a change): looked at when the target reports a change
+    /// (Docker's event stream) and every `every` for what it does not
+    /// report. Errors are yielded and watching goes on.
     fn watch_status(
         &self,
         stack: &str,

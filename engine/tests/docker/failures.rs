@@ -176,3 +176,66 @@ async fn service_that_never_becomes_healthy_times_out_naming_it_with_its_logs() 
         "livekit must not start: {made:?}"
     );
 }
+
+#[tokio::test]
+async fn daemon_that_goes_away_mid_deploy_is_a_sentence_and_deploying_again_converges() {
+    let kit = Kit::new("bt-gone");
+    let _cleanup = kit.cleanup();
+    target().await;
+    let mut proxy = DaemonProxy::start().await;
+    let url = proxy.url();
+    let through = DockerTarget::connect(Some(&url)).await.unwrap();
+    let services = ["redis", "livekit", "web"];
+    let request = kit.request_for(kit.subset(&services), 1);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = ApplyOptions::default();
+    let apply = through.apply(&request, &opts, &tx);
+    // The daemon goes away once the first container exists.
+    let cut = async {
+        while let Some(e) = rx.recv().await {
+            if matches!(e, ProgressEvent::Creating { .. }) {
+                proxy.cut();
+                break;
+            }
+        }
+    };
+    let (result, ()) = tokio::join!(apply, cut);
+    let err = result.expect_err("the daemon went away");
+    let text = err.to_string();
+    assert!(matches!(err, DeployError::DaemonGone { .. }), "{err:?}");
+    assert!(
+        text.contains(&format!("the Docker daemon at {url} stopped answering")),
+        "{text}"
+    );
+    assert!(text.contains("deploy again"), "{text}");
+    assert!(
+        !text.contains("hyper") && !text.contains("legacy client"),
+        "no client internals: {text}"
+    );
+    drop(tx);
+    let mut failed = Vec::new();
+    while let Some(e) = rx.recv().await {
+        if let ProgressEvent::Failed { message, .. } = e {
+            failed.push(message);
+        }
+    }
+    assert!(
+        failed.iter().any(|m| m.contains("stopped answering")),
+        "the progress says it too: {failed:?}"
+    );
+
+    // Back again: the same target deploys, and the stack converges.
+    proxy.resume().await;
+    let (tx, mut rx) = channel();
+    let report = through
+        .apply(&request, &ApplyOptions::default(), &tx)
+        .await
+        .unwrap_or_else(|e| panic!("deploying again once the daemon is back: {e}"));
+    assert_eq!(containers("bt-gone").len(), services.len());
+    let running = sh("docker ps -q --filter label=burrow.stack=bt-gone --filter status=running");
+    assert_eq!(running.lines().count(), services.len(), "{report:?}");
+    assert!(
+        matches!(drain(&mut rx).last(), Some(ProgressEvent::Finished { .. })),
+        "{report:?}"
+    );
+}

@@ -38,7 +38,42 @@ async fn status_watch_and_logs_follow_the_running_stack() {
         .unwrap();
     assert_eq!(first.len(), 2);
     let redis_before = first.iter().find(|s| s.service == "redis").unwrap().clone();
+    // A watch whose poll never comes within this test: what it sees, it
+    // sees through the daemon's event stream.
+    let mut events_only = target.watch_status("bt-watch", Duration::from_secs(600));
+    let first_too = tokio::time::timeout(Duration::from_secs(3), events_only.next())
+        .await
+        .expect("a first snapshot at once")
+        .unwrap()
+        .unwrap();
+    let states = |list: &[engine::deploy::ServiceStatus]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|s| (s.service.clone(), s.state.clone()))
+            .collect()
+    };
+    assert_eq!(states(&first_too), states(&first));
     sh("docker kill bt-watch-redis");
+    let t0 = Instant::now();
+    let by_event = tokio::time::timeout(Duration::from_secs(5), events_only.next())
+        .await
+        .expect("the kill arrives through the event stream, not the 10-minute poll")
+        .unwrap()
+        .unwrap();
+    let redis_by_event = by_event.iter().find(|s| s.service == "redis").unwrap();
+    // Killed: stopped, restarting, or (restart policy) started again.
+    let seen = |s: &engine::deploy::ServiceStatus| {
+        (s.state.clone(), s.restart_count, s.started_at.clone())
+    };
+    assert_ne!(
+        seen(redis_by_event),
+        seen(&redis_before),
+        "{redis_by_event:?}"
+    );
+    eprintln!(
+        "kill seen through the event stream after {:.1?}",
+        t0.elapsed()
+    );
+    drop(events_only);
     let t0 = Instant::now();
     let changed = tokio::time::timeout(Duration::from_secs(5), watch.next())
         .await

@@ -273,3 +273,72 @@ pub fn container_file(container: &str, path: &str) -> (String, u32) {
 pub fn container_file_uid(container: &str, path: &str) -> u64 {
     container_entry(container, path).2
 }
+
+/// The real daemon behind a loopback TCP address that a test can cut and
+/// bring back: `tcp://127.0.0.1:<port>` forwards every connection to the
+/// local socket. `cut` closes the listener and every open connection, as a
+/// daemon that went away does; `resume` listens on the same port again.
+pub struct DaemonProxy {
+    port: u16,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl DaemonProxy {
+    pub async fn start() -> DaemonProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut proxy = DaemonProxy { port, task: None };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn url(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task: every forwarded connection closes.
+            let mut open = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                open.spawn(async move {
+                    if let Ok(mut daemon) =
+                        tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut daemon).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    pub fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    pub async fn resume(&mut self) {
+        // The aborted task lets go of the port once it has stopped.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("port {} stays taken: {e}", self.port)
+                }
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+impl Drop for DaemonProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

@@ -35,12 +35,14 @@ pub(super) struct Step<'a> {
 #[tracing::instrument(skip_all, fields(stack = %req.stack, revision = req.revision))]
 pub(super) async fn apply(
     docker: &Docker,
+    url: &str,
     req: &DeployRequest,
     opts: &ApplyOptions,
     progress: &UnboundedSender<ProgressEvent>,
 ) -> Result<ApplyReport, DeployError> {
     let begun = Instant::now();
     let fail = |e: DeployError| {
+        let e = e.on_daemon(url);
         let _ = progress.send(ProgressEvent::Failed {
             service: e.service().map(str::to_string),
             message: e.summary(),
@@ -134,6 +136,7 @@ pub(super) async fn apply(
         .collect();
     let run = Run {
         docker,
+        url,
         ctx: &ctx,
         opts,
         progress,

@@ -36,7 +36,7 @@ use std::time::Duration;
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use bollard::Docker;
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, StreamExt};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{
@@ -116,11 +116,13 @@ impl Target for DockerTarget {
         opts: &ApplyOptions,
         progress: &UnboundedSender<ProgressEvent>,
     ) -> Result<ApplyReport, DeployError> {
-        apply::apply(&self.docker, req, opts, progress).await
+        apply::apply(&self.docker, &self.url, req, opts, progress).await
     }
 
     async fn status(&self, stack: &str) -> Result<Vec<ServiceStatus>, DeployError> {
-        status::snapshot(&self.docker, stack).await
+        status::snapshot(&self.docker, stack)
+            .await
+            .map_err(|e| e.on_daemon(&self.url))
     }
 
     fn watch_status(
@@ -128,7 +130,10 @@ impl Target for DockerTarget {
         stack: &str,
         every: Duration,
     ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
+        let url = self.url.clone();
         status::watch(self.docker.clone(), stack.to_string(), every)
+            .map(move |r| r.map_err(|e| e.on_daemon(&url)))
+            .boxed()
     }
 
     fn logs(
@@ -153,6 +158,6 @@ impl Target for DockerTarget {
         remove_volumes: bool,
         progress: &UnboundedSender<ProgressEvent>,
     ) -> Result<Vec<String>, DeployError> {
-        remove::remove(&self.docker, stack, remove_volumes, progress).await
+        remove::remove(&self.docker, &self.url, stack, remove_volumes, progress).await
     }
 }

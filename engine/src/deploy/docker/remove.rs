@@ -13,11 +13,14 @@ use crate::deploy::{DeployError, ProgressEvent};
 #[tracing::instrument(skip(docker, progress))]
 pub(super) async fn remove(
     docker: &Docker,
+    url: &str,
     stack: &str,
     remove_volumes: bool,
     progress: &UnboundedSender<ProgressEvent>,
 ) -> Result<Vec<String>, DeployError> {
-    let result = remove_inner(docker, stack, remove_volumes, progress).await;
+    let result = remove_inner(docker, stack, remove_volumes, progress)
+        .await
+        .map_err(|e| e.on_daemon(url));
     if let Err(e) = &result {
         let _ = progress.send(ProgressEvent::Failed {
             service: e.service().map(str::to_string),

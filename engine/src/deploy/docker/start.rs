@@ -47,6 +47,8 @@ pub(super) fn millis(d: Duration) -> u64 {
 /// What every service task shares.
 pub(super) struct Run<'a> {
     pub docker: &'a Docker,
+    /// The daemon's address, for the sentence when it stops answering.
+    pub url: &'a str,
     pub ctx: &'a Context<'a>,
     pub opts: &'a ApplyOptions,
     pub progress: &'a UnboundedSender<ProgressEvent>,
@@ -62,7 +64,10 @@ impl Run<'_> {
     /// Runs one service's step; its outcome is published to its dependents
     /// and, on failure, reported as a `Failed` event.
     pub(super) async fn service(&self, i: usize, step: &Step<'_>) -> Result<(), DeployError> {
-        let result = self.service_inner(i, step).await;
+        let result = self
+            .service_inner(i, step)
+            .await
+            .map_err(|e| e.on_daemon(self.url));
         match &result {
             Ok(reached) => {
                 self.states[i].send_replace(*reached);

@@ -1,16 +1,20 @@
 //! The dashboard's view of a stack: one list call, then one inspect and (for
-//! HTTP/TCP probes) one probe per container, all at once; cheap enough to
-//! poll every second.
+//! HTTP/TCP probes) one probe per container, all at once. The watch takes a
+//! snapshot when the daemon's event stream says a container changed, and
+//! otherwise only every few seconds.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary, HealthStatusEnum, PortMap,
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary, EventMessage,
+    HealthStatusEnum, PortMap,
 };
+use bollard::query_parameters::EventsOptions;
 use bollard::Docker;
 use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::FutureExt;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -45,23 +49,111 @@ pub(super) async fn snapshot(
     Ok(list.into_iter().map(|(_, s)| s).collect())
 }
 
-/// A snapshot now, then one whenever something other than uptime changed.
+/// Container events that change what the dashboard shows. Not `exec_*`:
+/// health checks (Docker's and Burrow's) run execs all the time.
+const EVENTS: &[&str] = &[
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "oom",
+    "pause",
+    "unpause",
+    "destroy",
+    "rename",
+    "health_status",
+];
+
+/// Events that arrive this close together make one snapshot (a restart is
+/// kill, die, stop, start).
+const SETTLE: Duration = Duration::from_millis(100);
+
+type Events = BoxStream<'static, Result<EventMessage, BollardError>>;
+
+/// The daemon's event stream for the containers of `stack`, from now on
+/// (the request goes out when first polled; `since` keeps what happens
+/// before that).
+fn events(docker: &Docker, stack: &str) -> Events {
+    let filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        (
+            "label".to_owned(),
+            vec![format!("{}={stack}", label::STACK)],
+        ),
+        (
+            "event".to_owned(),
+            EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        ),
+    ]);
+    docker
+        .events(Some(EventsOptions {
+            since: Some(OffsetDateTime::now_utc().unix_timestamp().to_string()),
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .boxed()
+}
+
+/// Waits until the stack changes (an event) or `every` has passed (for what
+/// events do not say: Burrow's own HTTP/TCP probes, uptime). A stream that
+/// failed or ended is dropped and opened again on the next wait.
+async fn next_change(docker: &Docker, stack: &str, events: &mut Option<Events>, every: Duration) {
+    let stream = events.get_or_insert_with(|| self::events(docker, stack));
+    tokio::select! {
+        item = stream.next() => match item {
+            Some(Ok(_)) => {
+                // Let the rest of a burst arrive, then take it all at once.
+                tokio::time::sleep(SETTLE).await;
+                while let Some(Some(Ok(_))) = stream.next().now_or_never() {}
+            }
+            Some(Err(e)) => {
+                tracing::debug!(stack, error = %e, "event stream failed; polling until it is back");
+                *events = None;
+                tokio::time::sleep(every).await;
+            }
+            None => {
+                *events = None;
+                tokio::time::sleep(every).await;
+            }
+        },
+        () = tokio::time::sleep(every) => {}
+    }
+}
+
+/// A snapshot now, then one whenever something other than uptime changed:
+/// looked at when the daemon reports a container event, and every `every`
+/// in any case.
 pub(super) fn watch(
     docker: Docker,
     stack: String,
     every: Duration,
 ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
     type Key = Result<Vec<ServiceStatus>, String>;
-    let state: (Docker, String, Option<Key>) = (docker, stack, None);
-    stream::unfold(state, move |(docker, stack, last)| async move {
-        let mut last = last;
-        let mut first = last.is_none();
+    struct State {
+        docker: Docker,
+        stack: String,
+        events: Option<Events>,
+        last: Option<Key>,
+    }
+    let state = State {
+        docker,
+        stack,
+        events: None,
+        last: None,
+    };
+    stream::unfold(state, move |mut st| async move {
         loop {
-            if !first {
-                tokio::time::sleep(every).await;
+            if st.last.is_some() {
+                next_change(&st.docker, &st.stack, &mut st.events, every).await;
+            } else {
+                // Subscribe before the first snapshot: nothing falls between
+                // (an event replayed from the same second costs one more
+                // snapshot, no more).
+                st.events = Some(events(&st.docker, &st.stack));
             }
-            first = false;
-            let snap = snapshot(&docker, &stack).await;
+            let snap = snapshot(&st.docker, &st.stack).await;
             let key: Key = match &snap {
                 Ok(list) => Ok(list
                     .iter()
@@ -72,9 +164,9 @@ pub(super) fn watch(
                     .collect()),
                 Err(e) => Err(e.to_string()),
             };
-            if last.as_ref() != Some(&key) {
-                last = Some(key);
-                return Some((snap, (docker, stack, last)));
+            if st.last.as_ref() != Some(&key) {
+                st.last = Some(key);
+                return Some((snap, st));
             }
         }
     })
