@@ -93,6 +93,16 @@ test('the dashboard shows every service, a killed one within seconds, and the ch
   await expect(page.getByTestId('chat-answers')).toContainText('The chat server answers', { timeout: 30_000 });
   await page.screenshot({ path: testInfo.outputPath('dashboard-1-healthy.png'), fullPage: true });
 
+  // At 1280 px the whole table fits its card: no sideways scroll hides
+  // the Ports column.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const wrap = page.locator('.table-wrap:has(table[data-testid="services"])');
+  const fit = await wrap.evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+  expect(fit.scroll, `services table ${fit.scroll}px wide in a ${fit.client}px card`).toBeLessThanOrEqual(fit.client);
+  await expect(page.locator('tr[data-service="caddy"] td.ports')).toContainText('18443');
+  // A service without a health check says so, not "none".
+  await expect(page.locator('tr[data-service="crond"] td:nth-child(3)')).toHaveText('no check');
+
   // Uptime keeps counting between status updates.
   const uptime = page.locator('tr[data-service="caddy"] td.uptime');
   const before = await uptime.textContent();

@@ -13,7 +13,6 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use serde::{Deserialize, Serialize};
 use stack::model::StackConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -22,13 +21,8 @@ const TIMEOUT: Duration = Duration::from_secs(4);
 /// The most of a body read; the JSON documents probed are far smaller.
 const BODY_LIMIT: usize = 256 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    pub path: String,
-    pub ok: bool,
-    /// One sentence: what answered, or what went wrong.
-    pub detail: String,
-}
+/// What one probe found (a `wire` type: the dashboard reads it).
+pub use wire::ProbeResult;
 
 /// Where Caddy's HTTPS port is reachable from Burrow.
 fn address(config: &StackConfig) -> (std::net::IpAddr, u16) {

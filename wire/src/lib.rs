@@ -15,7 +15,7 @@ pub use logs::{LogLine, LogStream};
 pub use progress::{
     ChangeAction, DeploymentDone, DeploymentStatus, PlannedChange, ProgressEvent, PullTally,
 };
-pub use status::{Health, ServiceStatus};
+pub use status::{Health, ProbeResult, ServiceStatus};
 
 /// A rendered file as a page shows it (secret values masked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

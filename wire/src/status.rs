@@ -72,6 +72,16 @@ impl ServiceStatus {
     }
 }
 
+/// One request made to the chat server through Caddy (the dashboard's
+/// "the chat server answers").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub path: String,
+    pub ok: bool,
+    /// One sentence: what answered, or what went wrong.
+    pub detail: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

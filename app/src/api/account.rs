@@ -103,12 +103,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
             return Err(AppError::invalid("password", "Enter your password.")
                 .keeping("username", &username));
         }
-        if let Some(wait) = state
-            .store
-            .login_throttled(&username, &ip)
-            .await
-            .map_err(internal)?
-        {
+        if let Some(wait) = state.store.login_throttled(&username, &ip).await? {
             let _ = state
                 .store
                 .record(&username, Some(&ip), "login", Outcome::Throttled, None)
@@ -117,17 +112,12 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
                 retry_after_secs: wait.0,
             });
         }
-        let user = state
-            .store
-            .verify_login(&username, &password)
-            .await
-            .map_err(internal)?;
+        let user = state.store.verify_login(&username, &password).await?;
         let Some(user) = user else {
             state
                 .store
                 .record(&username, Some(&ip), "login", Outcome::Failure, None)
-                .await
-                .map_err(internal)?;
+                .await?;
             return Err(AppError::BadCredentials {
                 username: username.chars().take(64).collect(),
             });
@@ -135,8 +125,7 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         state
             .store
             .record(&user.username, Some(&ip), "login", Outcome::Success, None)
-            .await
-            .map_err(internal)?;
+            .await?;
         start_session(user.id).await?;
         leptos_axum::redirect("/");
         Ok(())

@@ -25,16 +25,8 @@ pub async fn get_certificate() -> Result<CaInfo, AppError> {
     let run = async {
         require_user().await?;
         let state = state();
-        let ca = state
-            .store
-            .burrow_ca(&state.vault)
-            .await
-            .map_err(internal)?;
-        let latest = state
-            .store
-            .running_revision(&state.vault)
-            .await
-            .map_err(internal)?;
+        let ca = state.store.burrow_ca(&state.vault).await?;
+        let latest = state.store.running_revision(&state.vault).await?;
         let rfc = |t: time::OffsetDateTime| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()

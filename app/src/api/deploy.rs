@@ -50,26 +50,22 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
         require_user().await?;
         let state = state();
         let store = &state.store;
-        let latest = store
-            .latest_revision(&state.vault)
-            .await
-            .map_err(internal)?
-            .map(|r| {
-                let services = r
-                    .config
-                    .services()
-                    .into_iter()
-                    .map(|s| (s.name().to_owned(), r.config.images.get(s).to_string()))
-                    .collect();
-                RevisionInfo {
-                    id: r.meta.id,
-                    created_at: r.meta.created_at,
-                    author: r.meta.author,
-                    stack: r.config.name.as_str().to_owned(),
-                    domain: r.config.domain.as_str().to_owned(),
-                    services,
-                }
-            });
+        let latest = store.latest_revision(&state.vault).await?.map(|r| {
+            let services = r
+                .config
+                .services()
+                .into_iter()
+                .map(|s| (s.name().to_owned(), r.config.images.get(s).to_string()))
+                .collect();
+            RevisionInfo {
+                id: r.meta.id,
+                created_at: r.meta.created_at,
+                author: r.meta.author,
+                stack: r.config.name.as_str().to_owned(),
+                domain: r.config.domain.as_str().to_owned(),
+                services,
+            }
+        });
         let docker_url = store
             .latest_revision(&state.vault)
             .await
@@ -80,7 +76,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
                 engine::targets::TargetSettings::Kubernetes { .. } => None,
             })
             .unwrap_or_default();
-        let recent = store.recent_deployments(10).await.map_err(internal)?;
+        let recent = store.recent_deployments(10).await?;
         let mut history: Vec<DeploymentInfo> = recent
             .into_iter()
             .map(|d| DeploymentInfo {
@@ -96,7 +92,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
             .collect();
         let current = match history.first().cloned() {
             Some(mut d) => {
-                d.events = store.progress_since(d.id, 0).await.map_err(internal)?;
+                d.events = store.progress_since(d.id, 0).await?;
                 Some(d)
             }
             None => None,
@@ -106,7 +102,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
         }
         Ok(DeployPage {
             latest,
-            deployed_revision: store.deployed_revision().await.map_err(internal)?,
+            deployed_revision: store.deployed_revision().await?,
             current,
             history,
             docker_url,

@@ -31,7 +31,7 @@ pub async fn get_overview() -> Result<Overview, AppError> {
     let run = async {
         require_user().await?;
         let state = state();
-        let entries = state.store.recent_audit(20).await.map_err(internal)?;
+        let entries = state.store.recent_audit(20).await?;
         Ok(Overview {
             version: crate::state::VERSION.to_owned(),
             uptime_secs: state.started.elapsed().as_secs(),

@@ -4,43 +4,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use wire::{LogLine, ProbeResult, ServiceStatus};
+
 use crate::error::AppError;
-
-/// One service as the dashboard shows it (the engine's `ServiceStatus`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceRow {
-    pub service: String,
-    pub container: String,
-    pub state: String,
-    /// `healthy`, `unhealthy`, `starting`, `none`.
-    pub health: String,
-    pub restart_count: u64,
-    pub started_at: Option<String>,
-    pub uptime_secs: Option<u64>,
-    pub image: String,
-    pub ports: Vec<String>,
-    pub exit_code: Option<i64>,
-    pub revision: Option<i64>,
-    pub one_shot: bool,
-}
-
-impl ServiceRow {
-    /// Whether the row should stand out: stopped, failing or restarting.
-    pub fn is_trouble(&self) -> bool {
-        if self.one_shot {
-            return self.state != "running" && self.exit_code.unwrap_or(0) != 0;
-        }
-        self.state != "running" || self.health == "unhealthy"
-    }
-}
-
-/// A request made through Caddy (the engine's `ProbeResult`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeRow {
-    pub path: String,
-    pub ok: bool,
-    pub detail: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServicesView {
@@ -53,8 +19,8 @@ pub struct ServicesView {
     /// continue at.
     #[serde(default)]
     pub resume_step: Option<String>,
-    pub services: Vec<ServiceRow>,
-    pub probes: Vec<ProbeRow>,
+    pub services: Vec<ServiceStatus>,
+    pub probes: Vec<ProbeResult>,
     /// Why the target could not be asked (daemon down…), as a sentence.
     pub problem: Option<String>,
 }
@@ -65,12 +31,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
     let run = async {
         require_user().await?;
         let state = state();
-        let Some(revision) = state
-            .store
-            .running_revision(&state.vault)
-            .await
-            .map_err(internal)?
-        else {
+        let Some(revision) = state.store.running_revision(&state.vault).await? else {
             let draft = state.store.wizard_draft(&state.vault).await?;
             return Ok(ServicesView {
                 stack: None,
@@ -88,13 +49,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
         let stack = config.name.as_str().to_owned();
         let (services, problem) = match target {
             Ok(target) => match target.status(&stack).await {
-                Ok(list) => (
-                    list.into_iter()
-                        .filter_map(|s| serde_json::to_value(s).ok())
-                        .filter_map(|v| serde_json::from_value(v).ok())
-                        .collect(),
-                    None,
-                ),
+                Ok(list) => (list, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             },
             Err(e) => (Vec::new(), Some(e.to_string())),
@@ -113,15 +68,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
             } else {
                 None
             };
-            engine::chat_probe::probe_chat(&config, ca.as_deref())
-                .await
-                .into_iter()
-                .map(|p| ProbeRow {
-                    path: p.path,
-                    ok: p.ok,
-                    detail: p.detail,
-                })
-                .collect()
+            engine::chat_probe::probe_chat(&config, ca.as_deref()).await
         };
         Ok(ServicesView {
             stack: Some(stack),
@@ -135,20 +82,10 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
     respond(run.await)
 }
 
-/// One log line (the engine's `LogLine`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogRow {
-    pub service: String,
-    /// `stdout` or `stderr`.
-    pub stream: String,
-    pub timestamp: Option<String>,
-    pub text: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogsView {
     pub services: Vec<String>,
-    pub lines: Vec<LogRow>,
+    pub lines: Vec<LogLine>,
     pub problem: Option<String>,
 }
 
@@ -162,12 +99,7 @@ pub async fn get_logs(service: Option<String>) -> Result<LogsView, AppError> {
     let run = async {
         require_user().await?;
         let state = state();
-        let Some(revision) = state
-            .store
-            .running_revision(&state.vault)
-            .await
-            .map_err(internal)?
-        else {
+        let Some(revision) = state.store.running_revision(&state.vault).await? else {
             return Ok(LogsView {
                 services: Vec::new(),
                 lines: Vec::new(),
@@ -205,11 +137,7 @@ pub async fn get_logs(service: Option<String>) -> Result<LogsView, AppError> {
         let mut stream = target.logs(config.name.as_str(), service.as_deref(), FIRST_LINES, false);
         while let Some(item) = stream.next().await {
             match item {
-                Ok(l) => {
-                    if let Ok(row) = serde_json::to_value(l).and_then(serde_json::from_value) {
-                        lines.push(row);
-                    }
-                }
+                Ok(l) => lines.push(l),
                 Err(e) => problem = Some(e.to_string()),
             }
         }

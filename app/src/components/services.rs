@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::services::{get_services, ProbeRow, ServiceRow, ServicesView};
+use wire::{ProbeResult, ServiceStatus};
+
+use crate::api::services::{get_services, ServicesView};
 use crate::components::live::{seconds_ticker, subscribe};
 
 fn uptime(secs: Option<u64>) -> String {
@@ -30,15 +32,6 @@ pub fn ServicesBoard() -> impl IntoView {
                     })
             }}
         </Suspense>
-    }
-}
-
-/// Health as the operator reads it: a service without a health check has
-/// "no check", not "none" (which reads like "not healthy").
-fn health_text(health: &str) -> String {
-    match health {
-        "none" => "no check".to_owned(),
-        other => other.to_owned(),
     }
 }
 
@@ -76,14 +69,14 @@ fn Board(view: ServicesView) -> impl IntoView {
         &["status", "app", "problem"],
         move |name, data| match name {
             "status" => {
-                if let Ok(list) = serde_json::from_str::<Vec<ServiceRow>>(&data) {
+                if let Ok(list) = serde_json::from_str::<Vec<ServiceStatus>>(&data) {
                     told_at.set(ticks.get_untracked());
                     services.set(list);
                     problem.set(None);
                 }
             }
             "app" => {
-                if let Ok(list) = serde_json::from_str::<Vec<ProbeRow>>(&data) {
+                if let Ok(list) = serde_json::from_str::<Vec<ProbeResult>>(&data) {
                     probes.set(list);
                 }
             }
@@ -138,17 +131,18 @@ fn Board(view: ServicesView) -> impl IntoView {
                                     _ => s.state.clone(),
                                 };
                                 view! {
-                                    <tr class:trouble=trouble data-service=s.service.clone() data-state=s.state.clone() data-health=s.health.clone()>
+                                    <tr class:trouble=trouble data-service=s.service.clone() data-state=s.state.clone() data-health=s.health.as_str()>
                                         <td><strong>{s.service.clone()}</strong></td>
                                         <td><span class=format!("badge {}", if trouble { "failed" } else { "ok" })>{state}</span></td>
-                                        <td><span class=format!("badge {}", s.health)>{health_text(&s.health)}</span></td>
+                                        <td><span class=format!("badge {}", s.health.as_str())>{s.health.label()}</span></td>
                                         <td>{s.restart_count}</td>
                                         <td class="uptime">{move || {
                                             let aged = ticks.get().saturating_sub(told_at.get_untracked());
                                             uptime(s.uptime_secs.map(|u| u + aged))
                                         }}</td>
-                                        <td><code>{s.image.clone()}</code></td>
-                                        <td>{s.ports.join(", ")}</td>
+                                        <td class="image"><code>{s.image.clone()}</code></td>
+                                        // One mapping per line: the column stays narrow.
+                                        <td class="ports">{s.ports.iter().map(|p| view! { <span>{p.clone()}</span> }).collect_view()}</td>
                                     </tr>
                                 }
                             }).collect_view().into_any()

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::services::{get_logs, LogRow, LogsView};
+use wire::LogLine;
+
+use crate::api::services::{get_logs, LogsView};
 use crate::components::ansi::segments;
 use crate::components::live::subscribe;
 
@@ -13,7 +15,7 @@ use crate::components::live::subscribe;
 const KEEP: usize = 2000;
 
 /// Appends `more` to `lines`, keeping the newest [`KEEP`].
-fn append_kept(lines: &mut Vec<LogRow>, more: &mut Vec<LogRow>) {
+fn append_kept(lines: &mut Vec<LogLine>, more: &mut Vec<LogLine>) {
     lines.append(more);
     if lines.len() > KEEP {
         lines.drain(..lines.len() - KEEP);
@@ -45,7 +47,7 @@ pub fn LogsPage() -> impl IntoView {
     }
 }
 
-fn matches(line: &LogRow, filter: &str) -> bool {
+fn matches(line: &LogLine, filter: &str) -> bool {
     filter.is_empty()
         || line.text.to_lowercase().contains(&filter.to_lowercase())
         || line.service.contains(filter)
@@ -54,7 +56,7 @@ fn matches(line: &LogRow, filter: &str) -> bool {
 #[component]
 fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl IntoView {
     let lines = RwSignal::new(view.lines.clone());
-    let held = RwSignal::new(Vec::<LogRow>::new());
+    let held = RwSignal::new(Vec::<LogLine>::new());
     let paused = RwSignal::new(false);
     let filter_text = RwSignal::new(filter.clone());
     let problem = RwSignal::new(view.problem.clone());
@@ -68,7 +70,7 @@ fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl In
                 problem.set(serde_json::from_str(&data).ok());
                 return;
             }
-            let Ok(mut batch) = serde_json::from_str::<Vec<LogRow>>(&data) else {
+            let Ok(mut batch) = serde_json::from_str::<Vec<LogLine>>(&data) else {
                 return;
             };
             let into = if paused.get_untracked() { held } else { lines };
@@ -123,7 +125,7 @@ fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl In
 }
 
 #[component]
-fn LogLineView(line: LogRow) -> impl IntoView {
+fn LogLineView(line: LogLine) -> impl IntoView {
     let time = line
         .timestamp
         .as_deref()
@@ -131,7 +133,7 @@ fn LogLineView(line: LogRow) -> impl IntoView {
         .unwrap_or("")
         .to_owned();
     view! {
-        <div class=format!("line {}", line.stream) data-service=line.service.clone()>
+        <div class=format!("line {}", line.stream.as_str()) data-service=line.service.clone()>
             <span class="ts">{time}</span>" "
             <span class="svc">{line.service.clone()}</span>" "
             {segments(&line.text).into_iter().map(|s| {
