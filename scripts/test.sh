@@ -7,6 +7,19 @@ export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
+# What Burrow-made Docker objects exist before the tests, to show at the end
+# that the tests left nothing of their own behind (a leftover test-kit volume
+# keeps a database initialised with that run's secrets, and the next run's
+# deploy with fresh secrets fails its health check).
+inventory() {
+  { docker ps -aq --no-trunc --filter label=burrow.stack | sed 's/^/container /'
+    docker volume ls -q --filter label=burrow.stack | sed 's/^/volume /'
+    docker volume ls -q --filter label=com.docker.compose.project=burrow-testkit | sed 's/^/volume /'
+    docker network ls -q --no-trunc --filter label=burrow.stack | sed 's/^/network /'
+  } | sort -u
+}
+before=$(inventory)
+
 step "format"
 cargo fmt --all --check
 
@@ -31,5 +44,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "end-to-end tests in Chromium (JavaScript off and on)"
 (cd end2end && BURROW_BIN=target/debug/burrow npx playwright test)
+
+step "nothing left behind"
+left=$(comm -13 <(printf '%s\n' "$before") <(inventory) | sed '/^$/d')
+if [ -n "$left" ]; then
+  echo "the tests left these Docker objects behind:" >&2
+  printf '%s\n' "$left" | sed 's/^/  /' >&2
+  exit 1
+fi
 
 step "all tests passed"
