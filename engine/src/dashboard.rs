@@ -94,6 +94,21 @@ impl Hub {
         feed
     }
 
+    /// What the running watch of `revision` saw last (status, probes),
+    /// without starting one: a page's first load takes it instead of
+    /// asking the target again while other pages keep the watch alive.
+    /// `None` when no page watches `revision`.
+    pub fn latest(
+        &self,
+        revision: i64,
+    ) -> Option<(Option<StatusUpdate>, Option<Vec<ProbeResult>>)> {
+        let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
+        let feed = feeds.get(&revision)?.upgrade()?;
+        let status = feed.status.borrow().clone();
+        let probes = feed.probes.borrow().clone();
+        Some((status, probes))
+    }
+
     /// Revisions being watched now (for tests and the log).
     pub fn active(&self) -> usize {
         let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());

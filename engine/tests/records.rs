@@ -602,6 +602,11 @@ async fn every_open_dashboard_shares_one_watch() {
         1,
         "ten pages, one watch"
     );
+    // A page's first load reads what the watch saw; it starts nothing.
+    let (status, _) = hub.latest(1).expect("revision 1 is watched");
+    assert_eq!(status, Some(Ok(Vec::new())));
+    assert!(hub.latest(2).is_none(), "nobody watches revision 2 yet");
+    assert_eq!(hub.active(), 1);
     // Another revision is another watch.
     let other = hub.subscribe(2, &config, None, fake.clone());
     assert_eq!(hub.active(), 2);
@@ -614,6 +619,7 @@ async fn every_open_dashboard_shares_one_watch() {
     drop(other);
     drop(pages);
     assert_eq!(hub.active(), 0, "the watch ends with the last page");
+    assert!(hub.latest(1).is_none(), "an ended watch is not read");
     let again = hub.subscribe(1, &config, None, fake.clone());
     again
         .status

@@ -43,32 +43,40 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
                 problem: None,
             });
         };
-        let target = state.deployer.target_for(&revision).await;
         let watched = revision.meta.id;
-        let config = revision.config;
+        // While a dashboard is open its watch has the answers: a first load
+        // takes them instead of asking the daemon and Caddy again.
+        let (seen_status, seen_probes) = state.dashboard.latest(watched).unwrap_or_default();
+        let config = revision.config.clone();
         let stack = config.name.as_str().to_owned();
-        let (services, problem) = match target {
-            Ok(target) => match target.status(&stack).await {
-                Ok(list) => (list, None),
+        let (services, problem) = match seen_status {
+            Some(Ok(list)) => (list, None),
+            Some(Err(problem)) => (Vec::new(), Some(problem)),
+            None => match state.deployer.target_for(&revision).await {
+                Ok(target) => match target.status(&stack).await {
+                    Ok(list) => (list, None),
+                    Err(e) => (Vec::new(), Some(e.to_string())),
+                },
                 Err(e) => (Vec::new(), Some(e.to_string())),
             },
-            Err(e) => (Vec::new(), Some(e.to_string())),
         };
-        let probes = if services.is_empty() {
-            Vec::new()
-        } else {
-            let ca = if matches!(config.tls, stack::model::TlsMode::SelfSigned) {
-                state
-                    .store
-                    .existing_burrow_ca(&state.vault)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|c| c.ca_pem().to_owned())
-            } else {
-                None
-            };
-            engine::chat_probe::probe_chat(&config, ca.as_deref()).await
+        let probes = match seen_probes {
+            Some(probes) => probes,
+            None if services.is_empty() => Vec::new(),
+            None => {
+                let ca = if matches!(config.tls, stack::model::TlsMode::SelfSigned) {
+                    state
+                        .store
+                        .existing_burrow_ca(&state.vault)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|c| c.ca_pem().to_owned())
+                } else {
+                    None
+                };
+                engine::chat_probe::probe_chat(&config, ca.as_deref()).await
+            }
         };
         Ok(ServicesView {
             stack: Some(stack),
