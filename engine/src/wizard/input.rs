@@ -275,17 +275,18 @@ impl StepInput {
                 }
             }
             StepInput::Voice(v) => {
+                // Set and checked with voice off too, as a stack.toml's
+                // [livekit] is: a mistake is explained where it was typed,
+                // and turning voice on later finds the values kept.
                 put("livekit.enabled", &v.enabled.to_string());
-                if v.enabled {
-                    put("livekit.node", &v.node);
-                    put("livekit.lat", &v.lat);
-                    put("livekit.lon", &v.lon);
-                    put("livekit.udp_ports", &v.udp_ports);
-                    put("livekit.tcp_port", &v.tcp_port);
-                    put("livekit.ip_mode", &v.ip_mode);
-                    if v.ip_mode == "fixed" {
-                        put("livekit.node_ip", &v.node_ip);
-                    }
+                put("livekit.node", &v.node);
+                put("livekit.lat", &v.lat);
+                put("livekit.lon", &v.lon);
+                put("livekit.udp_ports", &v.udp_ports);
+                put("livekit.tcp_port", &v.tcp_port);
+                put("livekit.ip_mode", &v.ip_mode);
+                if v.ip_mode == "fixed" {
+                    put("livekit.node_ip", &v.node_ip);
                 }
             }
             StepInput::Apps(a) => {
@@ -393,6 +394,19 @@ mod tests {
         let values = apps.values();
         assert!(values.contains(&("apps.api", "true".into())));
         assert!(values.contains(&("apps.web", "false".into())));
+    }
+
+    #[test]
+    fn voice_settings_are_set_with_voice_off_too() {
+        let f = form(&[("livekit.lat", "north"), ("livekit.tcp_port", "7882")]);
+        let input = StepInput::from_form(Step::Voice, &f).unwrap();
+        let values = input.values();
+        assert!(values.contains(&("livekit.enabled", "false".into())));
+        assert!(
+            values.contains(&("livekit.lat", "north".into())),
+            "{values:?}"
+        );
+        assert!(values.contains(&("livekit.tcp_port", "7882".into())));
     }
 
     #[test]

@@ -169,6 +169,10 @@ async fn every_step_validates_saves_and_resumes() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(field_error(&body, "livekit.lat").is_some(), "{body}");
+    // With voice off too: what was typed is checked, not dropped.
+    let (status, body) = save(&app, &cookie, "voice", &[("livekit.lat", "north")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body, "livekit.lat").is_some(), "{body}");
     let (status, _) = save(
         &app,
         &cookie,
