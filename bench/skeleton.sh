@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Figures for the walking skeleton: release binary size, wasm+JS size
 # (gzipped), and the idle resident memory of a running server.
-# Usage: bench/skeleton.sh   (after `cargo leptos build --release --split`)
+# Usage: bench/skeleton.sh   (after `cargo leptos build --release`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/burrow
 site=target/site/pkg
-[ -x "$bin" ] || { echo "build first: cargo leptos build --release --split" >&2; exit 1; }
+[ -x "$bin" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
@@ -14,19 +14,8 @@ kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 echo "release binary:        $(kb "$(size "$bin")")"
 stripped=$(mktemp); strip -o "$stripped" "$bin"; echo "release binary stripped: $(kb "$(size "$stripped")")"; rm -f "$stripped"
-wasm=$site/burrow.wasm; js=$site/burrow.js; css=$(ls "$site"/*.css | head -1)
-echo "wasm (shell, loaded on every page): $(kb "$(size "$wasm")") raw, $(kb "$(gz "$wasm")") gzipped"
-# Each console page's own code (built with --split), fetched on its first
-# visit; the small shared chunks go with whichever page needs them first.
-all=0
-for f in "$site"/*.wasm; do all=$((all + $(gz "$f"))); done
-for page in "$site"/split_*.wasm; do
-  [ -e "$page" ] || { echo "no page files: build with --split" >&2; exit 1; }
-  name=$(basename "$page" .wasm | sed -E 's/^split___//; s/_view_[0-9]+$//')
-  printf 'wasm page %-12s %s gzipped; first visit (shell + page) %s\n' "$name:" \
-    "$(kb "$(gz "$page")")" "$(kb $(( $(gz "$wasm") + $(gz "$page") )))"
-done
-echo "wasm, every file:      $(kb "$all") gzipped (what one bundle would weigh)"
+wasm=$(ls "$site"/*.wasm | head -1); js=$(ls "$site"/*.js | head -1); css=$(ls "$site"/*.css | head -1)
+echo "wasm:                  $(kb "$(size "$wasm")") raw, $(kb "$(gz "$wasm")") gzipped"
 echo "js:                    $(kb "$(size "$js")") raw, $(kb "$(gz "$js")") gzipped"
 echo "css:                   $(kb "$(size "$css")") raw, $(kb "$(gz "$css")") gzipped"
 

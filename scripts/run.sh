@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"   # wasm-opt from npm binaryen
-cargo leptos build --release --split   # pages load their code on first visit
+cargo leptos build --release
 exec target/release/burrow "$@"

@@ -24,10 +24,8 @@ step "format"
 cargo fmt --all --check
 
 # Built first: the tests below reuse its compiled dependencies.
-step "build the site and server (cargo leptos build --split)"
-# --split: each console page's code is its own file, loaded on first visit
-# (app's lazy_page); a build without it cannot link the lazy routes.
-cargo leptos build --split
+step "build the site and server (cargo leptos build)"
+cargo leptos build
 
 step "test-kit images (stand-ins for every service + Debian's caddy)"
 testkit/build-images.sh

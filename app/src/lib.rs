@@ -15,7 +15,7 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
+use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
@@ -60,46 +60,16 @@ pub fn App() -> impl IntoView {
                 // Console pages render once their data is in, so they are
                 // complete without JavaScript (no out-of-order streaming).
                 <ParentRoute path=path!("") view=ConsoleLayout ssr=SsrMode::Async>
-                    <Route path=path!("") view={Lazy::<Overview>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("deploy") view={Lazy::<Deploy>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("wizard/:step") view={Lazy::<Wizard>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("history") view={Lazy::<History>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("logs") view={Lazy::<Logs>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("certificate") view={Lazy::<Certificate>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("") view=OverviewPage ssr=SsrMode::Async />
+                    <Route path=path!("deploy") view=DeployPage ssr=SsrMode::Async />
+                    <Route path=path!("wizard/:step") view=WizardPage ssr=SsrMode::Async />
+                    <Route path=path!("history") view=HistoryPage ssr=SsrMode::Async />
+                    <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
+                    <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>
     }
-}
-
-/// Console pages are loaded on demand: a release built with
-/// `cargo leptos build --release --split` sends the shell and the page being
-/// opened, and fetches another page's code when it is first visited (the
-/// wizard alone is a third of the views). Each page fetches its own data.
-macro_rules! lazy_page {
-    ($($route:ident => $page:ident),* $(,)?) => {$(
-        struct $route;
-
-        #[lazy_route]
-        impl LazyRoute for $route {
-            fn data() -> Self {
-                $route
-            }
-
-            fn view(_this: Self) -> AnyView {
-                view! { <$page /> }.into_any()
-            }
-        }
-    )*};
-}
-
-lazy_page! {
-    Overview => OverviewPage,
-    Deploy => DeployPage,
-    Wizard => WizardPage,
-    History => HistoryPage,
-    Logs => LogsPage,
-    Certificate => CertificatePage,
 }
 
 /// Flags the document once the wasm bundle has taken over, so tests (and

@@ -84,9 +84,11 @@ impl Deployer {
         &self.targets
     }
 
-    /// The target of `revision`, from its own settings.
+    /// The target of `revision`, from its own settings, for a page: a
+    /// daemon that has not answered within [`crate::targets::PAGE_WAIT`] is
+    /// reported as such while the connect goes on.
     pub async fn target_for(&self, revision: &Revision) -> Result<Arc<dyn Target>, DeployError> {
-        self.targets.connect(&revision.target).await
+        self.targets.connect_for_page(&revision.target).await
     }
 
     /// The target settings for a config saved without the wizard (a pasted
@@ -232,7 +234,8 @@ impl Deployer {
         let heartbeat = self.heartbeat(id);
         let prepared = async {
             let req = self.request_for(&revision).await?;
-            let target = self.target_for(&revision).await?;
+            // A deploy waits for the daemon as long as the connect takes.
+            let target = self.targets.connect(&revision.target).await?;
             Ok::<_, DeployerError>((req, target))
         }
         .await;

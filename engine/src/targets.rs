@@ -4,16 +4,18 @@
 //! all ask [`Targets`] with a revision's (or the draft's) own settings, so a
 //! Kubernetes revision can never reach a Docker daemon.
 //!
-//! Connections are shared (one per address) and a failed connect is
-//! remembered for [`REMEMBER_FAILURE`], so a dead daemon costs one timeout,
-//! not one per page.
+//! Connections are shared (one per address), one connect runs per address
+//! however many ask, pages wait for it at most [`PAGE_WAIT`] while it goes
+//! on in the background, and a failed connect is remembered for
+//! [`REMEMBER_FAILURE`]: a dead or slow daemon costs one timeout, not one
+//! per page, and never holds up another address.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 
 use crate::deploy::{DeployError, DockerTarget, Target};
 
@@ -99,8 +101,33 @@ pub fn parse_docker_url(input: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// How long a page waits for a daemon that has not answered yet; the
+/// connect goes on in the background and the next page gets its outcome.
+pub const PAGE_WAIT: Duration = Duration::from_secs(2);
+
+/// How a connect ended, kept for everyone who asked (and for
+/// [`REMEMBER_FAILURE`] after).
+#[derive(Clone)]
+enum Outcome {
+    Ready(Arc<DockerTarget>),
+    Failed { url: String, reason: String },
+    Invalid { url: String },
+}
+
+impl Outcome {
+    fn result(self) -> Result<Arc<DockerTarget>, DeployError> {
+        match self {
+            Outcome::Ready(t) => Ok(t),
+            Outcome::Failed { url, reason } => Err(DeployError::Unreachable { url, reason }),
+            Outcome::Invalid { url } => Err(DeployError::InvalidUrl { url }),
+        }
+    }
+}
+
 enum Slot {
     Ready(Arc<DockerTarget>),
+    /// One connect runs; everyone who asks meanwhile waits for its outcome.
+    Connecting(watch::Receiver<Option<Outcome>>),
     Failed {
         at: Instant,
         url: String,
@@ -108,11 +135,13 @@ enum Slot {
     },
 }
 
+type Slots = Arc<std::sync::Mutex<HashMap<Option<String>, Slot>>>;
+
 /// The target factory: connected targets by settings, shared.
 pub struct Targets {
     /// The daemon used for `Docker { url: None }` (`BURROW_DOCKER_HOST`).
     default_docker: Option<String>,
-    slots: Mutex<HashMap<Option<String>, Slot>>,
+    slots: Slots,
     /// Tests: every Docker revision goes to this target.
     fixed: Option<Arc<dyn Target>>,
 }
@@ -129,7 +158,7 @@ impl Targets {
     pub fn new(default_docker: Option<String>) -> Self {
         Self {
             default_docker: default_docker.filter(|u| !u.is_empty()),
-            slots: Mutex::new(HashMap::new()),
+            slots: Slots::default(),
             fixed: None,
         }
     }
@@ -176,6 +205,23 @@ impl Targets {
 
     /// The target `settings` name, connected (or the remembered failure).
     pub async fn connect(&self, settings: &TargetSettings) -> Result<Arc<dyn Target>, DeployError> {
+        self.connect_within(settings, None).await
+    }
+
+    /// The target for a page: waits at most [`PAGE_WAIT`] for a daemon that
+    /// has not answered yet.
+    pub async fn connect_for_page(
+        &self,
+        settings: &TargetSettings,
+    ) -> Result<Arc<dyn Target>, DeployError> {
+        self.connect_within(settings, Some(PAGE_WAIT)).await
+    }
+
+    async fn connect_within(
+        &self,
+        settings: &TargetSettings,
+        wait: Option<Duration>,
+    ) -> Result<Arc<dyn Target>, DeployError> {
         match settings {
             TargetSettings::Kubernetes { .. } => Err(DeployError::Unsupported {
                 message: KUBERNETES_NOT_YET.to_owned(),
@@ -184,59 +230,210 @@ impl Targets {
                 if let Some(t) = &self.fixed {
                     return Ok(t.clone());
                 }
-                Ok(self.docker(url.as_deref()).await?)
+                Ok(self.docker_within(url.as_deref(), wait).await?)
             }
         }
     }
 
-    /// The Docker daemon at `url` (`None`: the default), shared.
+    /// The Docker daemon at `url` (`None`: the default), shared; waits for
+    /// the connect however long it takes (up to the connect timeout).
     pub async fn docker(&self, url: Option<&str>) -> Result<Arc<DockerTarget>, DeployError> {
+        self.docker_within(url, None).await
+    }
+
+    /// Like [`Targets::docker`], but waits at most `wait` for a daemon that
+    /// has not answered yet (pages: [`PAGE_WAIT`]); the connect carries on
+    /// without the caller, so a dead or slow daemon costs one timeout in
+    /// the background, not one per page, and other addresses never wait.
+    pub async fn docker_within(
+        &self,
+        url: Option<&str>,
+        wait: Option<Duration>,
+    ) -> Result<Arc<DockerTarget>, DeployError> {
         let key = url
             .map(str::to_owned)
             .filter(|u| !u.is_empty())
             .or_else(|| self.default_docker.clone());
-        let mut slots = self.slots.lock().await;
-        match slots.get(&key) {
-            Some(Slot::Ready(t)) => return Ok(t.clone()),
-            Some(Slot::Failed { at, url, reason }) if at.elapsed() < REMEMBER_FAILURE => {
-                return Err(DeployError::Unreachable {
-                    url: url.clone(),
-                    reason: reason.clone(),
-                })
-            }
-            _ => {}
-        }
-        match DockerTarget::connect(key.as_deref()).await {
-            Ok(t) => {
-                let t = Arc::new(t);
-                slots.insert(key, Slot::Ready(t.clone()));
-                Ok(t)
-            }
-            Err(e) => {
-                if let DeployError::Unreachable { url, reason } = &e {
-                    slots.insert(
-                        key,
-                        Slot::Failed {
-                            at: Instant::now(),
-                            url: url.clone(),
-                            reason: reason.clone(),
-                        },
-                    );
+        let mut pending = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            match slots.get(&key) {
+                Some(Slot::Ready(t)) => return Ok(t.clone()),
+                Some(Slot::Failed { at, url, reason }) if at.elapsed() < REMEMBER_FAILURE => {
+                    return Err(DeployError::Unreachable {
+                        url: url.clone(),
+                        reason: reason.clone(),
+                    })
                 }
-                Err(e)
+                Some(Slot::Connecting(rx)) => rx.clone(),
+                _ => {
+                    let (tx, rx) = watch::channel(None);
+                    slots.insert(key.clone(), Slot::Connecting(rx.clone()));
+                    tokio::spawn(connect_into(self.slots.clone(), key.clone(), tx));
+                    rx
+                }
             }
+        };
+        let outcome = async {
+            pending
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|seen| seen.clone())
+        };
+        let waited = match wait {
+            Some(wait) => tokio::time::timeout(wait, outcome).await.ok(),
+            None => Some(outcome.await),
+        };
+        match waited {
+            Some(Some(outcome)) => outcome.result(),
+            // The connect task ended without a word (runtime shutting down).
+            Some(None) => Err(DeployError::Unreachable {
+                url: key.unwrap_or_else(|| "the default address".to_owned()),
+                reason: "the connection attempt was cancelled; try again".to_owned(),
+            }),
+            None => Err(DeployError::Unreachable {
+                url: key.unwrap_or_else(|| "the default address".to_owned()),
+                reason: format!(
+                    "no answer within {} s yet (Burrow keeps trying in the background; \
+                     this page shows the outcome when reloaded)",
+                    wait.unwrap_or_default().as_secs()
+                ),
+            }),
         }
     }
 
     /// Forgets every connection (a daemon was restarted or replaced).
     pub async fn forget(&self) {
-        self.slots.lock().await.clear();
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// Connects to the daemon at `key`, files the outcome in its slot and tells
+/// whoever waits.
+async fn connect_into(slots: Slots, key: Option<String>, tx: watch::Sender<Option<Outcome>>) {
+    let outcome = match DockerTarget::connect(key.as_deref()).await {
+        Ok(t) => Outcome::Ready(Arc::new(t)),
+        Err(DeployError::InvalidUrl { url }) => Outcome::Invalid { url },
+        Err(DeployError::Unreachable { url, reason }) => Outcome::Failed { url, reason },
+        Err(other) => Outcome::Failed {
+            url: key.clone().unwrap_or_default(),
+            reason: other.to_string(),
+        },
+    };
+    {
+        let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+        match &outcome {
+            Outcome::Ready(t) => {
+                slots.insert(key, Slot::Ready(t.clone()));
+            }
+            Outcome::Failed { url, reason } => {
+                slots.insert(
+                    key,
+                    Slot::Failed {
+                        at: Instant::now(),
+                        url: url.clone(),
+                        reason: reason.clone(),
+                    },
+                );
+            }
+            Outcome::Invalid { .. } => {
+                slots.remove(&key);
+            }
+        }
+    }
+    let _ = tx.send(Some(outcome));
 }
 
 #[cfg(test)]
 mod tests {
     use super::parse_docker_url;
+
+    mod connections {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        use super::super::Targets;
+        use crate::deploy::DeployError;
+
+        /// A "daemon" on loopback that accepts connections and then either
+        /// never answers (`hang`) or hangs up at once; counts the connections.
+        async fn fake_daemon(hang: bool) -> (String, Arc<AtomicUsize>) {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("tcp://{}", listener.local_addr().unwrap());
+            let seen = Arc::new(AtomicUsize::new(0));
+            let count = seen.clone();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if hang {
+                        held.push(socket);
+                    }
+                }
+            });
+            (url, seen)
+        }
+
+        #[tokio::test]
+        async fn a_silent_daemon_makes_no_page_wait_and_is_asked_once() {
+            let targets = Targets::new(None);
+            let (silent, asked) = fake_daemon(true).await;
+            let wait = Some(Duration::from_millis(300));
+            let started = Instant::now();
+            let (a, b) = tokio::join!(
+                targets.docker_within(Some(&silent), wait),
+                targets.docker_within(Some(&silent), wait),
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+            for result in [a, b] {
+                let err = result.err().expect("a silent daemon is no target");
+                assert!(matches!(err, DeployError::Unreachable { .. }), "{err}");
+                assert!(err.to_string().contains("keeps trying"), "{err}");
+            }
+            // Another address answers at once while the first still connects.
+            let (closing, _) = fake_daemon(false).await;
+            let started = Instant::now();
+            let err = targets
+                .docker_within(Some(&closing), None)
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(err.to_string().contains(&closing[6..]), "{err}");
+            // Still one connection to the silent one: later pages join it.
+            let _ = targets.docker_within(Some(&silent), wait).await;
+            assert_eq!(asked.load(Ordering::SeqCst), 1);
+        }
+
+        #[tokio::test]
+        async fn a_failed_connect_is_remembered_briefly() {
+            let targets = Targets::new(None);
+            let (url, asked) = fake_daemon(false).await;
+            let first = targets.docker(Some(&url)).await.err().unwrap().to_string();
+            let connections = asked.load(Ordering::SeqCst);
+            assert!(connections >= 1);
+            let again = targets.docker(Some(&url)).await.err().unwrap().to_string();
+            assert_eq!(first, again);
+            assert!(
+                first.starts_with("cannot reach the Docker daemon at"),
+                "{first}"
+            );
+            assert_eq!(
+                asked.load(Ordering::SeqCst),
+                connections,
+                "answered from memory"
+            );
+        }
+    }
 
     #[test]
     fn docker_addresses_as_the_docker_cli_takes_them() {

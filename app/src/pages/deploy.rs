@@ -301,7 +301,9 @@ fn StackTomlForm(
 ) -> impl IntoView {
     let error = move || save.value().get().and_then(|r| r.err());
     view! {
-        <details class="card" open=open>
+        // Open while it shows a refusal: the page re-reads its data after
+        // every save and would otherwise fold the message away.
+        <details class="card" open=move || open || error().is_some()>
             <summary><h2 class="inline">"Use a stack.toml"</h2></summary>
             <p class="muted">"Paste a complete stack configuration; it becomes the next revision when every key is valid."</p>
             <ActionForm action=save attr:novalidate=true>

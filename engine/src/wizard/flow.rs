@@ -561,7 +561,10 @@ impl Wizard<'_> {
             TargetKind::Docker => self
                 .deployer
                 .targets()
-                .docker(Some(&draft.target.docker_url))
+                .docker_within(
+                    Some(&draft.target.docker_url),
+                    Some(crate::targets::PAGE_WAIT),
+                )
                 .await
                 .ok(),
             TargetKind::Kubernetes => None,
