@@ -354,7 +354,15 @@ mod tests {
         use std::time::{Duration, Instant};
 
         use super::super::Targets;
-        use crate::deploy::DeployError;
+        use crate::deploy::{DeployError, DockerTarget};
+
+        /// The error of a connect that must not succeed.
+        fn refused(result: Result<Arc<DockerTarget>, DeployError>) -> DeployError {
+            match result {
+                Ok(t) => panic!("connected to {}, which is no daemon", t.url()),
+                Err(e) => e,
+            }
+        }
 
         /// A "daemon" on loopback that accepts connections and then either
         /// never answers (`hang`) or hangs up at once; counts the connections.
@@ -391,18 +399,14 @@ mod tests {
                 started.elapsed()
             );
             for result in [a, b] {
-                let err = result.err().expect("a silent daemon is no target");
+                let err = refused(result);
                 assert!(matches!(err, DeployError::Unreachable { .. }), "{err}");
                 assert!(err.to_string().contains("keeps trying"), "{err}");
             }
             // Another address answers at once while the first still connects.
             let (closing, _) = fake_daemon(false).await;
             let started = Instant::now();
-            let err = targets
-                .docker_within(Some(&closing), None)
-                .await
-                .err()
-                .unwrap();
+            let err = refused(targets.docker_within(Some(&closing), None).await);
             assert!(
                 started.elapsed() < Duration::from_secs(2),
                 "{:?}",
@@ -418,10 +422,10 @@ mod tests {
         async fn a_failed_connect_is_remembered_briefly() {
             let targets = Targets::new(None);
             let (url, asked) = fake_daemon(false).await;
-            let first = targets.docker(Some(&url)).await.err().unwrap().to_string();
+            let first = refused(targets.docker(Some(&url)).await).to_string();
             let connections = asked.load(Ordering::SeqCst);
             assert!(connections >= 1);
-            let again = targets.docker(Some(&url)).await.err().unwrap().to_string();
+            let again = refused(targets.docker(Some(&url)).await).to_string();
             assert_eq!(first, again);
             assert!(
                 first.starts_with("cannot reach the Docker daemon at"),
