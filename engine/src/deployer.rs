@@ -192,10 +192,7 @@ impl Deployer {
         opts: ApplyOptions,
     ) -> Result<i64, DeployerError> {
         Self::admit(&revision)?;
-        let id = self
-            .store
-            .begin_deployment(Some(revision.meta.id), DeploymentKind::Apply, actor)
-            .await?;
+        let id = self.begin_apply(&revision, actor).await?;
         let this = self.clone();
         tokio::spawn(async move {
             let _ = this.run_apply(id, revision, &opts, None).await;
@@ -212,15 +209,30 @@ impl Deployer {
         watch: Option<UnboundedSender<ProgressEvent>>,
     ) -> Result<Outcome<ApplyReport>, DeployerError> {
         Self::admit(&revision)?;
-        let id = self
-            .store
-            .begin_deployment(Some(revision.meta.id), DeploymentKind::Apply, actor)
-            .await?;
+        let id = self.begin_apply(&revision, actor).await?;
         let result = self.run_apply(id, revision, opts, watch).await;
         Ok(Outcome {
             deployment_id: id,
             result,
         })
+    }
+
+    /// The deployment record of an apply, and its start in the audit log
+    /// (the dashboard's recent activity shows it while it runs).
+    async fn begin_apply(&self, revision: &Revision, actor: &str) -> Result<i64, DeployerError> {
+        let id = self
+            .store
+            .begin_deployment(Some(revision.meta.id), DeploymentKind::Apply, actor)
+            .await?;
+        let action = format!("deploy revision {} started", revision.meta.id);
+        if let Err(e) = self
+            .store
+            .record(actor, None, &action, crate::audit::Outcome::Success, None)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the deployment in the audit log");
+        }
+        Ok(id)
     }
 
     async fn run_apply(

@@ -543,7 +543,7 @@ async fn a_dead_owners_run_is_interrupted_a_live_ones_is_not() {
 }
 
 #[tokio::test]
-async fn saved_revisions_and_finished_deployments_appear_in_the_activity() {
+async fn saved_revisions_and_started_and_finished_deployments_appear_in_the_activity() {
     let (_dir, store, vault) = open().await;
     let deployer = Deployer::new(
         store.clone(),
@@ -571,6 +571,7 @@ async fn saved_revisions_and_finished_deployments_appear_in_the_activity() {
         actions,
         vec![
             ("admin", "deploy revision 1", "success"),
+            ("admin", "deploy revision 1 started", "success"),
             ("admin", "save revision 1", "success")
         ]
     );
