@@ -41,6 +41,11 @@ pub struct DeployPage {
     /// for the stack.toml form.
     #[serde(default)]
     pub docker_url: String,
+    /// Why the newest revision cannot be shown or deployed (stored data
+    /// that no longer reads or validates); the page offers the stack.toml
+    /// form to save a corrected one.
+    #[serde(default)]
+    pub latest_problem: Option<String>,
 }
 
 #[server(endpoint = "deploy/page")]
@@ -50,7 +55,21 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
         require_user().await?;
         let state = state();
         let store = &state.store;
-        let latest = store.latest_revision(&state.vault).await?.map(|r| {
+        // A newest revision that no longer loads is shown as the reason,
+        // not as an error page: the operator pastes a corrected one here.
+        let (newest, latest_problem) = match store.latest_revision(&state.vault).await {
+            Ok(newest) => (newest, None),
+            Err(engine::EngineError::Config(why)) => (None, Some(why)),
+            Err(e) => return Err(e.into()),
+        };
+        let docker_url = newest
+            .as_ref()
+            .and_then(|r| match &r.target {
+                engine::targets::TargetSettings::Docker { url } => url.clone(),
+                engine::targets::TargetSettings::Kubernetes { .. } => None,
+            })
+            .unwrap_or_default();
+        let latest = newest.map(|r| {
             let services = r
                 .config
                 .services()
@@ -66,16 +85,6 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
                 services,
             }
         });
-        let docker_url = store
-            .latest_revision(&state.vault)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| match r.target {
-                engine::targets::TargetSettings::Docker { url } => url,
-                engine::targets::TargetSettings::Kubernetes { .. } => None,
-            })
-            .unwrap_or_default();
         let recent = store.recent_deployments(10).await?;
         let mut history: Vec<DeploymentInfo> = recent
             .into_iter()
@@ -106,6 +115,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
             current,
             history,
             docker_url,
+            latest_problem,
         })
     };
     respond(run.await)

@@ -183,9 +183,16 @@ fn DeployView(
             <h2>"Configuration"</h2>
             {match page.latest.clone() {
                 Some(rev) => view! { <RevisionCard rev deployed=page.deployed_revision /> }.into_any(),
-                None => view! {
-                    <p data-testid="no-config">"Nothing is configured yet. Paste a stack.toml below (the setup wizard writes one for you)."</p>
-                }.into_any(),
+                None => match page.latest_problem.clone() {
+                    Some(why) => view! {
+                        <div class="notice warning" role="status" data-testid="latest-problem">
+                            {format!("The newest revision cannot be deployed: {why}. Paste a corrected stack.toml below to save a new revision; History lists every earlier one.")}
+                        </div>
+                    }.into_any(),
+                    None => view! {
+                        <p data-testid="no-config">"Nothing is configured yet. Paste a stack.toml below (the setup wizard writes one for you)."</p>
+                    }.into_any(),
+                },
             }}
             <ActionForm action=start>
                 <FormError message=Signal::derive(start_error) />

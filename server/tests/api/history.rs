@@ -158,3 +158,38 @@ async fn history_lists_revisions_diffs_them_and_refuses_what_cannot_deploy() {
         .await;
     assert_status(&res, StatusCode::BAD_REQUEST);
 }
+
+/// A newest revision whose stored text no longer reads (or validates) is
+/// the reason on the Deploy page, never an error page: the page still
+/// offers the form, and a corrected paste becomes the next revision.
+#[tokio::test]
+async fn a_newest_revision_that_no_longer_loads_is_explained_on_the_deploy_page() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    assert_eq!(paste(&app, &cookie, BASE).await, 1);
+    let store = app.db().await;
+    sqlx::query("UPDATE config_revisions SET stack_toml = 'domain = [' WHERE id = 1")
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let res = app.call("/api/deploy/page", &[], Some(&cookie)).await;
+    assert_status(&res, StatusCode::OK);
+    let page = json(res).await;
+    assert!(page["latest"].is_null(), "{page}");
+    let why = page["latest_problem"].as_str().unwrap();
+    assert!(why.contains("revision 1 is not readable"), "{why}");
+    let html = app.get("/deploy", Some(&cookie)).await;
+    assert_status(&html, StatusCode::OK);
+    let html = html.text().await.unwrap();
+    assert!(
+        html.contains("The newest revision cannot be deployed"),
+        "{html}"
+    );
+    assert!(html.contains("Save as new revision"));
+
+    assert_eq!(paste(&app, &cookie, BASE).await, 2);
+    let page = json(app.call("/api/deploy/page", &[], Some(&cookie)).await).await;
+    assert_eq!(page["latest"]["id"], 2);
+    assert!(page["latest_problem"].is_null(), "{page}");
+}
