@@ -71,6 +71,14 @@ impl From<engine::EngineError> for AppError {
         match e {
             engine::EngineError::NotFound(m) => AppError::NotFound(m),
             engine::EngineError::Config(m) => AppError::Conflict(m),
+            // A value the operator typed: the sentence beside its field.
+            engine::EngineError::Invalid(e) => AppError::invalid(e.field, e.message),
+            engine::EngineError::AdminExists => {
+                AppError::Conflict("An administrator already exists: sign in instead.".to_owned())
+            }
+            engine::EngineError::NoSuchUser(name) => {
+                AppError::NotFound(format!("There is no user named {name:?}."))
+            }
             other => internal(other),
         }
     }
@@ -199,6 +207,29 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 #[cfg(test)]
 mod tests {
     use super::without_error_info;
+    use crate::error::AppError;
+
+    #[test]
+    fn what_a_user_can_cause_is_a_4xx_with_a_sentence() {
+        let typed = engine::accounts::InvalidInput::new("password", "at least 12 characters");
+        let err = AppError::from(engine::EngineError::Invalid(typed));
+        assert_eq!(err.status(), 422);
+        assert_eq!(
+            err.for_field("password").as_deref(),
+            Some("at least 12 characters")
+        );
+        assert_eq!(
+            AppError::from(engine::EngineError::AdminExists).status(),
+            409
+        );
+        let missing = AppError::from(engine::EngineError::NoSuchUser("bob".into()));
+        assert_eq!(missing.status(), 404);
+        assert!(missing.to_string().contains("bob"), "{missing}");
+        // What only Burrow can cause stays a 500 without its details.
+        let db = AppError::from(engine::EngineError::Secrets("key file unreadable".into()));
+        assert_eq!(db.status(), 500);
+        assert!(!db.to_string().contains("key file"), "{db}");
+    }
 
     #[test]
     fn a_form_goes_back_without_the_last_error() {
