@@ -33,14 +33,16 @@ fi
 # cargo-leptos, built without its downloader (it uses the tools on PATH).
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
   log "cargo: installing cargo-leptos $CARGO_LEPTOS_VERSION (takes ~15 minutes once)"
-  cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" --features no_downloads
+  # From outside the repository: its .cargo/config.toml flags are for
+  # Burrow's own crates, not for the tools.
+  (cd / && cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" --features no_downloads)
 fi
 
 # wasm-bindgen-cli must match the wasm-bindgen in Cargo.lock exactly.
 wbg=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg" ]; then
   log "cargo: installing wasm-bindgen-cli $wbg"
-  cargo install wasm-bindgen-cli --version "$wbg"
+  (cd / && cargo install wasm-bindgen-cli --version "$wbg")
 fi
 
 # npm packages: Playwright (driving Debian's Chromium) and binaryen's
