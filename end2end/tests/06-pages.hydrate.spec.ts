@@ -1,5 +1,9 @@
 import { test, expect } from '@playwright/test';
+import * as fs from 'fs';
+import * as path from 'path';
 import { ready, signedIn } from './helpers';
+
+const kit = fs.readFileSync(path.resolve(__dirname, '..', '..', 'testkit', 'stack.toml'), 'utf8');
 
 // Once revisions exist, the Deploy page folds its "Use a stack.toml" form
 // away; a refused paste must open it again with the reason beside the
@@ -19,4 +23,29 @@ test('a refused stack.toml stays in view once revisions exist', async ({ page },
   await expect(form).toHaveAttribute('open', /.*/);
   await expect(page.getByLabel('stack.toml')).toHaveValue('domain = [not toml');
   await expect(page).toHaveURL(/\/deploy$/);
+});
+
+// The same configuration pasted twice is saved once, and the second paste
+// says so beside the text, which stays.
+test('an identical stack.toml is not saved twice, and the page says so', async ({ page }, testInfo) => {
+  await signedIn(page, testInfo);
+  const text = kit.replace(/^gifbox = true$/m, 'gifbox = false') + '\n# pasted twice\n';
+  let saved = '';
+  for (const attempt of [1, 2]) {
+    await page.goto('/deploy');
+    await ready(page, testInfo);
+    const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
+    if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
+    await page.getByLabel('stack.toml').fill(text);
+    await page.getByLabel('Docker daemon address').fill('');
+    await page.getByRole('button', { name: 'Save as new revision' }).click();
+    if (attempt === 1) {
+      await expect(page.getByTestId('revision')).toContainText('not deployed yet');
+      saved = /^\s*(\d+)/.exec((await page.getByTestId('revision').textContent()) ?? '')![1];
+    } else {
+      await expect(page.locator('#stack_toml-error')).toContainText(`revision ${saved}, the newest`);
+      await expect(page.getByLabel('stack.toml')).toHaveValue(text);
+      await expect(page.getByTestId('revision')).toContainText(saved);
+    }
+  }
 });

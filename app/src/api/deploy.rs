@@ -204,7 +204,7 @@ pub async fn save_stack_toml(
         } else {
             state.deployer.settings_for_new(&parsed.config).await
         };
-        let (meta, _) = state
+        let (meta, created) = state
             .store
             .save_revision(
                 &state.vault,
@@ -214,6 +214,24 @@ pub async fn save_stack_toml(
                 Some("pasted stack.toml"),
             )
             .await?;
+        if !created {
+            // Said beside the text, which stays: the page would otherwise
+            // look as if the paste had been lost.
+            return Err(AppError::Invalid {
+                field: "stack_toml".to_owned(),
+                message: format!(
+                    "This is the configuration of revision {}, the newest, with the same \
+                     target and secrets: nothing new was saved. Deploy it with the button \
+                     above, or change something first.",
+                    meta.id
+                ),
+                // Whole, as a refused parse keeps it.
+                kept: vec![
+                    ("stack_toml".to_owned(), stack_toml.clone()),
+                    ("docker_url".to_owned(), docker_url.clone()),
+                ],
+            });
+        }
         leptos_axum::redirect("/deploy");
         Ok(meta.id)
     };

@@ -193,3 +193,21 @@ async fn a_newest_revision_that_no_longer_loads_is_explained_on_the_deploy_page(
     assert_eq!(page["latest"]["id"], 2);
     assert!(page["latest_problem"].is_null(), "{page}");
 }
+
+/// Pasting the newest revision's configuration again saves nothing and says
+/// so beside the text, which is kept.
+#[tokio::test]
+async fn an_identical_paste_is_not_saved_twice_and_says_so() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    assert_eq!(paste(&app, &cookie, BASE).await, 1);
+    let res = app
+        .call("/api/deploy/config", &[("stack_toml", BASE)], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("revision 1, the newest"), "{body}");
+    assert!(body.contains("nothing new was saved"), "{body}");
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    assert_eq!(history["entries"].as_array().unwrap().len(), 1);
+}
