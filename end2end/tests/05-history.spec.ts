@@ -3,7 +3,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ready, signedIn } from './helpers';
+import { pasteStackToml, ready, signedIn } from './helpers';
 
 // Config history, JavaScript off and on: three revisions of the test-kit
 // stack, two of them compared, the first deployed again from History, and
@@ -26,13 +26,7 @@ test.afterAll(({}, testInfo) => down(testInfo.project.metadata.dataDir as string
 
 /** Saves `text` as the next revision from the Deploy page; returns its number. */
 async function paste(page: Page, testInfo: TestInfo, text: string): Promise<number> {
-  await page.goto('/deploy');
-  await ready(page, testInfo);
-  const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
-  if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
-  await page.getByLabel('stack.toml').fill(text);
-  await page.getByLabel('Docker daemon address').fill('');
-  await page.getByRole('button', { name: 'Save as new revision' }).click();
+  await pasteStackToml(page, testInfo, text);
   await page.waitForLoadState('load');
   await ready(page, testInfo);
   await expect(page.getByTestId('revision')).toContainText('not deployed yet');

@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ready, signedIn } from './helpers';
+import { pasteStackToml, ready, signedIn } from './helpers';
 
 const kit = fs.readFileSync(path.resolve(__dirname, '..', '..', 'testkit', 'stack.toml'), 'utf8');
 
@@ -32,13 +32,7 @@ test('an identical stack.toml is not saved twice, and the page says so', async (
   const text = kit.replace(/^gifbox = true$/m, 'gifbox = false') + '\n# pasted twice\n';
   let saved = '';
   for (const attempt of [1, 2]) {
-    await page.goto('/deploy');
-    await ready(page, testInfo);
-    const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
-    if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
-    await page.getByLabel('stack.toml').fill(text);
-    await page.getByLabel('Docker daemon address').fill('');
-    await page.getByRole('button', { name: 'Save as new revision' }).click();
+    await pasteStackToml(page, testInfo, text);
     if (attempt === 1) {
       await expect(page.getByTestId('revision')).toContainText('not deployed yet');
       saved = /^\s*(\d+)/.exec((await page.getByTestId('revision').textContent()) ?? '')![1];

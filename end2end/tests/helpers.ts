@@ -36,3 +36,17 @@ export async function signedIn(page: Page, testInfo: TestInfo) {
   await expect(page).not.toHaveURL(/\/login/);
   await ready(page, testInfo);
 }
+
+/**
+ * Pastes `text` into the Deploy page's "Use a stack.toml" form (opened if
+ * folded), for this machine's Docker daemon, and presses Save.
+ */
+export async function pasteStackToml(page: Page, testInfo: TestInfo, text: string) {
+  await page.goto('/deploy');
+  await ready(page, testInfo);
+  const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
+  if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
+  await page.getByLabel('stack.toml').fill(text);
+  await page.getByLabel('Docker daemon address').fill('');
+  await page.getByRole('button', { name: 'Save as new revision' }).click();
+}

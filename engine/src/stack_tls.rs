@@ -41,6 +41,23 @@ impl Store {
         }
     }
 
+    /// The CA Burrow's own probes of `config`'s stack trust: Burrow's CA
+    /// when the stack's certificate comes from it, else none (public roots).
+    pub async fn probe_ca_pem(
+        &self,
+        vault: &Vault,
+        config: &stack::model::StackConfig,
+    ) -> Option<String> {
+        if !matches!(config.tls, stack::model::TlsMode::SelfSigned) {
+            return None;
+        }
+        self.existing_burrow_ca(vault)
+            .await
+            .ok()
+            .flatten()
+            .map(|ca| ca.ca_pem().to_owned())
+    }
+
     /// Burrow's CA, created and kept on first use.
     pub async fn burrow_ca(&self, vault: &Vault) -> Result<BurrowCa, EngineError> {
         if let Some(ca) = self.existing_burrow_ca(vault).await? {

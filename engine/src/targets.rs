@@ -125,14 +125,11 @@ impl Outcome {
 }
 
 enum Slot {
-    Ready(Arc<DockerTarget>),
     /// One connect runs; everyone who asks meanwhile waits for its outcome.
     Connecting(watch::Receiver<Option<Outcome>>),
-    Failed {
-        at: Instant,
-        url: String,
-        reason: String,
-    },
+    /// How the last connect ended, and when: a target is kept, a failure
+    /// answered for [`REMEMBER_FAILURE`].
+    Settled { at: Instant, outcome: Outcome },
 }
 
 type Slots = Arc<std::sync::Mutex<HashMap<Option<String>, Slot>>>;
@@ -257,12 +254,10 @@ impl Targets {
         let mut pending = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             match slots.get(&key) {
-                Some(Slot::Ready(t)) => return Ok(t.clone()),
-                Some(Slot::Failed { at, url, reason }) if at.elapsed() < REMEMBER_FAILURE => {
-                    return Err(DeployError::Unreachable {
-                        url: url.clone(),
-                        reason: reason.clone(),
-                    })
+                Some(Slot::Settled { at, outcome })
+                    if matches!(outcome, Outcome::Ready(_)) || at.elapsed() < REMEMBER_FAILURE =>
+                {
+                    return outcome.clone().result()
                 }
                 Some(Slot::Connecting(rx)) => rx.clone(),
                 _ => {
@@ -284,15 +279,19 @@ impl Targets {
             Some(wait) => tokio::time::timeout(wait, outcome).await.ok(),
             None => Some(outcome.await),
         };
+        let url = || {
+            key.clone()
+                .unwrap_or_else(|| "the default address".to_owned())
+        };
         match waited {
             Some(Some(outcome)) => outcome.result(),
             // The connect task ended without a word (runtime shutting down).
             Some(None) => Err(DeployError::Unreachable {
-                url: key.unwrap_or_else(|| "the default address".to_owned()),
+                url: url(),
                 reason: "the connection attempt was cancelled; try again".to_owned(),
             }),
             None => Err(DeployError::Unreachable {
-                url: key.unwrap_or_else(|| "the default address".to_owned()),
+                url: url(),
                 reason: format!(
                     "no answer within {} s yet (Burrow keeps trying in the background; \
                      this page shows the outcome when reloaded)",
@@ -322,23 +321,14 @@ async fn connect_into(slots: Slots, key: Option<String>, tx: watch::Sender<Optio
     };
     {
         let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
-        match &outcome {
-            Outcome::Ready(t) => {
-                slots.insert(key, Slot::Ready(t.clone()));
-            }
-            Outcome::Failed { url, reason } => {
-                slots.insert(
-                    key,
-                    Slot::Failed {
-                        at: Instant::now(),
-                        url: url.clone(),
-                        reason: reason.clone(),
-                    },
-                );
-            }
-            Outcome::Invalid { .. } => {
-                slots.remove(&key);
-            }
+        if let Outcome::Invalid { .. } = outcome {
+            slots.remove(&key);
+        } else {
+            let settled = Slot::Settled {
+                at: Instant::now(),
+                outcome: outcome.clone(),
+            };
+            slots.insert(key, settled);
         }
     }
     let _ = tx.send(Some(outcome));

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use app::state::AppState;
-use stack::model::{StackConfig, TlsMode};
+use stack::model::StackConfig;
 
 fn sse(rx: mpsc::Receiver<Result<Event, Infallible>>) -> impl IntoResponse {
     Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -119,20 +119,6 @@ async fn current(
     }
 }
 
-/// Burrow's CA, when the stack's certificate comes from it.
-pub async fn ca_for(state: &AppState, config: &StackConfig) -> Option<String> {
-    if !matches!(config.tls, TlsMode::SelfSigned) {
-        return None;
-    }
-    state
-        .store
-        .existing_burrow_ca(&state.vault)
-        .await
-        .ok()
-        .flatten()
-        .map(|ca| ca.ca_pem().to_owned())
-}
-
 /// Service snapshots (`status`, whenever something changes) and the chat
 /// probes through Caddy (`app`, every few seconds), from the one watch every
 /// open dashboard shares (`engine::dashboard`): the latest values at once,
@@ -142,7 +128,7 @@ pub async fn status(State(state): State<AppState>) -> Response {
         Ok(c) => c,
         Err(response) => return response,
     };
-    let ca = ca_for(&state, &config).await;
+    let ca = state.store.probe_ca_pem(&state.vault, &config).await;
     let feed = state.dashboard.subscribe(revision, &config, ca, target);
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::middleware::from_fn_with_state;
+use axum::http::header::LOCATION;
+use axum::middleware::{from_fn_with_state, map_response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
@@ -154,12 +156,29 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
             AppState,
             _,
         >(context, shell))
+        .layer(map_response(without_empty_query))
         .layer(from_fn_with_state(state.clone(), guard::require_session))
         .layer(session_layer)
         .layer(from_fn_with_state(state.clone(), guard::csrf))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state))
+}
+
+/// A plain form post goes back to its page through leptos, which strips
+/// the error a previous post left in the address (`?__err=…`) but leaves an
+/// empty `?` (`/wizard/smtp?`): every redirect goes out without it.
+async fn without_empty_query(mut res: Response) -> Response {
+    let tidy = res
+        .headers()
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.strip_suffix('?'))
+        .and_then(|l| l.parse().ok());
+    if let Some(tidy) = tidy {
+        res.headers_mut().insert(LOCATION, tidy);
+    }
+    res
 }
 
 /// Decides between HTTP and HTTPS for `settings.listen`.
@@ -266,4 +285,33 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::header::LOCATION;
+    use axum::response::{IntoResponse, Redirect};
+
+    use super::without_empty_query;
+
+    #[tokio::test]
+    async fn a_form_goes_back_without_an_empty_query() {
+        let cases = [
+            ("http://h/wizard/smtp?", "http://h/wizard/smtp"),
+            ("http://h/wizard/smtp", "http://h/wizard/smtp"),
+            // A refused post's error stays: the page shows it from there.
+            (
+                "http://h/wizard/smtp?__path=%2Fapi%2Fx&__err=YWJj",
+                "http://h/wizard/smtp?__path=%2Fapi%2Fx&__err=YWJj",
+            ),
+            (
+                "http://h/history?from=1&to=3",
+                "http://h/history?from=1&to=3",
+            ),
+        ];
+        for (url, want) in cases {
+            let res = without_empty_query(Redirect::to(url).into_response()).await;
+            assert_eq!(res.headers()[LOCATION], want, "{url}");
+        }
+    }
 }

@@ -139,44 +139,6 @@ fn is_plain_form_post() -> bool {
         .unwrap_or(false)
 }
 
-/// A plain HTML form post that succeeded goes back to the page it came
-/// from, without the error a previous post left in its address: leptos
-/// strips its `__err`/`__path` pairs but leaves an empty `?` behind
-/// (`/wizard/smtp?`). Hydrated calls are left alone (they do not navigate).
-pub fn back_to_form() {
-    if !is_plain_form_post() {
-        return;
-    }
-    let referer = use_context::<Parts>().and_then(|parts| {
-        parts
-            .headers
-            .get(header::REFERER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    });
-    if let Some(referer) = referer {
-        leptos_axum::redirect(&without_error_info(&referer));
-    }
-}
-
-/// `url` without the query pairs leptos adds for a refused form post, and
-/// without a `?` that would be left empty.
-fn without_error_info(url: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let key = pair.split('=').next().unwrap_or("");
-            !pair.is_empty() && key != "__err" && key != "__path"
-        })
-        .collect();
-    if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    }
-}
-
 /// Gives the response the status that matches `err`. A plain HTML form post
 /// keeps its redirect back to the form, which shows the error.
 pub fn set_status_for(err: &AppError) {
@@ -206,7 +168,6 @@ pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
 
 #[cfg(test)]
 mod tests {
-    use super::without_error_info;
     use crate::error::AppError;
 
     #[test]
@@ -229,24 +190,5 @@ mod tests {
         let db = AppError::from(engine::EngineError::Secrets("key file unreadable".into()));
         assert_eq!(db.status(), 500);
         assert!(!db.to_string().contains("key file"), "{db}");
-    }
-
-    #[test]
-    fn a_form_goes_back_without_the_last_error() {
-        let cases = [
-            ("http://h/wizard/smtp?", "http://h/wizard/smtp"),
-            ("http://h/wizard/smtp", "http://h/wizard/smtp"),
-            (
-                "http://h/wizard/smtp?__path=%2Fapi%2Fx&__err=YWJj",
-                "http://h/wizard/smtp",
-            ),
-            (
-                "http://h/history?from=1&__err=x&to=3",
-                "http://h/history?from=1&to=3",
-            ),
-        ];
-        for (url, want) in cases {
-            assert_eq!(without_error_info(url), want, "{url}");
-        }
     }
 }

@@ -64,17 +64,7 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
             Some(probes) => probes,
             None if services.is_empty() => Vec::new(),
             None => {
-                let ca = if matches!(config.tls, stack::model::TlsMode::SelfSigned) {
-                    state
-                        .store
-                        .existing_burrow_ca(&state.vault)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|c| c.ca_pem().to_owned())
-                } else {
-                    None
-                };
+                let ca = state.store.probe_ca_pem(&state.vault, &config).await;
                 engine::chat_probe::probe_chat(&config, ca.as_deref()).await
             }
         };

@@ -121,12 +121,10 @@ async fn remember_test(
     key: &str,
     tested: Result<engine::wizard::Tested, engine::wizard::WizardError>,
 ) -> Result<TestOutcome, AppError> {
-    use super::back_to_form;
     let session = super::session().await?;
     let tested = tested?;
     let _ = session.insert(key, &tested.outcome).await;
     let _ = session.insert(UNSAVED, (tested.step, &tested.kept)).await;
-    back_to_form();
     Ok(tested.outcome)
 }
 
