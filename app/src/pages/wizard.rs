@@ -410,19 +410,30 @@ fn DomainStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
         {checked.then(|| view! {
             <div class="checks" data-testid="domain-checks">
                 <h3>"Checks"</h3>
-                {if checks.is_empty() {
-                    view! { <p class="muted">"No checks ran."</p> }.into_any()
-                } else {
-                    checks.into_iter().map(|c| view! {
-                        <div class=format!("check-result {}", c.level)>
-                            <strong>{c.title}</strong>" "{c.detail}
-                        </div>
-                    }).collect_view().into_any()
-                }}
+                <CheckList checks />
                 <p><a class="button" href="/wizard/tls">"Continue to TLS"</a></p>
             </div>
         })}
     }
+}
+
+/// The DNS and port checks, one line each.
+#[component]
+fn CheckList(checks: Vec<wire::wizard::Check>) -> impl IntoView {
+    if checks.is_empty() {
+        return view! { <p class="muted">"No checks ran."</p> }.into_any();
+    }
+    checks
+        .into_iter()
+        .map(|c| {
+            view! {
+                <div class=format!("check-result {}", c.level)>
+                    <strong>{c.title}</strong>" "{c.detail}
+                </div>
+            }
+        })
+        .collect_view()
+        .into_any()
 }
 
 #[component]
@@ -838,11 +849,17 @@ fn ReviewStep(view: StoredValue<WizardView>) -> impl IntoView {
         return view! { <p>"Nothing to review."</p> }.into_any();
     };
     let blocked = !review.blocking.is_empty();
+    let checks = view.with_value(|v| v.checks.clone());
     view! {
         {review.blocking.iter().map(|n| view! { <div class="notice problem" role="alert">{n.message.clone()}</div> }).collect_view()}
         <dl class="facts" data-testid="summary">
             {review.summary.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
         </dl>
+        <div class="checks" data-testid="review-checks">
+            <h3>"Domain and ports, where the stack will run"</h3>
+            <CheckList checks />
+            <p class="muted">"Change them on the "<a href="/wizard/domain">"Domain"</a>" step."</p>
+        </div>
         {review.diff.clone().map(|(rev, lines)| view! {
             <h3>{format!("Changes against revision {rev} (deployed)")}</h3>
             <pre class="diff" data-testid="diff">

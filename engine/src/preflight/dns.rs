@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::host::StackHost;
 use super::join_and;
 
 /// How long the lookup may take before it counts as failed.
@@ -87,7 +88,7 @@ pub struct ResolvedAddress {
     pub ip: IpAddr,
     /// `A` or `AAAA`.
     pub record: String,
-    /// Whether the address belongs to this machine.
+    /// Whether the address belongs to the machine the stack runs on.
     pub local: bool,
 }
 
@@ -105,6 +106,11 @@ pub enum DomainIssueKind {
     },
     /// Every address is a loopback one: nothing but this machine reaches it.
     LoopbackOnly,
+    /// The Docker host's own name could not be looked up, so its addresses
+    /// cannot be compared with the domain's.
+    HostUnknown {
+        host: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,13 +143,23 @@ pub async fn resolve_domain(domain: &str) -> DomainReport {
 }
 
 /// [`resolve_domain`] with another resolver.
-#[tracing::instrument(skip(resolver))]
 pub async fn resolve_domain_with(resolver: &dyn Resolver, domain: &str) -> DomainReport {
+    resolve_domain_for(resolver, domain, &StackHost::ThisMachine).await
+}
+
+/// Looks `domain` up and reports whether it points to `host`, the machine
+/// the stack runs on.
+#[tracing::instrument(skip(resolver))]
+pub async fn resolve_domain_for(
+    resolver: &dyn Resolver,
+    domain: &str,
+    host: &StackHost,
+) -> DomainReport {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     let report = match resolver.lookup(&domain).await {
-        Ok(ips) if ips.is_empty() => failed(&domain, LookupError::NoRecords),
-        Ok(ips) => resolved(&domain, &ips),
-        Err(e) => failed(&domain, e),
+        Ok(ips) if ips.is_empty() => failed(&domain, LookupError::NoRecords, host),
+        Ok(ips) => resolved(&domain, &ips, host),
+        Err(e) => failed(&domain, e, host),
     };
     tracing::info!(summary = %report.summary, issues = report.issues.len(), "domain resolved");
     report
@@ -161,14 +177,15 @@ pub fn is_local_address(ip: IpAddr) -> bool {
     UdpSocket::bind((ip, 0)).is_ok()
 }
 
-fn failed(domain: &str, error: LookupError) -> DomainReport {
+fn failed(domain: &str, error: LookupError, host: &StackHost) -> DomainReport {
     let (summary, kind, fix) = match error {
         LookupError::NoRecords => (
             format!("{domain} has no A or AAAA record."),
             DomainIssueKind::NoRecords,
             format!(
-                "Create an A record for {domain} pointing at this server's public address \
-                 (new records can take a few minutes to appear)."
+                "Create an A record for {domain} pointing at {} \
+                 (new records can take a few minutes to appear).",
+                host.public_address()
             ),
         ),
         LookupError::Failed(detail) => (
@@ -188,15 +205,41 @@ fn failed(domain: &str, error: LookupError) -> DomainReport {
     }
 }
 
-fn resolved(domain: &str, ips: &[IpAddr]) -> DomainReport {
+fn resolved(domain: &str, ips: &[IpAddr], host: &StackHost) -> DomainReport {
     let addresses: Vec<ResolvedAddress> = ips
         .iter()
         .map(|&ip| ResolvedAddress {
             ip,
             record: record_type(ip).to_string(),
-            local: is_local_address(ip),
+            local: host.owns(ip),
         })
         .collect();
+    if let StackHost::Remote {
+        name,
+        addresses: none,
+    } = host
+    {
+        if none.is_empty() {
+            let all: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+            return DomainReport {
+                domain: domain.to_string(),
+                addresses,
+                summary: format!(
+                    "{domain} points to {}; whether that is the Docker host {name} cannot be \
+                     told, because {name} itself could not be looked up.",
+                    join_and(&all)
+                ),
+                issues: vec![DomainIssue {
+                    kind: DomainIssueKind::HostUnknown { host: name.clone() },
+                    fix: format!(
+                        "Check that this machine can resolve {name} (or give the Docker address \
+                         by IP), then check again."
+                    ),
+                }],
+            };
+        }
+    }
+    let machine = host.phrase();
     let here: Vec<String> = addresses
         .iter()
         .filter(|a| a.local)
@@ -210,17 +253,18 @@ fn resolved(domain: &str, ips: &[IpAddr]) -> DomainReport {
     let elsewhere_text: Vec<String> = elsewhere.iter().map(IpAddr::to_string).collect();
 
     let summary = match (here.is_empty(), elsewhere.is_empty()) {
-        (false, true) => format!("{domain} points to this machine ({}).", join_and(&here)),
+        (false, true) => format!("{domain} points to {} ({}).", host.name(), join_and(&here)),
         (true, false) => {
             let which = if elsewhere.len() == 1 {
-                "which is not this machine"
+                format!("which is not {machine}")
             } else {
-                "none of which is this machine"
+                format!("none of which is {machine}")
             };
             format!("{domain} points to {}, {which}.", join_and(&elsewhere_text))
         }
         _ => format!(
-            "{domain} points to this machine ({}) and also to {}, which is not.",
+            "{domain} points to {} ({}) and also to {}, which is not.",
+            host.name(),
             join_and(&here),
             join_and(&elsewhere_text)
         ),
@@ -230,17 +274,18 @@ fn resolved(domain: &str, ips: &[IpAddr]) -> DomainReport {
         .iter()
         .map(|&ip| DomainIssue {
             kind: DomainIssueKind::Elsewhere { ip },
-            fix: elsewhere_fix(domain, ip),
+            fix: elsewhere_fix(domain, ip, host),
         })
         .collect();
     if addresses.iter().all(|a| a.ip.is_loopback()) {
+        let loopback: Vec<String> = addresses.iter().map(|a| a.ip.to_string()).collect();
         issues.push(DomainIssue {
             kind: DomainIssueKind::LoopbackOnly,
             fix: format!(
                 "{domain} resolves to {}, which only this machine can reach: remove the name \
-                 from /etc/hosts if it is listed there, and create an A record pointing at this \
-                 server's public address.",
-                join_and(&here)
+                 from /etc/hosts if it is listed there, and create an A record pointing at {}.",
+                join_and(&loopback),
+                host.public_address()
             ),
         });
     }
@@ -259,15 +304,20 @@ fn record_type(ip: IpAddr) -> &'static str {
     }
 }
 
-fn elsewhere_fix(domain: &str, ip: IpAddr) -> String {
+fn elsewhere_fix(domain: &str, ip: IpAddr, host: &StackHost) -> String {
+    let machine = host.phrase();
+    let (server, here) = match host {
+        StackHost::ThisMachine => ("this server".to_owned(), "here"),
+        StackHost::Remote { name, .. } => (name.clone(), "to it"),
+    };
     match ip {
         IpAddr::V4(_) => format!(
-            "{domain} points to {ip}, which is not this machine: update the A record, or if this \
-             server sits behind NAT, make sure {ip} forwards ports 80 and 443 here."
+            "{domain} points to {ip}, which is not {machine}: update the A record, or if \
+             {server} sits behind NAT, make sure {ip} forwards ports 80 and 443 {here}."
         ),
         IpAddr::V6(_) => format!(
-            "{domain} points to {ip}, which is not this machine: update the AAAA record to this \
-             server's IPv6 address, or remove it if this server has none."
+            "{domain} points to {ip}, which is not {machine}: update the AAAA record to \
+             {server}'s IPv6 address, or remove it if {server} has none."
         ),
     }
 }

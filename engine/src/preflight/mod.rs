@@ -2,8 +2,10 @@
 //! reporting what it found as plain data plus sentences the operator can act
 //! on: a summary, and for every problem one sentence that names the fix.
 //!
-//! - [`dns`]: what the chosen domain resolves to, and whether that is this
-//!   machine.
+//! - [`host`]: which machine the stack runs on: this one, or the machine of
+//!   a Docker daemon reached over TCP.
+//! - [`dns`]: what the chosen domain resolves to, and whether that is the
+//!   machine the stack runs on.
 //! - [`ports`]: whether the host ports the stack publishes are free, naming
 //!   the process or container that holds a busy one (`sockets` reads `/proc`
 //!   for that).
@@ -18,18 +20,21 @@
 pub mod dns;
 pub mod docker;
 mod holders;
+pub mod host;
 pub mod kube;
 mod kube_failure;
 mod kube_source;
 pub mod ports;
 mod sockets;
 
-pub use dns::{resolve_domain, DomainReport};
+pub use dns::{resolve_domain, resolve_domain_for, DomainReport, SystemResolver};
 pub use docker::{test_docker, DockerReport};
 pub use holders::Holder;
+pub use host::{stack_host, StackHost};
 pub use kube::{test_kubernetes, KubeFailure, KubeReport, KubeSource};
 pub use ports::{
-    check_ports, check_ports_with_docker, HeldPorts, PortReport, PortStatus, PortWanted, Protocol,
+    check_ports, check_ports_on, check_ports_with_docker, HeldPorts, PortReport, PortStatus,
+    PortWanted, Protocol,
 };
 
 /// `items` as English: `a`, `a and b`, `a, b and c`.

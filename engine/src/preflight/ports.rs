@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::docker::{ContainerLister, RunningContainer};
 use super::holders::{self, Holder, RawHolder};
+use super::host::StackHost;
 use super::sockets::HolderLookup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -125,6 +126,9 @@ pub enum PortStatus {
     NotLocal,
     /// Binding failed for another reason; see the summary.
     Unchecked,
+    /// On another Docker host: none of its containers publishes the port,
+    /// and programs outside containers there cannot be seen from here.
+    NoContainerThere,
 }
 
 /// Ports (of one [`PortWanted`]) held by one holder.
@@ -148,7 +152,10 @@ pub struct PortReport {
 
 impl PortReport {
     pub fn ok(&self) -> bool {
-        matches!(self.status, PortStatus::Free | PortStatus::InUseByThisStack)
+        matches!(
+            self.status,
+            PortStatus::Free | PortStatus::InUseByThisStack | PortStatus::NoContainerThere
+        )
     }
 }
 
@@ -168,6 +175,68 @@ pub async fn check_ports_with_docker(
     stack: &str,
 ) -> Vec<PortReport> {
     check(wanted, Some((docker, stack))).await
+}
+
+/// The ports on `host`, the machine the stack runs on: this machine's are
+/// bound and traced as [`check_ports_with_docker`] does; on another Docker
+/// host Burrow can bind nothing, so what that daemon's containers publish
+/// is all that is checked, and the reports say so.
+pub async fn check_ports_on(
+    host: &StackHost,
+    wanted: &[PortWanted],
+    docker: Option<&dyn ContainerLister>,
+    stack: &str,
+) -> Vec<PortReport> {
+    match (host, docker) {
+        (StackHost::ThisMachine, Some(docker)) => check(wanted, Some((docker, stack))).await,
+        (StackHost::ThisMachine, None) => check(wanted, None).await,
+        (StackHost::Remote { .. }, docker) => {
+            let machine = host.phrase();
+            let listed = match docker {
+                Some(lister) => lister.running_containers().await.map_err(|e| e.to_string()),
+                None => Err("the daemon did not answer".to_owned()),
+            };
+            let reports: Vec<PortReport> = match listed {
+                Ok(containers) => wanted
+                    .iter()
+                    .map(|w| {
+                        let free = vec![Probe::Free; w.count() as usize];
+                        let r = report(w, &free, &containers, Some(stack));
+                        elsewhere(r, &machine)
+                    })
+                    .collect(),
+                Err(why) => wanted
+                    .iter()
+                    .map(|w| {
+                        let why = format!("the containers on {machine} could not be listed: {why}");
+                        report(w, &[Probe::Failed(why)], &[], None)
+                    })
+                    .collect(),
+            };
+            for r in &reports {
+                tracing::info!(status = ?r.status, summary = %r.summary, "port check on another host");
+            }
+            reports
+        }
+    }
+}
+
+/// A report made without binding, on another host: "free" only means that
+/// no container there publishes the port.
+fn elsewhere(mut r: PortReport, machine: &str) -> PortReport {
+    if r.status == PortStatus::Free {
+        let label = format!(
+            "{} ({})",
+            holders::ports_with_protocol(&r.wanted),
+            r.wanted.purpose
+        );
+        r.status = PortStatus::NoContainerThere;
+        r.summary = format!(
+            "{label}: no container on {machine} publishes it; programs outside containers \
+             there cannot be seen from here, and the deploy will say if one holds it."
+        );
+    }
+    r
 }
 
 #[tracing::instrument(skip_all, fields(wanted = wanted.len()))]

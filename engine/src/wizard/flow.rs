@@ -102,10 +102,13 @@ impl Wizard<'_> {
         let password = self.store.draft_smtp_password(self.vault).await?;
         let checked = check_step(&draft, step, password.as_deref());
         let editing = self.store.latest_revision(self.vault).await?.is_some();
-        let checks = if step == Step::Domain && draft.is_completed(Step::Domain) {
-            self.domain_checks(&draft, checked.config.as_ref()).await
-        } else {
-            Vec::new()
+        // Run on the Domain step, and again on Review: by then the Target
+        // step has said which machine the stack runs on.
+        let checks = match step {
+            Step::Domain | Step::Review if draft.is_completed(Step::Domain) => {
+                self.domain_checks(&draft, checked.config.as_ref()).await
+            }
+            _ => Vec::new(),
         };
         let review = if step == Step::Review {
             Some(self.review(&draft, password.as_deref()).await?)
@@ -533,21 +536,31 @@ impl Wizard<'_> {
         })
     }
 
-    /// DNS and host ports for the saved domain step, each as a sentence;
-    /// the ports are asked of the daemon chosen on the Target step.
+    /// DNS and host ports for the saved domain step, each as a sentence,
+    /// asked about the machine the stack will run on: the daemon chosen on
+    /// the Target step, which may be another machine's.
     async fn domain_checks(&self, draft: &Draft, config: Option<&StackConfig>) -> Vec<Check> {
-        use crate::preflight::{check_ports, check_ports_with_docker, resolve_domain, PortWanted};
+        use crate::preflight::{
+            check_ports_on, resolve_domain_for, stack_host, PortWanted, StackHost, SystemResolver,
+        };
         let Some(config) = config else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        let dns = resolve_domain(config.domain.as_str()).await;
-        out.push(Check {
+        let domain = config.domain.as_str();
+        if config.target == TargetKind::Kubernetes {
+            return cluster_checks(
+                resolve_domain_for(&SystemResolver, domain, &StackHost::ThisMachine).await,
+            );
+        }
+        let url = Some(draft.target.docker_url.as_str()).filter(|u| !u.trim().is_empty());
+        let host = stack_host(url, &SystemResolver).await;
+        let dns = resolve_domain_for(&SystemResolver, domain, &host).await;
+        let mut out = vec![Check {
             ok: dns.ok(),
             level: if dns.ok() { "ok" } else { "warning" }.to_owned(),
             title: "DNS:".to_owned(),
             detail: dns.summary.clone(),
-        });
+        }];
         for issue in &dns.issues {
             out.push(Check {
                 ok: false,
@@ -557,25 +570,16 @@ impl Wizard<'_> {
             });
         }
         let wanted = PortWanted::for_config(config);
-        let docker = match config.target {
-            TargetKind::Docker => self
-                .deployer
-                .targets()
-                .docker_within(
-                    Some(&draft.target.docker_url),
-                    Some(crate::targets::PAGE_WAIT),
-                )
-                .await
-                .ok(),
-            TargetKind::Kubernetes => None,
-        };
-        let ports = match docker {
-            Some(docker) => {
-                check_ports_with_docker(&wanted, docker.as_ref(), config.name.as_str()).await
-            }
-            None => check_ports(&wanted).await,
-        };
-        for report in ports {
+        let docker = self
+            .deployer
+            .targets()
+            .docker_within(url, Some(crate::targets::PAGE_WAIT))
+            .await
+            .ok();
+        let lister = docker
+            .as_deref()
+            .map(|d| d as &dyn crate::preflight::docker::ContainerLister);
+        for report in check_ports_on(&host, &wanted, lister, config.name.as_str()).await {
             let ok = report.ok();
             let mut detail = report.summary.clone();
             for fix in &report.fixes {
@@ -780,4 +784,88 @@ fn summary(config: &StackConfig, draft: &Draft) -> Vec<(String, String)> {
         ("Services".into(), apps.join(", ")),
         ("Target".into(), target),
     ]
+}
+
+/// On Kubernetes the cluster's ingress publishes the stack: no port on this
+/// machine matters, and only the operator knows the ingress's address.
+fn cluster_checks(dns: crate::preflight::DomainReport) -> Vec<Check> {
+    let ips: Vec<String> = dns.addresses.iter().map(|a| a.ip.to_string()).collect();
+    let dns_check = if ips.is_empty() {
+        Check {
+            ok: false,
+            level: "warning".to_owned(),
+            title: "DNS:".to_owned(),
+            detail: format!(
+                "{} Create an A record for {} pointing at your cluster's ingress or load \
+                 balancer.",
+                dns.summary, dns.domain
+            ),
+        }
+    } else {
+        Check {
+            ok: true,
+            level: "ok".to_owned(),
+            title: "DNS:".to_owned(),
+            detail: format!(
+                "{} points to {}: make sure that is your cluster's ingress or load balancer.",
+                dns.domain,
+                ips.join(", ")
+            ),
+        }
+    };
+    vec![
+        dns_check,
+        Check {
+            ok: true,
+            level: "ok".to_owned(),
+            title: "Ports:".to_owned(),
+            detail: "On Kubernetes the cluster's ingress publishes the stack; no port on this \
+                     machine is used."
+                .to_owned(),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preflight::dns::{resolve_domain_for, LookupError, Resolver};
+    use crate::preflight::StackHost;
+    use std::net::IpAddr;
+
+    struct Answer(Vec<IpAddr>);
+
+    #[async_trait::async_trait]
+    impl Resolver for Answer {
+        async fn lookup(&self, _domain: &str) -> Result<Vec<IpAddr>, LookupError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_is_not_judged_by_this_machines_ports_or_addresses() {
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let dns = resolve_domain_for(
+            &Answer(vec![ip]),
+            "chat.example.com",
+            &StackHost::ThisMachine,
+        )
+        .await;
+        let checks = cluster_checks(dns);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        assert_eq!(
+            checks[0].detail,
+            "chat.example.com points to 203.0.113.9: make sure that is your cluster's ingress or \
+             load balancer."
+        );
+        assert!(checks[1].detail.contains("no port on this machine is used"));
+
+        let none =
+            resolve_domain_for(&Answer(vec![]), "chat.example.com", &StackHost::ThisMachine).await;
+        let checks = cluster_checks(none);
+        assert!(!checks[0].ok);
+        assert!(checks[0]
+            .detail
+            .ends_with("pointing at your cluster's ingress or load balancer."));
+    }
 }

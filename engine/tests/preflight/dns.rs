@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use engine::preflight::dns::{
     resolve_domain_with, DomainIssueKind, LookupError, Resolver, SystemResolver,
 };
-use engine::preflight::resolve_domain;
+use engine::preflight::{resolve_domain, resolve_domain_for, StackHost};
 
 /// Answers every lookup with the same result, so no query leaves the machine.
 struct Fixed(Result<Vec<&'static str>, LookupError>);
@@ -153,5 +153,85 @@ async fn reports_round_trip_through_json() {
     assert_eq!(
         serde_json::from_str::<engine::preflight::DomainReport>(&json).unwrap(),
         report
+    );
+}
+
+#[tokio::test]
+async fn with_another_docker_host_the_domain_must_point_there() {
+    let dockerbox = StackHost::Remote {
+        name: "dockerbox".into(),
+        addresses: vec!["192.0.2.7".parse().unwrap()],
+    };
+    let there = resolve_domain_for(
+        &Fixed(Ok(vec!["192.0.2.7"])),
+        "chat.example.com",
+        &dockerbox,
+    )
+    .await;
+    assert!(there.ok(), "{there:?}");
+    assert!(there.addresses[0].local);
+    assert_eq!(
+        there.summary,
+        "chat.example.com points to the Docker host dockerbox (192.0.2.7)."
+    );
+
+    // This machine's own address is not the Docker host's.
+    let here = resolve_domain_for(
+        &Fixed(Ok(vec!["127.0.0.1"])),
+        "chat.example.com",
+        &dockerbox,
+    )
+    .await;
+    assert!(!here.ok());
+    assert_eq!(
+        here.issues[0].kind,
+        DomainIssueKind::Elsewhere {
+            ip: "127.0.0.1".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        here.summary,
+        "chat.example.com points to 127.0.0.1, which is not the Docker host dockerbox (192.0.2.7)."
+    );
+
+    let elsewhere = resolve_domain_for(
+        &Fixed(Ok(vec!["203.0.113.9"])),
+        "chat.example.com",
+        &dockerbox,
+    )
+    .await;
+    assert_eq!(
+        elsewhere.issues[0].fix,
+        "chat.example.com points to 203.0.113.9, which is not the Docker host dockerbox \
+         (192.0.2.7): update the A record, or if dockerbox sits behind NAT, make sure \
+         203.0.113.9 forwards ports 80 and 443 to it."
+    );
+
+    let missing = resolve_domain_for(&Fixed(Ok(vec![])), "chat.example.com", &dockerbox).await;
+    assert!(
+        missing.issues[0].fix.starts_with(
+            "Create an A record for chat.example.com pointing at the Docker host dockerbox \
+             (192.0.2.7)'s public address"
+        ),
+        "{}",
+        missing.issues[0].fix
+    );
+
+    let unknown = StackHost::Remote {
+        name: "nowhere".into(),
+        addresses: vec![],
+    };
+    let r = resolve_domain_for(&Fixed(Ok(vec!["192.0.2.7"])), "chat.example.com", &unknown).await;
+    assert_eq!(
+        r.issues[0].kind,
+        DomainIssueKind::HostUnknown {
+            host: "nowhere".into()
+        }
+    );
+    assert!(
+        r.summary
+            .contains("whether that is the Docker host nowhere cannot be told"),
+        "{}",
+        r.summary
     );
 }

@@ -3,7 +3,8 @@ use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use engine::deploy::DeployError;
 use engine::preflight::docker::{ContainerLister, PublishedHostPort, RunningContainer};
 use engine::preflight::{
-    check_ports, check_ports_with_docker, Holder, PortStatus, PortWanted, Protocol,
+    check_ports, check_ports_on, check_ports_with_docker, Holder, PortStatus, PortWanted, Protocol,
+    StackHost,
 };
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -253,4 +254,75 @@ async fn ports_published_without_a_proxy_are_found_through_docker() {
              give Burrow other ports in Network settings."
         )
     );
+}
+
+fn dockerbox() -> StackHost {
+    StackHost::Remote {
+        name: "dockerbox".into(),
+        addresses: vec!["192.0.2.7".parse().unwrap()],
+    }
+}
+
+/// A daemon that cannot be asked.
+struct Gone;
+
+#[async_trait::async_trait]
+impl ContainerLister for Gone {
+    async fn running_containers(&self) -> Result<Vec<RunningContainer>, DeployError> {
+        Err(DeployError::Unreachable {
+            url: "tcp://dockerbox:2375".into(),
+            reason: "connection refused".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn on_another_docker_host_only_its_containers_are_asked() {
+    // A port held here is nothing to a stack that runs on another machine:
+    // Burrow must not bind it to judge that machine's ports.
+    let held_here = TcpListener::bind((LOCALHOST, 0)).unwrap();
+    let port = held_here.local_addr().unwrap().port();
+    let wanted = [PortWanted::one(Protocol::Tcp, port, "HTTPS", LOCALHOST)];
+
+    let none = Containers(vec![]);
+    let r = &check_ports_on(&dockerbox(), &wanted, Some(&none), "stoat").await[0];
+    assert_eq!(r.status, PortStatus::NoContainerThere, "{r:?}");
+    assert!(r.ok());
+    assert_eq!(
+        r.summary,
+        format!(
+            "Port {port}/tcp (HTTPS): no container on the Docker host dockerbox (192.0.2.7) \
+             publishes it; programs outside containers there cannot be seen from here, and the \
+             deploy will say if one holds it."
+        )
+    );
+    // The same port checked on this machine is busy (this test holds it).
+    let here = &check_ports_on(&StackHost::ThisMachine, &wanted, Some(&none), "stoat").await[0];
+    assert_eq!(here.status, PortStatus::Busy, "{here:?}");
+
+    let theirs = Containers(vec![publishing("web", None, port)]);
+    let r = &check_ports_on(&dockerbox(), &wanted, Some(&theirs), "stoat").await[0];
+    assert_eq!(r.status, PortStatus::Busy, "{r:?}");
+    assert!(
+        r.fixes[0].contains("published by the Docker container web"),
+        "{r:?}"
+    );
+
+    let ours = Containers(vec![publishing("stoat-caddy", Some("stoat"), port)]);
+    let r = &check_ports_on(&dockerbox(), &wanted, Some(&ours), "stoat").await[0];
+    assert_eq!(r.status, PortStatus::InUseByThisStack, "{r:?}");
+
+    for lister in [Some(&Gone as &dyn ContainerLister), None] {
+        let r = &check_ports_on(&dockerbox(), &wanted, lister, "stoat").await[0];
+        assert_eq!(r.status, PortStatus::Unchecked, "{r:?}");
+        assert!(!r.ok());
+        assert!(
+            r.summary.contains(
+                "the containers on the Docker host dockerbox (192.0.2.7) could not be listed"
+            ),
+            "{}",
+            r.summary
+        );
+    }
+    drop(held_here);
 }

@@ -250,6 +250,17 @@ async fn every_step_validates_saves_and_resumes() {
         review["blocking"].as_array().unwrap().is_empty(),
         "{review}"
     );
+    // The domain and port checks run again, now on the chosen target's host.
+    let titles: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"DNS:") && titles.contains(&"Ports:"),
+        "{v}"
+    );
     let files: Vec<&str> = review["files"]
         .as_array()
         .unwrap()
