@@ -47,6 +47,10 @@ pub enum AppError {
     /// message says which and what to do.
     #[error("{0}")]
     Unavailable(String),
+    /// The revision a page needs is stored but cannot be used any more;
+    /// the page links to where it can be fixed.
+    #[error("{message}")]
+    Unusable { revision: i64, message: String },
 }
 
 fn wait_text(secs: i64) -> String {
@@ -114,7 +118,7 @@ impl AppError {
             AppError::SetupClosed | AppError::NotFound(_) => 404,
             AppError::BadRequest(_) => 400,
             AppError::Internal | AppError::Network(_) => 500,
-            AppError::Conflict(_) => 409,
+            AppError::Conflict(_) | AppError::Unusable { .. } => 409,
             AppError::Unavailable(_) => 503,
         }
     }

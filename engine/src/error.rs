@@ -22,6 +22,11 @@ pub enum EngineError {
     Secrets(String),
     #[error("{0}")]
     Config(String),
+    /// A stored revision that cannot be deployed or watched any more (it
+    /// does not validate under today's rules, a secret version is gone);
+    /// `why` is the sentence.
+    #[error("{why}")]
+    Unusable { revision: i64, why: String },
     #[error("an administrator already exists")]
     AdminExists,
     /// Something the request names does not exist (a revision number).

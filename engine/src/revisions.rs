@@ -234,7 +234,8 @@ impl Store {
 
     /// Revision `id` ready to deploy. One that cannot be any more (it does
     /// not validate under today's rules, a secret version is unreadable) is
-    /// a `Config` error saying why; [`Store::stored_revisions`] still lists it.
+    /// an `Unusable` error saying why; [`Store::stored_revisions`] still
+    /// lists it.
     pub async fn revision(&self, vault: &Vault, id: i64) -> Result<Option<Revision>, EngineError> {
         let Some(stored) = self.stored_revision(vault, id).await? else {
             return Ok(None);
@@ -242,7 +243,7 @@ impl Store {
         self.load_revision(vault, stored)
             .await
             .map(Some)
-            .map_err(EngineError::Config)
+            .map_err(|why| EngineError::Unusable { revision: id, why })
     }
 
     /// Revision `id` as stored (upgraded to the current shape, not parsed).

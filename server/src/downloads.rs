@@ -1,9 +1,10 @@
 //! File downloads behind the sign-in gate: Burrow's CA certificate.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use app::error::AppError;
 use app::state::AppState;
 
 fn attachment(content_type: &'static str, name: &'static str, body: Vec<u8>) -> Response {
@@ -25,15 +26,6 @@ fn attachment(content_type: &'static str, name: &'static str, body: Vec<u8>) -> 
         .into_response()
 }
 
-fn unavailable(e: engine::EngineError) -> Response {
-    tracing::error!(error = %e, "Burrow CA unavailable");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "The CA certificate could not be read; see Burrow's log.",
-    )
-        .into_response()
-}
-
 pub async fn ca_pem(State(state): State<AppState>) -> Response {
     match state.store.burrow_ca(&state.vault).await {
         Ok(ca) => attachment(
@@ -41,7 +33,7 @@ pub async fn ca_pem(State(state): State<AppState>) -> Response {
             "burrow-ca.pem",
             ca.ca_pem().as_bytes().to_vec(),
         ),
-        Err(e) => unavailable(e),
+        Err(e) => AppError::from(e).into_response(),
     }
 }
 
@@ -52,6 +44,6 @@ pub async fn ca_der(State(state): State<AppState>) -> Response {
             "burrow-ca.crt",
             ca.ca_der().to_vec(),
         ),
-        Err(e) => unavailable(e),
+        Err(e) => AppError::from(e).into_response(),
     }
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use app::error::AppError;
 use app::state::AppState;
 use stack::model::StackConfig;
 
@@ -50,11 +51,8 @@ pub async fn deployment(
         .unwrap_or(0);
     match state.store.deployment(id).await {
         Ok(Some(_)) => {}
-        Ok(None) => return (StatusCode::NOT_FOUND, "No such deployment.").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "deployment lookup failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+        Ok(None) => return AppError::NotFound("No such deployment.".to_owned()).into_response(),
+        Err(e) => return AppError::from(e).into_response(),
     }
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
@@ -108,14 +106,11 @@ async fn current(
 ) -> Result<(i64, StackConfig, std::sync::Arc<dyn engine::deploy::Target>), Response> {
     match state.deployer.running().await {
         Ok(Some((rev, Ok(target)))) => Ok((rev.meta.id, rev.config, target)),
-        Ok(Some((_, Err(e)))) => {
-            Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
+        Ok(Some((_, Err(e)))) => Err(AppError::from(e).into_response()),
+        Ok(None) => {
+            Err(AppError::NotFound("Nothing is configured yet.".to_owned()).into_response())
         }
-        Ok(None) => Err((StatusCode::NOT_FOUND, "Nothing is configured yet.").into_response()),
-        Err(e) => {
-            tracing::error!(error = %e, "reading the running revision failed");
-            Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response())
-        }
+        Err(e) => Err(AppError::from(e).into_response()),
     }
 }
 

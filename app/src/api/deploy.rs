@@ -59,7 +59,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
         // not as an error page: the operator pastes a corrected one here.
         let (newest, latest_problem) = match store.latest_revision(&state.vault).await {
             Ok(newest) => (newest, None),
-            Err(engine::EngineError::Config(why)) => (None, Some(why)),
+            Err(engine::EngineError::Unusable { why, .. }) => (None, Some(why)),
             Err(e) => return Err(e.into()),
         };
         let docker_url = newest

@@ -71,6 +71,10 @@ impl From<engine::EngineError> for AppError {
         match e {
             engine::EngineError::NotFound(m) => AppError::NotFound(m),
             engine::EngineError::Config(m) => AppError::Conflict(m),
+            engine::EngineError::Unusable { revision, why } => AppError::Unusable {
+                revision,
+                message: why,
+            },
             // A value the operator typed: the sentence beside its field.
             engine::EngineError::Invalid(e) => AppError::invalid(e.field, e.message),
             engine::EngineError::AdminExists => {
@@ -92,9 +96,30 @@ impl From<engine::deployer::DeployerError> for AppError {
                 "Deployment {id} is still running; wait for it to finish."
             )),
             DeployerError::Refused(m) => AppError::Conflict(m),
-            DeployerError::Deploy(e) => AppError::Unavailable(e.to_string()),
+            DeployerError::Deploy(e) => e.into(),
             DeployerError::Engine(e) => e.into(),
         }
+    }
+}
+
+/// A target that cannot be reached is 503; an address that was never a
+/// Docker address (stored data) is a conflict to fix, not an outage.
+impl From<engine::deploy::DeployError> for AppError {
+    fn from(e: engine::deploy::DeployError) -> Self {
+        match e {
+            engine::deploy::DeployError::InvalidUrl { .. } => AppError::Conflict(e.to_string()),
+            other => AppError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The handlers outside server functions (live streams, downloads) answer
+/// with the same status and sentence a server function would.
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let status = axum::http::StatusCode::from_u16(self.status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        (status, self.to_string()).into_response()
     }
 }
 
@@ -190,5 +215,22 @@ mod tests {
         let db = AppError::from(engine::EngineError::Secrets("key file unreadable".into()));
         assert_eq!(db.status(), 500);
         assert!(!db.to_string().contains("key file"), "{db}");
+
+        let stored = AppError::from(engine::EngineError::Unusable {
+            revision: 3,
+            why: "revision 3 no longer validates: domain: not a domain".into(),
+        });
+        assert_eq!(stored.status(), 409);
+        assert!(matches!(stored, AppError::Unusable { revision: 3, .. }));
+
+        let never = AppError::from(engine::deploy::DeployError::InvalidUrl {
+            url: "ftp://nowhere".into(),
+        });
+        assert_eq!(never.status(), 409, "stored data to fix, not an outage");
+        let down = AppError::from(engine::deploy::DeployError::Unreachable {
+            url: "tcp://127.0.0.1:9".into(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(down.status(), 503);
     }
 }

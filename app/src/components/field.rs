@@ -1,5 +1,6 @@
 //! A labelled form input with its error message right under it.
 
+use crate::error::AppError;
 use leptos::prelude::*;
 
 #[component]
@@ -72,5 +73,31 @@ pub fn FormError(#[prop(into)] message: Signal<Option<String>>) -> impl IntoView
         message
             .get()
             .map(|m| view! { <div class="form-error" role="alert">{m}</div> })
+    }
+}
+
+/// A page's data could not be loaded: the sentence, and where a stored
+/// revision that cannot be used any more is the reason, the two ways out
+/// (another revision from History, or a corrected stack.toml).
+#[component]
+pub fn LoadError(error: AppError) -> impl IntoView {
+    let message = error.to_string();
+    let fix = match error {
+        AppError::Unusable { revision, .. } => Some(view! {
+            <p class="fix" data-testid="unusable-fix">
+                "The stack keeps running as it was. To manage it again, deploy another revision from "
+                <a href="/history">"History"</a>
+                {format!(" (revision {revision} is listed there with this reason), or paste a corrected stack.toml on the ")}
+                <a href="/deploy">"Deploy"</a>
+                " page."
+            </p>
+        }),
+        _ => None,
+    };
+    view! {
+        <div class="form-error" role="alert">
+            <p>{message}</p>
+            {fix}
+        </div>
     }
 }

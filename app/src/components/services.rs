@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use wire::{ProbeResult, ServiceStatus};
 
 use crate::api::services::{get_services, ServicesView};
+use crate::components::field::LoadError;
 use crate::components::live::{seconds_ticker, subscribe};
 
 fn uptime(secs: Option<u64>) -> String {
@@ -28,7 +29,7 @@ pub fn ServicesBoard() -> impl IntoView {
                 data.get()
                     .map(|result| match result {
                         Ok(view) => view! { <Board view /> }.into_any(),
-                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
         </Suspense>

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::certificate::{get_certificate, CaInfo};
+use crate::components::field::LoadError;
 
 pub const PEM_URL: &str = "/certificate/burrow-ca.pem";
 pub const DER_URL: &str = "/certificate/burrow-ca.der";
@@ -24,7 +25,7 @@ pub fn CertificatePage() -> impl IntoView {
                 data.get()
                     .map(|result| match result {
                         Ok(ca) => view! { <CaCard ca /> <InstallSteps /> }.into_any(),
-                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
         </Suspense>

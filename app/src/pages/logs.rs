@@ -9,6 +9,7 @@ use wire::LogLine;
 
 use crate::api::services::{get_logs, LogsView};
 use crate::components::ansi::segments;
+use crate::components::field::LoadError;
 use crate::components::live::subscribe;
 
 /// Lines kept in the page; older ones scroll away.
@@ -40,7 +41,7 @@ pub fn LogsPage() -> impl IntoView {
                 data.get()
                     .map(|result| match result {
                         Ok(view) => view! { <LogViewer view service=service() filter=filter() /> }.into_any(),
-                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
         </Suspense>

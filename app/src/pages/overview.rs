@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::overview::{get_overview, Overview};
+use crate::components::field::LoadError;
 use crate::components::services::ServicesBoard;
 
 fn uptime_text(secs: u64) -> String {
@@ -29,7 +30,7 @@ pub fn OverviewPage() -> impl IntoView {
                 data.get()
                     .map(|result| match result {
                         Ok(o) => view! { <OverviewCards o /> }.into_any(),
-                        Err(e) => view! { <div class="form-error" role="alert">{e.to_string()}</div> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
         </Suspense>

@@ -188,10 +188,55 @@ async fn a_newest_revision_that_no_longer_loads_is_explained_on_the_deploy_page(
     );
     assert!(html.contains("Save as new revision"));
 
+    // The pages that watch the running revision say why, with the way out,
+    // and the live streams answer with the same sentence: 409, not 500.
+    let res = app.call("/api/services", &[], Some(&cookie)).await;
+    assert_status(&res, StatusCode::CONFLICT);
+    let body = json(res).await;
+    assert_eq!(body["Unusable"]["revision"], 1, "{body}");
+    // (The page's status follows its data's error, as every page's does.)
+    for path in ["/", "/logs", "/certificate"] {
+        let res = app.get(path, Some(&cookie)).await;
+        assert_status(&res, StatusCode::CONFLICT);
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("revision 1 is not readable"),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains("data-testid=\"unusable-fix\""),
+            "{path}: {html}"
+        );
+        assert!(html.contains("href=\"/history\""), "{path}");
+    }
+    for path in ["/live/status", "/live/logs", "/logs/download"] {
+        let res = app.get(path, Some(&cookie)).await;
+        assert_status(&res, StatusCode::CONFLICT);
+        let text = res.text().await.unwrap();
+        assert!(
+            text.contains("revision 1 is not readable"),
+            "{path}: {text}"
+        );
+    }
+
     assert_eq!(paste(&app, &cookie, BASE).await, 2);
     let page = json(app.call("/api/deploy/page", &[], Some(&cookie)).await).await;
     assert_eq!(page["latest"]["id"], 2);
     assert!(page["latest_problem"].is_null(), "{page}");
+
+    // A stored Docker address Burrow never understood is a conflict to fix
+    // (409 with the sentence), not an outage (503).
+    sqlx::query(
+        "UPDATE config_revisions SET target = '{\"kind\":\"docker\",\"url\":\"ftp://nowhere\"}' \
+         WHERE id = 2",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let res = app.get("/live/status", Some(&cookie)).await;
+    assert_status(&res, StatusCode::CONFLICT);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("ftp://nowhere"), "{text}");
 }
 
 /// Pasting the newest revision's configuration again saves nothing and says
