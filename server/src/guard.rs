@@ -50,6 +50,9 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
+/// Routes open without a session: the health checks a supervisor polls.
+pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz"];
+
 fn is_public_asset(path: &str) -> bool {
     path.starts_with("/pkg/") || path == "/favicon.svg" || path == "/favicon.ico"
 }
@@ -64,7 +67,7 @@ pub async fn require_session(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    if is_public_asset(path) || path == "/healthz" || path == "/readyz" {
+    if is_public_asset(path) || PUBLIC_PATHS.contains(&path) {
         return next.run(req).await;
     }
     let setup_open = state.setup_open();

@@ -141,16 +141,11 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         let options = state.leptos_options.clone();
         move || shell(options.clone())
     };
-    Ok(Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route(app::pages::certificate::PEM_URL, get(downloads::ca_pem))
-        .route(app::pages::certificate::DER_URL, get(downloads::ca_der))
-        .route("/live/deployments/{id}", get(live::deployment))
-        .route("/live/status", get(live::status))
-        .route("/wizard", get(live::wizard_resume))
-        .route("/live/logs", get(live::logs))
-        .route("/logs/download", get(live::download_logs))
+    let mut router = Router::new();
+    for route in hand_routes() {
+        router = router.route(route.path, route.handler);
+    }
+    Ok(router
         .leptos_routes_with_context(&state, routes, context.clone(), render)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
@@ -163,6 +158,36 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state))
+}
+
+/// A route registered by hand, beside the Leptos pages.
+pub struct HandRoute {
+    /// As axum takes it (`/live/deployments/{id}`).
+    pub path: &'static str,
+    /// Open without a session ([`guard::PUBLIC_PATHS`]).
+    pub public: bool,
+    pub handler: axum::routing::MethodRouter<AppState>,
+}
+
+/// Every route registered beside the Leptos pages: the router takes them
+/// from here, and the gate test checks each one.
+pub fn hand_routes() -> Vec<HandRoute> {
+    let route = |path: &'static str, handler| HandRoute {
+        path,
+        public: guard::PUBLIC_PATHS.contains(&path),
+        handler,
+    };
+    vec![
+        route("/healthz", get(health::healthz)),
+        route("/readyz", get(health::readyz)),
+        route(app::pages::certificate::PEM_URL, get(downloads::ca_pem)),
+        route(app::pages::certificate::DER_URL, get(downloads::ca_der)),
+        route("/live/deployments/{id}", get(live::deployment)),
+        route("/live/status", get(live::status)),
+        route("/wizard", get(live::wizard_resume)),
+        route("/live/logs", get(live::logs)),
+        route("/logs/download", get(live::download_logs)),
+    ]
 }
 
 /// A plain form post goes back to its page through leptos, which strips
