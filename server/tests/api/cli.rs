@@ -245,6 +245,19 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
         .map(|(s, _)| s)
         .collect();
     assert!(same.iter().any(|s| *s == "database"), "{same:?}");
+    // Gifbox reaches two other services: Caddy's routes and the web app's
+    // VITE_GIFBOX_URL (stack/src/render/{caddy,services}.rs). Everything
+    // else renders the same in both revisions, so only those two change.
+    let differing: std::collections::BTreeSet<&str> = off_hashes
+        .iter()
+        .filter(|(s, h)| first_hashes.get(*s) != Some(h))
+        .map(|(s, _)| s.as_str())
+        .collect();
+    assert_eq!(
+        differing,
+        ["caddy", "web"].into_iter().collect(),
+        "{first_hashes:#?}\n{off_hashes:#?}"
+    );
     for service in &same {
         assert_eq!(
             restored.get(*service),
