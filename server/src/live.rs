@@ -166,12 +166,27 @@ pub struct LogQuery {
     pub tail: Option<usize>,
 }
 
-fn service_of(q: &LogQuery) -> Option<String> {
-    q.service
+/// The one service asked for (`Ok(None)`: all of them). Only a service the
+/// running revision has is taken: the name goes into a container name and a
+/// download's file name, so anything else is refused with 404.
+fn service_of(q: &LogQuery, config: &StackConfig) -> Result<Option<String>, Response> {
+    let Some(asked) = q
+        .service
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty() && *s != "all")
-        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    match stack::model::Service::from_name(asked) {
+        Some(service) if config.services().contains(&service) => {
+            Ok(Some(service.name().to_owned()))
+        }
+        _ => Err(AppError::NotFound(
+            "This stack has no such service; pick one from the list.".to_owned(),
+        )
+        .into_response()),
+    }
 }
 
 /// Lines that arrive together go out as one `lines` event (a JSON array):
@@ -185,8 +200,11 @@ pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> R
         Ok(c) => c,
         Err(response) => return response,
     };
+    let service = match service_of(&q, &config) {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
     let (tx, rx) = mpsc::channel(256);
-    let service = service_of(&q);
     let tail = q.tail.unwrap_or(200).min(5000);
     tokio::spawn(async move {
         let mut stream = target
@@ -220,7 +238,10 @@ pub async fn download_logs(State(state): State<AppState>, Query(q): Query<LogQue
         Ok(c) => c,
         Err(response) => return response,
     };
-    let service = service_of(&q);
+    let service = match service_of(&q, &config) {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
     let tail = q.tail.unwrap_or(5000).min(100_000);
     let lines: Vec<String> = target
         .logs(config.name.as_str(), service.as_deref(), tail, false)

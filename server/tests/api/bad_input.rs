@@ -112,3 +112,49 @@ async fn a_plain_form_post_comes_back_to_the_form_with_the_error() {
         "the username is kept"
     );
 }
+
+/// A service name goes into a container name and a download's file name:
+/// only the stack's own services are taken, anything else is a 404 with a
+/// sentence (a CR/LF in it once reached the Content-Disposition header).
+#[tokio::test]
+async fn log_requests_take_only_the_stacks_own_services() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let res = app
+        .call(
+            "/api/deploy/config",
+            &[("stack_toml", "domain = \"chat.example.com\"\n")],
+            Some(&cookie),
+        )
+        .await;
+    assert_status(&res, StatusCode::OK);
+    for service in [
+        "api%0d%0aSet-Cookie:%20x=1",
+        "..%2F..%2Fetc",
+        "gifbox", // a real service, but not one this stack runs
+        "nosuch",
+    ] {
+        for path in ["/logs/download", "/live/logs"] {
+            let res = app
+                .get(&format!("{path}?service={service}"), Some(&cookie))
+                .await;
+            assert_status(&res, StatusCode::NOT_FOUND);
+            assert!(
+                res.headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .all(|c| !c.to_str().unwrap_or_default().starts_with("x=")),
+                "no header from the name"
+            );
+            assert!(res.headers().get("content-disposition").is_none());
+            let text = res.text().await.unwrap();
+            assert!(text.contains("no such service"), "{path} {service}: {text}");
+        }
+    }
+    let res = app.get("/logs/download?service=api", Some(&cookie)).await;
+    assert_status(&res, StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-disposition"],
+        "attachment; filename=\"stoat-api.log\""
+    );
+}
