@@ -335,6 +335,18 @@ fn key_spki(key_pem: &str) -> Option<Option<Vec<u8>>> {
     Some(signing.public_key().map(|spki| spki.as_ref().to_vec()))
 }
 
+/// The DNS names of the first certificate in `pem` (empty when it does not
+/// parse).
+pub fn pem_dns_names(pem: &str) -> Vec<String> {
+    let Ok(der) = CertificateDer::from_pem_slice(pem.as_bytes()) else {
+        return Vec::new();
+    };
+    match X509Certificate::from_der(&der) {
+        Ok((_, cert)) => dns_names(&cert),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
     match cert.subject_alternative_name() {
         Ok(Some(san)) => san

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod certs;
 pub mod chat_probe;
+pub mod console_hosts;
 pub mod console_tls;
 pub mod dashboard;
 pub mod deploy;

@@ -43,6 +43,13 @@ pub struct Settings {
     /// tcp://host:port. Default: DOCKER_HOST, else the local socket.
     #[arg(long, env = "BURROW_DOCKER_HOST")]
     pub docker_host: Option<String>,
+
+    /// More names the console answers to, comma-separated (e.g. the name a
+    /// reverse proxy forwards as `Host`). IP addresses, localhost and the
+    /// names in the console's certificate are always answered; any other
+    /// name gets 421, so a page on a rebinding domain cannot reach it.
+    #[arg(long, env = "BURROW_HOSTNAMES", value_delimiter = ',')]
+    pub hostnames: Vec<String>,
 }
 
 impl Settings {
@@ -63,6 +70,7 @@ impl Settings {
             tls_key: None,
             insecure_http: false,
             docker_host: None,
+            hostnames: Vec::new(),
         }
     }
 }

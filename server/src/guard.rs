@@ -50,6 +50,35 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
+/// Serves only requests for the console's own names (DNS rebinding: a page
+/// on a name that now points here carries that name in `Host`); others get
+/// 421 with a sentence, before anything else runs.
+pub async fn known_host(
+    State(hosts): State<engine::console_hosts::ConsoleHosts>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    if hosts.permits(host) {
+        return next.run(req).await;
+    }
+    let shown: String = host.chars().filter(|c| !c.is_control()).take(100).collect();
+    tracing::warn!(host = %shown, "request for a name this console does not answer to");
+    (
+        axum::http::StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "Burrow does not answer to the name {shown:?}. If you reach it through this name \
+             on purpose, add it to BURROW_HOSTNAMES."
+        ),
+    )
+        .into_response()
+}
+
 /// Routes open without a session: the health checks a supervisor polls.
 pub const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz"];
 

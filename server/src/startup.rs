@@ -96,7 +96,10 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
         started: Instant::now(),
         https,
     };
-    let router = router(state.clone(), https).await?;
+    let hosts = console_hosts(settings, https);
+    let router = router(state.clone(), https)
+        .await?
+        .layer(from_fn_with_state(hosts, guard::known_host));
     Ok((router, state))
 }
 
@@ -204,6 +207,22 @@ async fn without_empty_query(mut res: Response) -> Response {
         res.headers_mut().insert(LOCATION, tidy);
     }
     res
+}
+
+/// The names the console answers to: the operator's, and with HTTPS the
+/// names in its certificate.
+fn console_hosts(settings: &Settings, https: bool) -> engine::console_hosts::ConsoleHosts {
+    let mut names = settings.hostnames.clone();
+    if https {
+        let cert = settings
+            .tls_cert
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("console-cert.pem"));
+        if let Ok(pem) = std::fs::read_to_string(&cert) {
+            names.extend(engine::certs::pem_dns_names(&pem));
+        }
+    }
+    engine::console_hosts::ConsoleHosts::new(names)
 }
 
 /// Decides between HTTP and HTTPS for `settings.listen`.

@@ -167,3 +167,54 @@ async fn cross_site_posts_are_refused() {
         .await;
     assert_status(&res, StatusCode::OK);
 }
+
+/// DNS rebinding: a page on a name that now points at this machine makes the
+/// browser send that name as `Host`. Only the console's own names are
+/// served; the refusal comes before the sign-in, health checks included.
+#[tokio::test]
+async fn requests_for_foreign_names_are_refused() {
+    let app = spawn_app_with(|s| s.hostnames = vec!["console.example.com".into()]).await;
+    let port = app.addr.port();
+    let with_host = |host: String, path: &'static str| {
+        let client = app.client.clone();
+        let url = app.url(path);
+        async move {
+            client
+                .get(url)
+                .header(reqwest::header::HOST, host)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for host in [
+        format!("rebind.evil.example:{port}"),
+        "evil.example".to_owned(),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        for path in ["/login", "/healthz", "/api/whoami", "/pkg/burrow.css"] {
+            let res = with_host(host.clone(), path).await;
+            assert_status(&res, StatusCode::MISDIRECTED_REQUEST);
+            let text = res.text().await.unwrap();
+            assert!(text.contains("BURROW_HOSTNAMES"), "{text}");
+        }
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("console.example.com:{port}"),
+        "CONSOLE.example.com.".to_owned(),
+    ] {
+        assert_status(&with_host(host, "/healthz").await, StatusCode::OK);
+    }
+    // Without the setting, the operator's name is foreign too.
+    let plain = spawn_app().await;
+    let res = plain
+        .client
+        .get(plain.url("/healthz"))
+        .header(reqwest::header::HOST, "console.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_status(&res, StatusCode::MISDIRECTED_REQUEST);
+}

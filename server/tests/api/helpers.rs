@@ -17,12 +17,18 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `change`.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let settings = Settings::new(addr, data.path().to_owned());
+    let mut settings = Settings::new(addr, data.path().to_owned());
+    change(&mut settings);
     let (router, _state) = burrow_server::startup::build(&settings, false)
         .await
         .expect("build app");
