@@ -30,7 +30,7 @@ impl ConsoleCert {
         let cert_pem = certified.cert.pem();
         let key_pem = certified.key_pair.serialize_pem();
         write_private(&key_path, key_pem.as_bytes())?;
-        std::fs::write(&cert_path, cert_pem.as_bytes())?;
+        write_private(&cert_path, cert_pem.as_bytes())?;
         Ok(Self {
             cert_pem,
             key_pem,

@@ -8,6 +8,7 @@ pub mod chat_probe;
 pub mod console_hosts;
 pub mod console_tls;
 pub mod dashboard;
+pub mod data_dir;
 pub mod deploy;
 pub mod deployer;
 pub mod deployments;

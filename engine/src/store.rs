@@ -22,8 +22,9 @@ impl Store {
     /// runs every pending migration.
     #[tracing::instrument(skip_all, fields(data_dir = %data_dir.display()))]
     pub async fn open(data_dir: &Path) -> Result<Self, EngineError> {
-        std::fs::create_dir_all(data_dir)?;
+        crate::data_dir::make_private(data_dir)?;
         let path = data_dir.join("burrow.db");
+        crate::data_dir::create_private(&path)?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(&path)
             .create_if_missing(true)

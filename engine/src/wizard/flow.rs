@@ -190,8 +190,10 @@ impl Wizard<'_> {
             });
         }
         if let Some((cert_path, cert, key_path, key)) = own_files {
-            for (path, content, mode) in [(cert_path, cert, 0o644), (key_path, key, 0o600)] {
-                stack::files::write_file(&path, content.as_bytes(), mode)
+            // Private like everything in the data dir; Burrow itself reads
+            // them at deploy.
+            for (path, content) in [(cert_path, cert), (key_path, key)] {
+                stack::files::write_file(&path, content.as_bytes(), 0o600)
                     .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;
             }
         }

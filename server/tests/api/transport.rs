@@ -80,3 +80,45 @@ async fn https_serves_host_prefixed_secure_cookies() {
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
 }
+
+/// The data dir holds live session ids, the audit log and keys: with the
+/// usual umask (022) files would be world-readable. At start-up the dir and
+/// everything in it are made private, and what SQLite creates stays so.
+#[tokio::test]
+async fn the_data_dir_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let app = crate::helpers::spawn_app_with(|s| {
+        let old = s.data_dir.join("tls");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("left-over.pem"), "x").unwrap();
+        set(&s.data_dir, 0o755);
+        set(&old, 0o755);
+        set(&old.join("left-over.pem"), 0o644);
+    })
+    .await;
+    app.claim().await; // a session and an audit row: the WAL is written
+    let data = app.data.path();
+    assert!(data.join("burrow.db-wal").exists());
+    let mut seen = 0;
+    let mut pending = vec![data.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            for e in std::fs::read_dir(&path).unwrap() {
+                pending.push(e.unwrap().path());
+            }
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 5,
+        "burrow.db, its WAL and shm, secrets.key, setup leftovers: {seen}"
+    );
+}
