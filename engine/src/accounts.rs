@@ -126,8 +126,27 @@ async fn hash_password(password: NewPassword) -> Result<String, EngineError> {
 /// unknown so that both cases take the same time.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jv7vNTYo8IlwDn4L0cZ6bBo+NDhyUq0YgJc2m0b3VWQ";
 
-async fn verify_password(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+/// Password checks that may run at once: each Argon2 verification holds
+/// 19 MiB, so a flood of sign-ins must queue instead of exhausting memory.
+pub(crate) const CONCURRENT_CHECKS: usize = 4;
+/// How long a sign-in waits for a turn before it is told to come back.
+pub(crate) const CHECK_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn verify_password(
+    store: &Store,
+    hash: String,
+    password: String,
+) -> Result<bool, EngineError> {
+    let turn = store.password_checks.acquire();
+    let _turn = match tokio::time::timeout(store.password_check_wait, turn).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return Err(EngineError::Busy(
+                "Too many sign-ins are being checked at once; try again in a moment.".into(),
+            ))
+        }
+    };
+    Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
                 hasher()
@@ -137,7 +156,7 @@ async fn verify_password(hash: String, password: String) -> bool {
             .unwrap_or(false)
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
 impl Store {
@@ -196,15 +215,15 @@ impl Store {
         .await?;
         let password = password.to_owned();
         match row {
-            Some(row) => Ok(verify_password(row.password_hash, password)
-                .await
+            Some(row) => Ok(verify_password(self, row.password_hash, password)
+                .await?
                 .then_some(User {
                     id: row.id,
                     username: row.username,
                     is_admin: row.is_admin,
                 })),
             None => {
-                verify_password(DUMMY_HASH.to_owned(), password).await;
+                verify_password(self, DUMMY_HASH.to_owned(), password).await?;
                 Ok(None)
             }
         }
@@ -272,6 +291,32 @@ mod tests {
     fn dummy_hash_is_a_valid_argon2id_hash() {
         let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
         assert_eq!(parsed.algorithm.as_str(), "argon2id");
+    }
+
+    /// With every turn taken, a sign-in waits its while and is then told to
+    /// come back (503 through the web layer), never queued without end.
+    #[tokio::test]
+    async fn password_checks_past_the_cap_are_turned_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).await.unwrap();
+        store.password_check_wait = std::time::Duration::from_millis(50);
+        let held = store
+            .password_checks
+            .clone()
+            .acquire_many_owned(CONCURRENT_CHECKS as u32)
+            .await
+            .unwrap();
+        let busy = store.verify_login("admin", "a long passphrase").await;
+        assert!(
+            matches!(&busy, Err(EngineError::Busy(m)) if m.contains("try again")),
+            "{busy:?}"
+        );
+        drop(held);
+        assert!(store
+            .verify_login("admin", "a long passphrase")
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

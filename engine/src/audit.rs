@@ -10,6 +10,11 @@ pub enum Outcome {
     Success,
     Failure,
     Throttled,
+    /// Written before the work is done (a password being checked); the row
+    /// gets its real outcome after.
+    Pending,
+    /// Could not be carried out now (too many at once); not a failure.
+    Refused,
 }
 
 impl Outcome {
@@ -18,6 +23,8 @@ impl Outcome {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
             Outcome::Throttled => "throttled",
+            Outcome::Pending => "pending",
+            Outcome::Refused => "refused",
         }
     }
 }
@@ -56,6 +63,46 @@ impl Store {
         .bind(detail)
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    /// [`Store::record`] for work whose outcome comes later; the row's id
+    /// for [`Store::settle`].
+    pub(crate) async fn record_returning_id(
+        &self,
+        actor: &str,
+        ip: Option<&str>,
+        action: &str,
+        outcome: Outcome,
+    ) -> Result<i64, EngineError> {
+        let actor: String = actor.trim().chars().take(ACTOR_MAX_CHARS).collect();
+        let done = sqlx::query(
+            "INSERT INTO audit_log (at, actor, ip, action, outcome) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(now_unix())
+        .bind(actor)
+        .bind(ip)
+        .bind(action)
+        .bind(outcome.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Gives row `id` its outcome (and, when known, the actor's own
+    /// spelling of their name).
+    pub(crate) async fn settle(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        actor: Option<&str>,
+    ) -> Result<(), EngineError> {
+        sqlx::query("UPDATE audit_log SET outcome = ?, actor = COALESCE(?, actor) WHERE id = ?")
+            .bind(outcome.as_str())
+            .bind(actor)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

@@ -34,4 +34,8 @@ pub enum EngineError {
     NotFound(String),
     #[error("no user named {0:?}")]
     NoSuchUser(String),
+    /// Too much work at once (sign-ins queued for their password check);
+    /// the sentence says to come back.
+    #[error("{0}")]
+    Busy(String),
 }

@@ -15,6 +15,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// Turns for password checks ([`crate::accounts`]).
+    pub(crate) password_checks: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How long a check waits for its turn.
+    pub(crate) password_check_wait: Duration,
 }
 
 impl Store {
@@ -37,7 +41,14 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, path })
+        Ok(Self {
+            pool,
+            path,
+            password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                crate::accounts::CONCURRENT_CHECKS,
+            )),
+            password_check_wait: crate::accounts::CHECK_QUEUE_WAIT,
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {

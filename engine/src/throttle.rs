@@ -2,7 +2,13 @@
 //! after `MAX_FAILURES` failed logins for one account or from one IP within
 //! `WINDOW_SECS`, further attempts are refused until the oldest of those
 //! failures leaves the window. A successful login resets the count.
+//!
+//! An attempt is counted before its password is checked (a `pending` row,
+//! then its outcome): of thirty wrong passwords sent at once, only the
+//! first `MAX_FAILURES` in the log's order are checked at all.
 
+use crate::accounts::User;
+use crate::audit::Outcome;
 use crate::{now_unix, EngineError, Store};
 
 pub const MAX_FAILURES: i64 = 5;
@@ -12,7 +18,59 @@ pub const WINDOW_SECS: i64 = 15 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub i64);
 
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone)]
+pub enum SignIn {
+    Welcome(User),
+    /// Unknown user or wrong password (not told apart).
+    Wrong,
+    /// Refused unchecked: too many failures for the account or the address.
+    Throttled(RetryAfter),
+}
+
 impl Store {
+    /// Signs `username` in from `ip`: the attempt is written to the audit
+    /// log first, refused if too many came before it, and only then is the
+    /// password checked; the row then gets its outcome.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<SignIn, EngineError> {
+        let attempt = self
+            .record_returning_id(username, Some(ip), "login", Outcome::Pending)
+            .await?;
+        let now = now_unix();
+        let by_account = self
+            .oldest_counted_failure("actor = ? COLLATE NOCASE", username.trim(), now, attempt)
+            .await?;
+        let by_ip = self
+            .oldest_counted_failure("ip = ?", ip, now, attempt)
+            .await?;
+        let wait = by_account
+            .into_iter()
+            .chain(by_ip)
+            .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
+            .max_by_key(|r| r.0);
+        if let Some(wait) = wait {
+            self.settle(attempt, Outcome::Throttled, None).await?;
+            return Ok(SignIn::Throttled(wait));
+        }
+        let checked = self.verify_login(username, password).await;
+        let outcome = match &checked {
+            Ok(Some(user)) => self.settle(attempt, Outcome::Success, Some(&user.username)),
+            // A check that could not run (too many at once) is no failure.
+            Ok(None) => self.settle(attempt, Outcome::Failure, None),
+            Err(_) => self.settle(attempt, Outcome::Refused, None),
+        };
+        outcome.await?;
+        Ok(match checked? {
+            Some(user) => SignIn::Welcome(user),
+            None => SignIn::Wrong,
+        })
+    }
+
     /// `Some(wait)` when a login for `username` from `ip` must be refused now.
     pub async fn login_throttled(
         &self,
@@ -21,9 +79,11 @@ impl Store {
     ) -> Result<Option<RetryAfter>, EngineError> {
         let now = now_unix();
         let by_account = self
-            .oldest_counted_failure("actor = ? COLLATE NOCASE", username.trim(), now)
+            .oldest_counted_failure("actor = ? COLLATE NOCASE", username.trim(), now, i64::MAX)
             .await?;
-        let by_ip = self.oldest_counted_failure("ip = ?", ip, now).await?;
+        let by_ip = self
+            .oldest_counted_failure("ip = ?", ip, now, i64::MAX)
+            .await?;
         Ok(by_account
             .into_iter()
             .chain(by_ip)
@@ -31,18 +91,21 @@ impl Store {
             .max_by_key(|r| r.0))
     }
 
-    /// If the failures since the last success (within the window) reach the
-    /// limit, the time of the oldest failure that still counts.
+    /// If the failures since the last success (within the window, written
+    /// before row `before`) reach the limit, the time of the oldest failure
+    /// that still counts. Attempts still being checked count as failures.
     async fn oldest_counted_failure(
         &self,
         key_clause: &str,
         key: &str,
         now: i64,
+        before: i64,
     ) -> Result<Option<i64>, EngineError> {
         let since = now - WINDOW_SECS;
         let sql = format!(
             "SELECT at FROM audit_log \
-             WHERE action = 'login' AND outcome = 'failure' AND {key_clause} AND at > ? \
+             WHERE action = 'login' AND outcome IN ('failure', 'pending') AND {key_clause} \
+               AND at > ? AND id < ? \
                AND id > COALESCE((SELECT MAX(id) FROM audit_log \
                                   WHERE action = 'login' AND outcome = 'success' AND {key_clause}), 0) \
              ORDER BY id DESC LIMIT ?"
@@ -50,6 +113,7 @@ impl Store {
         let times: Vec<i64> = sqlx::query_scalar(&sql)
             .bind(key)
             .bind(since)
+            .bind(before)
             .bind(key)
             .bind(MAX_FAILURES)
             .fetch_all(self.pool())

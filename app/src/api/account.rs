@@ -91,7 +91,7 @@ pub async fn complete_setup(
 #[server(endpoint = "login")]
 pub async fn login(username: String, password: String) -> Result<(), AppError> {
     use super::*;
-    use engine::audit::Outcome;
+    use engine::throttle::SignIn;
 
     let run = async {
         let state = state();
@@ -103,29 +103,19 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
             return Err(AppError::invalid("password", "Enter your password.")
                 .keeping("username", &username));
         }
-        if let Some(wait) = state.store.login_throttled(&username, &ip).await? {
-            let _ = state
-                .store
-                .record(&username, Some(&ip), "login", Outcome::Throttled, None)
-                .await;
-            return Err(AppError::TooManyAttempts {
-                retry_after_secs: wait.0,
-            });
-        }
-        let user = state.store.verify_login(&username, &password).await?;
-        let Some(user) = user else {
-            state
-                .store
-                .record(&username, Some(&ip), "login", Outcome::Failure, None)
-                .await?;
-            return Err(AppError::BadCredentials {
-                username: username.chars().take(64).collect(),
-            });
+        let user = match state.store.sign_in(&username, &password, &ip).await? {
+            SignIn::Welcome(user) => user,
+            SignIn::Wrong => {
+                return Err(AppError::BadCredentials {
+                    username: username.chars().take(64).collect(),
+                })
+            }
+            SignIn::Throttled(wait) => {
+                return Err(AppError::TooManyAttempts {
+                    retry_after_secs: wait.0,
+                })
+            }
         };
-        state
-            .store
-            .record(&user.username, Some(&ip), "login", Outcome::Success, None)
-            .await?;
         start_session(user.id).await?;
         leptos_axum::redirect("/");
         Ok(())

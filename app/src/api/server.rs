@@ -80,6 +80,7 @@ impl From<engine::EngineError> for AppError {
             engine::EngineError::AdminExists => {
                 AppError::Conflict("An administrator already exists: sign in instead.".to_owned())
             }
+            engine::EngineError::Busy(m) => AppError::Unavailable(m),
             engine::EngineError::NoSuchUser(name) => {
                 AppError::NotFound(format!("There is no user named {name:?}."))
             }

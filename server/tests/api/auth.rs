@@ -199,6 +199,51 @@ async fn repeated_failures_are_throttled_and_recorded() {
     assert!(log.iter().any(|e| e.outcome == "throttled"));
 }
 
+/// Thirty wrong passwords sent at once: each attempt is counted before its
+/// password is checked, so only the first five are checked at all and the
+/// rest are throttled; the log holds exactly that, nothing left pending.
+#[tokio::test]
+async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
+    let app = spawn_app().await;
+    app.claim().await;
+    let attempts = (0..30).map(|i| {
+        let app = &app;
+        async move {
+            app.login(ADMIN, &format!("wrong password {i}"))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let wrong = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((wrong, throttled), (5, 25), "{statuses:?}");
+
+    let log = app.db().await.recent_audit(100).await.unwrap();
+    let logins: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action == "login")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(
+        logins.iter().filter(|o| **o == "failure").count(),
+        5,
+        "{logins:?}"
+    );
+    assert_eq!(
+        logins.iter().filter(|o| **o == "throttled").count(),
+        25,
+        "{logins:?}"
+    );
+    assert!(!logins.contains(&"pending"), "{logins:?}");
+}
+
 #[tokio::test]
 async fn reset_password_from_the_command_line() {
     use std::io::Write;
