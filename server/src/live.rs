@@ -169,7 +169,7 @@ pub struct LogQuery {
 /// The one service asked for (`Ok(None)`: all of them). Only a service the
 /// running revision has is taken: the name goes into a container name and a
 /// download's file name, so anything else is refused with 404.
-fn service_of(q: &LogQuery, config: &StackConfig) -> Result<Option<String>, Response> {
+fn service_of(q: &LogQuery, config: &StackConfig) -> Result<Option<String>, AppError> {
     let Some(asked) = q
         .service
         .as_deref()
@@ -184,8 +184,7 @@ fn service_of(q: &LogQuery, config: &StackConfig) -> Result<Option<String>, Resp
         }
         _ => Err(AppError::NotFound(
             "This stack has no such service; pick one from the list.".to_owned(),
-        )
-        .into_response()),
+        )),
     }
 }
 
@@ -202,7 +201,7 @@ pub async fn logs(State(state): State<AppState>, Query(q): Query<LogQuery>) -> R
     };
     let service = match service_of(&q, &config) {
         Ok(s) => s,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let (tx, rx) = mpsc::channel(256);
     let tail = q.tail.unwrap_or(200).min(5000);
@@ -240,7 +239,7 @@ pub async fn download_logs(State(state): State<AppState>, Query(q): Query<LogQue
     };
     let service = match service_of(&q, &config) {
         Ok(s) => s,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let tail = q.tail.unwrap_or(5000).min(100_000);
     let lines: Vec<String> = target
