@@ -26,6 +26,8 @@ use crate::pages::{
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    api::content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -99,7 +99,8 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
     let hosts = console_hosts(settings, https);
     let router = router(state.clone(), https)
         .await?
-        .layer(from_fn_with_state(hosts, guard::known_host));
+        .layer(from_fn_with_state(hosts, guard::known_host))
+        .layer(map_response(browser_defences));
     Ok((router, state))
 }
 
@@ -191,6 +192,27 @@ pub fn hand_routes() -> Vec<HandRoute> {
         route("/live/logs", get(live::logs)),
         route("/logs/download", get(live::download_logs)),
     ]
+}
+
+/// Headers every response carries: no MIME sniffing, no referrer, and for
+/// anything that is not a page (which sets its own policy with a nonce) a
+/// policy that allows nothing, framing included.
+async fn browser_defences(mut res: Response) -> Response {
+    use axum::http::header::{
+        CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    use axum::http::HeaderValue;
+    let headers = res.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    res
 }
 
 /// A plain form post goes back to its page through leptos, which strips

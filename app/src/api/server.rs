@@ -184,6 +184,27 @@ pub fn set_status_for(err: &AppError) {
     }
 }
 
+/// The page's Content-Security-Policy: scripts only from the console and
+/// the inline ones Leptos writes with this response's nonce (hydration,
+/// resource data), wasm allowed to compile, no inline handlers or styles,
+/// no framing, forms and connections to the console only.
+pub fn content_security_policy() {
+    let Some(options) = use_context::<ResponseOptions>() else {
+        return;
+    };
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = policy.parse() {
+        options.insert_header(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 /// Passes a server function's result through, setting the error status.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(err) = &result {

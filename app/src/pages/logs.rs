@@ -48,6 +48,24 @@ pub fn LogsPage() -> impl IntoView {
     }
 }
 
+/// Picking a service shows its lines (a page load, as the "Show" button
+/// does without JavaScript; no inline handler, which the CSP forbids).
+fn submit_form(ev: leptos::ev::Event) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let form = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+            .and_then(|select| select.form());
+        if let Some(form) = form {
+            let _ = form.submit();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
+}
+
 fn matches(line: &LogLine, filter: &str) -> bool {
     filter.is_empty()
         || line.text.to_lowercase().contains(&filter.to_lowercase())
@@ -103,7 +121,7 @@ fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl In
         {(!configured).then(|| view! { <p data-testid="no-config">"Nothing is deployed yet, so there are no logs."</p> })}
         <form class="log-controls" method="get" action="/logs">
             <label for="service">"Service"</label>
-            <select id="service" name="service" onchange="this.form.submit()">
+            <select id="service" name="service" on:change=submit_form>
                 <option value="all" selected=selected == "all">"All services"</option>
                 {view.services.iter().map(|s| view! {
                     <option value=s.clone() selected=selected == *s>{s.clone()}</option>

@@ -218,3 +218,71 @@ async fn requests_for_foreign_names_are_refused() {
         .unwrap();
     assert_status(&res, StatusCode::MISDIRECTED_REQUEST);
 }
+
+/// Every response forbids sniffing, referrers and framing; a page's policy
+/// allows only the console's scripts and the inline ones Leptos writes with
+/// this response's nonce (no inline handlers anywhere), a fresh nonce each
+/// time.
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_with_a_fresh_nonce() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let mut nonces = Vec::new();
+    for path in [
+        "/login",
+        "/",
+        "/logs",
+        "/deploy",
+        "/wizard/domain",
+        "/history",
+    ] {
+        let cookie = (path != "/login").then_some(&cookie);
+        let res = app.get(path, cookie).await;
+        assert_status(&res, StatusCode::OK);
+        let h = res.headers().clone();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let csp = h["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"))
+            .to_owned();
+        let html = res.text().await.unwrap();
+        let scripts = html.matches("<script").count();
+        assert!(scripts >= 1, "{path}");
+        assert_eq!(
+            html.matches(&format!("nonce=\"{nonce}\"")).count(),
+            scripts,
+            "{path}: every inline script carries the nonce"
+        );
+        for handler in [
+            " onchange=",
+            " onclick=",
+            " onsubmit=",
+            " onload=",
+            " oninput=",
+        ] {
+            assert!(!html.contains(handler), "{path}: inline handler {handler}");
+        }
+        nonces.push(nonce);
+    }
+    let mut unique = nonces.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), nonces.len(), "{nonces:?}");
+    // Not a page: nothing allowed at all.
+    let res = app.get("/healthz", None).await;
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    // The redirect to the sign-in carries them too.
+    let res = app.get("/", None).await;
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+}
