@@ -74,16 +74,19 @@ impl Store {
         ip: Option<&str>,
         action: &str,
         outcome: Outcome,
+        detail: Option<&str>,
     ) -> Result<i64, EngineError> {
         let actor: String = actor.trim().chars().take(ACTOR_MAX_CHARS).collect();
         let done = sqlx::query(
-            "INSERT INTO audit_log (at, actor, ip, action, outcome) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (at, actor, ip, action, outcome, detail) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(now_unix())
         .bind(actor)
         .bind(ip)
         .bind(action)
         .bind(outcome.as_str())
+        .bind(detail)
         .execute(self.pool())
         .await?;
         Ok(done.last_insert_rowid())

@@ -12,6 +12,7 @@ pub mod data_dir;
 pub mod deploy;
 pub mod deployer;
 pub mod deployments;
+pub mod devices;
 pub mod error;
 pub mod history;
 pub mod mail;

@@ -6,6 +6,10 @@
 //! An attempt is counted before its password is checked (a `pending` row,
 //! then its outcome): of thirty wrong passwords sent at once, only the
 //! first `MAX_FAILURES` in the log's order are checked at all.
+//!
+//! A browser that signed in as the user before ([`crate::devices`]) is
+//! counted on its own: other devices' failures for the account or from its
+//! address do not lock it out, its own do.
 
 use crate::accounts::User;
 use crate::audit::Outcome;
@@ -32,25 +36,45 @@ impl Store {
     /// Signs `username` in from `ip`: the attempt is written to the audit
     /// log first, refused if too many came before it, and only then is the
     /// password checked; the row then gets its outcome.
+    /// `device`: the id of a device token already verified for `username`.
     pub async fn sign_in(
         &self,
         username: &str,
         password: &str,
         ip: &str,
+        device: Option<&str>,
     ) -> Result<SignIn, EngineError> {
+        let device = device.map(|d| format!("device {d}"));
         let attempt = self
-            .record_returning_id(username, Some(ip), "login", Outcome::Pending)
+            .record_returning_id(
+                username,
+                Some(ip),
+                "login",
+                Outcome::Pending,
+                device.as_deref(),
+            )
             .await?;
         let now = now_unix();
-        let by_account = self
-            .oldest_counted_failure("actor = ? COLLATE NOCASE", username.trim(), now, attempt)
-            .await?;
-        let by_ip = self
-            .oldest_counted_failure("ip = ?", ip, now, attempt)
-            .await?;
-        let wait = by_account
+        let counted = match &device {
+            Some(device) => vec![
+                self.oldest_counted_failure("detail = ?", device, now, attempt)
+                    .await?,
+            ],
+            None => vec![
+                self.oldest_counted_failure(
+                    "actor = ? COLLATE NOCASE",
+                    username.trim(),
+                    now,
+                    attempt,
+                )
+                .await?,
+                self.oldest_counted_failure("ip = ?", ip, now, attempt)
+                    .await?,
+            ],
+        };
+        let wait = counted
             .into_iter()
-            .chain(by_ip)
+            .flatten()
             .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
             .max_by_key(|r| r.0);
         if let Some(wait) = wait {

@@ -131,7 +131,9 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_path("/")
-        .with_always_save(true)
+        // Saved when it changes (sign-in, and activity at most once a
+        // minute, see app::api::signed_in_user), not on every request.
+        .with_always_save(false)
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             IDLE_TIMEOUT_SECS,
         )));

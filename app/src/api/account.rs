@@ -103,7 +103,20 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
             return Err(AppError::invalid("password", "Enter your password.")
                 .keeping("username", &username));
         }
-        let user = match state.store.sign_in(&username, &password, &ip).await? {
+        let device = match known_device_token().await {
+            Some(token) => {
+                state
+                    .store
+                    .known_device(&state.vault, &token, &username)
+                    .await?
+            }
+            None => None,
+        };
+        let signed = state
+            .store
+            .sign_in(&username, &password, &ip, device.as_deref())
+            .await?;
+        let user = match signed {
             SignIn::Welcome(user) => user,
             SignIn::Wrong => {
                 return Err(AppError::BadCredentials {
@@ -117,10 +130,59 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
             }
         };
         start_session(user.id).await?;
+        let token = state
+            .store
+            .issue_device(&state.vault, &user.username)
+            .await?;
+        set_device_cookie(&token, state.https);
         leptos_axum::redirect("/");
         Ok(())
     };
     respond(run.await)
+}
+
+/// The device cookie's name: `__Host-` over HTTPS (Secure, host-only).
+#[cfg(feature = "ssr")]
+fn device_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-burrow-device"
+    } else {
+        "burrow_device"
+    }
+}
+
+/// The device token this browser sent, if any.
+#[cfg(feature = "ssr")]
+async fn known_device_token() -> Option<String> {
+    use super::*;
+    let name = device_cookie_name(state().https);
+    let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.ok()?;
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Marks this browser as one that signed in (see `engine::devices`).
+#[cfg(feature = "ssr")]
+fn set_device_cookie(token: &str, https: bool) {
+    use leptos::prelude::use_context;
+    let name = device_cookie_name(https);
+    let secure = if https { "; Secure" } else { "" };
+    let cookie = format!(
+        "{name}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        engine::devices::DEVICE_MAX_AGE_SECS
+    );
+    if let (Some(options), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        cookie.parse(),
+    ) {
+        options.append_header(axum::http::header::SET_COOKIE, value);
+    }
 }
 
 #[server(endpoint = "logout")]

@@ -15,6 +15,11 @@ use crate::state::AppState;
 /// Session keys.
 pub const USER_ID: &str = "uid";
 pub const SIGNED_IN_AT: &str = "signed_in_at";
+/// When the session was last saved for activity (its idle expiry moves on).
+const LAST_SEEN: &str = "last_seen";
+/// Activity moves the idle expiry on at most this often: a session is
+/// saved when it changes, not on every request.
+const TOUCH_EVERY_SECS: i64 = 60;
 /// A session ends after this long without a request…
 pub const IDLE_TIMEOUT_SECS: i64 = 60 * 60;
 /// …and in any case this long after sign-in.
@@ -36,9 +41,20 @@ pub async fn session() -> Result<Session, AppError> {
 pub async fn signed_in_user(session: &Session) -> Option<i64> {
     let uid = session.get::<i64>(USER_ID).await.ok().flatten()?;
     let at = session.get::<i64>(SIGNED_IN_AT).await.ok().flatten()?;
-    if engine::now_unix() - at > ABSOLUTE_TIMEOUT_SECS {
+    let now = engine::now_unix();
+    if now - at > ABSOLUTE_TIMEOUT_SECS {
         let _ = session.flush().await;
         return None;
+    }
+    let seen = session
+        .get::<i64>(LAST_SEEN)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(at);
+    if now - seen >= TOUCH_EVERY_SECS {
+        // A change: the session is saved, with its idle expiry from now.
+        let _ = session.insert(LAST_SEEN, now).await;
     }
     Some(uid)
 }

@@ -244,6 +244,82 @@ async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
     assert!(!logins.contains(&"pending"), "{logins:?}");
 }
 
+/// Five wrong passwords for `admin` from elsewhere lock out unknown devices
+/// (and that address), not the browser the admin signed in with before:
+/// it carries a device cookie and is throttled on its own failures only.
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_admin_out_of_a_known_browser() {
+    let app = spawn_app().await;
+    app.claim().await;
+    let res = app.login(ADMIN, PASSWORD).await;
+    let device = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find(|c| c.starts_with("burrow_device="))
+        .expect("a device cookie at sign-in")
+        .to_owned();
+    assert!(
+        device.contains("HttpOnly") && device.contains("SameSite=Strict"),
+        "{device}"
+    );
+    let device = Cookie(device.split(';').next().unwrap().to_owned());
+
+    for _ in 0..5 {
+        assert_status(
+            &app.login(ADMIN, "an attacker's guess").await,
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    // Unknown devices are locked out, the right password included.
+    assert_status(
+        &app.login(ADMIN, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    let with = |cookie: Cookie, password: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                "/api/login",
+                &[("username", ADMIN), ("password", password)],
+                Some(&cookie),
+            )
+            .await
+        }
+    };
+    // A made-up or another user's token is no known device.
+    let forged = Cookie(format!(
+        "burrow_device={}.{}",
+        "ab".repeat(16),
+        "00".repeat(32)
+    ));
+    assert_status(&with(forged, PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    // The admin's browser gets in.
+    let res = with(device.clone(), PASSWORD).await;
+    assert!(
+        session_cookie(&res).is_some(),
+        "signed in: {}",
+        res.status()
+    );
+
+    // The known device has a limit of its own.
+    for _ in 0..5 {
+        assert_status(
+            &with(device.clone(), "typo").await,
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    assert_status(&with(device, PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+
+    let log = app.db().await.recent_audit(50).await.unwrap();
+    let throttled = log
+        .iter()
+        .filter(|e| e.action == "login" && e.outcome == "throttled")
+        .count();
+    assert_eq!(throttled, 3, "who was throttled is recorded");
+}
+
 #[tokio::test]
 async fn reset_password_from_the_command_line() {
     use std::io::Write;
@@ -294,4 +370,55 @@ async fn reset_password_from_the_command_line() {
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
+}
+
+/// A session is written when it changes, not on every request: static
+/// assets and a burst of page loads right after sign-in save nothing.
+#[tokio::test]
+async fn sessions_are_saved_only_when_they_change() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let db = app.db().await;
+    sqlx::query("CREATE TABLE session_saves (n INTEGER)")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    for event in ["INSERT", "UPDATE"] {
+        sqlx::query(&format!(
+            "CREATE TRIGGER count_{event} AFTER {event} ON sessions \
+             BEGIN INSERT INTO session_saves VALUES (1); END"
+        ))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+    for path in [
+        "/pkg/burrow.css",
+        "/favicon.svg",
+        "/",
+        "/history",
+        "/pkg/burrow.css",
+    ] {
+        app.get(path, Some(&cookie)).await;
+    }
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&cookie)).await,
+        StatusCode::OK,
+    );
+    let saves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_saves")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(saves, 0, "nothing changed, nothing written");
+    // Signing out changes it (deleted), and the next sign-in writes one.
+    let fresh = app.sign_in().await;
+    assert_status(
+        &app.call("/api/whoami", &[], Some(&fresh)).await,
+        StatusCode::OK,
+    );
+    let saves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_saves")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert!(saves >= 1, "a sign-in is saved");
 }
