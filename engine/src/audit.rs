@@ -37,6 +37,8 @@ pub struct AuditEntry {
     pub action: String,
     pub outcome: String,
     pub detail: Option<String>,
+    /// How many times it happened (repeats within a short time are one row).
+    pub repeats: i64,
 }
 
 /// Longest actor name kept: a 1 MB "username" must not become a 1 MB row.
@@ -92,6 +94,54 @@ impl Store {
         Ok(done.last_insert_rowid())
     }
 
+    /// Settles row `id` as a refusal; when the row before it for the same
+    /// action, actor, address and detail is the same refusal within the
+    /// last `window_secs`, that one counts it instead and `id` goes.
+    pub(crate) async fn settle_repeated(
+        &self,
+        id: i64,
+        outcome: Outcome,
+        window_secs: i64,
+    ) -> Result<(), EngineError> {
+        let now = now_unix();
+        let previous: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT p.id, p.outcome, p.at FROM audit_log AS p, audit_log AS n \
+             WHERE n.id = ? AND p.id < n.id AND p.action = n.action \
+               AND p.actor = n.actor AND p.ip IS n.ip AND p.detail IS n.detail \
+             ORDER BY p.id DESC LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        match previous {
+            Some((prev, o, at)) if o == outcome.as_str() && at >= now - window_secs => {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("UPDATE audit_log SET repeats = repeats + 1, at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(prev)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM audit_log WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            _ => self.settle(id, outcome, None).await,
+        }
+    }
+
+    /// Deletes entries older than `keep_days` days; how many went.
+    pub async fn prune_audit(&self, keep_days: u32) -> Result<u64, EngineError> {
+        let cutoff = now_unix() - i64::from(keep_days) * 24 * 3600;
+        let done = sqlx::query("DELETE FROM audit_log WHERE at < ?")
+            .bind(cutoff)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Gives row `id` its outcome (and, when known, the actor's own
     /// spelling of their name).
     pub(crate) async fn settle(
@@ -112,10 +162,38 @@ impl Store {
     /// The newest `limit` entries, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditEntry>, EngineError> {
         Ok(sqlx::query_as(
-            "SELECT at, actor, ip, action, outcome, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+            "SELECT at, actor, ip, action, outcome, detail, repeats FROM audit_log \
+             ORDER BY id DESC LIMIT ?",
         )
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn old_entries_are_pruned_and_recent_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        store
+            .record("admin", None, "login", Outcome::Success, None)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, outcome) VALUES (?, 'old', 'login', 'success')",
+        )
+        .bind(now_unix() - 40 * 24 * 3600)
+        .execute(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(store.prune_audit(30).await.unwrap(), 1);
+        let left = store.recent_audit(10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].actor, "admin");
+        assert_eq!(store.prune_audit(30).await.unwrap(), 0);
     }
 }

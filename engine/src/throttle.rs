@@ -78,7 +78,9 @@ impl Store {
             .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
             .max_by_key(|r| r.0);
         if let Some(wait) = wait {
-            self.settle(attempt, Outcome::Throttled, None).await?;
+            // A flood of refused attempts is one row with a count.
+            self.settle_repeated(attempt, Outcome::Throttled, WINDOW_SECS)
+                .await?;
             return Ok(SignIn::Throttled(wait));
         }
         let checked = self.verify_login(username, password).await;

@@ -50,6 +50,11 @@ pub struct Settings {
     /// name gets 421, so a page on a rebinding domain cannot reach it.
     #[arg(long, env = "BURROW_HOSTNAMES", value_delimiter = ',')]
     pub hostnames: Vec<String>,
+
+    /// Days the audit log keeps an entry; older ones are deleted at start-up
+    /// and once a day.
+    #[arg(long, env = "BURROW_AUDIT_KEEP_DAYS", default_value_t = 365)]
+    pub audit_keep_days: u32,
 }
 
 impl Settings {
@@ -71,6 +76,7 @@ impl Settings {
             insecure_http: false,
             docker_host: None,
             hostnames: Vec::new(),
+            audit_keep_days: 365,
         }
     }
 }

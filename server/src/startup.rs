@@ -79,6 +79,7 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
             "deployments left running by a previous start marked interrupted"
         );
     }
+    tokio::spawn(prune_audit_daily(store.clone(), settings.audit_keep_days));
     let targets = Arc::new(engine::targets::Targets::new(settings.docker_host.clone()));
     let deployer = Arc::new(engine::deployer::Deployer::new(
         store.clone(),
@@ -166,6 +167,18 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
         .with_state(state))
 }
 
+/// Deletes audit entries past their time now and then once a day.
+async fn prune_audit_daily(store: Store, keep_days: u32) {
+    loop {
+        match store.prune_audit(keep_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, keep_days, "old audit entries deleted"),
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    }
+}
+
 /// A route registered by hand, beside the Leptos pages.
 pub struct HandRoute {
     /// As axum takes it (`/live/deployments/{id}`).
@@ -196,9 +209,9 @@ pub fn hand_routes() -> Vec<HandRoute> {
     ]
 }
 
-/// Headers every response carries: no MIME sniffing, no referrer, and for
-/// anything that is not a page (which sets its own policy with a nonce) a
-/// policy that allows nothing, framing included.
+/// Headers every response carries: no MIME sniffing, no referrer to other
+/// sites, no framing, and for anything that is not a page (which sets its
+/// own policy with a nonce) a policy that allows nothing.
 async fn browser_defences(mut res: Response) -> Response {
     use axum::http::header::{
         CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -206,7 +219,9 @@ async fn browser_defences(mut res: Response) -> Response {
     use axum::http::HeaderValue;
     let headers = res.headers_mut();
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Same-origin only: the no-JavaScript forms go back to their page
+    // through the Referer (leptos), and no other site learns a console URL.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !headers.contains_key(CONTENT_SECURITY_POLICY) {
         headers.insert(

@@ -23,6 +23,8 @@ pub struct Activity {
     pub ip: String,
     pub action: String,
     pub outcome: String,
+    /// How many times (repeated refusals are one row).
+    pub repeats: i64,
 }
 
 #[server(endpoint = "overview")]
@@ -52,6 +54,7 @@ pub async fn get_overview() -> Result<Overview, AppError> {
                     ip: e.ip.unwrap_or_default(),
                     action: e.action,
                     outcome: e.outcome,
+                    repeats: e.repeats,
                 })
                 .collect(),
         })

@@ -77,7 +77,10 @@ fn OverviewCards(o: Overview) -> impl IntoView {
                                         <td><time datetime=a.at.clone()>{a.at.replace('T', " ").trim_end_matches('Z').to_owned()}</time></td>
                                         <td>{a.actor}</td>
                                         <td>{a.action}</td>
-                                        <td><span class=outcome_class>{a.outcome}</span></td>
+                                        <td>
+                                            <span class=outcome_class>{a.outcome}</span>
+                                            {(a.repeats > 1).then(|| format!(" ×{}", a.repeats))}
+                                        </td>
                                         <td>{a.ip}</td>
                                     </tr>
                                 }

@@ -225,23 +225,24 @@ async fn parallel_wrong_passwords_are_counted_before_they_are_checked() {
         .count();
     assert_eq!((wrong, throttled), (5, 25), "{statuses:?}");
 
+    // Each attempt is in the log once: a row, or a repeat counted on one
+    // (refusals in a row are one row with a count).
     let log = app.db().await.recent_audit(100).await.unwrap();
-    let logins: Vec<&str> = log
+    let logins: Vec<(&str, i64)> = log
         .iter()
         .filter(|e| e.action == "login")
-        .map(|e| e.outcome.as_str())
+        .map(|e| (e.outcome.as_str(), e.repeats))
         .collect();
-    assert_eq!(
-        logins.iter().filter(|o| **o == "failure").count(),
-        5,
-        "{logins:?}"
-    );
-    assert_eq!(
-        logins.iter().filter(|o| **o == "throttled").count(),
-        25,
-        "{logins:?}"
-    );
-    assert!(!logins.contains(&"pending"), "{logins:?}");
+    let times = |outcome: &str| -> i64 {
+        logins
+            .iter()
+            .filter(|(o, _)| *o == outcome)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(times("failure"), 5, "{logins:?}");
+    assert_eq!(times("throttled"), 25, "{logins:?}");
+    assert_eq!(times("pending"), 0, "{logins:?}");
 }
 
 /// Five wrong passwords for `admin` from elsewhere lock out unknown devices
@@ -312,12 +313,61 @@ async fn an_attacker_cannot_lock_the_admin_out_of_a_known_browser() {
     }
     assert_status(&with(device, PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
 
+    // Who was throttled is recorded: the unknown device twice (one row
+    // counting both), the known device once on a row of its own.
     let log = app.db().await.recent_audit(50).await.unwrap();
-    let throttled = log
+    let throttled: Vec<(Option<&str>, i64)> = log
         .iter()
         .filter(|e| e.action == "login" && e.outcome == "throttled")
-        .count();
-    assert_eq!(throttled, 3, "who was throttled is recorded");
+        .map(|e| (e.detail.as_deref(), e.repeats))
+        .collect();
+    assert_eq!(
+        throttled.iter().map(|(_, n)| n).sum::<i64>(),
+        3,
+        "{throttled:?}"
+    );
+    assert_eq!(throttled.len(), 2, "{throttled:?}");
+    assert!(
+        throttled
+            .iter()
+            .any(|(d, n)| d.is_some_and(|d| d.starts_with("device ")) && *n == 1),
+        "{throttled:?}"
+    );
+}
+
+/// A flood of refused sign-ins cannot grow the audit log without bound:
+/// repeats are counted on one row, and a username is cut short.
+#[tokio::test]
+async fn refused_sign_ins_in_a_row_are_one_row() {
+    let app = spawn_app().await;
+    app.claim().await;
+    let long = "x".repeat(5000);
+    for _ in 0..5 {
+        assert_status(
+            &app.login(&long, "wrong guess").await,
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    for _ in 0..40 {
+        assert_status(
+            &app.login(&long, "wrong guess").await,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let db = app.db().await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert!(rows <= 8, "setup, five failures, one throttled row: {rows}");
+    let log = db.recent_audit(10).await.unwrap();
+    assert_eq!(log[0].outcome, "throttled");
+    assert_eq!(log[0].repeats, 40);
+    assert!(
+        log.iter().all(|e| e.actor.chars().count() <= 128),
+        "{:?}",
+        log[0].actor.len()
+    );
 }
 
 #[tokio::test]

@@ -241,7 +241,7 @@ async fn pages_carry_a_content_security_policy_with_a_fresh_nonce() {
         assert_status(&res, StatusCode::OK);
         let h = res.headers().clone();
         assert_eq!(h["x-content-type-options"], "nosniff");
-        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["referrer-policy"], "same-origin");
         let csp = h["content-security-policy"].to_str().unwrap().to_owned();
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
@@ -284,5 +284,5 @@ async fn pages_carry_a_content_security_policy_with_a_fresh_nonce() {
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     // The redirect to the sign-in carries them too.
     let res = app.get("/", None).await;
-    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(res.headers()["referrer-policy"], "same-origin");
 }
