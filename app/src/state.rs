@@ -19,8 +19,11 @@ pub struct AppState {
     /// Present until the first admin exists.
     pub setup_token: Arc<Mutex<Option<SetupToken>>>,
     pub started: Instant,
-    /// Whether the console itself is served over HTTPS.
+    /// Whether browsers reach the console over HTTPS (served so, or through
+    /// a TLS-terminating proxy): cookies are then Secure.
     pub https: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// Deploys revisions and records their progress; holds the target
     /// factory (shared connections).
     pub deployer: Arc<engine::deployer::Deployer>,

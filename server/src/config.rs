@@ -51,6 +51,14 @@ pub struct Settings {
     #[arg(long, env = "BURROW_HOSTNAMES", value_delimiter = ',')]
     pub hostnames: Vec<String>,
 
+    /// Addresses of a TLS-terminating reverse proxy in front of the console
+    /// (comma-separated). Browsers then reach it over HTTPS: its cookies
+    /// are Secure, and the client address of a request from the proxy is
+    /// the last one the proxy added to `X-Forwarded-For` (otherwise that
+    /// header is never trusted).
+    #[arg(long, env = "BURROW_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+
     /// Days the audit log keeps an entry; older ones are deleted at start-up
     /// and once a day.
     #[arg(long, env = "BURROW_AUDIT_KEEP_DAYS", default_value_t = 365)]
@@ -77,6 +85,7 @@ impl Settings {
             docker_host: None,
             hostnames: Vec::new(),
             audit_keep_days: 365,
+            trusted_proxy: Vec::new(),
         }
     }
 }

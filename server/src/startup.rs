@@ -53,6 +53,8 @@ pub enum Transport {
 /// Opens the store, hands out a setup token if no admin exists yet, and
 /// builds the router with every layer.
 pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState), StartupError> {
+    // Behind a TLS-terminating proxy the browser's side is HTTPS.
+    let https = https || !settings.trusted_proxy.is_empty();
     let store = Store::open(&settings.data_dir).await?;
     let vault = Vault::open(&settings.secrets_key_path())?;
     // The stack's credentials are generated once, on first start, and kept.
@@ -96,6 +98,7 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
         setup_token: Arc::new(Mutex::new(setup_token)),
         started: Instant::now(),
         https,
+        trusted_proxies: Arc::new(settings.trusted_proxy.clone()),
     };
     let hosts = console_hosts(settings, https);
     let router = router(state.clone(), https)

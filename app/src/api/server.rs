@@ -73,11 +73,27 @@ pub async fn require_user() -> Result<engine::accounts::User, AppError> {
         .ok_or(AppError::Unauthorized)
 }
 
+/// The client's address: the TCP peer, or from a trusted proxy the last
+/// address it added to `X-Forwarded-For`.
 pub async fn client_ip() -> String {
-    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+    let Ok(ConnectInfo(peer)) = leptos_axum::extract::<ConnectInfo<SocketAddr>>().await else {
+        return "unknown".to_owned();
+    };
+    if !state().trusted_proxies.contains(&peer.ip()) {
+        return peer.ip().to_string();
+    }
+    let forwarded = leptos_axum::extract::<axum::http::HeaderMap>()
         .await
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_else(|_| "unknown".to_owned())
+        .ok()
+        .and_then(|h| {
+            h.get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                .next_back()
+        });
+    forwarded.unwrap_or(peer.ip()).to_string()
 }
 
 /// The one mapping from engine errors: what a user or stored data can cause

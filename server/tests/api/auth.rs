@@ -472,3 +472,70 @@ async fn sessions_are_saved_only_when_they_change() {
         .unwrap();
     assert!(saves >= 1, "a sign-in is saved");
 }
+
+/// Behind a TLS-terminating proxy (BURROW_TRUSTED_PROXY) the browser talks
+/// HTTPS, so the cookies are Secure (`__Host-`); the client address of a
+/// request from the proxy is the one it forwarded. Without the setting,
+/// `X-Forwarded-For` is not believed.
+#[tokio::test]
+async fn behind_a_trusted_proxy_cookies_are_secure_and_the_forwarded_address_counts() {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    async fn login(app: &TestApp, user: &str, ip: &'static str) -> StatusCode {
+        let mut headers = HeaderMap::new();
+        headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static(ip));
+        app.post(
+            "/api/login",
+            &[("username", user), ("password", "not it at all")],
+            None,
+            headers,
+        )
+        .await
+        .status()
+    }
+
+    let proxied = spawn_app_with(|s| s.trusted_proxy = vec!["127.0.0.1".parse().unwrap()]).await;
+    let token = proxied.setup_token();
+    let res = proxied.setup(&token, ADMIN, PASSWORD).await;
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-burrow="))
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    assert!(session.contains("Secure"), "{session}");
+    for i in 0..5 {
+        let status = login(&proxied, &format!("guess{i}"), "198.51.100.7, 203.0.113.5").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // The forwarded address is throttled, another one is not.
+    assert_eq!(
+        login(&proxied, "someone", "203.0.113.5").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login(&proxied, "someone", "203.0.113.6").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let log = proxied.db().await.recent_audit(3).await.unwrap();
+    assert_eq!(log[0].ip.as_deref(), Some("203.0.113.6"));
+
+    // Not trusted: the header changes nothing, the peer is throttled.
+    let plain = spawn_app().await;
+    plain.claim().await;
+    for i in 0..5 {
+        assert_eq!(
+            login(&plain, &format!("guess{i}"), "203.0.113.5").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login(&plain, "someone", "203.0.113.6").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
