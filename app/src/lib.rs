@@ -19,9 +19,9 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
-    certificate::CertificatePage, deploy::DeployPage, history::HistoryPage, login::LoginPage,
-    logs::LogsPage, not_found::NotFound, overview::OverviewPage, setup::SetupPage,
-    wizard::WizardPage,
+    audit::AuditPage, certificate::CertificatePage, deploy::DeployPage, history::HistoryPage,
+    login::LoginPage, logs::LogsPage, not_found::NotFound, overview::OverviewPage,
+    setup::SetupPage, wizard::WizardPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("deploy") view=DeployPage ssr=SsrMode::Async />
                     <Route path=path!("wizard/:step") view=WizardPage ssr=SsrMode::Async />
                     <Route path=path!("history") view=HistoryPage ssr=SsrMode::Async />
+                    <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async />
                     <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>

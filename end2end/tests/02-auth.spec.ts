@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { ADMIN, PASSWORD, ready, signIn } from './helpers';
+import { ADMIN, PASSWORD, ready, signIn, signedIn } from './helpers';
 
 test('sign out, a wrong password is explained, then sign in again', async ({ page }, testInfo) => {
   await signIn(page, testInfo);
@@ -31,4 +31,22 @@ test('sign out, a wrong password is explained, then sign in again', async ({ pag
   await expect(page.getByRole('heading', { name: 'Recent activity' })).toBeVisible();
   await expect(page.locator('table.activity')).toContainText('failure');
   await page.screenshot({ path: testInfo.outputPath('overview.png'), fullPage: true });
+});
+
+// The Audit page lists what happened with the hash chain intact, and its
+// filter (a plain GET form) narrows the list, with or without JavaScript.
+test('the audit page shows the chain intact and filters by action', async ({ page }, testInfo) => {
+  await signedIn(page, testInfo);
+  await page.getByRole('link', { name: 'Audit' }).click();
+  await expect(page).toHaveURL(/\/audit$/);
+  await ready(page, testInfo);
+  await expect(page.getByTestId('audit-chain')).toContainText('The audit log is intact');
+  await expect(page.getByTestId('audit-entries')).toContainText('setup');
+  await page.getByLabel('Action').selectOption('login');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expect(page).toHaveURL(/\/audit\?action=login/);
+  await expect(page.getByTestId('audit-entries')).toContainText('login');
+  await expect(page.getByTestId('audit-entries')).not.toContainText('setup');
+  await expect(page.getByRole('link', { name: 'Export CSV' })).toHaveAttribute('href', /\/audit\.csv\?action=login/);
+  await page.screenshot({ path: testInfo.outputPath('audit.png'), fullPage: true });
 });

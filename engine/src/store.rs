@@ -41,14 +41,17 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
+        let store = Self {
             pool,
             path,
             password_checks: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 crate::accounts::CONCURRENT_CHECKS,
             )),
             password_check_wait: crate::accounts::CHECK_QUEUE_WAIT,
-        })
+        };
+        // Rows written before the audit log was chained join the chain.
+        store.chain_unchained().await?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &SqlitePool {

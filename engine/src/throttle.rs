@@ -33,10 +33,12 @@ pub enum SignIn {
 }
 
 impl Store {
-    /// Signs `username` in from `ip`: the attempt is written to the audit
-    /// log first, refused if too many came before it, and only then is the
-    /// password checked; the row then gets its outcome.
-    /// `device`: the id of a device token already verified for `username`.
+    /// Signs `username` in from `ip`: the attempt is written first (the
+    /// throttle's `login_attempts`), refused if too many came before it, and
+    /// only then is the password checked; the attempt then gets its outcome
+    /// and the audit log one row (a refusal repeated in a row is counted on
+    /// one row). `device`: the id of a device token already verified for
+    /// `username`.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -44,20 +46,12 @@ impl Store {
         ip: &str,
         device: Option<&str>,
     ) -> Result<SignIn, EngineError> {
-        let device = device.map(|d| format!("device {d}"));
-        let attempt = self
-            .record_returning_id(
-                username,
-                Some(ip),
-                "login",
-                Outcome::Pending,
-                device.as_deref(),
-            )
-            .await?;
+        let detail = device.map(|d| format!("device {d}"));
+        let attempt = self.begin_attempt(username, ip, device).await?;
         let now = now_unix();
-        let counted = match &device {
+        let counted = match device {
             Some(device) => vec![
-                self.oldest_counted_failure("detail = ?", device, now, attempt)
+                self.oldest_counted_failure("device = ?", device, now, attempt)
                     .await?,
             ],
             None => vec![
@@ -78,19 +72,28 @@ impl Store {
             .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
             .max_by_key(|r| r.0);
         if let Some(wait) = wait {
-            // A flood of refused attempts is one row with a count.
-            self.settle_repeated(attempt, Outcome::Throttled, WINDOW_SECS)
-                .await?;
+            // Not checked, so not counted: the attempt goes, the log counts it.
+            self.end_attempt(attempt, None).await?;
+            self.record_repeatable(
+                username,
+                Some(ip),
+                "login",
+                Outcome::Throttled,
+                detail.as_deref(),
+            )
+            .await?;
             return Ok(SignIn::Throttled(wait));
         }
         let checked = self.verify_login(username, password).await;
-        let outcome = match &checked {
-            Ok(Some(user)) => self.settle(attempt, Outcome::Success, Some(&user.username)),
+        let (outcome, actor) = match &checked {
+            Ok(Some(user)) => (Outcome::Success, user.username.as_str()),
+            Ok(None) => (Outcome::Failure, username),
             // A check that could not run (too many at once) is no failure.
-            Ok(None) => self.settle(attempt, Outcome::Failure, None),
-            Err(_) => self.settle(attempt, Outcome::Refused, None),
+            Err(_) => (Outcome::Refused, username),
         };
-        outcome.await?;
+        self.end_attempt(attempt, Some(outcome)).await?;
+        self.record(actor, Some(ip), "login", outcome, detail.as_deref())
+            .await?;
         Ok(match checked? {
             Some(user) => SignIn::Welcome(user),
             None => SignIn::Wrong,
@@ -117,9 +120,45 @@ impl Store {
             .max_by_key(|r| r.0))
     }
 
+    /// Writes a sign-in attempt about to be checked; its id.
+    async fn begin_attempt(
+        &self,
+        username: &str,
+        ip: &str,
+        device: Option<&str>,
+    ) -> Result<i64, EngineError> {
+        let actor: String = username.trim().chars().take(128).collect();
+        let done = sqlx::query(
+            "INSERT INTO login_attempts (at, actor, ip, device, outcome) \
+             VALUES (?, ?, ?, ?, 'pending')",
+        )
+        .bind(now_unix())
+        .bind(actor)
+        .bind(ip)
+        .bind(device)
+        .execute(self.pool())
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Gives attempt `id` its outcome; `None` deletes it (it was never
+    /// checked).
+    async fn end_attempt(&self, id: i64, outcome: Option<Outcome>) -> Result<(), EngineError> {
+        match outcome {
+            Some(o) => sqlx::query("UPDATE login_attempts SET outcome = ? WHERE id = ?")
+                .bind(o.as_str())
+                .bind(id),
+            None => sqlx::query("DELETE FROM login_attempts WHERE id = ?").bind(id),
+        }
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// If the failures since the last success (within the window, written
-    /// before row `before`) reach the limit, the time of the oldest failure
-    /// that still counts. Attempts still being checked count as failures.
+    /// before attempt `before`) reach the limit, the time of the oldest
+    /// failure that still counts. Attempts still being checked count as
+    /// failures.
     async fn oldest_counted_failure(
         &self,
         key_clause: &str,
@@ -129,11 +168,10 @@ impl Store {
     ) -> Result<Option<i64>, EngineError> {
         let since = now - WINDOW_SECS;
         let sql = format!(
-            "SELECT at FROM audit_log \
-             WHERE action = 'login' AND outcome IN ('failure', 'pending') AND {key_clause} \
-               AND at > ? AND id < ? \
-               AND id > COALESCE((SELECT MAX(id) FROM audit_log \
-                                  WHERE action = 'login' AND outcome = 'success' AND {key_clause}), 0) \
+            "SELECT at FROM login_attempts \
+             WHERE outcome IN ('failure', 'pending') AND {key_clause} AND at > ? AND id < ? \
+               AND id > COALESCE((SELECT MAX(id) FROM login_attempts \
+                                  WHERE outcome = 'success' AND {key_clause}), 0) \
              ORDER BY id DESC LIMIT ?"
         );
         let times: Vec<i64> = sqlx::query_scalar(&sql)
@@ -154,26 +192,25 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::Outcome;
+
+    /// A checked attempt, as `sign_in` leaves it.
+    async fn attempt(store: &Store, actor: &str, ip: &str, outcome: Outcome) {
+        let id = store.begin_attempt(actor, ip, None).await.unwrap();
+        store.end_attempt(id, Some(outcome)).await.unwrap();
+    }
 
     #[tokio::test]
     async fn five_failures_lock_and_success_resets() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).await.unwrap();
         for _ in 0..4 {
-            store
-                .record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None)
-                .await
-                .unwrap();
+            attempt(&store, "alice", "10.0.0.1", Outcome::Failure).await;
         }
         assert_eq!(
             store.login_throttled("alice", "10.0.0.9").await.unwrap(),
             None
         );
-        store
-            .record("alice", Some("10.0.0.1"), "login", Outcome::Failure, None)
-            .await
-            .unwrap();
+        attempt(&store, "alice", "10.0.0.1", Outcome::Failure).await;
         let wait = store
             .login_throttled("ALICE", "10.0.0.9")
             .await
@@ -194,10 +231,7 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        store
-            .record("alice", Some("10.0.0.1"), "login", Outcome::Success, None)
-            .await
-            .unwrap();
+        attempt(&store, "alice", "10.0.0.1", Outcome::Success).await;
         assert_eq!(
             store.login_throttled("alice", "10.0.0.1").await.unwrap(),
             None

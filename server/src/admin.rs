@@ -51,3 +51,15 @@ pub async fn reset_password(data_dir: &Path, username: &str) -> Result<(), Admin
         .await?;
     Ok(())
 }
+
+/// `burrow audit verify`: walks the audit log's hash chain; `Err` names the
+/// first entry where it does not hold.
+pub async fn verify_audit(data_dir: &Path) -> Result<String, AdminError> {
+    let store = Store::open(data_dir).await?;
+    let state = store.verify_audit().await?;
+    if state.is_intact() {
+        Ok(state.sentence())
+    } else {
+        Err(AdminError::Invalid(state.sentence()))
+    }
+}

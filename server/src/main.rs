@@ -37,6 +37,18 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// The audit log from the shell.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check the audit log's hash chain; exits 1 naming the first entry
+    /// where it does not hold.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +105,12 @@ async fn main() -> ExitCode {
         } => burrow_server::admin::reset_password(&cli.settings.data_dir, &user)
             .await
             .map(|()| eprintln!("Password for {user} changed; every session was signed out."))
+            .map_err(|e| e.to_string()),
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => burrow_server::admin::verify_audit(&cli.settings.data_dir)
+            .await
+            .map(|sentence| println!("{sentence}"))
             .map_err(|e| e.to_string()),
     };
     match result {

@@ -204,6 +204,7 @@ pub fn hand_routes() -> Vec<HandRoute> {
         route("/readyz", get(health::readyz)),
         route(app::pages::certificate::PEM_URL, get(downloads::ca_pem)),
         route(app::pages::certificate::DER_URL, get(downloads::ca_der)),
+        route(app::pages::audit::CSV_URL, get(downloads::audit_csv)),
         route("/live/deployments/{id}", get(live::deployment)),
         route("/live/status", get(live::status)),
         route("/wizard", get(live::wizard_resume)),

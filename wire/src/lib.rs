@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod ansi;
+pub mod audit;
 pub mod logs;
 pub mod progress;
 pub mod status;

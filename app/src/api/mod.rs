@@ -2,6 +2,7 @@
 //! take session and state from context, parse, call the engine, map errors.
 
 pub mod account;
+pub mod audit;
 pub mod certificate;
 pub mod deploy;
 pub mod history;

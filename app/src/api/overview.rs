@@ -43,13 +43,7 @@ pub async fn get_overview() -> Result<Overview, AppError> {
             activity: entries
                 .into_iter()
                 .map(|e| Activity {
-                    at: time::OffsetDateTime::from_unix_timestamp(e.at)
-                        .ok()
-                        .and_then(|t| {
-                            t.format(&time::format_description::well_known::Rfc3339)
-                                .ok()
-                        })
-                        .unwrap_or_default(),
+                    at: engine::audit::rfc3339(e.at),
                     actor: e.actor,
                     ip: e.ip.unwrap_or_default(),
                     action: e.action,

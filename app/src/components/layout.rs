@@ -24,6 +24,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/history">"History"</A>
                 <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>
+                <A href="/audit">"Audit"</A>
             </nav>
             <details class="user-menu">
                 <summary>

@@ -1,5 +1,6 @@
 //! One file per page.
 
+pub mod audit;
 pub mod certificate;
 pub mod deploy;
 pub mod history;
