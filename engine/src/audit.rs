@@ -115,7 +115,9 @@ impl ChainRow {
     }
 }
 
-/// Filters for [`Store::audit_entries`]; empty ones match everything.
+/// Filters for [`Store::audit_entries`]; empty ones match everything. An
+/// action matches itself and the actions it starts ("deploy" matches
+/// "deploy revision 3").
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub action: Option<String>,
@@ -362,25 +364,27 @@ impl Store {
         };
         Ok(sqlx::query_as(
             "SELECT id, at, actor, ip, action, outcome, detail, repeats, last_at FROM audit_log \
-             WHERE (? IS NULL OR action = ?) AND (? IS NULL OR actor = ? COLLATE NOCASE) \
-             ORDER BY id DESC LIMIT ?",
+             WHERE (?1 IS NULL OR action = ?1 OR action LIKE ?1 || ' %') \
+               AND (?2 IS NULL OR actor = ?2 COLLATE NOCASE) \
+             ORDER BY id DESC LIMIT ?3",
         )
         .bind(wanted(&filter.action))
-        .bind(wanted(&filter.action))
-        .bind(wanted(&filter.actor))
         .bind(wanted(&filter.actor))
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
     }
 
-    /// Every action name in the log, for the filter.
+    /// Every kind of action in the log, for the filter: an action's first
+    /// word ("deploy" for "deploy revision 3 started").
     pub async fn audit_actions(&self) -> Result<Vec<String>, EngineError> {
-        Ok(
-            sqlx::query_scalar("SELECT DISTINCT action FROM audit_log ORDER BY action")
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT CASE WHEN instr(action, ' ') > 0 \
+                 THEN substr(action, 1, instr(action, ' ') - 1) ELSE action END AS kind \
+             FROM audit_log ORDER BY kind",
         )
+        .fetch_all(self.pool())
+        .await?)
     }
 }
 
@@ -599,6 +603,26 @@ mod tests {
         some_rows(&store).await;
         store
             .record(
+                "admin",
+                None,
+                "deploy revision 3 started",
+                Outcome::Success,
+                None,
+            )
+            .await
+            .unwrap();
+        let deploys = AuditFilter {
+            action: Some("deploy".into()),
+            actor: None,
+        };
+        assert_eq!(store.audit_entries(&deploys, 10).await.unwrap().len(), 1);
+        let partial = AuditFilter {
+            action: Some("dep".into()),
+            actor: None,
+        };
+        assert!(store.audit_entries(&partial, 10).await.unwrap().is_empty());
+        store
+            .record(
                 "=cmd",
                 None,
                 "login",
@@ -615,7 +639,7 @@ mod tests {
         assert_eq!(admin_logins.len(), 1);
         assert_eq!(
             store.audit_actions().await.unwrap(),
-            ["login", "logout", "setup"]
+            ["deploy", "login", "logout", "setup"]
         );
         let csv = to_csv(&store.recent_audit(1).await.unwrap());
         let mut lines = csv.lines();
@@ -624,7 +648,7 @@ mod tests {
             Some("id,time_utc,actor,address,action,outcome,times,detail")
         );
         let row = lines.next().unwrap();
-        assert!(row.starts_with("5,"), "{row}");
+        assert!(row.starts_with("6,"), "{row}");
         assert!(row.contains(",'=cmd,"), "no formula: {row}");
         assert!(row.ends_with(",\"a \"\"quoted\"\", detail\""), "{row}");
     }
