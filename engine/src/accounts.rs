@@ -110,6 +110,20 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// An Argon2 hash of a one-time secret (a recovery code).
+pub(crate) async fn hash_text(text: String) -> Result<String, EngineError> {
+    hash_password(NewPassword(text)).await
+}
+
+/// Whether `text` matches `hash` (waiting for a turn like a password).
+pub(crate) async fn verify_text(
+    store: &Store,
+    hash: String,
+    text: String,
+) -> Result<bool, EngineError> {
+    verify_password(store, hash, text).await
+}
+
 async fn hash_password(password: NewPassword) -> Result<String, EngineError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);

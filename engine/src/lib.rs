@@ -24,6 +24,7 @@ pub mod stack_tls;
 pub mod store;
 pub mod targets;
 pub mod throttle;
+pub mod two_factor;
 pub mod wizard;
 
 pub use error::EngineError;

@@ -28,6 +28,11 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// The sealing key, for values kept outside the secrets tables.
+    pub(crate) fn key(&self) -> &SealingKey {
+        &self.key
+    }
+
     /// Loads the key file, creating a new random key (mode 0600) if missing.
     pub fn open(key_file: &Path) -> Result<Self, EngineError> {
         let key = stack::files::load_or_create_key(key_file)
