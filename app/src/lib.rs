@@ -19,9 +19,17 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
-    audit::AuditPage, certificate::CertificatePage, deploy::DeployPage, history::HistoryPage,
-    login::LoginPage, logs::LogsPage, not_found::NotFound, overview::OverviewPage,
-    setup::SetupPage, wizard::WizardPage,
+    audit::AuditPage,
+    certificate::CertificatePage,
+    deploy::DeployPage,
+    history::HistoryPage,
+    login::{LoginCodePage, LoginPage},
+    logs::LogsPage,
+    not_found::NotFound,
+    overview::OverviewPage,
+    security::SecurityPage,
+    setup::SetupPage,
+    wizard::WizardPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -58,6 +66,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/login/code") view=LoginCodePage />
                 <Route path=path!("/setup") view=SetupPage />
                 // Console pages render once their data is in, so they are
                 // complete without JavaScript (no out-of-order streaming).
@@ -67,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("wizard/:step") view=WizardPage ssr=SsrMode::Async />
                     <Route path=path!("history") view=HistoryPage ssr=SsrMode::Async />
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("account/security") view=SecurityPage ssr=SsrMode::Async />
                     <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                 </ParentRoute>

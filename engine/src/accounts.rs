@@ -271,6 +271,15 @@ impl Store {
         }
         Ok(())
     }
+
+    /// The id of the user named `username` (any case).
+    pub async fn user_id(&self, username: &str) -> Result<i64, EngineError> {
+        sqlx::query_scalar("SELECT id FROM users WHERE username = ? COLLATE NOCASE")
+            .bind(username.trim())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| EngineError::NoSuchUser(username.trim().to_owned()))
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,24 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// `text` sealed, as base64: for a secret that must pass through
+    /// storage that is not sealed (a session), e.g. recovery codes on their
+    /// way to being shown once.
+    pub fn seal_text(&self, text: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.key.seal(text.as_bytes()))
+    }
+
+    /// What [`Vault::seal_text`] sealed; `None` if it was not sealed with
+    /// this key.
+    pub fn open_text(&self, sealed: &str) -> Option<String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .ok()?;
+        String::from_utf8(self.key.open(&bytes).ok()?).ok()
+    }
+
     /// The sealing key, for values kept outside the secrets tables.
     pub(crate) fn key(&self) -> &SealingKey {
         &self.key

@@ -22,10 +22,23 @@ pub const WINDOW_SECS: i64 = 15 * 60;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub i64);
 
+/// How the second step of a sign-in ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    Accepted,
+    /// The right code, but it was used already.
+    Replayed,
+    Wrong,
+    Throttled(RetryAfter),
+}
+
 /// How a sign-in attempt ended.
 #[derive(Debug, Clone)]
 pub enum SignIn {
     Welcome(User),
+    /// The password was right and the user has two-factor sign-in on: a
+    /// code comes next ([`Store::second_factor`]). Nothing is reset yet.
+    CodeNext(User),
     /// Unknown user or wrong password (not told apart).
     Wrong,
     /// Refused unchecked: too many failures for the account or the address.
@@ -85,18 +98,90 @@ impl Store {
             return Ok(SignIn::Throttled(wait));
         }
         let checked = self.verify_login(username, password).await;
+        let code_next = match &checked {
+            Ok(Some(user)) => matches!(
+                self.two_factor(user.id).await?,
+                crate::two_factor::TwoFactor::On { .. }
+            ),
+            _ => false,
+        };
         let (outcome, actor) = match &checked {
             Ok(Some(user)) => (Outcome::Success, user.username.as_str()),
             Ok(None) => (Outcome::Failure, username),
             // A check that could not run (too many at once) is no failure.
             Err(_) => (Outcome::Refused, username),
         };
-        self.end_attempt(attempt, Some(outcome)).await?;
-        self.record(actor, Some(ip), "login", outcome, detail.as_deref())
-            .await?;
+        if code_next {
+            // Half way: neither a failure nor a success that resets the
+            // count (else each password would buy five more code guesses).
+            self.end_attempt_as(attempt, "password").await?;
+            let detail = detail.map_or("password right; code next".to_owned(), |d| {
+                format!("{d}; password right, code next")
+            });
+            self.record(actor, Some(ip), "login", Outcome::Success, Some(&detail))
+                .await?;
+        } else {
+            self.end_attempt(attempt, Some(outcome)).await?;
+            self.record(actor, Some(ip), "login", outcome, detail.as_deref())
+                .await?;
+        }
         Ok(match checked? {
+            Some(user) if code_next => SignIn::CodeNext(user),
             Some(user) => SignIn::Welcome(user),
             None => SignIn::Wrong,
+        })
+    }
+
+    /// The second step of a sign-in with two-factor on: `code` from the
+    /// authenticator app or a recovery code, throttled like passwords
+    /// (failures count for the account and the address).
+    pub async fn second_factor(
+        &self,
+        vault: &crate::sealed::Vault,
+        user: &User,
+        code: &str,
+        ip: &str,
+    ) -> Result<SecondFactor, EngineError> {
+        use crate::two_factor::CodeCheck;
+        let attempt = self.begin_attempt(&user.username, ip, None).await?;
+        let now = now_unix();
+        let counted = [
+            self.oldest_counted_failure("actor = ? COLLATE NOCASE", &user.username, now, attempt)
+                .await?,
+            self.oldest_counted_failure("ip = ?", ip, now, attempt)
+                .await?,
+        ];
+        let wait = counted
+            .into_iter()
+            .flatten()
+            .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
+            .max_by_key(|r| r.0);
+        if let Some(wait) = wait {
+            self.end_attempt(attempt, None).await?;
+            self.record_repeatable(
+                &user.username,
+                Some(ip),
+                "login code",
+                Outcome::Throttled,
+                None,
+            )
+            .await?;
+            return Ok(SecondFactor::Throttled(wait));
+        }
+        let checked = self.check_second_factor(vault, user.id, code).await;
+        let (outcome, detail) = match &checked {
+            Ok(CodeCheck::Accepted) => (Outcome::Success, None),
+            Ok(CodeCheck::Replayed) => (Outcome::Failure, Some("a code already used")),
+            Ok(CodeCheck::Wrong) => (Outcome::Failure, None),
+            Err(_) => (Outcome::Refused, None),
+        };
+        self.end_attempt(attempt, Some(outcome)).await?;
+        self.record(&user.username, Some(ip), "login code", outcome, detail)
+            .await?;
+        Ok(match checked? {
+            CodeCheck::Accepted => SecondFactor::Accepted,
+            CodeCheck::Replayed => SecondFactor::Replayed,
+            CodeCheck::Wrong => SecondFactor::Wrong,
         })
     }
 
@@ -120,6 +205,15 @@ impl Store {
             .max_by_key(|r| r.0))
     }
 
+    /// Forgets every counted attempt: the operator reset a password from the
+    /// shell and must be able to sign in at once.
+    pub async fn reset_login_throttle(&self) -> Result<(), EngineError> {
+        sqlx::query("DELETE FROM login_attempts")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Writes a sign-in attempt about to be checked; its id.
     async fn begin_attempt(
         &self,
@@ -139,6 +233,17 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.last_insert_rowid())
+    }
+
+    /// Gives attempt `id` an outcome the counters neither count nor reset
+    /// on ("password": the first of two factors).
+    async fn end_attempt_as(&self, id: i64, outcome: &str) -> Result<(), EngineError> {
+        sqlx::query("UPDATE login_attempts SET outcome = ? WHERE id = ?")
+            .bind(outcome)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Gives attempt `id` its outcome; `None` deletes it (it was never

@@ -18,8 +18,13 @@ pub enum AdminError {
 }
 
 /// Sets a new password for `username`, read from the terminal (asked twice)
-/// or from the first line of stdin, and signs every session out.
-pub async fn reset_password(data_dir: &Path, username: &str) -> Result<(), AdminError> {
+/// or from the first line of stdin, and signs every session out; with
+/// `remove_2fa`, two-factor sign-in is turned off too.
+pub async fn reset_password(
+    data_dir: &Path,
+    username: &str,
+    remove_2fa: bool,
+) -> Result<(), AdminError> {
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("New password for {username}: "))?;
         let second = rpassword::prompt_password("Repeat it: ")?;
@@ -35,6 +40,21 @@ pub async fn reset_password(data_dir: &Path, username: &str) -> Result<(), Admin
     let password = NewPassword::parse(&password).map_err(|e| AdminError::Invalid(e.message))?;
     let store = Store::open(data_dir).await?;
     store.reset_password(username, password).await?;
+    store.reset_login_throttle().await?;
+    if remove_2fa {
+        let id = store.user_id(username).await?;
+        if store.remove_two_factor(id).await? {
+            store
+                .record(
+                    username,
+                    None,
+                    "two-factor off",
+                    Outcome::Success,
+                    Some("from the command line"),
+                )
+                .await?;
+        }
+    }
     // The session table exists once the console has served; before that
     // there is nothing to sign out.
     let _ = sqlx::query("DELETE FROM sessions")

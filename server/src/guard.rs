@@ -117,7 +117,11 @@ pub async fn require_session(
             return Redirect::to("/").into_response();
         }
     }
-    if PUBLIC_SERVER_FNS.contains(&path) || path == "/login" || user.is_some() {
+    if PUBLIC_SERVER_FNS.contains(&path)
+        || path == "/login"
+        || path == "/login/code"
+        || user.is_some()
+    {
         return next.run(req).await;
     }
     if is_server_fn {

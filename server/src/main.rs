@@ -53,9 +53,15 @@ enum AuditAction {
 
 #[derive(Subcommand)]
 enum AdminAction {
-    /// Set a new password for USER (prompted, or the first line of stdin)
-    /// and sign out every session.
-    ResetPassword { user: String },
+    /// Set a new password for USER (prompted, or the first line of stdin),
+    /// sign out every session and forget failed sign-ins.
+    ResetPassword {
+        user: String,
+        /// Also turn two-factor sign-in off (a lost phone and lost
+        /// recovery codes).
+        #[arg(long)]
+        remove_2fa: bool,
+    },
 }
 
 #[tokio::main]
@@ -101,10 +107,17 @@ async fn main() -> ExitCode {
         Command::Revisions(args) => burrow_server::revisions_cli::run(&cli.settings, &args).await,
         Command::Down(args) => burrow_server::deploy_cli::down(&cli.settings, &args).await,
         Command::Admin {
-            action: AdminAction::ResetPassword { user },
-        } => burrow_server::admin::reset_password(&cli.settings.data_dir, &user)
+            action: AdminAction::ResetPassword { user, remove_2fa },
+        } => burrow_server::admin::reset_password(&cli.settings.data_dir, &user, remove_2fa)
             .await
-            .map(|()| eprintln!("Password for {user} changed; every session was signed out."))
+            .map(|()| {
+                let also = if remove_2fa {
+                    " and two-factor sign-in turned off"
+                } else {
+                    ""
+                };
+                eprintln!("Password for {user} changed{also}; every session was signed out.")
+            })
             .map_err(|e| e.to_string()),
         Command::Audit {
             action: AuditAction::Verify,

@@ -118,6 +118,11 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
             .await?;
         let user = match signed {
             SignIn::Welcome(user) => user,
+            SignIn::CodeNext(user) => {
+                begin_second_step(user.id).await?;
+                leptos_axum::redirect("/login/code");
+                return Ok(());
+            }
             SignIn::Wrong => {
                 return Err(AppError::BadCredentials {
                     username: username.chars().take(64).collect(),
@@ -138,6 +143,98 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
         leptos_axum::redirect("/");
         Ok(())
     };
+    respond(run.await)
+}
+
+/// How long the code may take after the password.
+#[cfg(feature = "ssr")]
+const SECOND_STEP_SECS: i64 = 5 * 60;
+#[cfg(feature = "ssr")]
+const PENDING_USER: &str = "pending_uid";
+#[cfg(feature = "ssr")]
+const PENDING_AT: &str = "pending_at";
+
+/// Remembers, on a fresh session id, who gave the right password; the code
+/// page finishes the sign-in.
+#[cfg(feature = "ssr")]
+async fn begin_second_step(user_id: i64) -> Result<(), AppError> {
+    use super::*;
+    let session = session().await?;
+    let fail = |e: tower_sessions::session::Error| {
+        tracing::error!(error = %e, "session store error");
+        AppError::Internal
+    };
+    session.cycle_id().await.map_err(fail)?;
+    session.insert(PENDING_USER, user_id).await.map_err(fail)?;
+    session
+        .insert(PENDING_AT, engine::now_unix())
+        .await
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// The second step of signing in: the code from the authenticator app, or
+/// a recovery code.
+#[server(endpoint = "login/code")]
+pub async fn login_code(code: String) -> Result<(), AppError> {
+    use super::*;
+    use engine::throttle::SecondFactor;
+
+    let run =
+        async {
+            let state = state();
+            let ip = client_ip().await;
+            let session = session().await?;
+            let pending = session.get::<i64>(PENDING_USER).await.ok().flatten();
+            let at = session.get::<i64>(PENDING_AT).await.ok().flatten();
+            let expired = || {
+                AppError::invalid(
+                    "code",
+                    "This sign-in has expired: sign in with your password again.",
+                )
+            };
+            let (Some(uid), Some(at)) = (pending, at) else {
+                return Err(expired());
+            };
+            if engine::now_unix() - at > SECOND_STEP_SECS {
+                let _ = session.flush().await;
+                return Err(expired());
+            }
+            if code.trim().is_empty() {
+                return Err(AppError::invalid("code", "Enter the code your app shows."));
+            }
+            let user = state.store.user_by_id(uid).await?.ok_or_else(expired)?;
+            match state
+                .store
+                .second_factor(&state.vault, &user, &code, &ip)
+                .await?
+            {
+                SecondFactor::Accepted => {}
+                SecondFactor::Wrong => return Err(AppError::invalid(
+                    "code",
+                    "That code is not right. Type the code your app shows now, or a recovery code.",
+                )),
+                SecondFactor::Replayed => return Err(AppError::invalid(
+                    "code",
+                    "That code was used already. Wait for the next one, or use a recovery code.",
+                )),
+                SecondFactor::Throttled(wait) => {
+                    return Err(AppError::TooManyAttempts {
+                        retry_after_secs: wait.0,
+                    })
+                }
+            }
+            let _ = session.remove::<i64>(PENDING_USER).await;
+            let _ = session.remove::<i64>(PENDING_AT).await;
+            start_session(user.id).await?;
+            let token = state
+                .store
+                .issue_device(&state.vault, &user.username)
+                .await?;
+            set_device_cookie(&token, state.https);
+            leptos_axum::redirect("/");
+            Ok(())
+        };
     respond(run.await)
 }
 

@@ -7,6 +7,7 @@ pub mod certificate;
 pub mod deploy;
 pub mod history;
 pub mod overview;
+pub mod security;
 pub mod services;
 pub mod wizard;
 
@@ -17,4 +18,4 @@ pub use server::*;
 
 /// Paths of the server functions that work without a session (the setup and
 /// sign-in forms). Every other server function answers 401 without one.
-pub const PUBLIC_SERVER_FNS: &[&str] = &["/api/setup", "/api/login"];
+pub const PUBLIC_SERVER_FNS: &[&str] = &["/api/setup", "/api/login", "/api/login/code"];

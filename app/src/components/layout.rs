@@ -34,6 +34,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                     </Suspense>
                 </summary>
                 <div class="menu">
+                    <a href="/account/security">"Security"</a>
                     <ActionForm action=logout>
                         <button type="submit" class="link">"Sign out"</button>
                     </ActionForm>

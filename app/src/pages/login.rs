@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::account::Login;
+use crate::api::account::{Login, LoginCode};
 use crate::components::field::{Field, FormError};
 
 #[component]
@@ -39,6 +39,37 @@ pub fn LoginPage() -> impl IntoView {
                         {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                     </button>
                 </ActionForm>
+            </section>
+        </main>
+    }
+}
+
+/// The second step of signing in with two-factor sign-in on.
+#[component]
+pub fn LoginCodePage() -> impl IntoView {
+    let code = ServerAction::<LoginCode>::new();
+    let error = move || code.value().get().and_then(|r| r.err());
+    view! {
+        <Title text="Sign-in code" />
+        <main class="auth-page">
+            <section class="card auth-card">
+                <h1><img src="/favicon.svg" alt="" width="32" height="32" />" Burrow"</h1>
+                <p class="lede">"Type the six-digit code your authenticator app shows for Burrow."</p>
+                <ActionForm action=code attr:novalidate=true>
+                    <FormError message=Signal::derive(move || error().and_then(|e| e.form_message())) />
+                    <Field
+                        label="Code"
+                        name="code"
+                        autocomplete="one-time-code"
+                        autofocus=true
+                        hint="Lost your phone? One of your recovery codes works here too, once."
+                        error=Signal::derive(move || error().and_then(|e| e.for_field("code")))
+                    />
+                    <button type="submit" class="primary" disabled=move || code.pending().get()>
+                        {move || if code.pending().get() { "Checking…" } else { "Sign in" }}
+                    </button>
+                </ActionForm>
+                <p class="muted"><a href="/login">"Start again with your password"</a></p>
             </section>
         </main>
     }

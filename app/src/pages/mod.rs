@@ -8,5 +8,6 @@ pub mod login;
 pub mod logs;
 pub mod not_found;
 pub mod overview;
+pub mod security;
 pub mod setup;
 pub mod wizard;

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-const PUBLIC_PAGES: &[&str] = &["/login", "/setup"];
+const PUBLIC_PAGES: &[&str] = &["/login", "/login/code", "/setup"];
 
 #[tokio::test]
 async fn every_page_and_server_function_requires_a_session() {

@@ -12,4 +12,5 @@ mod gates;
 mod health;
 mod history;
 mod transport;
+mod two_factor;
 mod wizard;
