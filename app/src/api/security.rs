@@ -76,15 +76,16 @@ pub async fn start_two_factor() -> Result<(), AppError> {
             .store
             .begin_two_factor(&state.vault, user.id, &user.username)
             .await?;
-        leptos_axum::redirect("/account/security");
+        back_to("/account/security");
         Ok(())
     };
     respond(run.await)
 }
 
-/// Turns two-factor sign-in on with a code from the app.
+/// Turns two-factor sign-in on with a code from the app; the recovery codes
+/// (also kept, sealed, for the page to show once after a plain form post).
 #[server(endpoint = "account/two-factor/confirm")]
-pub async fn confirm_two_factor(code: String) -> Result<(), AppError> {
+pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
     use super::*;
     use engine::audit::Outcome;
     let run = async {
@@ -110,8 +111,8 @@ pub async fn confirm_two_factor(code: String) -> Result<(), AppError> {
                 None,
             )
             .await?;
-        leptos_axum::redirect("/account/security");
-        Ok(())
+        back_to("/account/security");
+        Ok(codes)
     };
     respond(run.await)
 }
@@ -144,7 +145,7 @@ pub async fn stop_two_factor(password: String) -> Result<(), AppError> {
                 None,
             )
             .await?;
-        leptos_axum::redirect("/account/security");
+        back_to("/account/security");
         Ok(())
     };
     respond(run.await)

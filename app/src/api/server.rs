@@ -185,6 +185,14 @@ pub fn handling_request() -> bool {
     use_context::<ResponseOptions>().is_some() && use_context::<Parts>().is_some()
 }
 
+/// Sends a plain form post (no JavaScript) back to `path` to show the
+/// result; a hydrated page re-reads its data itself and stays where it is.
+pub fn back_to(path: &str) {
+    if is_plain_form_post() {
+        leptos_axum::redirect(path);
+    }
+}
+
 fn is_plain_form_post() -> bool {
     use_context::<Parts>()
         .and_then(|parts| {

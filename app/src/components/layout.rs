@@ -34,7 +34,8 @@ pub fn ConsoleLayout() -> impl IntoView {
                     </Suspense>
                 </summary>
                 <div class="menu">
-                    <a href="/account/security">"Security"</a>
+                    // A page load, so the menu closes behind it.
+                    <a href="/account/security" rel="external">"Security"</a>
                     <ActionForm action=logout>
                         <button type="submit" class="link">"Sign out"</button>
                     </ActionForm>

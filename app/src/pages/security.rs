@@ -81,8 +81,24 @@ fn TwoFactorCard(
         }
         .into_any(),
     };
-    let codes = view.new_codes.clone();
+    // Shown once: from the page's data after a plain form post, or from
+    // the answer to the hydrated form.
+    let codes = if view.new_codes.is_empty() {
+        confirm
+            .value()
+            .get_untracked()
+            .and_then(Result::ok)
+            .filter(|_| view.two_factor == "on")
+            .unwrap_or_default()
+    } else {
+        view.new_codes.clone()
+    };
     let can_stop = view.two_factor != "off";
+    let (stop_title, stop_button) = if view.two_factor == "pending" {
+        ("Cancel the set-up", "Cancel set-up")
+    } else {
+        ("Turn two-factor sign-in off", "Turn off")
+    };
     view! {
         <section class="card">
             <h2>"Two-factor sign-in"</h2>
@@ -97,7 +113,7 @@ fn TwoFactorCard(
             {body}
             {can_stop.then(|| view! {
                 <details class="advanced">
-                    <summary>"Turn two-factor sign-in off"</summary>
+                    <summary>{stop_title}</summary>
                     <ActionForm action=stop attr:novalidate=true>
                         <FormError message=Signal::derive(move || stop_error().and_then(|e| e.form_message())) />
                         <Field
@@ -107,7 +123,7 @@ fn TwoFactorCard(
                             autocomplete="current-password"
                             error=Signal::derive(move || stop_error().and_then(|e| e.for_field("password")))
                         />
-                        <button type="submit" class="secondary">"Turn off"</button>
+                        <button type="submit" class="secondary">{stop_button}</button>
                     </ActionForm>
                 </details>
             })}
