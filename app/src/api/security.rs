@@ -96,11 +96,16 @@ pub async fn confirm_two_factor(code: String) -> Result<Vec<String>, AppError> {
             .store
             .confirm_two_factor(&state.vault, user.id, &code)
             .await?;
-        session()
-            .await?
-            .insert(FRESH_CODES, state.vault.seal_text(&codes.join("\n")))
-            .await
-            .map_err(internal)?;
+        // The hydrated form gets the codes in this answer; a plain form post
+        // is sent back to the page, which shows them (once) from the
+        // session, sealed while they wait there.
+        if is_plain_form_post() {
+            session()
+                .await?
+                .insert(FRESH_CODES, state.vault.seal_text(&codes.join("\n")))
+                .await
+                .map_err(internal)?;
+        }
         state
             .store
             .record(

@@ -193,7 +193,8 @@ pub fn back_to(path: &str) {
     }
 }
 
-fn is_plain_form_post() -> bool {
+/// Whether this request is a plain HTML form post (no JavaScript).
+pub fn is_plain_form_post() -> bool {
     use_context::<Parts>()
         .and_then(|parts| {
             parts

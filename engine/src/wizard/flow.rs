@@ -192,6 +192,14 @@ impl Wizard<'_> {
         if let Some((cert_path, cert, key_path, key)) = own_files {
             // Private like everything in the data dir; Burrow itself reads
             // them at deploy.
+            if let Some(dir) = cert_path.parent() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(EngineError::Io)?;
+            }
             for (path, content) in [(cert_path, cert), (key_path, key)] {
                 stack::files::write_file(&path, content.as_bytes(), 0o600)
                     .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;

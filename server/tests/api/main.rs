@@ -11,6 +11,7 @@ mod cli;
 mod gates;
 mod health;
 mod history;
+mod leaks;
 mod transport;
 mod two_factor;
 mod wizard;

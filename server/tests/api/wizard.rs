@@ -26,7 +26,7 @@ async fn post_step(
     (status, json(res).await)
 }
 
-async fn save(
+pub(crate) async fn save(
     app: &TestApp,
     cookie: &Cookie,
     step: &str,
@@ -35,7 +35,7 @@ async fn save(
     post_step(app, cookie, "/api/wizard/save", step, fields).await
 }
 
-async fn view(app: &TestApp, cookie: &Cookie, step: &str) -> Value {
+pub(crate) async fn view(app: &TestApp, cookie: &Cookie, step: &str) -> Value {
     let res = app
         .call("/api/wizard/view", &[("step", step)], Some(cookie))
         .await;
@@ -392,7 +392,7 @@ async fn checking_a_step_reports_problems_and_saves_nothing() {
 
 /// Takes every step with valid values (SMTP on, a short password, Docker at
 /// `docker_url`).
-async fn complete_steps(app: &TestApp, cookie: &Cookie, domain: &str, docker_url: &str) {
+pub(crate) async fn complete_steps(app: &TestApp, cookie: &Cookie, domain: &str, docker_url: &str) {
     let steps: [(&str, Vec<(&str, &str)>); 6] = [
         ("domain", vec![("domain", domain)]),
         ("tls", vec![("tls.mode", "self-signed")]),
@@ -430,7 +430,7 @@ async fn complete_steps(app: &TestApp, cookie: &Cookie, domain: &str, docker_url
 
 /// Waits until no deployment runs (the test's target refuses connections,
 /// so each ends quickly).
-async fn settled(app: &TestApp) {
+pub(crate) async fn settled(app: &TestApp) {
     let store = app.db().await;
     for _ in 0..100 {
         let running = store
