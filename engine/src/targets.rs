@@ -101,6 +101,27 @@ pub fn parse_docker_url(input: &str) -> Result<Option<String>, String> {
     }
 }
 
+/// Whether `url` reaches a daemon on another machine over plain TCP: no
+/// TLS, no authentication, so anyone on the network path can run
+/// containers as root there. Loopback and sockets are not.
+pub fn plain_tcp_elsewhere(url: &str) -> bool {
+    let Some(host) = crate::preflight::host::daemon_host_name(url) else {
+        return false;
+    };
+    let loopback = host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// What the operator accepts by ticking the box for such a daemon.
+pub const PLAIN_TCP_RISK: &str = "This daemon is reached over plain TCP, without TLS or a \
+     password: anyone on the network between here and there can run containers as root on \
+     its machine. Tick the box to go on anyway, or reach its socket through an SSH tunnel \
+     (ssh -L) and use that address.";
+
 /// How long a page waits for a daemon that has not answered yet; the
 /// connect goes on in the background and the next page gets its outcome.
 pub const PAGE_WAIT: Duration = Duration::from_secs(2);
@@ -336,6 +357,26 @@ async fn connect_into(slots: Slots, key: Option<String>, tx: watch::Sender<Optio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn plain_tcp_is_flagged_only_for_other_machines() {
+        for elsewhere in [
+            "tcp://192.0.2.7:2375",
+            "tcp://dockerbox:2375",
+            "http://10.0.0.5:2375",
+        ] {
+            assert!(super::plain_tcp_elsewhere(elsewhere), "{elsewhere}");
+        }
+        for here in [
+            "tcp://127.0.0.1:2375",
+            "tcp://localhost:2375",
+            "tcp://[::1]:2375",
+            "unix:///var/run/docker.sock",
+            "/var/run/docker.sock",
+        ] {
+            assert!(!super::plain_tcp_elsewhere(here), "{here}");
+        }
+    }
+
     use super::parse_docker_url;
 
     mod connections {

@@ -93,6 +93,7 @@ pub fn field_label(path: &str) -> String {
         "registration" => "Registration",
         "target" => "Where Stoat runs",
         "target.docker_url" => "Docker daemon address",
+        "target.docker_plain_ok" => "Plain TCP",
         "target.kubeconfig" => "Kubeconfig",
         "target.kube_namespace" => "Namespace",
         other => return other.to_owned(),
@@ -105,6 +106,9 @@ pub fn field_label(path: &str) -> String {
 pub struct TargetDraft {
     /// `unix:///…` or `tcp://…`; empty: the local socket.
     pub docker_url: String,
+    /// Plain TCP to another machine accepted (see `targets::PLAIN_TCP_RISK`).
+    #[serde(default)]
+    pub docker_plain_ok: bool,
     /// `kubeconfig` or `in-cluster`.
     pub kube_source: String,
     pub kube_context: String,

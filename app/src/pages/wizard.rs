@@ -779,6 +779,9 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
                 <p class="hint">"Empty: this machine's Docker (DOCKER_HOST or the local socket)."</p>
                 {field_err("target.docker_url")}
             </div>
+            <CheckIn view error path="target.docker_plain_ok" default=false
+                label="Use a daemon on another machine over plain TCP anyway"
+                hint="Only for tcp:// on another machine: without TLS, anyone on the network between can run containers as root there. An SSH tunnel to its socket is safer." />
         </fieldset>
         <fieldset class="sub">
             <legend>"Kubernetes"</legend>

@@ -117,6 +117,9 @@ impl Wizard<'_> {
         };
         let mut values = draft.fields.clone();
         let mut target = draft.target.clone();
+        if target.docker_plain_ok {
+            values.insert("target.docker_plain_ok".into(), "true".into());
+        }
         for (k, v) in unsaved.unwrap_or_default() {
             match k.as_str() {
                 "target.docker_url" => target.docker_url = v.clone(),
@@ -364,8 +367,19 @@ impl Wizard<'_> {
     }
 
     fn evaluate_target(&self, t: &TargetInput, draft: &Draft, out: &mut Evaluated) {
-        if let Err(why) = crate::targets::parse_docker_url(&t.docker_url) {
-            out.errors.push(("target.docker_url".into(), why));
+        match crate::targets::parse_docker_url(&t.docker_url) {
+            Err(why) => out.errors.push(("target.docker_url".into(), why)),
+            Ok(Some(url))
+                if !t.is_kubernetes()
+                    && crate::targets::plain_tcp_elsewhere(&url)
+                    && !t.docker_plain_ok =>
+            {
+                out.errors.push((
+                    "target.docker_plain_ok".into(),
+                    crate::targets::PLAIN_TCP_RISK.into(),
+                ));
+            }
+            Ok(_) => {}
         }
         let ns = t.namespace();
         if ns.len() > 63
@@ -384,6 +398,7 @@ impl Wizard<'_> {
         }
         out.next.target = super::TargetDraft {
             docker_url: t.docker_url.clone(),
+            docker_plain_ok: t.docker_plain_ok,
             kube_source: t.kube_source.clone(),
             kube_context: t.kube_context.clone(),
             kube_namespace: ns.to_owned(),

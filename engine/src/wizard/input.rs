@@ -97,6 +97,8 @@ pub struct TargetInput {
     /// `target` as posted: `docker` or `kubernetes`.
     pub kind: String,
     pub docker_url: String,
+    /// The operator accepts a daemon on another machine over plain TCP.
+    pub docker_plain_ok: bool,
     /// `kubeconfig` or `in-cluster`.
     pub kube_source: String,
     pub kube_context: String,
@@ -215,6 +217,7 @@ impl StepInput {
             Step::Target => StepInput::Target(TargetInput {
                 kind: p.text("target"),
                 docker_url: p.text("target.docker_url"),
+                docker_plain_ok: p.flag("target.docker_plain_ok"),
                 kube_source: match p.text("target.kube_source").as_str() {
                     "in-cluster" => "in-cluster".to_owned(),
                     _ => "kubeconfig".to_owned(),

@@ -737,3 +737,49 @@ async fn a_setup_in_progress_is_offered_on_the_dashboard() {
     );
     assert!(page.contains("href=\"/wizard/smtp\""));
 }
+
+/// A daemon on another machine over plain TCP is root for anyone on the
+/// network path: the Target step says so beside a box the operator must
+/// tick; loopback and sockets need nothing. (Checked, not saved, so no
+/// connection to that address is ever tried.)
+#[tokio::test]
+async fn plain_tcp_to_another_machine_must_be_accepted() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    complete_steps(&app, &cookie, "chat.example.com", "tcp://127.0.0.1:9").await;
+    let remote = [
+        ("target", "docker"),
+        ("target.docker_url", "tcp://192.0.2.7:2375"),
+    ];
+    let (status, body) = check(&app, &cookie, "target", &remote).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let problems = body.as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{body}");
+    assert_eq!(problems[0][0], "target.docker_plain_ok");
+    assert!(
+        problems[0][1].as_str().unwrap().contains("SSH tunnel"),
+        "{body}"
+    );
+    let accepted = [
+        ("target", "docker"),
+        ("target.docker_url", "tcp://192.0.2.7:2375"),
+        ("target.docker_plain_ok", "true"),
+    ];
+    let (_, body) = check(&app, &cookie, "target", &accepted).await;
+    assert_eq!(body, serde_json::json!([]));
+    for local in [
+        "tcp://127.0.0.1:2375",
+        "tcp://localhost:2375",
+        "unix:///var/run/docker.sock",
+        "",
+    ] {
+        let (_, body) = check(
+            &app,
+            &cookie,
+            "target",
+            &[("target", "docker"), ("target.docker_url", local)],
+        )
+        .await;
+        assert_eq!(body, serde_json::json!([]), "{local}");
+    }
+}

@@ -13,8 +13,9 @@ use crate::deploy::{DaemonInfo, DeployError};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const FIX: &str = "Is dockerd running? Start it (`systemctl start docker`, or `dockerd &`), \
-                   or give Burrow the daemon's address (unix:///var/run/docker.sock or \
-                   tcp://host:2375).";
+                   or give Burrow the daemon's address (unix:///var/run/docker.sock, or for \
+                   another machine its socket through an SSH tunnel: plain tcp:// there \
+                   lets anyone on the network run containers as root).";
 
 /// Whether `url` is a Docker address Burrow can connect to: a socket path,
 /// `unix://…`, `tcp://…` or `http://…` with something after the scheme.
