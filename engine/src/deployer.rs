@@ -139,6 +139,9 @@ impl Deployer {
             key_file,
         } = &config.tls
         {
+            self.store
+                .own_certificate_allowed(config)
+                .map_err(EngineError::Config)?;
             // Delivered like every other file, so a remote daemon works too.
             for path in [cert_file.as_str(), key_file.as_str()] {
                 let bytes = std::fs::read(path).map_err(|e| {

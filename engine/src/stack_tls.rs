@@ -30,7 +30,85 @@ fn cert_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Certificate(e.to_string())
 }
 
+/// The one place Burrow reads an own certificate from: where the TLS step
+/// writes what was pasted (`<data dir>/tls/own`).
+pub fn own_cert_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("tls").join("own")
+}
+
+/// Why a config naming other files as its own certificate is refused.
+pub const OWN_CERT_ELSEWHERE: &str = "Burrow reads an own certificate only from what was \
+     pasted on the TLS step (kept in its own folder), never from other files on its machine: \
+     paste the certificate and its key on the TLS step instead.";
+
 impl Store {
+    /// For `burrow apply --config` on the shell: the own certificate files
+    /// the operator named are copied into Burrow's folder (0600) and the
+    /// config points there, as if pasted on the TLS step.
+    pub fn adopt_own_certificate(
+        &self,
+        config: &mut stack::model::StackConfig,
+    ) -> Result<(), String> {
+        let stack::model::TlsMode::OwnCertificate {
+            cert_file,
+            key_file,
+        } = &mut config.tls
+        else {
+            return Ok(());
+        };
+        let data_dir = self.path().parent().unwrap_or(std::path::Path::new("."));
+        let dir = own_cert_dir(data_dir);
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        // Absolute, as the config's paths are.
+        let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (field, name) in [(cert_file, "fullchain.pem"), (key_file, "privkey.pem")] {
+            let bytes = std::fs::read(field.as_str())
+                .map_err(|e| format!("cannot read {}: {e}", field.as_str()))?;
+            let copy = dir.join(name);
+            stack::files::write_file(&copy, &bytes, 0o600).map_err(|e| e.to_string())?;
+            *field = stack::model::HostPath::parse(&copy.display().to_string())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Refuses an own-certificate config whose files are not the two the TLS
+    /// step wrote (after following links): a pasted stack.toml or an old
+    /// revision must not make Burrow read and upload any file of its
+    /// machine (its key file, /etc/shadow).
+    pub fn own_certificate_allowed(
+        &self,
+        config: &stack::model::StackConfig,
+    ) -> Result<(), String> {
+        let stack::model::TlsMode::OwnCertificate {
+            cert_file,
+            key_file,
+        } = &config.tls
+        else {
+            return Ok(());
+        };
+        let data_dir = self.path().parent().unwrap_or(std::path::Path::new("."));
+        let refused = || OWN_CERT_ELSEWHERE.to_owned();
+        let dir = std::fs::canonicalize(own_cert_dir(data_dir)).map_err(|_| refused())?;
+        for (path, name) in [
+            (cert_file.as_str(), "fullchain.pem"),
+            (key_file.as_str(), "privkey.pem"),
+        ] {
+            let real = std::fs::canonicalize(path).map_err(|_| refused())?;
+            if real != dir.join(name) {
+                return Err(refused());
+            }
+        }
+        Ok(())
+    }
+
     /// Burrow's CA if it exists already.
     pub async fn existing_burrow_ca(&self, vault: &Vault) -> Result<Option<BurrowCa>, EngineError> {
         let cert = self.secret(vault, CA_CERT).await?;
@@ -95,5 +173,74 @@ impl Store {
         let text = serde_json::to_string(&kept).map_err(cert_error)?;
         self.put_secret(vault, LEAF, &text).await?;
         Ok(leaf)
+    }
+}
+
+#[cfg(test)]
+mod own_certificate_tests {
+    use super::*;
+
+    fn own(cert: &str, key: &str) -> stack::model::StackConfig {
+        let text = format!(
+            "domain = \"chat.example.com\"\n[tls]\nmode = \"own\"\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n"
+        );
+        stack::model::parse_stack_toml(&text).unwrap().config
+    }
+
+    #[tokio::test]
+    async fn only_the_files_the_tls_step_wrote_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let own_dir = own_cert_dir(dir.path());
+        // Nothing pasted yet: any path is refused.
+        let key = dir.path().join("secrets.key");
+        std::fs::write(&key, "k").unwrap();
+        for (cert, key) in [
+            ("/etc/passwd", key.to_str().unwrap()),
+            ("/etc/hostname", "/etc/hostname"),
+        ] {
+            assert_eq!(
+                store.own_certificate_allowed(&own(cert, key)),
+                Err(OWN_CERT_ELSEWHERE.to_owned()),
+                "{cert}"
+            );
+        }
+        std::fs::create_dir_all(&own_dir).unwrap();
+        let (c, k) = (own_dir.join("fullchain.pem"), own_dir.join("privkey.pem"));
+        std::fs::write(&c, "cert").unwrap();
+        std::fs::write(&k, "key").unwrap();
+        let ok = own(c.to_str().unwrap(), k.to_str().unwrap());
+        assert_eq!(store.own_certificate_allowed(&ok), Ok(()));
+        // Swapped, or reached through a link: refused.
+        let swapped = own(k.to_str().unwrap(), c.to_str().unwrap());
+        assert!(store.own_certificate_allowed(&swapped).is_err());
+        std::fs::remove_file(&k).unwrap();
+        std::os::unix::fs::symlink(&key, &k).unwrap();
+        assert!(
+            store.own_certificate_allowed(&ok).is_err(),
+            "a link out of the folder"
+        );
+        // (A path with '..' never gets this far: the model refuses it.)
+    }
+
+    #[tokio::test]
+    async fn files_named_on_the_command_line_are_taken_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data")).await.unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let (c, k) = (outside.path().join("c.pem"), outside.path().join("k.pem"));
+        std::fs::write(&c, "the cert").unwrap();
+        std::fs::write(&k, "the key").unwrap();
+        let mut config = own(c.to_str().unwrap(), k.to_str().unwrap());
+        assert!(store.own_certificate_allowed(&config).is_err());
+        store.adopt_own_certificate(&mut config).unwrap();
+        assert_eq!(store.own_certificate_allowed(&config), Ok(()));
+        let copy = own_cert_dir(&dir.path().join("data")).join("privkey.pem");
+        assert_eq!(std::fs::read_to_string(&copy).unwrap(), "the key");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

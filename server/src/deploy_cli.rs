@@ -233,7 +233,9 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
     let store = deployer.store();
     let revision = match (&args.config, args.revision) {
         (Some(path), _) => {
-            let config = read_config(path)?;
+            let mut config = read_config(path)?;
+            // Files the operator named here are taken into Burrow's folder.
+            store.adopt_own_certificate(&mut config)?;
             let target = deployer.targets().docker_settings(None);
             let target = match config.target {
                 stack::model::TargetKind::Docker => target,

@@ -189,6 +189,13 @@ pub async fn save_stack_toml(
                     .join("\n"),
                 kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
             })?;
+        if let Err(message) = state.store.own_certificate_allowed(&parsed.config) {
+            return Err(AppError::Invalid {
+                field: "stack_toml".to_owned(),
+                message,
+                kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
+            });
+        }
         let target = if parsed.config.target == stack::model::TargetKind::Docker {
             let url = engine::targets::parse_docker_url(&docker_url).map_err(|message| {
                 AppError::Invalid {

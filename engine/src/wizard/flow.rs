@@ -337,7 +337,7 @@ impl Wizard<'_> {
             time::OffsetDateTime::now_utc(),
         ) {
             Ok(_) if errors.is_empty() => {
-                let dir = self.data_dir.join("tls").join("own");
+                let dir = crate::stack_tls::own_cert_dir(self.data_dir);
                 let cert_path = dir.join("fullchain.pem");
                 let key_path = dir.join("privkey.pem");
                 next.fields

@@ -158,3 +158,44 @@ async fn log_requests_take_only_the_stacks_own_services() {
         "attachment; filename=\"stoat-api.log\""
     );
 }
+
+/// A pasted stack.toml naming files on Burrow's machine as its own
+/// certificate (its key file, /etc/passwd) is refused beside the text and
+/// nothing is saved: the deploy would read them and upload them into a
+/// container.
+#[tokio::test]
+async fn a_pasted_config_cannot_name_burrows_own_files() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let key = app.data.path().join("secrets.key");
+    for (cert, key) in [
+        ("/etc/passwd", key.to_str().unwrap()),
+        ("/etc/passwd", "/etc/passwd"),
+    ] {
+        let text = format!(
+            "domain = \"chat.example.com\"\n[tls]\nmode = \"own\"\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n"
+        );
+        let res = app
+            .call(
+                "/api/deploy/config",
+                &[("stack_toml", &text)],
+                Some(&cookie),
+            )
+            .await;
+        assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+        let body = json(res).await;
+        assert_eq!(body["Invalid"]["field"], "stack_toml");
+        assert!(
+            body["Invalid"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("never from other files"),
+            "{body}"
+        );
+    }
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    assert!(
+        history["entries"].as_array().unwrap().is_empty(),
+        "nothing saved"
+    );
+}
