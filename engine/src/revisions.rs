@@ -61,6 +61,33 @@ pub struct Revision {
     pub secrets: SecretRefs,
 }
 
+/// A stack.toml as typed, to show again after it was refused, with the
+/// value of every `password` key taken out (the text travels back through
+/// the page and, without JavaScript, the address); whether one was.
+pub fn without_passwords(text: &str) -> (String, bool) {
+    let mut removed = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            let key = key.trim_matches(|c| c == '"' || c == '\'');
+            if line.contains('=') && (key == "password" || key.ends_with(".password")) {
+                removed = true;
+                let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+                let name = line.split('=').next().unwrap_or_default().trim();
+                format!("{indent}{name} = \"\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    (out, removed)
+}
+
 /// The TOML kept for `config`: the stack.toml format without the password.
 pub fn public_toml(config: &StackConfig) -> String {
     let mut form = StackForm::from(config);
@@ -363,5 +390,26 @@ impl Store {
             Some(v) => self.secret_version(vault, SMTP_PASSWORD, v).await.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod shown_again_tests {
+    #[test]
+    fn passwords_are_taken_out_of_a_text_shown_again() {
+        let text = "domain = \"chat.example.com\"\n[smtp]\nhost = \"smtp.example.com\"\n  password = \"hunter2-secret\"\n\"password\"=\"x\"\nsmtp.password = 'y'\nnote = \"a password = here\"\n";
+        let (shown, removed) = super::without_passwords(text);
+        assert!(removed);
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(!shown.contains("'y'"), "{shown}");
+        assert!(shown.contains("  password = \"\"\n"), "{shown}");
+        assert!(shown.contains("host = \"smtp.example.com\""));
+        assert!(
+            shown.contains("note = \"a password = here\""),
+            "other keys stay: {shown}"
+        );
+        assert!(shown.ends_with('\n'));
+        let (same, removed) = super::without_passwords("domain = \"x\"");
+        assert_eq!((same.as_str(), removed), ("domain = \"x\"", false));
     }
 }

@@ -178,6 +178,13 @@ pub async fn save_stack_toml(
     let run = async {
         let user = require_user().await?;
         let state = state();
+        // A refused text is shown again, but never with a password in it.
+        let (shown_again, had_password) = engine::revisions::without_passwords(&stack_toml);
+        let retype = if had_password {
+            "\nThe SMTP password was taken out of the text shown again: type it again."
+        } else {
+            ""
+        };
         let parsed =
             stack::model::parse_stack_toml(&stack_toml).map_err(|issues| AppError::Invalid {
                 field: "stack_toml".to_owned(),
@@ -186,24 +193,25 @@ pub async fn save_stack_toml(
                     .filter(|i| i.is_error())
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
-                    .join("\n"),
-                kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
+                    .join("\n")
+                    + retype,
+                kept: vec![("stack_toml".to_owned(), shown_again.clone())],
             })?;
         if let Err(message) = state.store.own_certificate_allowed(&parsed.config) {
             return Err(AppError::Invalid {
                 field: "stack_toml".to_owned(),
-                message,
-                kept: vec![("stack_toml".to_owned(), stack_toml.clone())],
+                message: message + retype,
+                kept: vec![("stack_toml".to_owned(), shown_again.clone())],
             });
         }
         let target = if parsed.config.target == stack::model::TargetKind::Docker {
             let url = engine::targets::parse_docker_url(&docker_url).map_err(|message| {
                 AppError::Invalid {
                     field: "docker_url".to_owned(),
-                    message,
+                    message: message + retype,
                     kept: vec![
                         ("docker_url".to_owned(), docker_url.clone()),
-                        ("stack_toml".to_owned(), stack_toml.clone()),
+                        ("stack_toml".to_owned(), shown_again.clone()),
                     ],
                 }
             })?;
@@ -229,12 +237,12 @@ pub async fn save_stack_toml(
                 message: format!(
                     "This is the configuration of revision {}, the newest, with the same \
                      target and secrets: nothing new was saved. Deploy it with the button \
-                     above, or change something first.",
+                     above, or change something first.{retype}",
                     meta.id
                 ),
-                // Whole, as a refused parse keeps it.
+                // As a refused parse keeps it (passwords taken out).
                 kept: vec![
-                    ("stack_toml".to_owned(), stack_toml.clone()),
+                    ("stack_toml".to_owned(), shown_again.clone()),
                     ("docker_url".to_owned(), docker_url.clone()),
                 ],
             });

@@ -199,3 +199,68 @@ async fn a_pasted_config_cannot_name_burrows_own_files() {
         "nothing saved"
     );
 }
+
+/// A refused stack.toml is shown again beside its field, but never with a
+/// password in it: without JavaScript that text travels in the address.
+#[tokio::test]
+async fn a_refused_paste_is_shown_again_without_its_password() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let text = "domain = \"chat..example.com\"\n[smtp]\nhost = \"smtp.example.com\"\nport = 587\nusername = \"stoat\"\npassword = \"pw-in-a-refused-paste\"\nfrom = \"noreply@example.com\"\n";
+    let res = app
+        .call("/api/deploy/config", &[("stack_toml", text)], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json(res).await;
+    let shown = body.to_string();
+    assert!(!shown.contains("pw-in-a-refused-paste"), "{shown}");
+    assert!(
+        shown.contains("smtp.example.com"),
+        "the rest is kept: {shown}"
+    );
+    assert!(
+        body["Invalid"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("type it again"),
+        "{body}"
+    );
+
+    // The form without JavaScript: back to the page, the error in the address.
+    let mut headers = HeaderMap::new();
+    headers.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+    headers.insert("accept", HeaderValue::from_static("text/html"));
+    headers.insert(
+        "referer",
+        HeaderValue::from_str(&app.url("/deploy")).unwrap(),
+    );
+    let res = app
+        .post(
+            "/api/deploy/config",
+            &[("stack_toml", text)],
+            Some(&cookie),
+            headers,
+        )
+        .await;
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let err = location
+        .split("__err=")
+        .nth(1)
+        .expect("the error travels in the address")
+        .split('&')
+        .next()
+        .unwrap();
+    let err = err
+        .replace("%3D", "=")
+        .replace("%2B", "+")
+        .replace("%2F", "/");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(err.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(err.as_bytes()))
+        .expect("base64");
+    let decoded = String::from_utf8_lossy(&decoded);
+    assert!(decoded.contains("smtp.example.com"), "{decoded}");
+    assert!(!decoded.contains("pw-in-a-refused-paste"), "{decoded}");
+}
