@@ -134,11 +134,29 @@ impl Deployer {
         };
         let plan = stack::render::render(config, &secrets);
         let mut host_files = BTreeMap::new();
-        if let TlsMode::OwnCertificate {
+        if crate::stack_tls::kept_own_certificate(config) {
+            // Kept sealed by Burrow: the revision's own version.
+            let (cert, key) = self
+                .store
+                .revision_own_tls(&self.vault, revision)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "revision {} has no own certificate kept: paste it on the TLS step",
+                        revision.meta.id
+                    ))
+                })?;
+            host_files.insert(
+                stack::render::OWN_CERT_SOURCE.to_string(),
+                cert.into_bytes(),
+            );
+            host_files.insert(stack::render::OWN_KEY_SOURCE.to_string(), key.into_bytes());
+        } else if let TlsMode::OwnCertificate {
             cert_file,
             key_file,
         } = &config.tls
         {
+            // Written by an earlier Burrow to its own folder (checked).
             self.store
                 .own_certificate_allowed(config)
                 .map_err(EngineError::Config)?;

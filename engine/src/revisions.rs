@@ -39,6 +39,8 @@ pub struct SecretRefs {
     pub stack: Option<i64>,
     pub smtp_password: Option<i64>,
     pub kubeconfig: Option<i64>,
+    /// The own certificate and key (sealed together).
+    pub own_tls: Option<i64>,
 }
 
 /// A revision as stored, before its config is parsed.
@@ -88,6 +90,20 @@ pub fn without_passwords(text: &str) -> (String, bool) {
     (out, removed)
 }
 
+/// The secret-version name of own certificate pairs.
+pub(crate) const OWN_TLS: &str = "own_tls";
+
+/// A certificate and key kept as one sealed value.
+pub(crate) fn join_pair(cert: &str, key: &str) -> Result<String, EngineError> {
+    serde_json::to_string(&[cert, key]).map_err(|e| EngineError::Config(e.to_string()))
+}
+
+fn split_pair(text: &str) -> Result<(String, String), EngineError> {
+    let [cert, key]: [String; 2] = serde_json::from_str(text)
+        .map_err(|_| EngineError::Secrets("the kept own certificate is damaged".into()))?;
+    Ok((cert, key))
+}
+
 /// The TOML kept for `config`: the stack.toml format without the password.
 pub fn public_toml(config: &StackConfig) -> String {
     let mut form = StackForm::from(config);
@@ -108,16 +124,19 @@ type Row = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<i64>,
 );
 
 const COLUMNS: &str = "id, created_at, author, stack_toml, note, schema_version, target, \
-     stack_secrets_version, smtp_password_version, kubeconfig_version FROM config_revisions";
+     stack_secrets_version, smtp_password_version, kubeconfig_version, own_tls_version \
+     FROM config_revisions";
 
 /// Brings a stored row to the current shape. Schema 1 rows have no target:
 /// it follows from their `target = …` key, with the Docker address the
 /// wizard kept (`legacy_docker_url`).
 pub fn upgrade(row: Row, legacy_docker_url: Option<&str>) -> StoredRevision {
-    let (id, created_at, author, stack_toml, note, schema, target, stack, smtp, kube) = row;
+    let (id, created_at, author, stack_toml, note, schema, target, stack, smtp, kube, own_tls) =
+        row;
     let target = target
         .and_then(|t| serde_json::from_str::<TargetSettings>(&t).ok())
         .unwrap_or_else(|| {
@@ -151,6 +170,7 @@ pub fn upgrade(row: Row, legacy_docker_url: Option<&str>) -> StoredRevision {
             stack,
             smtp_password: smtp,
             kubeconfig: kube,
+            own_tls,
         },
     }
 }
@@ -186,10 +206,12 @@ impl Store {
             },
             _ => None,
         };
+        let own_tls_version = self.own_tls_version_for(vault, config).await?;
         let refs = SecretRefs {
             stack: Some(stack_version),
             smtp_password: smtp_version,
             kubeconfig: kube_version,
+            own_tls: own_tls_version,
         };
         if let Some(latest) = self.latest_revision(vault).await.ok().flatten() {
             if &latest.config == config && &latest.target == target && latest.secrets == refs {
@@ -202,8 +224,9 @@ impl Store {
         let now = now_unix();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO config_revisions (created_at, author, stack_toml, note, schema_version, \
-             target, stack_secrets_version, smtp_password_version, kubeconfig_version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             target, stack_secrets_version, smtp_password_version, kubeconfig_version, \
+             own_tls_version) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(now)
         .bind(author)
@@ -214,6 +237,7 @@ impl Store {
         .bind(refs.stack)
         .bind(refs.smtp_password)
         .bind(refs.kubeconfig)
+        .bind(refs.own_tls)
         .fetch_one(self.pool())
         .await?;
         // Shown in the dashboard's recent activity beside the sign-ins.
@@ -346,6 +370,51 @@ impl Store {
             target: stored.target,
             secrets: stored.secrets,
         })
+    }
+
+    /// For a config whose own certificate is the one kept by Burrow
+    /// (`OWN_*_SOURCE`): the sealed version to refer to, from the TLS step's
+    /// draft or else the newest revision's. Refused, with the way out, when
+    /// there is none.
+    async fn own_tls_version_for(
+        &self,
+        vault: &Vault,
+        config: &StackConfig,
+    ) -> Result<Option<i64>, EngineError> {
+        if !crate::stack_tls::kept_own_certificate(config) {
+            return Ok(None);
+        }
+        if let Some(pair) = self.draft_own_tls(vault).await? {
+            return Ok(Some(self.put_secret_version(vault, OWN_TLS, &pair).await?));
+        }
+        let kept = self
+            .latest_revision(vault)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.secrets.own_tls);
+        kept.map(Some).ok_or_else(|| {
+            EngineError::Config(
+                "This configuration uses the certificate kept by Burrow, but none was pasted: \
+                 paste the certificate and its key on the TLS step."
+                    .into(),
+            )
+        })
+    }
+
+    /// The own certificate and key a revision was saved with.
+    pub async fn revision_own_tls(
+        &self,
+        vault: &Vault,
+        revision: &Revision,
+    ) -> Result<Option<(String, String)>, EngineError> {
+        match revision.secrets.own_tls {
+            Some(v) => {
+                let text = self.secret_version(vault, OWN_TLS, v).await?;
+                Ok(Some(split_pair(&text)?))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The kubeconfig a Kubernetes revision was saved with.

@@ -41,6 +41,14 @@ pub const OWN_CERT_ELSEWHERE: &str = "Burrow reads an own certificate only from 
      pasted on the TLS step (kept in its own folder), never from other files on its machine: \
      paste the certificate and its key on the TLS step instead.";
 
+/// Whether `config`'s own certificate is the one kept sealed by Burrow
+/// (pasted on the TLS step), named by `OWN_*_SOURCE`.
+pub fn kept_own_certificate(config: &stack::model::StackConfig) -> bool {
+    matches!(&config.tls, stack::model::TlsMode::OwnCertificate { cert_file, key_file }
+        if cert_file.as_str() == stack::render::OWN_CERT_SOURCE
+            && key_file.as_str() == stack::render::OWN_KEY_SOURCE)
+}
+
 impl Store {
     /// For `burrow apply --config` on the shell: the own certificate files
     /// the operator named are copied into Burrow's folder (0600) and the
@@ -94,6 +102,9 @@ impl Store {
         else {
             return Ok(());
         };
+        if kept_own_certificate(config) {
+            return Ok(());
+        }
         let data_dir = self.path().parent().unwrap_or(std::path::Path::new("."));
         let refused = || OWN_CERT_ELSEWHERE.to_owned();
         let dir = std::fs::canonicalize(own_cert_dir(data_dir)).map_err(|_| refused())?;

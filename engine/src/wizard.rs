@@ -20,6 +20,9 @@ pub use flow::{Tested, Wizard, WizardError};
 pub use input::StepInput;
 
 const DRAFT_SMTP_PASSWORD: &str = "draft_smtp_password";
+/// The own certificate and key pasted on the TLS step, sealed, until the
+/// next revision takes them as a version.
+const DRAFT_OWN_TLS: &str = "draft_own_tls";
 const DRAFT_KUBECONFIG: &str = "draft_kubeconfig";
 /// The wizard's target step as last deployed (JSON of [`TargetDraft`]).
 const TARGET_SETTINGS: &str = "target_settings";
@@ -329,10 +332,12 @@ impl Store {
         sqlx::query("DELETE FROM wizard_draft")
             .execute(self.pool())
             .await?;
-        sqlx::query("DELETE FROM sealed_secrets WHERE name = ?")
-            .bind(DRAFT_SMTP_PASSWORD)
-            .execute(self.pool())
-            .await?;
+        for name in [DRAFT_SMTP_PASSWORD, DRAFT_OWN_TLS] {
+            sqlx::query("DELETE FROM sealed_secrets WHERE name = ?")
+                .bind(name)
+                .execute(self.pool())
+                .await?;
+        }
         Ok(())
     }
 
@@ -362,6 +367,22 @@ impl Store {
         pw: &str,
     ) -> Result<(), EngineError> {
         self.put_secret(vault, DRAFT_SMTP_PASSWORD, pw).await
+    }
+
+    /// The own certificate pair pasted on the TLS step (sealed), as one
+    /// value for [`crate::revisions`].
+    pub(crate) async fn draft_own_tls(&self, vault: &Vault) -> Result<Option<String>, EngineError> {
+        self.secret(vault, DRAFT_OWN_TLS).await
+    }
+
+    pub async fn put_draft_own_tls(
+        &self,
+        vault: &Vault,
+        cert: &str,
+        key: &str,
+    ) -> Result<(), EngineError> {
+        let pair = crate::revisions::join_pair(cert, key)?;
+        self.put_secret(vault, DRAFT_OWN_TLS, &pair).await
     }
 
     pub async fn draft_kubeconfig(&self, vault: &Vault) -> Result<Option<String>, EngineError> {

@@ -634,3 +634,93 @@ async fn every_open_dashboard_shares_one_watch() {
         "a new page, a new watch"
     );
 }
+
+/// An own certificate pasted on the TLS step is kept sealed, one version
+/// per pair; each revision delivers its own pair at deploy, and nothing of
+/// it is on disk in the clear.
+#[tokio::test]
+async fn an_own_certificate_is_kept_sealed_per_revision_and_delivered_at_deploy() {
+    let (dir, store, vault) = open().await;
+    let deployer = Deployer::new(store.clone(), vault.clone(), Arc::new(Targets::new(None)));
+    let text = format!(
+        "domain = \"chat.example.com\"\n[tls]\nmode = \"own\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        stack::render::OWN_CERT_SOURCE,
+        stack::render::OWN_KEY_SOURCE
+    );
+    let config = parse_stack_toml(&text).unwrap().config;
+    // Nothing pasted yet: refused with the way out, nothing saved.
+    let err = store
+        .save_revision(&vault, &config, &docker(), "admin", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("paste the certificate"), "{err}");
+    assert!(store.latest_revision(&vault).await.unwrap().is_none());
+
+    store
+        .put_draft_own_tls(&vault, "CERT-ONE", "KEY-ONE-very-private")
+        .await
+        .unwrap();
+    let (first, _) = store
+        .save_revision(&vault, &config, &docker(), "admin", None)
+        .await
+        .unwrap();
+    store.clear_wizard_draft().await.unwrap();
+    store
+        .put_draft_own_tls(&vault, "CERT-TWO", "KEY-TWO-very-private")
+        .await
+        .unwrap();
+    let mut changed = config.clone();
+    changed.registration = stack::model::Registration::InviteOnly;
+    let (second, new) = store
+        .save_revision(&vault, &changed, &docker(), "admin", None)
+        .await
+        .unwrap();
+    assert!(new);
+    store.clear_wizard_draft().await.unwrap();
+
+    let delivered = |req: &engine::deploy::DeployRequest| {
+        (
+            String::from_utf8(req.host_files[stack::render::OWN_CERT_SOURCE].clone()).unwrap(),
+            String::from_utf8(req.host_files[stack::render::OWN_KEY_SOURCE].clone()).unwrap(),
+        )
+    };
+    let rev1 = store.revision(&vault, first.id).await.unwrap().unwrap();
+    let rev2 = store.revision(&vault, second.id).await.unwrap().unwrap();
+    assert_eq!(
+        delivered(&deployer.request_for(&rev1).await.unwrap()),
+        ("CERT-ONE".to_owned(), "KEY-ONE-very-private".to_owned())
+    );
+    assert_eq!(
+        delivered(&deployer.request_for(&rev2).await.unwrap()),
+        ("CERT-TWO".to_owned(), "KEY-TWO-very-private".to_owned())
+    );
+
+    // Saved again without a new paste: the newest pair is kept.
+    let mut again = changed.clone();
+    again.registration = stack::model::Registration::Open;
+    let (third, _) = store
+        .save_revision(&vault, &again, &docker(), "admin", None)
+        .await
+        .unwrap();
+    let rev3 = store.revision(&vault, third.id).await.unwrap().unwrap();
+    assert_eq!(rev3.secrets.own_tls, rev2.secrets.own_tls);
+
+    // Not on disk in the clear, anywhere in the data dir.
+    let mut pending = vec![dir.path().to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            for e in std::fs::read_dir(&path).unwrap() {
+                pending.push(e.unwrap().path());
+            }
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            let needle = b"KEY-ONE-very-private";
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{}",
+                path.display()
+            );
+        }
+    }
+}

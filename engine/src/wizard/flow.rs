@@ -5,7 +5,7 @@
 //! maps [`WizardError`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,7 +69,8 @@ struct Evaluated {
     new_password: Option<String>,
     new_kubeconfig: Option<String>,
     /// Own certificate and key to write: (cert path, cert, key path, key).
-    own_files: Option<(PathBuf, String, PathBuf, String)>,
+    /// A pasted own certificate and key, to keep sealed.
+    own_pair: Option<(String, String)>,
 }
 
 /// The outcome of a test, with the values to show again (the test saved
@@ -183,7 +184,7 @@ impl Wizard<'_> {
             config,
             new_password,
             new_kubeconfig,
-            own_files,
+            own_pair,
             ..
         } = self.evaluate(&input).await?;
         if !errors.is_empty() {
@@ -192,21 +193,12 @@ impl Wizard<'_> {
                 kept: input.kept(),
             });
         }
-        if let Some((cert_path, cert, key_path, key)) = own_files {
-            // Private like everything in the data dir; Burrow itself reads
-            // them at deploy.
-            if let Some(dir) = cert_path.parent() {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(EngineError::Io)?;
-            }
-            for (path, content) in [(cert_path, cert), (key_path, key)] {
-                stack::files::write_file(&path, content.as_bytes(), 0o600)
-                    .map_err(|e| EngineError::Io(std::io::Error::other(e.to_string())))?;
-            }
+        if let Some((cert, key)) = own_pair {
+            // Sealed in the database, never on disk; the next revision
+            // refers to it as a version.
+            self.store
+                .put_draft_own_tls(self.vault, &cert, &key)
+                .await?;
         }
         if let Some(yaml) = new_kubeconfig {
             self.store.put_draft_kubeconfig(self.vault, &yaml).await?;
@@ -261,7 +253,7 @@ impl Wizard<'_> {
             password: None,
             new_password: None,
             new_kubeconfig: None,
-            own_files: None,
+            own_pair: None,
         };
         match input {
             StepInput::Tls(t) => self.evaluate_tls(t, &draft, &mut out),
@@ -337,14 +329,15 @@ impl Wizard<'_> {
             time::OffsetDateTime::now_utc(),
         ) {
             Ok(_) if errors.is_empty() => {
-                let dir = crate::stack_tls::own_cert_dir(self.data_dir);
-                let cert_path = dir.join("fullchain.pem");
-                let key_path = dir.join("privkey.pem");
-                next.fields
-                    .insert("tls.cert_file".into(), cert_path.display().to_string());
-                next.fields
-                    .insert("tls.key_file".into(), key_path.display().to_string());
-                out.own_files = Some((cert_path, cert.clone(), key_path, key.clone()));
+                next.fields.insert(
+                    "tls.cert_file".into(),
+                    stack::render::OWN_CERT_SOURCE.to_owned(),
+                );
+                next.fields.insert(
+                    "tls.key_file".into(),
+                    stack::render::OWN_KEY_SOURCE.to_owned(),
+                );
+                out.own_pair = Some((cert.clone(), key.clone()));
             }
             Ok(_) => {}
             Err(problems) => {

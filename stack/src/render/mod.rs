@@ -27,6 +27,11 @@ pub const TLS_KEY_PATH: &str = "/etc/caddy/tls/key.pem";
 /// (relative to the compose file); Burrow's engine writes them.
 pub const SELF_SIGNED_CERT_SOURCE: &str = "./tls/cert.pem";
 pub const SELF_SIGNED_KEY_SOURCE: &str = "./tls/key.pem";
+/// In the own-certificate mode through Burrow's console: what the TLS step
+/// was given is kept sealed in Burrow's database, never on its disk, and a
+/// config names it by these paths; the deploy delivers the pair there.
+pub const OWN_CERT_SOURCE: &str = "/burrow/own-tls/fullchain.pem";
+pub const OWN_KEY_SOURCE: &str = "/burrow/own-tls/privkey.pem";
 /// In the self-signed mode, Burrow's CA certificate (public), which the
 /// Stoat backends trust for their calls to the stack's own public URL
 /// (january fetching an embed from the instance, for one).
