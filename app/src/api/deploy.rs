@@ -173,6 +173,7 @@ pub async fn start_deploy(
 pub async fn save_stack_toml(
     stack_toml: String,
     #[server(default)] docker_url: String,
+    #[server(default)] docker_plain_ok: String,
 ) -> Result<i64, AppError> {
     use super::*;
     let run = async {
@@ -215,6 +216,19 @@ pub async fn save_stack_toml(
                     ],
                 }
             })?;
+            let plain_tcp = url
+                .as_deref()
+                .is_some_and(engine::targets::plain_tcp_elsewhere);
+            if plain_tcp && docker_plain_ok != "true" {
+                return Err(AppError::Invalid {
+                    field: "docker_plain_ok".to_owned(),
+                    message: engine::targets::PLAIN_TCP_RISK.to_owned() + retype,
+                    kept: vec![
+                        ("docker_url".to_owned(), docker_url.clone()),
+                        ("stack_toml".to_owned(), shown_again.clone()),
+                    ],
+                });
+            }
             state.deployer.targets().docker_settings(url.as_deref())
         } else {
             state.deployer.settings_for_new(&parsed.config).await

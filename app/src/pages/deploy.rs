@@ -330,10 +330,17 @@ fn StackTomlForm(
                     aria-invalid=move || error().and_then(|e| e.for_field("docker_url")).is_some().to_string()
                     aria-describedby="docker_url-hint docker_url-error"
                     prop:value=move || error().and_then(|e| e.kept("docker_url")).unwrap_or_else(|| docker_url.clone()) />
-                <p class="hint" id="docker_url-hint">"Where this revision deploys: unix:///var/run/docker.sock, tcp://host:2375, or empty for this machine. Used when the stack.toml says target = \"docker\"."</p>
+                <p class="hint" id="docker_url-hint">"Where this revision deploys: unix:///var/run/docker.sock, tcp://127.0.0.1:2375 (e.g. an SSH tunnel to another machine's socket), or empty for this machine. Used when the stack.toml says target = \"docker\"."</p>
                 {move || error().and_then(|e| e.for_field("docker_url")).map(|m| view! {
                     <p class="field-error" id="docker_url-error" role="alert">{m}</p>
                 })}
+                <div class="check" class:has-error=move || error().and_then(|e| e.for_field("docker_plain_ok")).is_some()>
+                    <input id="docker_plain_ok" name="docker_plain_ok" type="checkbox" value="true" />
+                    <label for="docker_plain_ok">"Use a daemon on another machine over plain TCP anyway"</label>
+                    {move || error().and_then(|e| e.for_field("docker_plain_ok")).map(|m| view! {
+                        <p class="field-error" id="docker_plain_ok-error" role="alert">{m}</p>
+                    })}
+                </div>
                 <button type="submit" disabled=move || save.pending().get()>"Save as new revision"</button>
             </ActionForm>
         </details>

@@ -264,3 +264,37 @@ async fn a_refused_paste_is_shown_again_without_its_password() {
     assert!(decoded.contains("smtp.example.com"), "{decoded}");
     assert!(!decoded.contains("pw-in-a-refused-paste"), "{decoded}");
 }
+
+/// The Deploy page's Docker address asks, like the wizard, for plain TCP to
+/// another machine to be accepted; nothing is saved until it is. (Saving
+/// connects to nothing.)
+#[tokio::test]
+async fn a_pasted_revision_for_a_plain_tcp_daemon_elsewhere_must_be_accepted() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let text = "domain = \"chat.example.com\"\n";
+    let remote = [("stack_toml", text), ("docker_url", "tcp://192.0.2.7:2375")];
+    let res = app.call("/api/deploy/config", &remote, Some(&cookie)).await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json(res).await;
+    assert_eq!(body["Invalid"]["field"], "docker_plain_ok", "{body}");
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    assert!(
+        history["entries"].as_array().unwrap().is_empty(),
+        "nothing saved"
+    );
+    let accepted = [
+        ("stack_toml", text),
+        ("docker_url", "tcp://192.0.2.7:2375"),
+        ("docker_plain_ok", "true"),
+    ];
+    let res = app
+        .call("/api/deploy/config", &accepted, Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+    assert_eq!(
+        history["entries"][0]["target"],
+        "Docker at tcp://192.0.2.7:2375"
+    );
+}
