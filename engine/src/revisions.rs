@@ -79,7 +79,9 @@ pub fn without_passwords(text: &str) -> (String, bool) {
                 let name = line.split('=').next().unwrap_or_default().trim();
                 format!("{indent}{name} = \"\"")
             } else {
-                line.to_owned()
+                let (line, inline) = without_inline_passwords(line);
+                removed |= inline;
+                line
             }
         })
         .collect();
@@ -87,6 +89,39 @@ pub fn without_passwords(text: &str) -> (String, bool) {
     if text.ends_with('\n') {
         out.push('\n');
     }
+    (out, removed)
+}
+
+/// `line` with the string after every `password =` inside it emptied (an
+/// inline table: `smtp = { password = "…" }`).
+fn without_inline_passwords(line: &str) -> (String, bool) {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    let mut removed = false;
+    while let Some(at) = rest.find("password") {
+        let (before, after) = rest.split_at(at + "password".len());
+        out.push_str(before);
+        let value = after.trim_start_matches(|c: char| c == '"' || c == '\'' || c == ' ');
+        let Some(value) = value.strip_prefix('=') else {
+            rest = after;
+            continue;
+        };
+        let value = value.trim_start();
+        let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            rest = after;
+            continue;
+        };
+        let Some(end) = value[1..].find(quote) else {
+            rest = after;
+            continue;
+        };
+        out.push_str(&after[..after.len() - value.len()]);
+        out.push(quote);
+        out.push(quote);
+        rest = &value[end + 2..];
+        removed = true;
+    }
+    out.push_str(rest);
     (out, removed)
 }
 
@@ -478,6 +513,14 @@ mod shown_again_tests {
             "other keys stay: {shown}"
         );
         assert!(shown.ends_with('\n'));
+        let (inline, removed) = super::without_passwords(
+            "smtp = { host = \"h\", password = \"in-line-secret\", port = 25 }",
+        );
+        assert!(removed);
+        assert_eq!(
+            inline,
+            "smtp = { host = \"h\", password = \"\", port = 25 }"
+        );
         let (same, removed) = super::without_passwords("domain = \"x\"");
         assert_eq!((same.as_str(), removed), ("domain = \"x\"", false));
     }
