@@ -101,7 +101,7 @@ fn without_inline_passwords(line: &str) -> (String, bool) {
     while let Some(at) = rest.find("password") {
         let (before, after) = rest.split_at(at + "password".len());
         out.push_str(before);
-        let value = after.trim_start_matches(|c: char| c == '"' || c == '\'' || c == ' ');
+        let value = after.trim_start_matches(['"', '\'', ' ']);
         let Some(value) = value.strip_prefix('=') else {
             rest = after;
             continue;
