@@ -162,123 +162,113 @@ impl Store {
         let actor: String = actor.trim().chars().take(ACTOR_MAX_CHARS).collect();
         let detail: Option<String> = detail.map(|d| d.chars().take(DETAIL_MAX_CHARS).collect());
         let now = now_unix();
-        let mut conn = self.pool().acquire().await?;
-        // One writer at a time: the row chains to the newest one.
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let written = async {
-            if coalesce {
-                let same: Option<(i64, String)> = sqlx::query_as(
-                    "SELECT id, outcome FROM audit_log \
-                     WHERE action = ? AND actor = ? AND ip IS ? AND detail IS ? \
-                       AND COALESCE(last_at, at) >= ? \
-                     ORDER BY id DESC LIMIT 1",
-                )
-                .bind(action)
-                .bind(&actor)
-                .bind(ip)
-                .bind(&detail)
-                .bind(now - REPEAT_WINDOW_SECS)
-                .fetch_optional(&mut *conn)
-                .await?;
-                if let Some((id, previous)) = same {
-                    if previous == outcome.as_str() {
-                        sqlx::query(
-                            "UPDATE audit_log SET repeats = repeats + 1, last_at = ? WHERE id = ?",
-                        )
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                        return Ok::<(), EngineError>(());
-                    }
-                }
-            }
-            let (last_id, prev): (i64, Option<String>) =
-                sqlx::query_as("SELECT COALESCE(MAX(id), 0), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) FROM audit_log")
-                    .fetch_one(&mut *conn)
-                    .await?;
-            let prev = prev.unwrap_or_default();
-            let row = ChainRow {
-                id: last_id + 1,
-                at: now,
-                actor: actor.clone(),
-                ip: ip.map(str::to_owned),
-                action: action.to_owned(),
-                outcome: outcome.as_str().to_owned(),
-                detail: detail.clone(),
-                prev_hash: None,
-                hash: None,
-            };
-            let hash = row.computed(&prev);
-            let id = row.id;
-            sqlx::query(
-                "INSERT INTO audit_log (id, at, actor, ip, action, outcome, detail, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        // One writer at a time: the row chains to the newest one. (Dropped
+        // without a commit, the transaction rolls back.)
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        if coalesce {
+            let same: Option<(i64, String)> = sqlx::query_as(
+                "SELECT id, outcome FROM audit_log \
+                 WHERE action = ? AND actor = ? AND ip IS ? AND detail IS ? \
+                   AND COALESCE(last_at, at) >= ? \
+                 ORDER BY id DESC LIMIT 1",
             )
-            .bind(id)
-            .bind(now)
+            .bind(action)
             .bind(&actor)
             .bind(ip)
-            .bind(action)
-            .bind(outcome.as_str())
             .bind(&detail)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *conn)
+            .bind(now - REPEAT_WINDOW_SECS)
+            .fetch_optional(&mut *tx)
             .await?;
-            Ok(())
+            if let Some((id, _)) = same.filter(|(_, o)| o == outcome.as_str()) {
+                sqlx::query("UPDATE audit_log SET repeats = repeats + 1, last_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(());
+            }
         }
-        .await;
-        let end = if written.is_ok() {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
+        let (last_id, prev): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COALESCE(MAX(id), 0), \
+                    (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) FROM audit_log",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let prev = prev.unwrap_or_default();
+        let row = ChainRow {
+            id: last_id + 1,
+            at: now,
+            actor,
+            ip: ip.map(str::to_owned),
+            action: action.to_owned(),
+            outcome: outcome.as_str().to_owned(),
+            detail,
+            prev_hash: None,
+            hash: None,
         };
-        sqlx::query(end).execute(&mut *conn).await?;
-        written
+        let hash = row.computed(&prev);
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, ip, action, outcome, detail, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.id)
+        .bind(row.at)
+        .bind(&row.actor)
+        .bind(&row.ip)
+        .bind(&row.action)
+        .bind(&row.outcome)
+        .bind(&row.detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Chains rows written before the chain existed (an upgraded database):
     /// only a tail of unchained rows after every chained one is taken in.
     pub(crate) async fn chain_unchained(&self) -> Result<(), EngineError> {
-        let mut conn = self.pool().acquire().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let done = async {
-            let newest_chained: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(id), 0) FROM audit_log WHERE hash IS NOT NULL",
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            let tail: Vec<ChainRow> = sqlx::query_as(
-                "SELECT id, at, actor, ip, action, outcome, detail, prev_hash, hash FROM audit_log \
-                 WHERE id > ? ORDER BY id",
-            )
-            .bind(newest_chained)
-            .fetch_all(&mut *conn)
-            .await?;
-            let mut prev: String =
-                sqlx::query_scalar::<_, Option<String>>("SELECT hash FROM audit_log WHERE id = ?")
-                    .bind(newest_chained)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                    .flatten()
-                    .unwrap_or_default();
-            for row in tail {
-                let hash = row.computed(&prev);
-                sqlx::query("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?")
-                    .bind(&prev)
-                    .bind(&hash)
-                    .bind(row.id)
-                    .execute(&mut *conn)
-                    .await?;
-                prev = hash;
-            }
-            Ok::<(), EngineError>(())
+        // Run at every open: a read first, the write lock only when needed.
+        let unchained: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_log WHERE hash IS NULL)")
+                .fetch_one(self.pool())
+                .await?;
+        if !unchained {
+            return Ok(());
         }
-        .await;
-        let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut *conn).await?;
-        done
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let newest_chained: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log WHERE hash IS NOT NULL")
+                .fetch_one(&mut *tx)
+                .await?;
+        let tail: Vec<ChainRow> = sqlx::query_as(
+            "SELECT id, at, actor, ip, action, outcome, detail, prev_hash, hash FROM audit_log \
+             WHERE id > ? ORDER BY id",
+        )
+        .bind(newest_chained)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut prev: String =
+            sqlx::query_scalar::<_, Option<String>>("SELECT hash FROM audit_log WHERE id = ?")
+                .bind(newest_chained)
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten()
+                .unwrap_or_default();
+        for row in tail {
+            let hash = row.computed(&prev);
+            sqlx::query("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?")
+                .bind(&prev)
+                .bind(&hash)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+            prev = hash;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Walks the chain from the oldest kept row.

@@ -61,40 +61,9 @@ impl Store {
     ) -> Result<SignIn, EngineError> {
         let detail = device.map(|d| format!("device {d}"));
         let attempt = self.begin_attempt(username, ip, device).await?;
-        let now = now_unix();
-        let counted = match device {
-            Some(device) => vec![
-                self.oldest_counted_failure("device = ?", device, now, attempt)
-                    .await?,
-            ],
-            None => vec![
-                self.oldest_counted_failure(
-                    "actor = ? COLLATE NOCASE",
-                    username.trim(),
-                    now,
-                    attempt,
-                )
-                .await?,
-                self.oldest_counted_failure("ip = ?", ip, now, attempt)
-                    .await?,
-            ],
-        };
-        let wait = counted
-            .into_iter()
-            .flatten()
-            .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
-            .max_by_key(|r| r.0);
-        if let Some(wait) = wait {
-            // Not checked, so not counted: the attempt goes, the log counts it.
-            self.end_attempt(attempt, None).await?;
-            self.record_repeatable(
-                username,
-                Some(ip),
-                "login",
-                Outcome::Throttled,
-                detail.as_deref(),
-            )
-            .await?;
+        if let Some(wait) = self.wait_before(username, ip, device, attempt).await? {
+            self.refuse_throttled(attempt, username, ip, "login", detail.as_deref())
+                .await?;
             return Ok(SignIn::Throttled(wait));
         }
         let checked = self.verify_login(username, password).await;
@@ -144,28 +113,9 @@ impl Store {
     ) -> Result<SecondFactor, EngineError> {
         use crate::two_factor::CodeCheck;
         let attempt = self.begin_attempt(&user.username, ip, None).await?;
-        let now = now_unix();
-        let counted = [
-            self.oldest_counted_failure("actor = ? COLLATE NOCASE", &user.username, now, attempt)
-                .await?,
-            self.oldest_counted_failure("ip = ?", ip, now, attempt)
-                .await?,
-        ];
-        let wait = counted
-            .into_iter()
-            .flatten()
-            .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
-            .max_by_key(|r| r.0);
-        if let Some(wait) = wait {
-            self.end_attempt(attempt, None).await?;
-            self.record_repeatable(
-                &user.username,
-                Some(ip),
-                "login code",
-                Outcome::Throttled,
-                None,
-            )
-            .await?;
+        if let Some(wait) = self.wait_before(&user.username, ip, None, attempt).await? {
+            self.refuse_throttled(attempt, &user.username, ip, "login code", None)
+                .await?;
             return Ok(SecondFactor::Throttled(wait));
         }
         let checked = self.check_second_factor(vault, user.id, code).await;
@@ -191,18 +141,57 @@ impl Store {
         username: &str,
         ip: &str,
     ) -> Result<Option<RetryAfter>, EngineError> {
+        self.wait_before(username, ip, None, i64::MAX).await
+    }
+
+    /// How long an attempt (written as `before`) must wait: a known device
+    /// is counted on its own failures, anyone else on the account's and the
+    /// address's. `None`: it may be checked now.
+    async fn wait_before(
+        &self,
+        username: &str,
+        ip: &str,
+        device: Option<&str>,
+        before: i64,
+    ) -> Result<Option<RetryAfter>, EngineError> {
         let now = now_unix();
-        let by_account = self
-            .oldest_counted_failure("actor = ? COLLATE NOCASE", username.trim(), now, i64::MAX)
-            .await?;
-        let by_ip = self
-            .oldest_counted_failure("ip = ?", ip, now, i64::MAX)
-            .await?;
-        Ok(by_account
+        let counted = match device {
+            Some(device) => vec![
+                self.oldest_counted_failure("device = ?", device, now, before)
+                    .await?,
+            ],
+            None => vec![
+                self.oldest_counted_failure(
+                    "actor = ? COLLATE NOCASE",
+                    username.trim(),
+                    now,
+                    before,
+                )
+                .await?,
+                self.oldest_counted_failure("ip = ?", ip, now, before)
+                    .await?,
+            ],
+        };
+        Ok(counted
             .into_iter()
-            .chain(by_ip)
+            .flatten()
             .map(|oldest| RetryAfter((oldest + WINDOW_SECS - now).max(1)))
             .max_by_key(|r| r.0))
+    }
+
+    /// A throttled attempt: not checked, so not counted (the attempt goes);
+    /// the audit log counts it, a repeat on the same row.
+    async fn refuse_throttled(
+        &self,
+        attempt: i64,
+        actor: &str,
+        ip: &str,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.end_attempt(attempt, None).await?;
+        self.record_repeatable(actor, Some(ip), action, Outcome::Throttled, detail)
+            .await
     }
 
     /// Forgets every counted attempt: the operator reset a password from the

@@ -104,23 +104,13 @@ fn qr_svg(text: &str) -> Result<String, EngineError> {
     ))
 }
 
-/// `name` for the otpauth URL's label (percent-encoded).
-fn encoded(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn enrolment(secret: &[u8], username: &str) -> Result<Enrolment, EngineError> {
     let Secret::Encoded(base32) = Secret::Raw(secret.to_vec()).to_encoded() else {
         return Err(EngineError::Secrets("base32 encoding failed".into()));
     };
     let url = format!(
         "otpauth://totp/{ISSUER}:{}?secret={base32}&issuer={ISSUER}&algorithm=SHA1&digits=6&period={STEP}",
-        encoded(username)
+        wire::url_component(username)
     );
     let grouped = base32
         .as_bytes()

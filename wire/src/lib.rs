@@ -18,6 +18,18 @@ pub use progress::{
 };
 pub use status::{Health, ProbeResult, ServiceStatus};
 
+/// `value` for a URL's query or path segment: everything but letters,
+/// digits and `-_.~` percent-encoded (RFC 3986 unreserved characters).
+pub fn url_component(value: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(value, RESERVED).to_string()
+}
+
 /// A rendered file as a page shows it (secret values masked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShownFile {

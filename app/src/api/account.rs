@@ -158,19 +158,7 @@ const PENDING_AT: &str = "pending_at";
 /// page finishes the sign-in.
 #[cfg(feature = "ssr")]
 async fn begin_second_step(user_id: i64) -> Result<(), AppError> {
-    use super::*;
-    let session = session().await?;
-    let fail = |e: tower_sessions::session::Error| {
-        tracing::error!(error = %e, "session store error");
-        AppError::Internal
-    };
-    session.cycle_id().await.map_err(fail)?;
-    session.insert(PENDING_USER, user_id).await.map_err(fail)?;
-    session
-        .insert(PENDING_AT, engine::now_unix())
-        .await
-        .map_err(fail)?;
-    Ok(())
+    on_fresh_session(&[(PENDING_USER, user_id), (PENDING_AT, engine::now_unix())]).await
 }
 
 /// The second step of signing in: the code from the authenticator app, or
@@ -316,16 +304,21 @@ pub async fn whoami() -> Result<CurrentUser, AppError> {
 #[cfg(feature = "ssr")]
 async fn start_session(user_id: i64) -> Result<(), AppError> {
     use super::*;
+    on_fresh_session(&[(USER_ID, user_id), (SIGNED_IN_AT, engine::now_unix())]).await
+}
+
+/// Gives the session a new id (no fixation) and stores `values` in it.
+#[cfg(feature = "ssr")]
+async fn on_fresh_session(values: &[(&str, i64)]) -> Result<(), AppError> {
+    use super::*;
     let session = session().await?;
     let fail = |e: tower_sessions::session::Error| {
         tracing::error!(error = %e, "session store error");
         AppError::Internal
     };
     session.cycle_id().await.map_err(fail)?;
-    session.insert(USER_ID, user_id).await.map_err(fail)?;
-    session
-        .insert(SIGNED_IN_AT, engine::now_unix())
-        .await
-        .map_err(fail)?;
+    for (key, value) in values {
+        session.insert(key, *value).await.map_err(fail)?;
+    }
     Ok(())
 }

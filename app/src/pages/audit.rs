@@ -102,20 +102,10 @@ fn AuditLog(view: AuditView) -> impl IntoView {
 
 /// `?action=…&actor=…` for the filter in use (empty: nothing).
 fn filter_query(action: &str, actor: &str) -> String {
-    let enc = |v: &str| -> String {
-        v.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
     let parts: Vec<String> = [("action", action), ("actor", actor)]
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .map(|(k, v)| format!("{k}={}", wire::url_component(v)))
         .collect();
     if parts.is_empty() {
         String::new()

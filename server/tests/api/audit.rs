@@ -2,8 +2,6 @@
 //! is listed and filtered, downloads are recorded, and a changed entry is
 //! found and named.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -86,13 +84,7 @@ async fn the_audit_log_is_listed_filtered_exported_and_verified() {
     );
 
     // From the shell: intact, then a changed entry is named.
-    let verify = || {
-        Command::new(env!("CARGO_BIN_EXE_burrow"))
-            .args(["audit", "verify"])
-            .env("BURROW_DATA_DIR", app.data.path())
-            .output()
-            .unwrap()
-    };
+    let verify = || app.burrow(&["audit", "verify"], "");
     let ok = verify();
     assert!(
         ok.status.success(),

@@ -372,27 +372,13 @@ async fn refused_sign_ins_in_a_row_are_one_row() {
 
 #[tokio::test]
 async fn reset_password_from_the_command_line() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-
     let app = spawn_app().await;
     app.claim().await;
     let cookie = app.sign_in().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .args(["admin", "reset-password", ADMIN])
-        .env("BURROW_DATA_DIR", app.data.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a brand new passphrase\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = app.burrow(
+        &["admin", "reset-password", ADMIN],
+        "a brand new passphrase\n",
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("a brand new passphrase"));
@@ -409,15 +395,7 @@ async fn reset_password_from_the_command_line() {
     );
 
     // A too-short password is refused with the rule, and nothing changes.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .args(["admin", "reset-password", ADMIN])
-        .env("BURROW_DATA_DIR", app.data.path())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"short\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = app.burrow(&["admin", "reset-password", ADMIN], "short\n");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12"));
 }

@@ -163,6 +163,27 @@ impl TestApp {
         session_cookie(&res).expect("session cookie")
     }
 
+    /// Runs the `burrow` command line on this app's data dir with `stdin`.
+    pub fn burrow(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_burrow"))
+            .args(args)
+            .env("BURROW_DATA_DIR", self.data.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("burrow runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("stdin written");
+        child.wait_with_output().expect("burrow ends")
+    }
+
     pub async fn db(&self) -> engine::Store {
         engine::Store::open(self.data.path())
             .await

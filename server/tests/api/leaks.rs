@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::StatusCode;
-use totp_rs::{Algorithm, Secret, TOTP};
+use totp_rs::Secret;
 
 use crate::helpers::*;
 use crate::wizard::{save, settled};
@@ -105,10 +105,7 @@ async fn no_secret_reaches_the_database_unsealed_the_log_or_a_page() {
     let view = json(app.call("/api/account/security", &[], Some(&cookie)).await).await;
     let totp_secret = view["secret"].as_str().unwrap().replace(' ', "");
     let raw_totp = Secret::Encoded(totp_secret.clone()).to_bytes().unwrap();
-    let code = TOTP::new(Algorithm::SHA1, 6, 1, 30, raw_totp.clone())
-        .unwrap()
-        .generate_current()
-        .unwrap();
+    let code = crate::two_factor::code(&totp_secret, 0);
     let recovery: Vec<String> = json(
         app.call(
             "/api/account/two-factor/confirm",

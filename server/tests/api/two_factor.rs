@@ -10,7 +10,7 @@ use crate::helpers::*;
 
 /// The code an authenticator app shows for `secret` (as the page shows it),
 /// `steps_ahead` steps from now.
-fn code(secret: &str, steps_ahead: u64) -> String {
+pub(crate) fn code(secret: &str, steps_ahead: u64) -> String {
     let bytes = Secret::Encoded(secret.replace(' ', "")).to_bytes().unwrap();
     let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
     let now = std::time::SystemTime::now()
@@ -193,21 +193,10 @@ async fn two_factor_sign_in_from_set_up_to_recovery() {
     }
 
     // The operator's way back in from the shell.
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_burrow"))
-        .args(["admin", "reset-password", ADMIN, "--remove-2fa"])
-        .env("BURROW_DATA_DIR", app.data.path())
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a brand new passphrase\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = app.burrow(
+        &["admin", "reset-password", ADMIN, "--remove-2fa"],
+        "a brand new passphrase\n",
+    );
     assert!(
         out.status.success(),
         "{}",
