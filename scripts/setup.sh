@@ -53,13 +53,64 @@ if [ ! -x end2end/node_modules/.bin/playwright ] || [ ! -x end2end/node_modules/
   (cd end2end && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi)
 fi
 
-# A Docker daemon for the deploy tests.
+# A Docker daemon for the deploy tests, also listening on loopback with TLS
+# and client certificates (dockerd --tlsverify, as Docker's "Protect the
+# Docker daemon socket" sets it up) for the tests of Burrow's Docker-over-TLS
+# target. The test kit's CA, server and client certificates are made once.
+DOCKER_TLS_DIR=/var/lib/burrow-testkit/docker-tls
+DOCKER_TLS_ADDR=127.0.0.1:2376
+if [ ! -s "$DOCKER_TLS_DIR/key.pem" ]; then
+  log "docker: making the test kit's Docker TLS certificates in $DOCKER_TLS_DIR"
+  as_root mkdir -p "$DOCKER_TLS_DIR"
+  tmp=$(mktemp -d)
+  (
+    cd "$tmp"
+    ec() { openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "$@" 2>/dev/null; }
+    ec -x509 -days 3650 -keyout ca-key.pem -out ca.pem -subj "/CN=Burrow test kit Docker CA"
+    ec -keyout server-key.pem -out server.csr -subj "/CN=localhost"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile server.ext -out server-cert.pem 2>/dev/null
+    ec -keyout key.pem -out client.csr -subj "/CN=burrow"
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+      -extfile client.ext -out cert.pem 2>/dev/null
+    rm -f ./*.csr ./*.ext ./*.srl
+  )
+  as_root cp "$tmp"/*.pem "$DOCKER_TLS_DIR/"
+  as_root chmod 0600 "$DOCKER_TLS_DIR"/ca-key.pem "$DOCKER_TLS_DIR"/server-key.pem
+  # The tests (run as this user) read the client's files.
+  as_root chown "$(id -u)" "$DOCKER_TLS_DIR"/key.pem "$DOCKER_TLS_DIR"/cert.pem "$DOCKER_TLS_DIR"/ca.pem
+  rm -rf "$tmp"
+fi
+docker_tls_up() {
+  docker -H "tcp://$DOCKER_TLS_ADDR" --tlsverify --tlscacert "$DOCKER_TLS_DIR/ca.pem" \
+    --tlscert "$DOCKER_TLS_DIR/cert.pem" --tlskey "$DOCKER_TLS_DIR/key.pem" version >/dev/null 2>&1
+}
+if docker info >/dev/null 2>&1 && ! docker_tls_up; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker 2>/dev/null; then
+    log "docker: adding the TLS listener to the systemd unit (drop-in)"
+    as_root mkdir -p /etc/systemd/system/docker.service.d
+    printf '[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// -H tcp://%s --tlsverify --tlscacert %s/ca.pem --tlscert %s/server-cert.pem --tlskey %s/server-key.pem\n' \
+      "$DOCKER_TLS_ADDR" "$DOCKER_TLS_DIR" "$DOCKER_TLS_DIR" "$DOCKER_TLS_DIR" \
+      | as_root tee /etc/systemd/system/docker.service.d/burrow-testkit-tls.conf >/dev/null
+    as_root systemctl daemon-reload
+    as_root systemctl restart docker
+  else
+    log "docker: restarting dockerd with the TLS listener"
+    as_root kill "$(cat /var/run/docker.pid)"
+    for _ in $(seq 1 60); do [ -e /var/run/docker.pid ] || break; sleep 0.5; done
+  fi
+fi
 if ! docker info >/dev/null 2>&1; then
   log "docker: starting dockerd"
-  (as_root dockerd >/tmp/burrow-dockerd.log 2>&1 &)
+  (as_root dockerd -H unix:///var/run/docker.sock -H "tcp://$DOCKER_TLS_ADDR" --tlsverify \
+    --tlscacert "$DOCKER_TLS_DIR/ca.pem" --tlscert "$DOCKER_TLS_DIR/server-cert.pem" \
+    --tlskey "$DOCKER_TLS_DIR/server-key.pem" >/tmp/burrow-dockerd.log 2>&1 &)
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/burrow-dockerd.log" >&2; exit 1; }
 fi
+docker_tls_up || { echo "dockerd does not answer with TLS on $DOCKER_TLS_ADDR; see /tmp/burrow-dockerd.log" >&2; exit 1; }
 
 # Tools the stack renderer's tests validate against (added by that work).
 if [ -x scripts/setup-test-tools.sh ]; then

@@ -376,6 +376,6 @@ pub fn covers(pattern: &str, domain: &str) -> bool {
     }
 }
 
-fn date(at: OffsetDateTime) -> String {
+pub(crate) fn date(at: OffsetDateTime) -> String {
     format!("{}-{:02}-{:02}", at.year(), u8::from(at.month()), at.day())
 }

@@ -19,7 +19,7 @@ use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-pub use docker::DockerTarget;
+pub use docker::{DockerTarget, DockerTls, TlsPart};
 pub use error::DeployError;
 pub use preflight::check_plan;
 /// A stack's name: the prefix of every container (`<stack>-<service>`),

@@ -9,3 +9,4 @@ mod pull;
 mod routes;
 mod running;
 mod support;
+mod tls;

@@ -16,6 +16,7 @@
 //!   Burrow's own HTTP/TCP probes against the container's address).
 //! - `resources`: the stack's network and volumes; stopping and removing.
 //! - `status`, `logs`, `remove`: the dashboard's snapshot, log streams, removal.
+//! - `tls`: the CA, client certificate and key of a daemon reached over TLS.
 
 mod apply;
 mod connect;
@@ -29,6 +30,8 @@ mod remove;
 mod resources;
 mod start;
 mod status;
+mod tls;
+pub use tls::{DockerTls, TlsPart};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -64,6 +67,8 @@ pub struct DockerTarget {
     docker: Docker,
     /// The address as the operator gave it (for messages).
     url: String,
+    /// Reached over TLS with a client certificate.
+    tls: bool,
 }
 
 impl std::fmt::Debug for DockerTarget {
