@@ -64,6 +64,7 @@ pub struct Deployer {
 
 impl Deployer {
     pub fn new(store: Store, vault: Vault, targets: Arc<Targets>) -> Self {
+        targets.read_secrets_from(&store, &vault);
         Self {
             store,
             vault,

@@ -128,6 +128,9 @@ fn without_inline_passwords(line: &str) -> (String, bool) {
 /// The secret-version name of own certificate pairs.
 pub(crate) const OWN_TLS: &str = "own_tls";
 
+/// The secret-version name of a Docker daemon's TLS settings.
+const DOCKER_TLS: &str = "docker_tls";
+
 /// A certificate and key kept as one sealed value.
 pub(crate) fn join_pair(cert: &str, key: &str) -> Result<String, EngineError> {
     serde_json::to_string(&[cert, key]).map_err(|e| EngineError::Config(e.to_string()))
@@ -188,6 +191,7 @@ pub fn upgrade(row: Row, legacy_docker_url: Option<&str>) -> StoredRevision {
                     url: legacy_docker_url
                         .filter(|u| !u.is_empty())
                         .map(str::to_owned),
+                    tls: None,
                 },
             }
         });
@@ -450,6 +454,27 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// Keeps `tls` as a sealed version (the same settings again are the
+    /// same version); the version, for [`TargetSettings::Docker`].
+    pub async fn keep_docker_tls(
+        &self,
+        vault: &Vault,
+        tls: &crate::deploy::DockerTls,
+    ) -> Result<i64, EngineError> {
+        self.put_secret_version(vault, DOCKER_TLS, &tls.to_sealed_text())
+            .await
+    }
+
+    /// Version `version` of the kept Docker TLS settings.
+    pub async fn docker_tls_version(
+        &self,
+        vault: &Vault,
+        version: i64,
+    ) -> Result<crate::deploy::DockerTls, EngineError> {
+        let text = self.secret_version(vault, DOCKER_TLS, version).await?;
+        crate::deploy::DockerTls::from_sealed_text(&text).map_err(EngineError::Secrets)
     }
 
     /// The kubeconfig a Kubernetes revision was saved with.

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::deploy::{DeployError, DockerTarget, Target};
+use crate::deploy::{DeployError, DockerTarget, DockerTls, Target};
+use crate::sealed::Vault;
+use crate::Store;
 
 /// How long a failed connect is answered from memory.
 pub const REMEMBER_FAILURE: Duration = Duration::from_secs(5);
@@ -36,6 +38,10 @@ pub enum TargetSettings {
         /// (`DOCKER_HOST`, else `/var/run/docker.sock`).
         #[serde(default)]
         url: Option<String>,
+        /// The sealed version of the daemon's TLS settings (CA, client
+        /// certificate and key) for a `tcp://` daemon with `--tlsverify`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<i64>,
     },
     Kubernetes {
         /// In-cluster credentials instead of an uploaded kubeconfig.
@@ -50,7 +56,10 @@ pub enum TargetSettings {
 impl TargetSettings {
     /// The local Docker daemon.
     pub fn local_docker() -> Self {
-        Self::Docker { url: None }
+        Self::Docker {
+            url: None,
+            tls: None,
+        }
     }
 
     pub fn is_kubernetes(&self) -> bool {
@@ -60,8 +69,15 @@ impl TargetSettings {
     /// For the operator: "Docker at tcp://…", "Kubernetes, namespace stoat".
     pub fn describe(&self) -> String {
         match self {
-            Self::Docker { url: None } => "Docker on this machine".to_owned(),
-            Self::Docker { url: Some(u) } => format!("Docker at {u}"),
+            Self::Docker { url: None, .. } => "Docker on this machine".to_owned(),
+            Self::Docker {
+                url: Some(u),
+                tls: None,
+            } => format!("Docker at {u}"),
+            Self::Docker {
+                url: Some(u),
+                tls: Some(_),
+            } => format!("Docker at {u} over TLS"),
             Self::Kubernetes {
                 namespace, context, ..
             } => match context {
@@ -75,6 +91,33 @@ impl TargetSettings {
     pub fn undeployable(&self) -> Option<&'static str> {
         self.is_kubernetes().then_some(KUBERNETES_NOT_YET)
     }
+
+    /// A daemon on another machine over plain TCP (no TLS settings): the
+    /// operator has to accept [`PLAIN_TCP_RISK`].
+    pub fn plain_tcp_elsewhere(&self) -> bool {
+        matches!(self, Self::Docker { url: Some(u), tls: None } if plain_tcp_elsewhere(u))
+    }
+
+    /// These settings with the TLS settings of `newest` when both are the
+    /// same Docker address (a pasted stack.toml keeps them: they are set on
+    /// the wizard's Target step).
+    pub fn with_tls_of(self, newest: &TargetSettings) -> Self {
+        match (self, newest) {
+            (
+                Self::Docker { url, tls: None },
+                Self::Docker {
+                    url: same,
+                    tls: Some(v),
+                },
+            ) if url.is_some() && url == *same => Self::Docker { url, tls: Some(*v) },
+            (other, _) => other,
+        }
+    }
+}
+
+/// Whether `url` is a daemon address TLS settings apply to (`tcp://`).
+pub fn takes_tls(url: &str) -> bool {
+    url.trim().starts_with("tcp://")
 }
 
 /// A Docker address as typed: empty is the local default (`None`); else
@@ -153,13 +196,19 @@ enum Slot {
     Settled { at: Instant, outcome: Outcome },
 }
 
-type Slots = Arc<std::sync::Mutex<HashMap<Option<String>, Slot>>>;
+/// A connection: the address (`None`: the default) and the fingerprint of
+/// its TLS settings.
+type SlotKey = (Option<String>, Option<[u8; 32]>);
+type Slots = Arc<std::sync::Mutex<HashMap<SlotKey, Slot>>>;
 
 /// The target factory: connected targets by settings, shared.
 pub struct Targets {
     /// The daemon used for `Docker { url: None }` (`BURROW_DOCKER_HOST`).
     default_docker: Option<String>,
     slots: Slots,
+    /// Where a revision's sealed TLS settings are read (set by the
+    /// deployer that uses this factory).
+    secrets: std::sync::OnceLock<(Store, Vault)>,
     /// Tests: every Docker revision goes to this target.
     fixed: Option<Arc<dyn Target>>,
 }
@@ -177,8 +226,15 @@ impl Targets {
         Self {
             default_docker: default_docker.filter(|u| !u.is_empty()),
             slots: Slots::default(),
+            secrets: std::sync::OnceLock::new(),
             fixed: None,
         }
+    }
+
+    /// Reads sealed TLS settings from `store` with `vault` (once; the
+    /// deployer calls it with its own).
+    pub fn read_secrets_from(&self, store: &Store, vault: &Vault) {
+        let _ = self.secrets.set((store.clone(), vault.clone()));
     }
 
     /// A factory whose Docker target is `target` (tests, fakes). Kubernetes
@@ -199,6 +255,7 @@ impl Targets {
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned)
                 .or_else(|| self.default_docker.clone()),
+            tls: None,
         }
     }
 
@@ -244,34 +301,62 @@ impl Targets {
             TargetSettings::Kubernetes { .. } => Err(DeployError::Unsupported {
                 message: KUBERNETES_NOT_YET.to_owned(),
             }),
-            TargetSettings::Docker { url } => {
+            TargetSettings::Docker { url, tls } => {
                 if let Some(t) = &self.fixed {
                     return Ok(t.clone());
                 }
-                Ok(self.docker_within(url.as_deref(), wait).await?)
+                let tls = match tls {
+                    Some(version) => Some(self.kept_tls(url.as_deref(), *version).await?),
+                    None => None,
+                };
+                Ok(self
+                    .docker_within(url.as_deref(), tls.as_ref(), wait)
+                    .await?)
             }
         }
+    }
+
+    /// Version `version` of the kept Docker TLS settings.
+    async fn kept_tls(&self, url: Option<&str>, version: i64) -> Result<DockerTls, DeployError> {
+        let unreadable = |why: String| DeployError::Unreachable {
+            url: url.unwrap_or("the default address").to_owned(),
+            reason: format!(
+                "its TLS settings cannot be read ({why}): paste the CA, client certificate \
+                 and key again on the wizard's Target step"
+            ),
+        };
+        let (store, vault) = self
+            .secrets
+            .get()
+            .ok_or_else(|| unreadable("no store is open".to_owned()))?;
+        store
+            .docker_tls_version(vault, version)
+            .await
+            .map_err(|e| unreadable(e.to_string()))
     }
 
     /// The Docker daemon at `url` (`None`: the default), shared; waits for
     /// the connect however long it takes (up to the connect timeout).
     pub async fn docker(&self, url: Option<&str>) -> Result<Arc<DockerTarget>, DeployError> {
-        self.docker_within(url, None).await
+        self.docker_within(url, None, None).await
     }
 
     /// Like [`Targets::docker`], but waits at most `wait` for a daemon that
     /// has not answered yet (pages: [`PAGE_WAIT`]); the connect carries on
     /// without the caller, so a dead or slow daemon costs one timeout in
     /// the background, not one per page, and other addresses never wait.
+    /// With `tls`, the daemon is reached over TLS with those settings.
     pub async fn docker_within(
         &self,
         url: Option<&str>,
+        tls: Option<&DockerTls>,
         wait: Option<Duration>,
     ) -> Result<Arc<DockerTarget>, DeployError> {
-        let key = url
+        let address = url
             .map(str::to_owned)
             .filter(|u| !u.is_empty())
             .or_else(|| self.default_docker.clone());
+        let key: SlotKey = (address, tls.map(DockerTls::fingerprint));
         let mut pending = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             match slots.get(&key) {
@@ -284,7 +369,12 @@ impl Targets {
                 _ => {
                     let (tx, rx) = watch::channel(None);
                     slots.insert(key.clone(), Slot::Connecting(rx.clone()));
-                    tokio::spawn(connect_into(self.slots.clone(), key.clone(), tx));
+                    tokio::spawn(connect_into(
+                        self.slots.clone(),
+                        key.clone(),
+                        tls.cloned(),
+                        tx,
+                    ));
                     rx
                 }
             }
@@ -301,7 +391,8 @@ impl Targets {
             None => Some(outcome.await),
         };
         let url = || {
-            key.clone()
+            key.0
+                .clone()
                 .unwrap_or_else(|| "the default address".to_owned())
         };
         match waited {
@@ -330,13 +421,18 @@ impl Targets {
 
 /// Connects to the daemon at `key`, files the outcome in its slot and tells
 /// whoever waits.
-async fn connect_into(slots: Slots, key: Option<String>, tx: watch::Sender<Option<Outcome>>) {
-    let outcome = match DockerTarget::connect(key.as_deref()).await {
+async fn connect_into(
+    slots: Slots,
+    key: SlotKey,
+    tls: Option<DockerTls>,
+    tx: watch::Sender<Option<Outcome>>,
+) {
+    let outcome = match DockerTarget::connect_with(key.0.as_deref(), tls.as_ref()).await {
         Ok(t) => Outcome::Ready(Arc::new(t)),
         Err(DeployError::InvalidUrl { url }) => Outcome::Invalid { url },
         Err(DeployError::Unreachable { url, reason }) => Outcome::Failed { url, reason },
         Err(other) => Outcome::Failed {
-            url: key.clone().unwrap_or_default(),
+            url: key.0.clone().unwrap_or_default(),
             reason: other.to_string(),
         },
     };
@@ -421,8 +517,8 @@ mod tests {
             let wait = Some(Duration::from_millis(300));
             let started = Instant::now();
             let (a, b) = tokio::join!(
-                targets.docker_within(Some(&silent), wait),
-                targets.docker_within(Some(&silent), wait),
+                targets.docker_within(Some(&silent), None, wait),
+                targets.docker_within(Some(&silent), None, wait),
             );
             assert!(
                 started.elapsed() < Duration::from_secs(2),
@@ -437,7 +533,7 @@ mod tests {
             // Another address answers at once while the first still connects.
             let (closing, _) = fake_daemon(false).await;
             let started = Instant::now();
-            let err = refused(targets.docker_within(Some(&closing), None).await);
+            let err = refused(targets.docker_within(Some(&closing), None, None).await);
             assert!(
                 started.elapsed() < Duration::from_secs(2),
                 "{:?}",
@@ -445,7 +541,7 @@ mod tests {
             );
             assert!(err.to_string().contains(&closing[6..]), "{err}");
             // Still one connection to the silent one: later pages join it.
-            let _ = targets.docker_within(Some(&silent), wait).await;
+            let _ = targets.docker_within(Some(&silent), None, wait).await;
             assert_eq!(asked.load(Ordering::SeqCst), 1);
         }
 

@@ -24,6 +24,8 @@ const DRAFT_SMTP_PASSWORD: &str = "draft_smtp_password";
 /// next revision takes them as a version.
 const DRAFT_OWN_TLS: &str = "draft_own_tls";
 const DRAFT_KUBECONFIG: &str = "draft_kubeconfig";
+/// The Target step's Docker TLS settings (sealed JSON of `DockerTls`).
+const DRAFT_DOCKER_TLS: &str = "draft_docker_tls";
 /// The wizard's target step as last deployed (JSON of [`TargetDraft`]).
 const TARGET_SETTINGS: &str = "target_settings";
 
@@ -112,6 +114,10 @@ pub struct TargetDraft {
     /// Plain TCP to another machine accepted (see `targets::PLAIN_TCP_RISK`).
     #[serde(default)]
     pub docker_plain_ok: bool,
+    /// The `tcp://` daemon is reached over TLS with the settings kept
+    /// sealed as the draft's (see [`Store::draft_docker_tls`]).
+    #[serde(default)]
+    pub docker_tls_set: bool,
     /// `kubeconfig` or `in-cluster`.
     pub kube_source: String,
     pub kube_context: String,
@@ -391,5 +397,28 @@ impl Store {
 
     pub async fn put_draft_kubeconfig(&self, vault: &Vault, yaml: &str) -> Result<(), EngineError> {
         self.put_secret(vault, DRAFT_KUBECONFIG, yaml).await
+    }
+
+    /// The Docker TLS settings pasted on the Target step (kept like the
+    /// kubeconfig, so editing the configuration later keeps them).
+    pub async fn draft_docker_tls(
+        &self,
+        vault: &Vault,
+    ) -> Result<Option<crate::deploy::DockerTls>, EngineError> {
+        match self.secret(vault, DRAFT_DOCKER_TLS).await? {
+            Some(text) => crate::deploy::DockerTls::from_sealed_text(&text)
+                .map(Some)
+                .map_err(EngineError::Secrets),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn put_draft_docker_tls(
+        &self,
+        vault: &Vault,
+        tls: &crate::deploy::DockerTls,
+    ) -> Result<(), EngineError> {
+        self.put_secret(vault, DRAFT_DOCKER_TLS, &tls.to_sealed_text())
+            .await
     }
 }

@@ -397,7 +397,8 @@ async fn old_shapes_still_load_and_undeployable_ones_say_why() {
     assert_eq!(
         old.target,
         TargetSettings::Docker {
-            url: Some("tcp://127.0.0.1:2375".into())
+            url: Some("tcp://127.0.0.1:2375".into()),
+            tls: None,
         }
     );
     let err = store.revision(&vault, 2).await.unwrap_err().to_string();

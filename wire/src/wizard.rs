@@ -141,6 +141,9 @@ pub struct WizardView {
     pub kube_context: String,
     pub kube_namespace: String,
     pub kubeconfig_set: bool,
+    /// TLS settings for a `tcp://` daemon are kept (never sent back).
+    #[serde(default)]
+    pub docker_tls_set: bool,
     /// Warnings, each naming its field.
     pub warnings: Vec<Notice>,
     /// Whether a revision exists already (the wizard then edits settings).

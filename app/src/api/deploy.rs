@@ -65,7 +65,7 @@ pub async fn get_deploy_page() -> Result<DeployPage, AppError> {
         let docker_url = newest
             .as_ref()
             .and_then(|r| match &r.target {
-                engine::targets::TargetSettings::Docker { url } => url.clone(),
+                engine::targets::TargetSettings::Docker { url, .. } => url.clone(),
                 engine::targets::TargetSettings::Kubernetes { .. } => None,
             })
             .unwrap_or_default();
@@ -216,10 +216,13 @@ pub async fn save_stack_toml(
                     ],
                 }
             })?;
-            let plain_tcp = url
-                .as_deref()
-                .is_some_and(engine::targets::plain_tcp_elsewhere);
-            if plain_tcp && docker_plain_ok != "true" {
+            // The newest revision's TLS settings stay with its address.
+            let settings = state.deployer.targets().docker_settings(url.as_deref());
+            let settings = match state.store.latest_revision(&state.vault).await {
+                Ok(Some(newest)) => settings.with_tls_of(&newest.target),
+                _ => settings,
+            };
+            if settings.plain_tcp_elsewhere() && docker_plain_ok != "true" {
                 return Err(AppError::Invalid {
                     field: "docker_plain_ok".to_owned(),
                     message: engine::targets::PLAIN_TCP_RISK.to_owned() + retype,
@@ -229,7 +232,7 @@ pub async fn save_stack_toml(
                     ],
                 });
             }
-            state.deployer.targets().docker_settings(url.as_deref())
+            settings
         } else {
             state.deployer.settings_for_new(&parsed.config).await
         };

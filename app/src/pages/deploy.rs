@@ -330,7 +330,7 @@ fn StackTomlForm(
                     aria-invalid=move || error().and_then(|e| e.for_field("docker_url")).is_some().to_string()
                     aria-describedby="docker_url-hint docker_url-error"
                     prop:value=move || error().and_then(|e| e.kept("docker_url")).unwrap_or_else(|| docker_url.clone()) />
-                <p class="hint" id="docker_url-hint">"Where this revision deploys: unix:///var/run/docker.sock, tcp://127.0.0.1:2375 (e.g. an SSH tunnel to another machine's socket), or empty for this machine. Used when the stack.toml says target = \"docker\"."</p>
+                <p class="hint" id="docker_url-hint">"Where this revision deploys: unix:///var/run/docker.sock, tcp://127.0.0.1:2375 (e.g. an SSH tunnel to another machine's socket), or empty for this machine. Used when the stack.toml says target = \"docker\". A daemon reached over TLS keeps the newest revision's certificates for the same address; set them on the wizard's Target step."</p>
                 {move || error().and_then(|e| e.for_field("docker_url")).map(|m| view! {
                     <p class="field-error" id="docker_url-error" role="alert">{m}</p>
                 })}

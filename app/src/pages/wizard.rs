@@ -551,7 +551,8 @@ fn PemIn(
 ) -> impl IntoView {
     let id = input_id(path);
     let message = Signal::derive(move || error.message(path));
-    let keep = path != "tls.key_pem";
+    // A key is never sent back to the page.
+    let keep = !path.contains("key");
     view! {
         <div class="field" class:has-error=move || message.get().is_some()>
             <label for=id.clone()>{label}</label>
@@ -746,15 +747,26 @@ fn AppsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
 
 #[component]
 fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
-    let (docker_url, source, context, ns, kc_set) = view.with_value(|v| {
+    let (docker_url, source, context, ns, kc_set, tls_set) = view.with_value(|v| {
         (
             v.docker_url.clone(),
             v.kube_source.clone(),
             v.kube_context.clone(),
             v.kube_namespace.clone(),
             v.kubeconfig_set,
+            v.docker_tls_set,
         )
     });
+    let tls_open = move || {
+        tls_set
+            || [
+                "target.docker_tls_ca",
+                "target.docker_tls_cert",
+                "target.docker_tls_key",
+            ]
+            .iter()
+            .any(|f| error.message(f).is_some() || error.kept(f).is_some_and(|v| !v.is_empty()))
+    };
     let field_err = move |f: &'static str| {
         move || {
             error
@@ -779,9 +791,21 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
                 <p class="hint">"Empty: this machine's Docker (DOCKER_HOST or the local socket)."</p>
                 {field_err("target.docker_url")}
             </div>
+            <details class="sub" open=tls_open>
+                <summary>"TLS: a daemon started with --tlsverify"</summary>
+                <p class="hint">"For tcp://host:2376 on another machine: the files the docker CLI takes from DOCKER_CERT_PATH. Only this CA is trusted for the daemon."</p>
+                {tls_set.then(|| view! { <p class="muted">"TLS settings are saved; paste all three only to replace them."</p> })}
+                <PemIn error path="target.docker_tls_ca" label="CA certificate (ca.pem)" hint="The CA that signed the daemon's --tlscert." />
+                <PemIn error path="target.docker_tls_cert" label="Client certificate (cert.pem)" hint="Signed by the CA the daemon trusts (its --tlscacert), made for client authentication." />
+                <PemIn error path="target.docker_tls_key" label="Client key (key.pem)" hint="Kept sealed by Burrow; never shown again." />
+                {tls_set.then(|| view! {
+                    <CheckIn view error path="target.docker_tls_forget" default=false
+                        label="Forget the saved TLS settings (connect without TLS)" />
+                })}
+            </details>
             <CheckIn view error path="target.docker_plain_ok" default=false
                 label="Use a daemon on another machine over plain TCP anyway"
-                hint="Only for tcp:// on another machine: without TLS, anyone on the network between can run containers as root there. An SSH tunnel to its socket is safer." />
+                hint="Only for tcp:// on another machine without TLS: anyone on the network between can run containers as root there. TLS above, or an SSH tunnel to its socket, is safer." />
         </fieldset>
         <fieldset class="sub">
             <legend>"Kubernetes"</legend>

@@ -33,8 +33,16 @@ impl DockerReport {
 /// socket) and asks for its version.
 #[tracing::instrument]
 pub async fn test_docker(url: Option<&str>) -> DockerReport {
+    test_docker_with(url, None).await
+}
+
+/// Like [`test_docker`]; with `tls`, over TLS with those settings.
+pub async fn test_docker_with(
+    url: Option<&str>,
+    tls: Option<&crate::deploy::DockerTls>,
+) -> DockerReport {
     let url = url.map(str::trim).filter(|u| !u.is_empty());
-    let result = match DockerTarget::connect(url).await {
+    let result = match DockerTarget::connect_with(url, tls).await {
         Ok(target) => target.info().await,
         Err(e) => Err(e),
     };

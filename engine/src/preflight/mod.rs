@@ -28,7 +28,7 @@ pub mod ports;
 mod sockets;
 
 pub use dns::{resolve_domain, resolve_domain_for, DomainReport, SystemResolver};
-pub use docker::{test_docker, DockerReport};
+pub use docker::{test_docker, test_docker_with, DockerReport};
 pub use holders::Holder;
 pub use host::{stack_host, StackHost};
 pub use kube::{test_kubernetes, KubeFailure, KubeReport, KubeSource};

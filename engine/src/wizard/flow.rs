@@ -68,7 +68,8 @@ struct Evaluated {
     password: Option<String>,
     new_password: Option<String>,
     new_kubeconfig: Option<String>,
-    /// Own certificate and key to write: (cert path, cert, key path, key).
+    /// Docker TLS settings pasted and accepted, to keep sealed.
+    new_docker_tls: Option<crate::deploy::DockerTls>,
     /// A pasted own certificate and key, to keep sealed.
     own_pair: Option<(String, String)>,
 }
@@ -145,6 +146,7 @@ impl Wizard<'_> {
             kube_context: target.kube_context,
             kube_namespace: target.kube_namespace,
             kubeconfig_set: draft.kubeconfig_set,
+            docker_tls_set: draft.target.docker_tls_set,
             warnings: checked
                 .warnings
                 .into_iter()
@@ -184,6 +186,7 @@ impl Wizard<'_> {
             config,
             new_password,
             new_kubeconfig,
+            new_docker_tls,
             own_pair,
             ..
         } = self.evaluate(&input).await?;
@@ -203,6 +206,9 @@ impl Wizard<'_> {
         if let Some(yaml) = new_kubeconfig {
             self.store.put_draft_kubeconfig(self.vault, &yaml).await?;
             next.kubeconfig_set = true;
+        }
+        if let Some(tls) = new_docker_tls {
+            self.store.put_draft_docker_tls(self.vault, &tls).await?;
         }
         if let Some(pw) = new_password {
             self.store.put_draft_smtp_password(self.vault, &pw).await?;
@@ -253,6 +259,7 @@ impl Wizard<'_> {
             password: None,
             new_password: None,
             new_kubeconfig: None,
+            new_docker_tls: None,
             own_pair: None,
         };
         match input {
@@ -360,10 +367,28 @@ impl Wizard<'_> {
     }
 
     fn evaluate_target(&self, t: &TargetInput, draft: &Draft, out: &mut Evaluated) {
-        match crate::targets::parse_docker_url(&t.docker_url) {
+        let url = crate::targets::parse_docker_url(&t.docker_url);
+        let tcp = !t.is_kubernetes() && matches!(&url, Ok(Some(u)) if crate::targets::takes_tls(u));
+        let docker_tls_set = if !tcp {
+            if t.tls_pasted() && !t.is_kubernetes() && url.is_ok() {
+                out.errors.push((
+                    "target.docker_tls_ca".into(),
+                    "TLS is for a daemon at tcp://host:port; a socket on this machine needs \
+                     none. Clear these fields, or give the daemon's tcp:// address."
+                        .into(),
+                ));
+            }
+            false
+        } else if t.tls_pasted() {
+            self.evaluate_docker_tls(t, out)
+        } else {
+            draft.target.docker_tls_set && !t.docker_tls_forget
+        };
+        match url {
             Err(why) => out.errors.push(("target.docker_url".into(), why)),
             Ok(Some(url))
                 if !t.is_kubernetes()
+                    && !docker_tls_set
                     && crate::targets::plain_tcp_elsewhere(&url)
                     && !t.docker_plain_ok =>
             {
@@ -392,6 +417,7 @@ impl Wizard<'_> {
         out.next.target = super::TargetDraft {
             docker_url: t.docker_url.clone(),
             docker_plain_ok: t.docker_plain_ok,
+            docker_tls_set,
             kube_source: t.kube_source.clone(),
             kube_context: t.kube_context.clone(),
             kube_namespace: ns.to_owned(),
@@ -415,6 +441,76 @@ impl Wizard<'_> {
                 out.new_kubeconfig = Some(t.kubeconfig.clone());
             }
         }
+    }
+
+    /// The pasted Docker TLS settings, all three checked; whether they are
+    /// usable (problems go beside their fields).
+    fn evaluate_docker_tls(&self, t: &TargetInput, out: &mut Evaluated) -> bool {
+        use crate::deploy::{DockerTls, TlsPart};
+        let field = |part: TlsPart| match part {
+            TlsPart::Ca => "target.docker_tls_ca",
+            TlsPart::Cert => "target.docker_tls_cert",
+            TlsPart::Key => "target.docker_tls_key",
+        };
+        let mut missing = false;
+        for (part, text, what) in [
+            (
+                TlsPart::Ca,
+                &t.docker_tls_ca,
+                "the daemon's CA certificate (ca.pem)",
+            ),
+            (
+                TlsPart::Cert,
+                &t.docker_tls_cert,
+                "Burrow's client certificate (cert.pem)",
+            ),
+            (
+                TlsPart::Key,
+                &t.docker_tls_key,
+                "the client certificate's key (key.pem)",
+            ),
+        ] {
+            if text.is_empty() {
+                missing = true;
+                out.errors.push((
+                    field(part).into(),
+                    format!("Paste {what} too: TLS needs all three."),
+                ));
+            }
+        }
+        if missing {
+            return false;
+        }
+        match DockerTls::new(
+            &t.docker_tls_ca,
+            &t.docker_tls_cert,
+            &t.docker_tls_key,
+            time::OffsetDateTime::now_utc(),
+        ) {
+            Ok(tls) => {
+                out.new_docker_tls = Some(tls);
+                true
+            }
+            Err(problems) => {
+                for (part, why) in problems {
+                    out.errors.push((field(part).into(), why));
+                }
+                false
+            }
+        }
+    }
+
+    /// The Docker TLS settings the target step would use: pasted, else the
+    /// kept ones when the draft uses TLS.
+    async fn docker_tls_for(
+        &self,
+        target: &super::TargetDraft,
+        pasted: Option<crate::deploy::DockerTls>,
+    ) -> Result<Option<crate::deploy::DockerTls>, WizardError> {
+        if pasted.is_some() || !target.docker_tls_set {
+            return Ok(pasted);
+        }
+        Ok(self.store.draft_docker_tls(self.vault).await?)
     }
 
     /// Sends a real message with the SMTP settings as typed in `form` (the
@@ -541,7 +637,10 @@ impl Wizard<'_> {
             }
         } else {
             let url = Some(t.docker_url.as_str()).filter(|u| !u.is_empty());
-            let report = crate::preflight::test_docker(url).await;
+            let tls = self
+                .docker_tls_for(&evaluated.next.target, evaluated.new_docker_tls)
+                .await?;
+            let report = crate::preflight::test_docker_with(url, tls.as_ref()).await;
             TestOutcome {
                 ok: report.connected(),
                 sentence: report.sentence,
@@ -588,10 +687,15 @@ impl Wizard<'_> {
             });
         }
         let wanted = PortWanted::for_config(config);
+        let tls = self
+            .docker_tls_for(&draft.target, None)
+            .await
+            .ok()
+            .flatten();
         let docker = self
             .deployer
             .targets()
-            .docker_within(url, Some(crate::targets::PAGE_WAIT))
+            .docker_within(url, tls.as_ref(), Some(crate::targets::PAGE_WAIT))
             .await
             .ok();
         let lister = docker
@@ -678,6 +782,30 @@ impl Wizard<'_> {
     /// deployment's id. Refused before anything is saved when the draft is
     /// incomplete or its target cannot be deployed to.
     pub async fn finish(&self, actor: &str) -> Result<i64, WizardError> {
+        let revision = self.save_revision(actor).await?;
+        let id = revision.meta.id;
+        match self
+            .deployer
+            .start_apply(revision, actor, crate::deploy::ApplyOptions::default())
+            .await
+        {
+            Ok(id) => Ok(id),
+            Err(DeployerError::Busy(running)) => Err(WizardError::Refused(format!(
+                "Saved as revision {id}; deployment {running} is still running, deploy it from \
+                 the Deploy page when it ends."
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The draft as the next revision, with its target settings (and the
+    /// version of its Docker TLS settings); the draft is cleared. Refused
+    /// before anything is saved when the draft is incomplete or its target
+    /// cannot be deployed to.
+    pub async fn save_revision(
+        &self,
+        actor: &str,
+    ) -> Result<crate::revisions::Revision, WizardError> {
         let store = self.store;
         let draft = store.wizard_draft(self.vault).await?;
         let password = store.draft_smtp_password(self.vault).await?;
@@ -695,12 +823,23 @@ impl Wizard<'_> {
                 kept: Vec::new(),
             });
         };
-        let target = self
+        let mut target = self
             .deployer
             .targets()
             .settings_for(config.target, &draft.target);
         if let Some(why) = target.undeployable() {
             return Err(WizardError::Refused(why.to_owned()));
+        }
+        if let crate::targets::TargetSettings::Docker {
+            url: Some(url),
+            tls,
+        } = &mut target
+        {
+            if crate::targets::takes_tls(url) {
+                if let Some(kept) = self.docker_tls_for(&draft.target, None).await? {
+                    *tls = Some(store.keep_docker_tls(self.vault, &kept).await?);
+                }
+            }
         }
         let (meta, _) = store
             .save_revision(self.vault, &config, &target, actor, Some("wizard"))
@@ -713,19 +852,7 @@ impl Wizard<'_> {
             .save_target_settings(self.vault, &draft.target)
             .await?;
         store.clear_wizard_draft().await?;
-        match self
-            .deployer
-            .start_apply(revision, actor, crate::deploy::ApplyOptions::default())
-            .await
-        {
-            Ok(id) => Ok(id),
-            Err(DeployerError::Busy(id)) => Err(WizardError::Refused(format!(
-                "Saved as revision {}; deployment {id} is still running, deploy it from the \
-                 Deploy page when it ends.",
-                meta.id
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        Ok(revision)
     }
 }
 

@@ -99,6 +99,13 @@ pub struct TargetInput {
     pub docker_url: String,
     /// The operator accepts a daemon on another machine over plain TCP.
     pub docker_plain_ok: bool,
+    /// A `tcp://` daemon's TLS settings as pasted (all empty: keep the
+    /// saved ones), PEM: its CA, Burrow's client certificate and key.
+    pub docker_tls_ca: String,
+    pub docker_tls_cert: String,
+    pub docker_tls_key: String,
+    /// Forget the saved TLS settings (connect without TLS).
+    pub docker_tls_forget: bool,
     /// `kubeconfig` or `in-cluster`.
     pub kube_source: String,
     pub kube_context: String,
@@ -114,6 +121,13 @@ impl TargetInput {
 
     pub fn in_cluster(&self) -> bool {
         self.kube_source == "in-cluster"
+    }
+
+    /// Whether any of the TLS settings was pasted.
+    pub fn tls_pasted(&self) -> bool {
+        !(self.docker_tls_ca.is_empty()
+            && self.docker_tls_cert.is_empty()
+            && self.docker_tls_key.is_empty())
     }
 
     /// The namespace, `stoat` when left empty.
@@ -218,6 +232,10 @@ impl StepInput {
                 kind: p.text("target"),
                 docker_url: p.text("target.docker_url"),
                 docker_plain_ok: p.flag("target.docker_plain_ok"),
+                docker_tls_ca: p.text("target.docker_tls_ca"),
+                docker_tls_cert: p.text("target.docker_tls_cert"),
+                docker_tls_key: p.text("target.docker_tls_key"),
+                docker_tls_forget: p.flag("target.docker_tls_forget"),
                 kube_source: match p.text("target.kube_source").as_str() {
                     "in-cluster" => "in-cluster".to_owned(),
                     _ => "kubeconfig".to_owned(),
@@ -338,6 +356,9 @@ impl StepInput {
                     ("target.kube_source", &t.kube_source),
                     ("target.kube_context", &t.kube_context),
                     ("target.kube_namespace", &t.kube_namespace),
+                    // The public parts; never the key.
+                    ("target.docker_tls_ca", &t.docker_tls_ca),
+                    ("target.docker_tls_cert", &t.docker_tls_cert),
                 ] {
                     out.push((k.into(), v.clone()));
                 }

@@ -172,3 +172,184 @@ async fn tls_is_refused_for_a_socket() {
         "{reason}"
     );
 }
+
+/// The wizard's Target step with TLS: each missing or wrong part named
+/// beside its field, "Test connection" with the pasted and then the kept
+/// settings, and the revision it makes carrying a sealed version of them
+/// that the target factory connects with.
+#[tokio::test]
+async fn the_target_step_keeps_tls_sealed_and_the_revision_connects_with_it() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use engine::deployer::Deployer;
+    use engine::sealed::Vault;
+    use engine::targets::{TargetSettings, Targets};
+    use engine::wizard::{Step, Wizard, WizardError};
+
+    target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = engine::Store::open(dir.path()).await.unwrap();
+    let vault = Vault::open(&dir.path().join("secrets.key")).unwrap();
+    let deployer = Arc::new(Deployer::new(
+        store.clone(),
+        vault.clone(),
+        Arc::new(Targets::new(None)),
+    ));
+    let wizard = Wizard {
+        store: &store,
+        vault: &vault,
+        data_dir: dir.path(),
+        deployer: &deployer,
+    };
+    let form = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    for (step, pairs) in [
+        (Step::Domain, vec![("domain", "chat.example.com")]),
+        (Step::Tls, vec![("tls.mode", "self-signed")]),
+        (Step::Smtp, vec![("smtp.enabled", "false")]),
+        (Step::Voice, vec![("livekit.enabled", "false")]),
+        (Step::Apps, vec![("apps.api", "true"), ("apps.web", "true")]),
+    ] {
+        wizard
+            .save(step, &form(&pairs), "admin")
+            .await
+            .unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
+    }
+    let kit = kit_tls();
+    let fields = |problem: WizardError| -> Vec<String> {
+        match problem {
+            WizardError::Fields { errors, kept } => {
+                assert!(
+                    kept.iter().all(|(_, v)| !v.contains("PRIVATE KEY")),
+                    "a key is never sent back: {kept:?}"
+                );
+                errors.into_iter().map(|(f, _)| f).collect()
+            }
+            other => panic!("not refused by field: {other:?}"),
+        }
+    };
+    // Only the CA: the other two are asked for, beside their fields.
+    let only_ca = form(&[
+        ("target", "docker"),
+        ("target.docker_url", TLS_DAEMON),
+        ("target.docker_tls_ca", &kit.ca),
+    ]);
+    let err = wizard
+        .save(Step::Target, &only_ca, "admin")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        fields(err),
+        ["target.docker_tls_cert", "target.docker_tls_key"]
+    );
+    // Certificates for a socket: beside the CA field.
+    let socket = form(&[
+        ("target", "docker"),
+        ("target.docker_url", "unix:///var/run/docker.sock"),
+        ("target.docker_tls_ca", &kit.ca),
+        ("target.docker_tls_cert", &kit.cert),
+        ("target.docker_tls_key", &kit.key),
+    ]);
+    let err = wizard
+        .save(Step::Target, &socket, "admin")
+        .await
+        .unwrap_err();
+    assert_eq!(fields(err), ["target.docker_tls_ca"]);
+
+    // Pasted, tested before saving: the daemon answers over TLS.
+    let pasted = form(&[
+        ("target", "docker"),
+        ("target.docker_url", TLS_DAEMON),
+        ("target.docker_tls_ca", &kit.ca),
+        ("target.docker_tls_cert", &kit.cert),
+        ("target.docker_tls_key", &kit.key),
+    ]);
+    let tested = wizard.test_target(&pasted).await.unwrap();
+    assert!(tested.outcome.ok, "{:?}", tested.outcome);
+    assert!(
+        tested.outcome.sentence.starts_with("Connected to Docker "),
+        "{:?}",
+        tested.outcome
+    );
+    assert!(tested.kept.iter().all(|(_, v)| !v.contains("PRIVATE KEY")));
+    wizard.save(Step::Target, &pasted, "admin").await.unwrap();
+    let view = wizard.view(Step::Target, None).await.unwrap();
+    assert!(view.docker_tls_set);
+    // The key is sealed: no byte of it is in the database file.
+    let key_body: String = kit
+        .key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let db = std::fs::read(dir.path().join("burrow.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("burrow.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(24).any(|w| w == &key_body.as_bytes()[..24]),
+            "the client key is stored unsealed"
+        );
+    }
+
+    // Nothing pasted now: the kept settings are used.
+    let address_only = form(&[("target", "docker"), ("target.docker_url", TLS_DAEMON)]);
+    let tested = wizard.test_target(&address_only).await.unwrap();
+    assert!(tested.outcome.ok, "{:?}", tested.outcome);
+    // Asked to forget them, the same address is plain HTTP to a TLS port.
+    let mut forget = address_only.clone();
+    forget.insert("target.docker_tls_forget".into(), "true".into());
+    let tested = wizard.test_target(&forget).await.unwrap();
+    assert!(!tested.outcome.ok);
+    assert!(
+        tested
+            .outcome
+            .sentence
+            .contains("it expects TLS on this port"),
+        "{:?}",
+        tested.outcome
+    );
+
+    let revision = wizard.save_revision("admin").await.unwrap();
+    let TargetSettings::Docker {
+        url,
+        tls: Some(version),
+    } = &revision.target
+    else {
+        panic!("the revision has no TLS settings: {:?}", revision.target);
+    };
+    assert_eq!(url.as_deref(), Some(TLS_DAEMON));
+    assert_eq!(
+        revision.target.describe(),
+        format!("Docker at {TLS_DAEMON} over TLS")
+    );
+    assert!(!revision.target.plain_tcp_elsewhere());
+    assert_eq!(
+        &store.docker_tls_version(&vault, *version).await.unwrap(),
+        &kit
+    );
+    let connected = deployer
+        .targets()
+        .connect(&revision.target)
+        .await
+        .unwrap_or_else(|e| panic!("the revision's target: {e}"));
+    assert!(connected
+        .status("bt-nothing-here")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A version that cannot be read is a sentence, not a plain connection.
+    let lost = TargetSettings::Docker {
+        url: Some(TLS_DAEMON.to_owned()),
+        tls: Some(version + 100),
+    };
+    let err = deployer.targets().connect(&lost).await.err().unwrap();
+    assert!(
+        err.to_string().contains("its TLS settings cannot be read"),
+        "{err}"
+    );
+}

@@ -1,5 +1,5 @@
-//! Secrets never leak: the whole wizard with an SMTP password and an own
-//! certificate, a deploy, two-factor sign-in set up; then every byte of
+//! Secrets never leak: the whole wizard with an SMTP password, an own
+//! certificate and a Docker daemon over TLS, a deploy, two-factor sign-in set up; then every byte of
 //! every file in the data dir (burrow.db and its WAL included), Burrow's
 //! log output and every page's HTML is searched for every secret value.
 
@@ -51,6 +51,17 @@ async fn no_secret_reaches_the_database_unsealed_the_log_or_a_page() {
         .unwrap();
     let smtp_password = "smtp-Pa55-never-shown-7731";
     let chain = format!("{}{}", leaf.cert_pem, ca.ca_pem());
+    // The test kit's Docker TLS client files (scripts/setup.sh makes them).
+    let docker_tls = |name: &str| {
+        let path = format!("/var/lib/burrow-testkit/docker-tls/{name}");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (scripts/setup.sh makes it)"))
+    };
+    let (docker_ca, docker_cert, docker_key) = (
+        docker_tls("ca.pem"),
+        docker_tls("cert.pem"),
+        docker_tls("key.pem"),
+    );
     let steps: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("domain", vec![("domain", "chat.example.com")]),
         (
@@ -83,9 +94,13 @@ async fn no_secret_reaches_the_database_unsealed_the_log_or_a_page() {
         ),
         (
             "target",
+            // Over TLS; nothing listens there, so the deploy fails fast.
             vec![
                 ("target", "docker"),
                 ("target.docker_url", "tcp://127.0.0.1:9"),
+                ("target.docker_tls_ca", &docker_ca),
+                ("target.docker_tls_cert", &docker_cert),
+                ("target.docker_tls_key", &docker_key),
             ],
         ),
     ];
@@ -149,6 +164,12 @@ async fn no_secret_reaches_the_database_unsealed_the_log_or_a_page() {
         .unwrap()
         .to_owned();
     secrets.push(("own certificate key".into(), key_line));
+    let docker_key_line = docker_key
+        .lines()
+        .find(|l| !l.starts_with("-----") && l.len() > 40)
+        .unwrap()
+        .to_owned();
+    secrets.push(("Docker TLS client key".into(), docker_key_line));
     assert!(secrets.len() >= 15, "{}", secrets.len());
 
     // Every page as HTML, and the views behind them as JSON.
