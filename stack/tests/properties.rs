@@ -32,6 +32,9 @@ fn smtp_password() -> impl Strategy<Value = String> {
     "[A-Za-z0-9%@:/?&=+!*,;~^()|<>{}\\[\\]._$#\" -]{16,40}"
 }
 
+/// A private ACME directory's root (an ordinary self-signed CA).
+const PRIVATE_ACME_ROOT: &str = include_str!("fixtures/private-acme-root.pem");
+
 fn tls() -> impl Strategy<Value = TlsMode> {
     prop_oneof![
         Just(TlsMode::SelfSigned),
@@ -44,7 +47,13 @@ fn tls() -> impl Strategy<Value = TlsMode> {
                     LETS_ENCRYPT_DIRECTORY
                 })
                 .unwrap(),
+                directory_ca: None,
             }
+        }),
+        proptest::option::of(email()).prop_map(|email| TlsMode::Acme {
+            email,
+            directory: HttpsUrl::parse("https://acme.internal:14000/dir").unwrap(),
+            directory_ca: Some(CaCertificates::parse(PRIVATE_ACME_ROOT).unwrap()),
         }),
         ("[a-z]{1,8}", "[a-z]{1,8}").prop_map(|(a, b)| TlsMode::OwnCertificate {
             cert_file: HostPath::parse(&format!("/etc/{a}/cert.pem")).unwrap(),

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use stack::render::{TLS_CERT_PATH, TLS_KEY_PATH};
+use stack::render::{ACME_CA_ROOT_FILE, ACME_CA_ROOT_PATH, TLS_CERT_PATH, TLS_KEY_PATH};
 use stack::Plan;
 
 /// The Kubernetes version of k8s-openapi's `v1_34` feature.
@@ -34,6 +34,13 @@ fn plans() -> Vec<(String, Plan)> {
         .collect();
     let example = std::fs::read_to_string(common::example_path()).unwrap();
     plans.push(("example".into(), common::render_fixture(&example)));
+    // A private ACME directory with its own root (Caddy loads the file).
+    let private = format!(
+        "domain = \"stoat.burrow.test\"\n[tls]\nmode = \"acme\"\n\
+         directory = \"https://172.17.0.1:14000/dir\"\ndirectory_ca = \"\"\"\n{}\"\"\"\n",
+        include_str!("fixtures/private-acme-root.pem")
+    );
+    plans.push(("private_acme".into(), common::render_fixture(&private)));
     plans
 }
 
@@ -69,10 +76,15 @@ fn caddyfiles_validate() {
         make_cert(dir.path());
         // The deploy mounts the certificate at a fixed path; point the copy
         // under test at real files instead (the only change made).
+        let root = dir.path().join(ACME_CA_ROOT_FILE);
+        if let Some(file) = plan.files.get(ACME_CA_ROOT_FILE) {
+            std::fs::write(&root, &file.content).unwrap();
+        }
         let caddyfile = plan.files["Caddyfile"]
             .content
             .replace(TLS_CERT_PATH, dir.path().join("cert.pem").to_str().unwrap())
-            .replace(TLS_KEY_PATH, dir.path().join("key.pem").to_str().unwrap());
+            .replace(TLS_KEY_PATH, dir.path().join("key.pem").to_str().unwrap())
+            .replace(ACME_CA_ROOT_PATH, root.to_str().unwrap());
         let path = dir.path().join("Caddyfile");
         std::fs::write(&path, caddyfile).unwrap();
         let out = run(
@@ -86,6 +98,14 @@ fn caddyfiles_validate() {
         );
         assert!(out.contains("Valid configuration"), "{name}: {out}");
     }
+    let private = &plans()
+        .into_iter()
+        .find(|(n, _)| n == "private_acme")
+        .unwrap()
+        .1;
+    assert!(private.files["Caddyfile"]
+        .content
+        .contains(&format!("\tacme_ca_root {ACME_CA_ROOT_PATH}\n")));
 }
 
 /// Kills the child when dropped (also when the test fails).

@@ -876,8 +876,17 @@ fn notice(w: &stack::model::FieldIssue, with_step: bool) -> Notice {
 fn summary(config: &StackConfig, draft: &Draft) -> Vec<(String, String)> {
     let tls = match &config.tls {
         TlsMode::SelfSigned => "Burrow's own CA (download it from Certificate)".to_owned(),
-        TlsMode::Acme { directory, email } => format!(
-            "ACME at {directory}{}",
+        TlsMode::Acme {
+            directory,
+            email,
+            directory_ca,
+        } => format!(
+            "ACME at {directory}{}{}",
+            if directory_ca.is_some() {
+                " (its own root CA trusted)"
+            } else {
+                ""
+            },
             email
                 .as_ref()
                 .map(|e| format!(", notices to {e}"))

@@ -102,6 +102,7 @@ pub fn from_platform(
             TlsMode::Acme {
                 email,
                 directory: HttpsUrl::parse(LETS_ENCRYPT_DIRECTORY).expect("valid URL"),
+                directory_ca: None,
             }
         }
         _ => TlsMode::SelfSigned,

@@ -377,6 +377,7 @@ pub fn from_stoat(
     config.tls = TlsMode::Acme {
         email: None,
         directory: HttpsUrl::parse(LETS_ENCRYPT_DIRECTORY).expect("valid URL"),
+        directory_ca: None,
     };
     config.smtp = smtp;
     config.registration = registration;

@@ -187,6 +187,9 @@ pub struct TlsForm {
     pub email: F,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: F,
+    /// PEM of a private directory's root CA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_ca: F,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_file: F,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -477,6 +480,11 @@ impl TlsForm {
                     HttpsUrl::parse(LETS_ENCRYPT_DIRECTORY).expect("valid URL"),
                     HttpsUrl::parse,
                 );
+                let directory_ca = r.value(
+                    "tls.directory_ca",
+                    &self.directory_ca,
+                    CaCertificates::parse,
+                );
                 stray(
                     r,
                     "tls.cert_file",
@@ -492,6 +500,7 @@ impl TlsForm {
                 Some(TlsMode::Acme {
                     email: email?,
                     directory: directory?,
+                    directory_ca: directory_ca?,
                 })
             }
             "own" => {
@@ -509,6 +518,12 @@ impl TlsForm {
                     &self.directory,
                     "only used with tls.mode = \"acme\"",
                 );
+                stray(
+                    r,
+                    "tls.directory_ca",
+                    &self.directory_ca,
+                    "only used with tls.mode = \"acme\"",
+                );
                 Some(TlsMode::OwnCertificate {
                     cert_file: cert_file?,
                     key_file: key_file?,
@@ -518,6 +533,7 @@ impl TlsForm {
                 for (path, f) in [
                     ("tls.email", &self.email),
                     ("tls.directory", &self.directory),
+                    ("tls.directory_ca", &self.directory_ca),
                     ("tls.cert_file", &self.cert_file),
                     ("tls.key_file", &self.key_file),
                 ] {
@@ -672,10 +688,15 @@ impl From<&StackConfig> for StackForm {
                 mode: text("self-signed"),
                 ..TlsForm::default()
             },
-            TlsMode::Acme { email, directory } => TlsForm {
+            TlsMode::Acme {
+                email,
+                directory,
+                directory_ca,
+            } => TlsForm {
                 mode: text("acme"),
                 email: email.as_ref().and_then(|e| text(e.as_str())),
                 directory: text(directory.as_str()),
+                directory_ca: directory_ca.as_ref().and_then(|c| text(c.as_str())),
                 ..TlsForm::default()
             },
             TlsMode::OwnCertificate {
@@ -1090,5 +1111,70 @@ mod tests {
         assert!(fields.contains(&"name"), "{errs:?}");
         assert!(fields.contains(&"network.bind"), "{errs:?}");
         assert!(fields.contains(&"network.https_port"), "{errs:?}");
+    }
+    /// A private ACME directory's root: a multi-line PEM in stack.toml,
+    /// a file for Caddy, refused beside its field when it is no
+    /// certificate, ignored with a warning outside ACME.
+    #[test]
+    fn a_private_directory_root_is_read_checked_and_rendered() {
+        let root = include_str!("../../tests/fixtures/private-acme-root.pem");
+        let text = format!(
+            "domain = 'chat.burrow.test'\n[tls]\nmode = 'acme'\n\
+             directory = 'https://172.17.0.1:14000/dir'\ndirectory_ca = \"\"\"\n{root}\"\"\"\n"
+        );
+        let parsed = parse_stack_toml(&text).unwrap();
+        let TlsMode::Acme { directory_ca, .. } = &parsed.config.tls else {
+            panic!("not ACME: {:?}", parsed.config.tls);
+        };
+        assert_eq!(directory_ca.as_ref().unwrap().as_str(), root);
+        let plan = crate::render::render(
+            &parsed.config,
+            &crate::secrets::Secrets::generate().unwrap(),
+        );
+        assert_eq!(plan.files[crate::render::ACME_CA_ROOT_FILE].content, root);
+        let caddy = plan.service("caddy").unwrap();
+        assert!(caddy.mounts.iter().any(|m| matches!(m,
+            crate::render::Mount::File { file, target }
+                if file == crate::render::ACME_CA_ROOT_FILE
+                    && target == crate::render::ACME_CA_ROOT_PATH)));
+        // Round trip.
+        let again: StackConfig =
+            toml::from_str(&toml::to_string(&StackForm::from(&parsed.config)).unwrap()).unwrap();
+        assert_eq!(again, parsed.config);
+
+        for (bad, says) in [
+            (
+                "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----",
+                "private key",
+            ),
+            ("just text", "no certificate found"),
+            (
+                "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----",
+                "base64",
+            ),
+            (
+                "-----BEGIN CERTIFICATE-----\nMIIB",
+                "no -----END CERTIFICATE-----",
+            ),
+        ] {
+            let text = format!(
+                "domain = 'chat.burrow.test'\n[tls]\nmode = 'acme'\ndirectory_ca = '''{bad}'''\n"
+            );
+            let errs = parse_stack_toml(&text).unwrap_err();
+            let issue = errs
+                .iter()
+                .find(|i| i.field == "tls.directory_ca")
+                .unwrap_or_else(|| panic!("{bad}: {errs:?}"));
+            assert!(issue.to_string().contains(says), "{issue}");
+        }
+        let stray = parse_stack_toml(&format!(
+            "domain = 'chat.burrow.test'\n[tls]\nmode = 'self-signed'\ndirectory_ca = \"\"\"\n{root}\"\"\"\n"
+        ))
+        .unwrap();
+        assert!(stray
+            .warnings
+            .iter()
+            .any(|i| i.field == "tls.directory_ca" && !i.is_error()));
+        assert_eq!(stray.config.tls, TlsMode::SelfSigned);
     }
 }

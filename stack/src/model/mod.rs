@@ -13,8 +13,8 @@ pub use form::{parse_stack_toml, Field, ParsedStack, StackForm};
 pub use images::{ImageSet, ImageUser, Service, DEFAULT_RELEASE};
 pub use issues::{FieldIssue, Severity};
 pub use values::{
-    DomainName, EmailAddress, HostPath, HttpsUrl, ImageRef, InvalidValue, IpAddress, Latitude,
-    Longitude, MailHost, NodeName, Port, PortRange, StackName,
+    CaCertificates, DomainName, EmailAddress, HostPath, HttpsUrl, ImageRef, InvalidValue,
+    IpAddress, Latitude, Longitude, MailHost, NodeName, Port, PortRange, StackName,
 };
 
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,9 @@ pub enum TlsMode {
         /// Optional: the CA sends expiry notices there.
         email: Option<EmailAddress>,
         directory: HttpsUrl,
+        /// The root a private directory's HTTPS certificate chains to
+        /// (Caddy's `acme_ca_root`); public CAs need none.
+        directory_ca: Option<CaCertificates>,
     },
     /// The operator's own certificate and key, files on the host.
     OwnCertificate {

@@ -212,6 +212,50 @@ impl HttpsUrl {
 }
 
 string_newtype!(
+    /// One or more CA certificates in PEM (a private ACME directory's root,
+    /// which Caddy trusts for that directory).
+    CaCertificates
+);
+
+impl CaCertificates {
+    pub fn parse(input: &str) -> Result<Self, InvalidValue> {
+        use base64::Engine as _;
+        let s = input.trim();
+        if s.contains("PRIVATE KEY") {
+            return Err(invalid(
+                "this is a private key: paste the CA certificate (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        let mut found = 0;
+        let mut rest = s;
+        while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+            let body = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
+            let Some(end) = body.find("-----END CERTIFICATE-----") else {
+                return Err(invalid(
+                    "a certificate has no -----END CERTIFICATE----- line",
+                ));
+            };
+            let b64: String = body[..end].split_whitespace().collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|_| invalid("a certificate in it is not valid base64"))?;
+            // A DER certificate is a SEQUENCE.
+            if der.first() != Some(&0x30) {
+                return Err(invalid("a certificate in it is not a DER certificate"));
+            }
+            found += 1;
+            rest = &body[end + "-----END CERTIFICATE-----".len()..];
+        }
+        if found == 0 {
+            return Err(invalid(
+                "no certificate found: paste the CA certificate in PEM (-----BEGIN CERTIFICATE-----)",
+            ));
+        }
+        Ok(Self(format!("{s}\n")))
+    }
+}
+
+string_newtype!(
     /// An absolute file path on the host running the stack (own certificate files).
     HostPath
 );

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Urls, TLS_CERT_PATH, TLS_KEY_PATH};
+use super::{Urls, ACME_CA_ROOT_PATH, TLS_CERT_PATH, TLS_KEY_PATH};
 use crate::model::{Service, StackConfig, TlsMode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +60,19 @@ pub(super) fn render(config: &StackConfig, site: Site) -> String {
         if http_port != 80 {
             globals.push(format!("http_port {http_port}"));
         }
-        if let TlsMode::Acme { email, directory } = &config.tls {
+        if let TlsMode::Acme {
+            email,
+            directory,
+            directory_ca,
+        } = &config.tls
+        {
             if let Some(email) = email {
                 globals.push(format!("email {email}"));
             }
             globals.push(format!("acme_ca {directory}"));
+            if directory_ca.is_some() {
+                globals.push(format!("acme_ca_root {ACME_CA_ROOT_PATH}"));
+            }
         }
     }
     if !globals.is_empty() {

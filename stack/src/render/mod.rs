@@ -22,6 +22,10 @@ pub use revolt::{env_name as revolt_env_name, smtp_flags};
 /// Where Caddy finds the certificate in the self-signed and own-certificate
 /// modes; the deploy mounts the files there.
 pub const TLS_CERT_PATH: &str = "/etc/caddy/tls/cert.pem";
+/// A private ACME directory's root CA, in Caddy's container (the file
+/// [`ACME_CA_ROOT_FILE`] of the plan).
+pub const ACME_CA_ROOT_PATH: &str = "/etc/caddy/acme-ca-root.pem";
+pub const ACME_CA_ROOT_FILE: &str = "acme-ca-root.pem";
 pub const TLS_KEY_PATH: &str = "/etc/caddy/tls/key.pem";
 /// In the self-signed mode the deploy directory holds the CA-issued pair here
 /// (relative to the compose file); Burrow's engine writes them.
@@ -278,6 +282,16 @@ pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
         "Caddyfile".to_string(),
         ConfigFile::public(caddy::render(config, caddy::Site::Public)),
     );
+    if let crate::model::TlsMode::Acme {
+        directory_ca: Some(ca),
+        ..
+    } = &config.tls
+    {
+        files.insert(
+            ACME_CA_ROOT_FILE.to_string(),
+            ConfigFile::public(ca.as_str().to_owned()),
+        );
+    }
     if config.runs(Service::Livekit) {
         files.insert(
             "livekit.yml".to_string(),

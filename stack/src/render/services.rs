@@ -452,6 +452,14 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
                 volume("caddy-data", "/data"),
                 volume("caddy-config", "/config"),
             ];
+            if let TlsMode::Acme {
+                directory_ca: Some(_),
+                ..
+            } = &config.tls
+            {
+                spec.mounts
+                    .push(file(super::ACME_CA_ROOT_FILE, super::ACME_CA_ROOT_PATH));
+            }
             let (cert, key) = match &config.tls {
                 TlsMode::SelfSigned => (
                     Some(SELF_SIGNED_CERT_SOURCE.to_string()),

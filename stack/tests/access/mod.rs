@@ -197,6 +197,15 @@ fn combinations() -> Vec<StackConfig> {
         TlsMode::Acme {
             email: None,
             directory: HttpsUrl::parse(LETS_ENCRYPT_DIRECTORY).unwrap(),
+            directory_ca: None,
+        },
+        // A private directory: its root is one more file in Caddy.
+        TlsMode::Acme {
+            email: None,
+            directory: HttpsUrl::parse("https://acme.internal:14000/dir").unwrap(),
+            directory_ca: Some(
+                CaCertificates::parse(include_str!("../fixtures/private-acme-root.pem")).unwrap(),
+            ),
         },
         TlsMode::OwnCertificate {
             cert_file: HostPath::parse("/etc/ssl/stoat/fullchain.pem").unwrap(),
