@@ -1,6 +1,6 @@
 //! One watch per running stack, shared by every open dashboard: the target's
 //! status stream (the Docker event stream plus its poll) and the chat probes
-//! through Caddy run once, and each page subscribes to the latest values.
+//! through Caddy (with ACME, also Caddy's word on its certificate) run once, and each page subscribes to the latest values.
 //! Ten open dashboards cost what one does. The watch ends when the last page
 //! closes.
 
@@ -64,6 +64,7 @@ impl Hub {
         let (status_tx, status) = watch::channel(None);
         let (probes_tx, probes) = watch::channel(None);
         let stack = config.name.as_str().to_owned();
+        let logs_from = target.clone();
         let watcher = tokio::spawn(async move {
             let mut stream = target.watch_status(&stack, STATUS_EVERY);
             while let Some(item) = stream.next().await {
@@ -78,7 +79,9 @@ impl Hub {
         let config = config.clone();
         let prober = tokio::spawn(async move {
             loop {
-                let results = probe_chat(&config, ca_pem.as_deref()).await;
+                let mut results = probe_chat(&config, ca_pem.as_deref()).await;
+                // With ACME, what Caddy's log says about the certificate.
+                results.extend(crate::acme_log::acme_probe(logs_from.as_ref(), &config).await);
                 if probes_tx.send(Some(results)).is_err() {
                     return;
                 }

@@ -2,6 +2,7 @@
 //! `server`) parses input, calls one function here, and maps the error.
 
 pub mod accounts;
+pub mod acme_log;
 pub mod audit;
 pub mod certs;
 pub mod chat_probe;

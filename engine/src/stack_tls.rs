@@ -131,14 +131,21 @@ impl Store {
     }
 
     /// The CA Burrow's own probes of `config`'s stack trust: Burrow's CA
-    /// when the stack's certificate comes from it, else none (public roots).
+    /// when the stack's certificate comes from it; a private ACME
+    /// directory's root (private CAs such as step-ca issue under the root
+    /// their directory is served with); else none (public roots).
     pub async fn probe_ca_pem(
         &self,
         vault: &Vault,
         config: &stack::model::StackConfig,
     ) -> Option<String> {
-        if !matches!(config.tls, stack::model::TlsMode::SelfSigned) {
-            return None;
+        match &config.tls {
+            stack::model::TlsMode::SelfSigned => {}
+            stack::model::TlsMode::Acme {
+                directory_ca: Some(root),
+                ..
+            } => return Some(root.as_str().to_owned()),
+            _ => return None,
         }
         self.existing_burrow_ca(vault)
             .await

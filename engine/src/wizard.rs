@@ -69,6 +69,7 @@ pub fn field_label(path: &str) -> String {
         "tls.mode" => "Where the certificate comes from",
         "tls.email" => "E-mail for expiry notices",
         "tls.directory" => "ACME directory URL",
+        "tls.directory_ca" => "Directory's root CA",
         "tls.cert_file" | "tls.cert_pem" => "Certificate chain",
         "tls.key_file" | "tls.key_pem" => "Private key",
         "smtp.enabled" => "Send e-mail",

@@ -451,6 +451,7 @@ fn TlsStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
             <TextIn view error path="tls.email" label="E-mail for expiry notices" kind="email" placeholder="ops@example.com" />
             <TextIn view error path="tls.directory" label="Directory URL" default="https://acme-v02.api.letsencrypt.org/directory"
                 hint="Let's Encrypt by default; any ACME CA works." />
+            <DirectoryCa view error />
             <div class="check">
                 <input id="f-tls-staging" type="checkbox" name=input_name("tls.staging") value="true"
                     checked=move || kept_value(error, "tls.staging").map(|v| v == "true").unwrap_or(staging) />
@@ -540,6 +541,27 @@ fn load_into(ev: &leptos::ev::Event, target: String, note: RwSignal<Option<Strin
             let _ = area.dispatch_event(&ev);
         }
     });
+}
+
+/// A private ACME directory's root CA: public, so the saved one is shown.
+#[component]
+fn DirectoryCa(view: StoredValue<WizardView>, error: LastError) -> impl IntoView {
+    let path = "tls.directory_ca";
+    let id = input_id(path);
+    let saved = view.with_value(|v| v.value(path)).unwrap_or_default();
+    let message = Signal::derive(move || error.message(path));
+    view! {
+        <div class="field" class:has-error=move || message.get().is_some()>
+            <label for=id.clone()>"Directory's root CA (PEM, optional)"</label>
+            <textarea id=id.clone() name=input_name(path) rows="4" class="code" spellcheck="false"
+                aria-invalid=move || message.get().is_some().then_some("true")
+                prop:value=move || error.kept(path).unwrap_or_else(|| saved.clone())
+            >{saved.clone()}</textarea>
+            <LoadFile target=id />
+            <p class="hint">"Only for a private ACME server (step-ca, your company's): the CA its HTTPS certificate chains to. Caddy trusts it for the directory; public CAs need none."</p>
+            {move || message.get().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+        </div>
+    }
 }
 
 #[component]

@@ -38,6 +38,8 @@ pub struct TlsInput {
     pub mode: String,
     pub email: String,
     pub directory: String,
+    /// A private directory's root CA (PEM).
+    pub directory_ca: String,
     /// Let's Encrypt's staging CA instead of the directory.
     pub staging: bool,
     /// Pasted certificate chain and key (empty: keep the saved ones).
@@ -196,6 +198,7 @@ impl StepInput {
                     mode,
                     email: p.text("tls.email"),
                     directory: p.text("tls.directory"),
+                    directory_ca: p.text("tls.directory_ca"),
                     staging: p.flag("tls.staging"),
                     cert_pem: p.text("tls.cert_pem"),
                     key_pem: p.text("tls.key_pem"),
@@ -283,6 +286,7 @@ impl StepInput {
                 if t.choice == TlsChoice::Acme {
                     put("tls.email", &t.email);
                     put("tls.directory", &t.directory);
+                    put("tls.directory_ca", &t.directory_ca);
                 }
             }
             StepInput::Smtp(s) => {
@@ -335,6 +339,7 @@ impl StepInput {
                     // Kept as typed, so switching the mode back loses nothing.
                     out.push(("tls.email".into(), t.email.clone()));
                     out.push(("tls.directory".into(), t.directory.clone()));
+                    out.push(("tls.directory_ca".into(), t.directory_ca.clone()));
                 }
                 out.push(("tls.staging".into(), t.staging.to_string()));
                 out.push(("tls.cert_pem".into(), t.cert_pem.clone()));

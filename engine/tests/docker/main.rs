@@ -3,6 +3,7 @@
 //! its own stack name and host ports, so they run in parallel, and removes
 //! its stack when it ends, passed or not.
 
+mod acme;
 mod apply;
 mod failures;
 mod pull;

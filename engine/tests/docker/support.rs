@@ -342,3 +342,58 @@ impl Drop for DaemonProxy {
         self.cut();
     }
 }
+
+/// A store, vault and deployer in a temporary data dir, for tests that run
+/// the wizard (`Setup::wizard`).
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub store: engine::Store,
+    pub vault: engine::sealed::Vault,
+    pub deployer: std::sync::Arc<engine::deployer::Deployer>,
+}
+
+impl Setup {
+    pub async fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let store = engine::Store::open(dir.path()).await.unwrap();
+        let vault = engine::sealed::Vault::open(&dir.path().join("secrets.key")).unwrap();
+        let deployer = std::sync::Arc::new(engine::deployer::Deployer::new(
+            store.clone(),
+            vault.clone(),
+            std::sync::Arc::new(engine::targets::Targets::new(None)),
+        ));
+        Setup {
+            dir,
+            store,
+            vault,
+            deployer,
+        }
+    }
+
+    pub fn wizard(&self) -> engine::wizard::Wizard<'_> {
+        engine::wizard::Wizard {
+            store: &self.store,
+            vault: &self.vault,
+            data_dir: self.dir.path(),
+            deployer: &self.deployer,
+        }
+    }
+
+    /// Saves each step with its fields (as the page posts them).
+    pub async fn steps(&self, steps: &[(engine::wizard::Step, Vec<(&str, &str)>)]) {
+        for (step, pairs) in steps {
+            self.wizard()
+                .save(*step, &form(pairs), "admin")
+                .await
+                .unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
+        }
+    }
+}
+
+/// A posted form from its pairs.
+pub fn form(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

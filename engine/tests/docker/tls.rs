@@ -179,47 +179,27 @@ async fn tls_is_refused_for_a_socket() {
 /// that the target factory connects with.
 #[tokio::test]
 async fn the_target_step_keeps_tls_sealed_and_the_revision_connects_with_it() {
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    use engine::deployer::Deployer;
-    use engine::sealed::Vault;
-    use engine::targets::{TargetSettings, Targets};
-    use engine::wizard::{Step, Wizard, WizardError};
+    use engine::targets::TargetSettings;
+    use engine::wizard::{Step, WizardError};
 
     target().await;
-    let dir = tempfile::tempdir().unwrap();
-    let store = engine::Store::open(dir.path()).await.unwrap();
-    let vault = Vault::open(&dir.path().join("secrets.key")).unwrap();
-    let deployer = Arc::new(Deployer::new(
-        store.clone(),
-        vault.clone(),
-        Arc::new(Targets::new(None)),
-    ));
-    let wizard = Wizard {
-        store: &store,
-        vault: &vault,
-        data_dir: dir.path(),
-        deployer: &deployer,
-    };
-    let form = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    for (step, pairs) in [
-        (Step::Domain, vec![("domain", "chat.example.com")]),
-        (Step::Tls, vec![("tls.mode", "self-signed")]),
-        (Step::Smtp, vec![("smtp.enabled", "false")]),
-        (Step::Voice, vec![("livekit.enabled", "false")]),
-        (Step::Apps, vec![("apps.api", "true"), ("apps.web", "true")]),
-    ] {
-        wizard
-            .save(step, &form(&pairs), "admin")
-            .await
-            .unwrap_or_else(|e| panic!("{step:?}: {e:?}"));
-    }
+    let setup = Setup::new().await;
+    setup
+        .steps(&[
+            (Step::Domain, vec![("domain", "chat.example.com")]),
+            (Step::Tls, vec![("tls.mode", "self-signed")]),
+            (Step::Smtp, vec![("smtp.enabled", "false")]),
+            (Step::Voice, vec![("livekit.enabled", "false")]),
+            (Step::Apps, vec![("apps.api", "true"), ("apps.web", "true")]),
+        ])
+        .await;
+    let (wizard, store, vault, deployer, dir) = (
+        setup.wizard(),
+        &setup.store,
+        &setup.vault,
+        &setup.deployer,
+        &setup.dir,
+    );
     let kit = kit_tls();
     let fields = |problem: WizardError| -> Vec<String> {
         match problem {
@@ -328,7 +308,7 @@ async fn the_target_step_keeps_tls_sealed_and_the_revision_connects_with_it() {
     );
     assert!(!revision.target.plain_tcp_elsewhere());
     assert_eq!(
-        &store.docker_tls_version(&vault, *version).await.unwrap(),
+        &store.docker_tls_version(vault, *version).await.unwrap(),
         &kit
     );
     let connected = deployer
