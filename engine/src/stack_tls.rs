@@ -51,39 +51,51 @@ pub fn kept_own_certificate(config: &stack::model::StackConfig) -> bool {
 
 impl Store {
     /// For `burrow apply --config` on the shell: the own certificate files
-    /// the operator named are copied into Burrow's folder (0600) and the
-    /// config points there, as if pasted on the TLS step.
-    pub fn adopt_own_certificate(
+    /// the operator named are read and checked, kept sealed as if pasted on
+    /// the TLS step (never copied to disk), and the config refers to the
+    /// kept pair; the next revision saved takes it as its version.
+    pub async fn adopt_own_certificate(
         &self,
+        vault: &Vault,
         config: &mut stack::model::StackConfig,
     ) -> Result<(), String> {
+        if kept_own_certificate(config) {
+            return Ok(());
+        }
         let stack::model::TlsMode::OwnCertificate {
             cert_file,
             key_file,
-        } = &mut config.tls
+        } = &config.tls
         else {
             return Ok(());
         };
-        let data_dir = self.path().parent().unwrap_or(std::path::Path::new("."));
-        let dir = own_cert_dir(data_dir);
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        // Absolute, as the config's paths are.
-        let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        for (field, name) in [(cert_file, "fullchain.pem"), (key_file, "privkey.pem")] {
-            let bytes = std::fs::read(field.as_str())
-                .map_err(|e| format!("cannot read {}: {e}", field.as_str()))?;
-            let copy = dir.join(name);
-            stack::files::write_file(&copy, &bytes, 0o600).map_err(|e| e.to_string())?;
-            *field = stack::model::HostPath::parse(&copy.display().to_string())
-                .map_err(|e| e.to_string())?;
-        }
+        let read = |path: &stack::model::HostPath| {
+            std::fs::read_to_string(path.as_str())
+                .map_err(|e| format!("cannot read {}: {e}", path.as_str()))
+        };
+        let (cert, key) = (read(cert_file)?, read(key_file)?);
+        crate::certs::check_own_certificate(
+            &cert,
+            &key,
+            config.domain.as_str(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|problems| {
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })?;
+        self.put_draft_own_tls(vault, &cert, &key)
+            .await
+            .map_err(|e| e.to_string())?;
+        config.tls = stack::model::TlsMode::OwnCertificate {
+            cert_file: stack::model::HostPath::parse(stack::render::OWN_CERT_SOURCE)
+                .map_err(|e| e.to_string())?,
+            key_file: stack::model::HostPath::parse(stack::render::OWN_KEY_SOURCE)
+                .map_err(|e| e.to_string())?,
+        };
         Ok(())
     }
 
@@ -242,23 +254,66 @@ mod own_certificate_tests {
     }
 
     #[tokio::test]
-    async fn files_named_on_the_command_line_are_taken_in() {
+    async fn files_named_on_the_command_line_are_kept_sealed_not_copied() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("data")).await.unwrap();
+        let data = dir.path().join("data");
+        let store = Store::open(&data).await.unwrap();
+        let vault = Vault::open(&data.join("secrets.key")).unwrap();
         let outside = tempfile::tempdir().unwrap();
+        let ca = BurrowCa::generate("CLI test CA").unwrap();
+        let leaf = ca
+            .issue_leaf("chat.example.com", time::Duration::days(30))
+            .unwrap();
         let (c, k) = (outside.path().join("c.pem"), outside.path().join("k.pem"));
-        std::fs::write(&c, "the cert").unwrap();
-        std::fs::write(&k, "the key").unwrap();
+        std::fs::write(&c, &leaf.cert_pem).unwrap();
+        std::fs::write(&k, &leaf.key_pem).unwrap();
         let mut config = own(c.to_str().unwrap(), k.to_str().unwrap());
         assert!(store.own_certificate_allowed(&config).is_err());
-        store.adopt_own_certificate(&mut config).unwrap();
+        store
+            .adopt_own_certificate(&vault, &mut config)
+            .await
+            .unwrap();
+        assert!(kept_own_certificate(&config));
         assert_eq!(store.own_certificate_allowed(&config), Ok(()));
-        let copy = own_cert_dir(&dir.path().join("data")).join("privkey.pem");
-        assert_eq!(std::fs::read_to_string(&copy).unwrap(), "the key");
-        use std::os::unix::fs::PermissionsExt;
+        // Kept sealed as the pasted pair; nothing written under the data dir.
+        let kept = store.draft_own_tls(&vault).await.unwrap().unwrap();
+        assert!(kept.contains("BEGIN"), "the pair is kept");
+        assert!(!own_cert_dir(&data).exists());
+        // The next revision refers to it, and the deploy gets the pair.
+        let (meta, _) = store
+            .save_revision(
+                &vault,
+                &config,
+                &crate::targets::TargetSettings::local_docker(),
+                "cli",
+                None,
+            )
+            .await
+            .unwrap();
+        let revision = store.revision(&vault, meta.id).await.unwrap().unwrap();
+        let (cert, key) = store
+            .revision_own_tls(&vault, &revision)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777,
-            0o600
+            (cert.as_str(), key.as_str()),
+            (leaf.cert_pem.as_str(), leaf.key_pem.as_str())
         );
+
+        // Files that are no certificate and key for the domain are refused.
+        std::fs::write(&k, "not a key").unwrap();
+        let mut bad = own(c.to_str().unwrap(), k.to_str().unwrap());
+        let err = store
+            .adopt_own_certificate(&vault, &mut bad)
+            .await
+            .unwrap_err();
+        assert!(err.contains("private key could not be read"), "{err}");
+        let mut missing = own("/nonexistent/c.pem", k.to_str().unwrap());
+        let err = store
+            .adopt_own_certificate(&vault, &mut missing)
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("cannot read /nonexistent/c.pem"), "{err}");
     }
 }

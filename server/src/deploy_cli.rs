@@ -234,8 +234,10 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
     let revision = match (&args.config, args.revision) {
         (Some(path), _) => {
             let mut config = read_config(path)?;
-            // Files the operator named here are taken into Burrow's folder.
-            store.adopt_own_certificate(&mut config)?;
+            // Files the operator named here are read once and kept sealed.
+            store
+                .adopt_own_certificate(deployer.vault(), &mut config)
+                .await?;
             let target = deployer.targets().docker_settings(None);
             let target = match config.target {
                 stack::model::TargetKind::Docker => target,
