@@ -86,7 +86,8 @@ test('a new operator completes every step, mistakes explained, test mail deliver
 
   // 2. TLS
   await page.getByLabel(/Your own certificate/).check();
-  const certLoader = page.locator('.file-load input[type="file"]').first();
+  // The loader of the certificate field (the ACME root CA has one too).
+  const certLoader = page.locator('.file-load input[type="file"][data-load-into="f-tls-cert-pem"]');
   if (testInfo.project.use.javaScriptEnabled !== false) {
     // Hydrated, a file can be loaded instead of pasted, and is checked.
     const file = path.join(mailDir, 'not-a-cert.pem');
