@@ -39,3 +39,18 @@ pub enum EngineError {
     #[error("{0}")]
     Busy(String),
 }
+
+/// `err` and its sources on one line.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        current = e.source();
+    }
+    out
+}

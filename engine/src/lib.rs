@@ -26,6 +26,7 @@ pub mod store;
 pub mod targets;
 pub mod throttle;
 pub mod two_factor;
+pub mod update;
 pub mod wizard;
 
 pub use error::EngineError;

@@ -1,5 +1,8 @@
 //! Config revisions, deployment records and the kept stack certificate,
-//! against a real SQLite file.
+//! against a real SQLite file; and the update channel (update/channel.rs).
+
+#[path = "update/channel.rs"]
+mod update_channel;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

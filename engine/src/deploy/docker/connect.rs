@@ -199,7 +199,7 @@ fn unreachable(url: &str, err: &bollard::errors::Error) -> DeployError {
             }
             Some(std::io::ErrorKind::NotFound) => format!("the socket does not exist. {FIX}"),
             Some(std::io::ErrorKind::ConnectionRefused) => format!("connection refused. {FIX}"),
-            _ => format!("{}. {FIX}", chain(other)),
+            _ => format!("{}. {FIX}", crate::error::chain(other)),
         },
     };
     DeployError::Unreachable {
@@ -281,19 +281,4 @@ fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind
         current = e.source();
     }
     None
-}
-
-/// `err` and its sources on one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        current = e.source();
-    }
-    out
 }

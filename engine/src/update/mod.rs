@@ -1,0 +1,10 @@
+//! Updates of the whole stack from a signed channel (a TUF repository):
+//! what a release is ([`release`]), checking a channel ([`channel`]) and
+//! publishing one ([`publish`], `burrow release`).
+
+pub mod channel;
+pub mod publish;
+pub mod release;
+
+pub use channel::{check, ChannelError, ChannelSettings, Checked};
+pub use release::{Installed, Release};
