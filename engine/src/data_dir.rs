@@ -22,6 +22,21 @@ pub struct Repaired {
 /// (directories 0700, files 0600). Symbolic links are left alone (their
 /// targets are not ours to change).
 pub fn make_private(dir: &Path) -> io::Result<Vec<Repaired>> {
+    let repaired = tighten(dir)?;
+    for r in &repaired {
+        tracing::warn!(
+            path = %r.path.display(),
+            was = format!("{:o}", r.was),
+            now = format!("{:o}", r.now),
+            "data file permissions tightened"
+        );
+    }
+    Ok(repaired)
+}
+
+/// [`make_private`] without a log line: for folders Burrow makes and fills
+/// itself (files written by libraries with the umask's mode).
+pub fn tighten(dir: &Path) -> io::Result<Vec<Repaired>> {
     fs::create_dir_all(dir)?;
     let mut repaired = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -46,14 +61,6 @@ pub fn make_private(dir: &Path) -> io::Result<Vec<Repaired>> {
                 now: want,
             });
         }
-    }
-    for r in &repaired {
-        tracing::warn!(
-            path = %r.path.display(),
-            was = format!("{:o}", r.was),
-            now = format!("{:o}", r.now),
-            "data file permissions tightened"
-        );
     }
     Ok(repaired)
 }

@@ -63,6 +63,20 @@ pub struct Settings {
     /// and once a day.
     #[arg(long, env = "BURROW_AUDIT_KEEP_DAYS", default_value_t = 365)]
     pub audit_keep_days: u32,
+
+    /// The update channel: the address that holds its metadata/ and
+    /// targets/ (https://…, http://… or file:///…).
+    #[arg(long, env = "BURROW_CHANNEL_URL")]
+    pub channel_url: Option<String>,
+
+    /// The channel's root metadata (its 1.root.json, or a later root),
+    /// trusted as given: every release is verified from it.
+    #[arg(long, env = "BURROW_CHANNEL_ROOT")]
+    pub channel_root: Option<PathBuf>,
+
+    /// The channel this install follows; a release for another is refused.
+    #[arg(long, env = "BURROW_CHANNEL_NAME", default_value = "stable")]
+    pub channel_name: String,
 }
 
 impl Settings {
@@ -86,6 +100,9 @@ impl Settings {
             hostnames: Vec::new(),
             audit_keep_days: 365,
             trusted_proxy: Vec::new(),
+            channel_url: None,
+            channel_root: None,
+            channel_name: "stable".to_owned(),
         }
     }
 }

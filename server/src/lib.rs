@@ -10,3 +10,4 @@ pub mod health;
 pub mod live;
 pub mod revisions_cli;
 pub mod startup;
+pub mod update_cli;

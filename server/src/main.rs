@@ -42,6 +42,16 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Publish an update channel (a TUF repository in a directory).
+    Release {
+        #[command(subcommand)]
+        action: burrow_server::update_cli::ReleaseAction,
+    },
+    /// Updates from the channel (BURROW_CHANNEL_URL, BURROW_CHANNEL_ROOT).
+    Update {
+        #[command(subcommand)]
+        action: burrow_server::update_cli::UpdateAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +135,10 @@ async fn main() -> ExitCode {
             .await
             .map(|sentence| println!("{sentence}"))
             .map_err(|e| e.to_string()),
+        Command::Release { action } => burrow_server::update_cli::release(&action).await,
+        Command::Update { action } => {
+            burrow_server::update_cli::update(&cli.settings, &action).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

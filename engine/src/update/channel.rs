@@ -81,7 +81,7 @@ pub async fn check(
     let targets = base
         .join("targets/")
         .map_err(|e| refused(format!("The channel address cannot be used: {e}.")))?;
-    crate::data_dir::make_private(datastore)
+    crate::data_dir::tighten(datastore)
         .map_err(|e| refused(format!("{} cannot be made: {e}.", datastore.display())))?;
     // The newest root trusted so far (after a rotation), else the given one.
     let root = newest_root(&settings.root, &datastore.join(TRUSTED_ROOT));
@@ -96,7 +96,7 @@ pub async fn check(
         .map_err(|e| refused(format!("The channel's root cannot be kept: {e}.")))?;
     stack::files::write_file(&datastore.join(TRUSTED_ROOT), &trusted, 0o600)
         .map_err(|e| refused(format!("The channel's root cannot be kept: {e}.")))?;
-    let _ = crate::data_dir::make_private(datastore);
+    let _ = crate::data_dir::tighten(datastore);
 
     let name = TargetName::new(RELEASE_TARGET).map_err(|e| tuf_refusal(&e))?;
     let stream = repository

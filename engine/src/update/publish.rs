@@ -115,7 +115,7 @@ impl ChannelDir {
                 self.0.display()
             ));
         }
-        crate::data_dir::make_private(&self.keys()).map_err(|e| fail("the keys folder", e))?;
+        crate::data_dir::tighten(&self.keys()).map_err(|e| fail("the keys folder", e))?;
         std::fs::create_dir_all(self.metadata()).map_err(|e| fail("the channel folder", e))?;
         std::fs::create_dir_all(self.targets()).map_err(|e| fail("the channel folder", e))?;
         std::fs::write(self.0.join("name"), format!("{name}\n"))
@@ -262,7 +262,7 @@ impl ChannelDir {
         let threshold = old.signed.roles[&RoleType::Root].threshold.get() as usize;
         let old_root_keys: Vec<PathBuf> = self.root_key_files()?;
         let retired = self.keys().join("retired").join(format!("v{old_version}"));
-        crate::data_dir::make_private(&retired).map_err(|e| fail("keys/retired", e))?;
+        crate::data_dir::tighten(&retired).map_err(|e| fail("keys/retired", e))?;
         let mut moved = Vec::new();
         for file in old_root_keys
             .iter()

@@ -329,3 +329,112 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
         "down --volumes removed them"
     );
 }
+
+/// `burrow release` makes a channel a second Burrow checks with `burrow
+/// update check`: the published release, then the refusals as sentences
+/// with exit 1 (nothing configured; one byte of release.json changed).
+#[test]
+fn release_publishes_a_channel_and_update_check_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let chan = dir.path().join("chan");
+    let ok = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = ok(burrow([
+        "release".as_ref(),
+        "init".as_ref(),
+        chan.as_os_str(),
+        "--root-keys".as_ref(),
+        "3".as_ref(),
+        "--threshold".as_ref(),
+        "2".as_ref(),
+    ]));
+    assert!(said.starts_with("Channel \"stable\" made."), "{said}");
+    let images: serde_json::Map<String, serde_json::Value> = engine::update::release::services()
+        .into_iter()
+        .map(|s| {
+            (
+                s.to_owned(),
+                format!("127.0.0.1:5000/stoat/{s}@sha256:{}", "c3".repeat(32)).into(),
+            )
+        })
+        .collect();
+    let images_file = dir.path().join("images.json");
+    std::fs::write(&images_file, serde_json::to_vec(&images).unwrap()).unwrap();
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "Faster *everything*.").unwrap();
+    let said = ok(burrow([
+        "release".as_ref(),
+        "add".as_ref(),
+        chan.as_os_str(),
+        "--version".as_ref(),
+        "0.16.3".as_ref(),
+        "--images".as_ref(),
+        images_file.as_os_str(),
+        "--notes".as_ref(),
+        notes.as_os_str(),
+    ]));
+    assert!(
+        said.starts_with("Release 0.16.3 (sequence 1) staged"),
+        "{said}"
+    );
+    ok(burrow([
+        "release".as_ref(),
+        "sign".as_ref(),
+        chan.as_os_str(),
+    ]));
+
+    let data = dir.path().join("data");
+    let root = chan.join("channel/metadata/1.root.json");
+    let url = format!("file://{}", chan.join("channel").display());
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_burrow"))
+            .args(["update", "check"])
+            .env("BURROW_DATA_DIR", &data)
+            .env("BURROW_CHANNEL_URL", &url)
+            .env("BURROW_CHANNEL_ROOT", &root)
+            .output()
+            .unwrap()
+    };
+    let said = ok(check());
+    assert!(
+        said.starts_with("Release 0.16.3 (sequence 1) of channel \"stable\" is available")
+            && said.contains("Faster *everything*."),
+        "{said}"
+    );
+
+    // Nothing configured: what to set.
+    let out = Command::new(env!("CARGO_BIN_EXE_burrow"))
+        .args(["update", "check"])
+        .env("BURROW_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No update channel is set"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // One byte of the published release changed: refused, exit 1.
+    let target = std::fs::read_dir(chan.join("channel/targets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let text = std::fs::read_to_string(&target).unwrap();
+    std::fs::write(&target, text.replace("0.16.3", "0.16.4")).unwrap();
+    let out = check();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("release.json does not match the hash"),
+        "{err}"
+    );
+}

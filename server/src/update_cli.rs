@@ -1,0 +1,193 @@
+//! `burrow release` (publishing an update channel) and `burrow update`
+//! (checking one from a headless server).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use engine::update::publish::{ChannelDir, TIMESTAMP_DAYS};
+use engine::update::{ChannelSettings, Release};
+
+use crate::config::Settings;
+
+#[derive(Subcommand)]
+pub enum ReleaseAction {
+    /// Make a new channel in DIR: keys (DIR/keys, keep them private) and
+    /// root version 1 (DIR/channel/metadata/1.root.json, the file every
+    /// Burrow following the channel is given). Publish DIR/channel.
+    Init {
+        dir: PathBuf,
+        /// The channel's name.
+        #[arg(long, default_value = "stable")]
+        name: String,
+        /// How many root keys to make.
+        #[arg(long, default_value_t = 1)]
+        root_keys: usize,
+        /// How many of them must sign a new root.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+    },
+    /// Stage a release (DIR/release.json) for the next `sign`.
+    Add(AddArgs),
+    /// Publish the staged release: sign targets, snapshot and timestamp.
+    Sign { dir: PathBuf },
+    /// Sign the timestamp again (it expires after a week; run it from cron).
+    RefreshTimestamp {
+        dir: PathBuf,
+        /// Days the new timestamp is valid.
+        #[arg(long, default_value_t = TIMESTAMP_DAYS)]
+        days: i64,
+    },
+    /// Replace every key: the next root, signed by the old root keys and
+    /// the new ones; the release is signed again with the new role keys.
+    RotateRoot { dir: PathBuf },
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    dir: PathBuf,
+    /// The release's version, major.minor.patch.
+    #[arg(long)]
+    version: String,
+    /// Its sequence (default: one above the last release).
+    #[arg(long)]
+    sequence: Option<u64>,
+    /// Markdown shown on the Updates page.
+    #[arg(long)]
+    notes: Option<PathBuf>,
+    /// A JSON map of service name to an image pinned by digest
+    /// (`repo@sha256:<64 hex>`), one per service of the stack.
+    #[arg(long)]
+    images: PathBuf,
+    /// The oldest version this release may be installed over.
+    #[arg(long)]
+    min_from_version: Option<String>,
+    /// Installs need not take a backup first.
+    #[arg(long)]
+    no_backup: bool,
+}
+
+#[derive(Subcommand)]
+pub enum UpdateAction {
+    /// Verify the channel and print the release it offers (exit 0), or why
+    /// none is offered (exit 1).
+    Check,
+}
+
+pub async fn release(action: &ReleaseAction) -> Result<(), String> {
+    match action {
+        ReleaseAction::Init {
+            dir,
+            name,
+            root_keys,
+            threshold,
+        } => {
+            let root = ChannelDir::new(dir)
+                .init(name, *root_keys, *threshold)
+                .await?;
+            println!(
+                "Channel {name:?} made. Give {} to every Burrow that follows it \
+                 (BURROW_CHANNEL_ROOT); publish {} on a web server; keep {} private.",
+                root.display(),
+                dir.join("channel").display(),
+                dir.join("keys").display()
+            );
+            Ok(())
+        }
+        ReleaseAction::Add(args) => {
+            let images = std::fs::read(&args.images)
+                .map_err(|e| format!("cannot read {}: {e}", args.images.display()))?;
+            let images = serde_json::from_slice(&images).map_err(|e| {
+                format!(
+                    "{} is not a JSON map of service to image: {e}",
+                    args.images.display()
+                )
+            })?;
+            let notes = match &args.notes {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                None => String::new(),
+            };
+            let release = Release {
+                schema: engine::update::release::SCHEMA,
+                channel: String::new(),
+                sequence: args.sequence.unwrap_or(0),
+                version: args.version.clone(),
+                min_from_version: args.min_from_version.clone(),
+                released_at: jiff::Timestamp::now().to_string(),
+                notes,
+                requires_backup: !args.no_backup,
+                images,
+                health: Default::default(),
+                migrations: Vec::new(),
+            };
+            let staged = ChannelDir::new(&args.dir).add(release)?;
+            println!(
+                "Release {} (sequence {}) staged; `burrow release sign {}` publishes it.",
+                staged.version,
+                staged.sequence,
+                args.dir.display()
+            );
+            Ok(())
+        }
+        ReleaseAction::Sign { dir } => {
+            let version = ChannelDir::new(dir).sign().await?;
+            println!("Signed (metadata version {version}).");
+            Ok(())
+        }
+        ReleaseAction::RefreshTimestamp { dir, days } => {
+            let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days);
+            let version = ChannelDir::new(dir).refresh_timestamp(until).await?;
+            println!("Timestamp version {version}, valid until {until}.");
+            Ok(())
+        }
+        ReleaseAction::RotateRoot { dir } => {
+            let version = ChannelDir::new(dir).rotate_root().await?;
+            println!(
+                "Root version {version} written, signed by the old root keys and the new ones; \
+                 the old keys are in {}.",
+                dir.join("keys/retired").display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The channel from the settings, or the sentence saying what is missing.
+pub fn channel_settings(settings: &Settings) -> Result<ChannelSettings, String> {
+    let url = settings.channel_url.clone().ok_or(
+        "No update channel is set: give its address (BURROW_CHANNEL_URL) and its root \
+         metadata (BURROW_CHANNEL_ROOT).",
+    )?;
+    let root_path = settings.channel_root.as_ref().ok_or(
+        "The update channel's root metadata is not given: set BURROW_CHANNEL_ROOT to the \
+         channel's 1.root.json.",
+    )?;
+    let root = std::fs::read(root_path)
+        .map_err(|e| format!("cannot read the channel root {}: {e}", root_path.display()))?;
+    Ok(ChannelSettings {
+        url,
+        root,
+        name: settings.channel_name.clone(),
+    })
+}
+
+pub async fn update(settings: &Settings, action: &UpdateAction) -> Result<(), String> {
+    match action {
+        UpdateAction::Check => {
+            let channel = channel_settings(settings)?;
+            let store = engine::update::channel::datastore_for(&settings.data_dir, &channel);
+            let checked = engine::update::check(&channel, &store, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let r = &checked.release;
+            println!(
+                "Release {} (sequence {}) of channel {:?} is available, released {}.",
+                r.version, r.sequence, r.channel, r.released_at
+            );
+            if !r.notes.trim().is_empty() {
+                println!("\n{}", r.notes.trim());
+            }
+            Ok(())
+        }
+    }
+}
