@@ -29,6 +29,7 @@ use crate::pages::{
     overview::OverviewPage,
     security::SecurityPage,
     setup::SetupPage,
+    updates::UpdatesPage,
     wizard::WizardPage,
 };
 
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account/security") view=SecurityPage ssr=SsrMode::Async />
                     <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
+                    <Route path=path!("updates") view=UpdatesPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

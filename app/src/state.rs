@@ -29,6 +29,8 @@ pub struct AppState {
     pub deployer: Arc<engine::deployer::Deployer>,
     /// The dashboards' shared watch of the running stack.
     pub dashboard: Arc<engine::dashboard::Hub>,
+    /// The update channel followed and its checks.
+    pub updates: Arc<engine::update::Updates>,
 }
 
 impl AppState {

@@ -88,8 +88,30 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
         vault.clone(),
         targets,
     ));
+    // A channel given by the environment wins over the Updates page's; a
+    // broken one is said at start-up and the page says why it is unused.
+    let environment = match (&settings.channel_url, &settings.channel_root) {
+        (None, None) => None,
+        _ => match crate::update_cli::channel_settings(settings) {
+            Ok(channel) => Some(channel),
+            Err(why) => {
+                tracing::warn!(%why, "the update channel from the environment is not used");
+                None
+            }
+        },
+    };
+    let updates = Arc::new(engine::update::Updates::new(
+        environment,
+        settings.data_dir.clone(),
+    ));
+    engine::update::watch::spawn_schedule(
+        updates.clone(),
+        store.clone(),
+        engine::update::watch::CHECK_EVERY,
+    );
     let state = AppState {
         deployer,
+        updates,
         dashboard: Arc::default(),
         leptos_options,
         store,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod logs;
 pub mod progress;
 pub mod status;
+pub mod updates;
 pub mod wizard;
 
 pub use logs::{LogLine, LogStream};

@@ -8,6 +8,9 @@ use crate::error::AppError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
     pub username: String,
+    /// The version the last update check found on offer (the header's badge).
+    #[serde(default)]
+    pub update: Option<String>,
 }
 
 /// Claims the install: checks the one-time token, creates the first admin,
@@ -295,9 +298,15 @@ pub async fn logout() -> Result<(), AppError> {
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<CurrentUser, AppError> {
     use super::*;
-    respond(require_user().await.map(|u| CurrentUser {
-        username: u.username,
-    }))
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        Ok(CurrentUser {
+            username: user.username,
+            update: state.updates.available(&state.store).await,
+        })
+    };
+    respond(run.await)
 }
 
 /// Signs `user_id` in on a fresh session id (no fixation).

@@ -9,6 +9,7 @@ pub mod history;
 pub mod overview;
 pub mod security;
 pub mod services;
+pub mod updates;
 pub mod wizard;
 
 #[cfg(feature = "ssr")]

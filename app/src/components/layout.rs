@@ -25,6 +25,13 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>
                 <A href="/audit">"Audit"</A>
+                <A href="/updates">"Updates"
+                    <Suspense fallback=|| ()>
+                        {move || user.get().and_then(|u| u.ok()).and_then(|u| u.update).map(|v| view! {
+                            <span class="badge ok" data-testid="update-badge" title=format!("Release {v} is available")>"new"</span>
+                        })}
+                    </Suspense>
+                </A>
             </nav>
             <details class="user-menu">
                 <summary>

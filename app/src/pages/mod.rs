@@ -10,4 +10,5 @@ pub mod not_found;
 pub mod overview;
 pub mod security;
 pub mod setup;
+pub mod updates;
 pub mod wizard;

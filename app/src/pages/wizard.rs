@@ -475,7 +475,7 @@ const LOAD_LIMIT: f64 = 256.0 * 1024.0;
 /// `target`, then checks it like typed text. Shown once hydrated; without
 /// JavaScript the text is pasted.
 #[component]
-fn LoadFile(target: String) -> impl IntoView {
+pub(crate) fn LoadFile(target: String) -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     let note = RwSignal::new(None::<String>);

@@ -124,7 +124,7 @@ pub async fn check(
 }
 
 /// The channel URL as a directory URL (trailing `/`).
-fn base_url(url: &str) -> Result<Url, ChannelError> {
+pub(crate) fn base_url(url: &str) -> Result<Url, ChannelError> {
     let mut text = url.trim().to_owned();
     if !text.ends_with('/') {
         text.push('/');

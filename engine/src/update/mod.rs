@@ -5,6 +5,8 @@
 pub mod channel;
 pub mod publish;
 pub mod release;
+pub mod watch;
 
 pub use channel::{check, ChannelError, ChannelSettings, Checked};
 pub use release::{Installed, Release};
+pub use watch::Updates;

@@ -14,4 +14,5 @@ mod history;
 mod leaks;
 mod transport;
 mod two_factor;
+mod updates;
 mod wizard;

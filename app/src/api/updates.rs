@@ -1,0 +1,64 @@
+//! The Updates page: the channel followed, checking it, setting it.
+
+use leptos::prelude::*;
+pub use wire::updates::{CheckView, UpdatesView};
+
+use crate::error::AppError;
+
+#[server(endpoint = "updates")]
+pub async fn get_updates() -> Result<UpdatesView, AppError> {
+    use super::*;
+    let run = async {
+        require_user().await?;
+        let state = state();
+        Ok(state.updates.view(&state.store).await?)
+    };
+    respond(run.await)
+}
+
+/// Checks the channel now (verified with TUF); the outcome is recorded
+/// and shown on the page.
+#[server(endpoint = "updates/check")]
+pub async fn check_updates() -> Result<CheckView, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let checked = state
+            .updates
+            .check_now(&state.store, &user.username)
+            .await?;
+        leptos_axum::redirect("/updates");
+        Ok(checked)
+    };
+    respond(run.await)
+}
+
+/// Sets the channel: its address, its root metadata (pasted), its name.
+#[server(endpoint = "updates/channel")]
+pub async fn save_channel(
+    url: String,
+    root: String,
+    #[server(default)] name: String,
+) -> Result<(), AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        state
+            .updates
+            .save_channel(&state.store, &url, &root, &name, &user.username)
+            .await
+            .map_err(|errors| AppError::Fields {
+                errors,
+                // The root is public; long, so it is kept only when short.
+                kept: vec![
+                    ("url".to_owned(), url.chars().take(512).collect()),
+                    ("name".to_owned(), name.chars().take(64).collect()),
+                ],
+            })?;
+        leptos_axum::redirect("/updates");
+        Ok(())
+    };
+    respond(run.await)
+}

@@ -1,0 +1,142 @@
+//! Updates: the channel this install follows (set here, or by the
+//! environment), the release it offers after a verified check, "Check now".
+//! Installing from here comes with the rollout (stack-wide, with automatic
+//! rollback). Plain forms: works without JavaScript too.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use wire::updates::{ChannelView, CheckView, UpdatesView};
+
+use crate::api::updates::{get_updates, CheckUpdates, SaveChannel};
+use crate::components::field::{Field, FormError, LoadError};
+use crate::pages::deploy::when;
+use crate::pages::wizard::LoadFile;
+
+#[component]
+pub fn UpdatesPage() -> impl IntoView {
+    let check = ServerAction::<CheckUpdates>::new();
+    let save = ServerAction::<SaveChannel>::new();
+    let data = Resource::new(
+        move || (check.version().get(), save.version().get()),
+        |_| get_updates(),
+    );
+    view! {
+        <Title text="Updates" />
+        <h1>"Updates"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                data.get()
+                    .map(|result| match result {
+                        Ok(view) => view! { <UpdatesCards view check save /> }.into_any(),
+                        Err(e) => view! { <LoadError error=e /> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn UpdatesCards(
+    view: UpdatesView,
+    check: ServerAction<CheckUpdates>,
+    save: ServerAction<SaveChannel>,
+) -> impl IntoView {
+    let check_error = move || check.value().get().and_then(|r| r.err());
+    let has_channel = view.channel.is_some();
+    let from_env = view.channel.as_ref().is_some_and(|c| c.from_environment);
+    view! {
+        <section class="card" data-testid="update-offer">
+            <h2>"Available"</h2>
+            {match view.last_check.clone() {
+                Some(last) => view! { <LastCheck last /> }.into_any(),
+                None if has_channel => view! { <p class="muted">"Not checked yet."</p> }.into_any(),
+                None => view! { <p class="muted">"Set the channel below, then check."</p> }.into_any(),
+            }}
+            <ActionForm action=check>
+                <FormError message=Signal::derive(move || check_error().map(|e| e.to_string())) />
+                <button type="submit" class="primary" disabled=!has_channel>"Check now"</button>
+            </ActionForm>
+            <p class="hint">"Burrow also checks every 6 hours. Installing a release from here (every service at once, a backup first, the whole stack rolled back automatically when anything fails) is the next step of this console; until then a release is installed with a new revision on the Deploy page."</p>
+        </section>
+        <section class="card">
+            <h2>"Channel"</h2>
+            {view.channel.clone().map(|c| view! { <ChannelInfo channel=c /> })}
+            {(!from_env).then(|| view! { <ChannelForm save channel=view.channel.clone() /> })}
+        </section>
+    }
+}
+
+#[component]
+fn LastCheck(last: CheckView) -> impl IntoView {
+    let at = when(last.checked_at);
+    match (last.release, last.refusal) {
+        (Some(r), _) => view! {
+            <p data-testid="update-available">
+                <span class="badge ok">"available"</span>
+                {format!(" Release {} (sequence {}) of channel {}, released {}.", r.version, r.sequence, r.channel, r.released_at)}
+            </p>
+            {(!r.notes.trim().is_empty()).then(|| view! { <pre class="notes" data-testid="update-notes">{r.notes.clone()}</pre> })}
+            {r.requires_backup.then(|| view! { <p class="muted">"It asks for a backup before it is installed."</p> })}
+            <p class="muted">{format!("Checked {at}; signatures, versions and expiry verified.")}</p>
+        }
+        .into_any(),
+        (None, Some(why)) => view! {
+            <p data-testid="update-refusal"><span class="badge failed">"nothing offered"</span>" "{why}</p>
+            <p class="muted">{format!("Checked {at}.")}</p>
+        }
+        .into_any(),
+        (None, None) => view! { <p class="muted">{format!("Checked {at}.")}</p> }.into_any(),
+    }
+}
+
+#[component]
+fn ChannelInfo(channel: ChannelView) -> impl IntoView {
+    view! {
+        <dl class="facts" data-testid="update-channel">
+            <dt>"Address"</dt><dd><code>{channel.url.clone()}</code></dd>
+            <dt>"Channel"</dt><dd>{channel.name.clone()}</dd>
+            <dt>"Root given"</dt><dd>{format!("version {}", channel.root_version)}</dd>
+        </dl>
+        {channel.from_environment.then(|| view! {
+            <p class="muted">"Set by BURROW_CHANNEL_URL and BURROW_CHANNEL_ROOT; change it there."</p>
+        })}
+    }
+}
+
+#[component]
+fn ChannelForm(save: ServerAction<SaveChannel>, channel: Option<ChannelView>) -> impl IntoView {
+    let error = move || save.value().get().and_then(|r| r.err());
+    let (url, name) = channel
+        .map(|c| (c.url, c.name))
+        .unwrap_or_else(|| (String::new(), "stable".to_owned()));
+    let url = StoredValue::new(url);
+    let name = StoredValue::new(name);
+    view! {
+        <ActionForm action=save attr:novalidate=true>
+            <FormError message=Signal::derive(move || error().and_then(|e| e.form_message())) />
+            <Field
+                label="Channel address"
+                name="url"
+                hint="Where the channel's metadata/ and targets/ are served: https://…, or file:///… for a directory on this machine."
+                error=Signal::derive(move || error().and_then(|e| e.for_field("url")))
+                value=Signal::derive(move || error().and_then(|e| e.kept("url")).or_else(|| Some(url.get_value())))
+            />
+            <Field
+                label="Channel name"
+                name="name"
+                hint="A release for another channel is refused."
+                error=Signal::derive(move || error().and_then(|e| e.for_field("name")))
+                value=Signal::derive(move || error().and_then(|e| e.kept("name")).or_else(|| Some(name.get_value())))
+            />
+            <div class="field" class:has-error=move || error().and_then(|e| e.for_field("root")).is_some()>
+                <label for="field-root">"Root metadata (1.root.json)"</label>
+                <textarea id="field-root" name="root" rows="6" class="code" spellcheck="false"
+                    aria-invalid=move || error().and_then(|e| e.for_field("root")).is_some().to_string()></textarea>
+                <LoadFile target="field-root".to_owned() />
+                <p class="hint">"The file its publisher made with `burrow release init`, handed over out of band: every release is verified from it."</p>
+                {move || error().and_then(|e| e.for_field("root")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+            </div>
+            <button type="submit">"Save channel"</button>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,277 @@
+//! The channel this install follows (set on the Updates page, or by
+//! `BURROW_CHANNEL_*`, which win), checks of it (now, and on a schedule)
+//! recorded with their outcome, and the latest outcome for the pages.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wire::updates::{ChannelView, CheckView, ReleaseView, UpdatesView};
+
+use super::channel::{self, ChannelSettings};
+use super::release::Release;
+use crate::{now_unix, EngineError, Store};
+
+/// How often the channel is checked by default.
+pub const CHECK_EVERY: Duration = Duration::from_secs(6 * 60 * 60);
+/// Checks kept in the database.
+const KEEP_CHECKS: i64 = 100;
+
+/// Updates for one install.
+pub struct Updates {
+    /// From the environment; wins over the page's.
+    environment: Option<ChannelSettings>,
+    data_dir: PathBuf,
+    /// One check at a time.
+    checking: tokio::sync::Mutex<()>,
+}
+
+impl Updates {
+    pub fn new(environment: Option<ChannelSettings>, data_dir: PathBuf) -> Self {
+        Self {
+            environment,
+            data_dir,
+            checking: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The channel followed, and whether the environment set it.
+    pub async fn channel(
+        &self,
+        store: &Store,
+    ) -> Result<Option<(ChannelSettings, bool)>, EngineError> {
+        if let Some(env) = &self.environment {
+            return Ok(Some((env.clone(), true)));
+        }
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT url, root, name FROM update_channel WHERE id = 1")
+                .fetch_optional(store.pool())
+                .await?;
+        Ok(row.map(|(url, root, name)| {
+            (
+                ChannelSettings {
+                    url,
+                    root: root.into_bytes(),
+                    name,
+                },
+                false,
+            )
+        }))
+    }
+
+    /// Saves the channel typed on the page; problems by field (`url`,
+    /// `root`, `name`), nothing saved then.
+    pub async fn save_channel(
+        &self,
+        store: &Store,
+        url: &str,
+        root: &str,
+        name: &str,
+        actor: &str,
+    ) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        if self.environment.is_some() {
+            problems.push((
+                "url".to_owned(),
+                "The channel is set by BURROW_CHANNEL_URL and BURROW_CHANNEL_ROOT: change it \
+                 there."
+                    .to_owned(),
+            ));
+            return Err(problems);
+        }
+        if let Err(e) = channel::base_url(url) {
+            problems.push(("url".to_owned(), e.to_string()));
+        }
+        if let Err(why) = root_version(root.as_bytes()) {
+            problems.push(("root".to_owned(), why));
+        }
+        let name = if name.trim().is_empty() {
+            "stable"
+        } else {
+            name.trim()
+        };
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            problems.push((
+                "name".to_owned(),
+                "A channel name is letters, digits and '-' (e.g. stable).".to_owned(),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let saved = sqlx::query(
+            "INSERT INTO update_channel (id, url, root, name, updated_at) VALUES (1, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url, root = excluded.root, \
+             name = excluded.name, updated_at = excluded.updated_at",
+        )
+        .bind(url.trim())
+        .bind(root.trim())
+        .bind(name)
+        .bind(now_unix())
+        .execute(store.pool())
+        .await;
+        if let Err(e) = saved {
+            return Err(vec![(
+                "url".to_owned(),
+                format!("It could not be saved: {e}."),
+            )]);
+        }
+        let _ = store
+            .record(
+                actor,
+                None,
+                "update channel",
+                crate::audit::Outcome::Success,
+                Some(url.trim()),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Checks the channel now and records the outcome.
+    pub async fn check_now(&self, store: &Store, actor: &str) -> Result<CheckView, EngineError> {
+        let _one = self.checking.lock().await;
+        let outcome = match self.channel(store).await? {
+            None => Err(
+                "No update channel is set: give its address and root metadata below \
+                         (or BURROW_CHANNEL_URL and BURROW_CHANNEL_ROOT)."
+                    .to_owned(),
+            ),
+            Some((settings, _)) => {
+                let datastore = channel::datastore_for(&self.data_dir, &settings);
+                channel::check(&settings, &datastore, None)
+                    .await
+                    .map(|c| c.release)
+                    .map_err(|e| e.0)
+            }
+        };
+        let now = now_unix();
+        let (release, refusal) = match &outcome {
+            Ok(r) => (serde_json::to_string(r).ok(), None),
+            Err(why) => (None, Some(why.clone())),
+        };
+        sqlx::query("INSERT INTO update_checks (checked_at, release, refusal) VALUES (?, ?, ?)")
+            .bind(now)
+            .bind(&release)
+            .bind(&refusal)
+            .execute(store.pool())
+            .await?;
+        sqlx::query(
+            "DELETE FROM update_checks WHERE id NOT IN \
+             (SELECT id FROM update_checks ORDER BY id DESC LIMIT ?)",
+        )
+        .bind(KEEP_CHECKS)
+        .execute(store.pool())
+        .await?;
+        let detail = match &outcome {
+            Ok(r) => format!("{} (sequence {}) offered", r.version, r.sequence),
+            Err(why) => why.clone(),
+        };
+        store
+            .record(
+                actor,
+                None,
+                "update check",
+                if outcome.is_ok() {
+                    crate::audit::Outcome::Success
+                } else {
+                    crate::audit::Outcome::Failure
+                },
+                Some(&detail),
+            )
+            .await?;
+        Ok(view_of(now, outcome))
+    }
+
+    /// The last check's outcome.
+    pub async fn last_check(&self, store: &Store) -> Result<Option<CheckView>, EngineError> {
+        let row: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT checked_at, release, refusal FROM update_checks ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(store.pool())
+        .await?;
+        Ok(row.map(|(at, release, refusal)| {
+            // A stored release that no longer reads is shown as the reason.
+            let outcome = match (release, refusal) {
+                (Some(json), _) => Release::parse(json.as_bytes()),
+                (None, Some(why)) => Err(why),
+                (None, None) => Err("The check recorded no outcome.".to_owned()),
+            };
+            view_of(at, outcome)
+        }))
+    }
+
+    /// What the Updates page shows.
+    pub async fn view(&self, store: &Store) -> Result<UpdatesView, EngineError> {
+        let channel = self.channel(store).await?.map(|(s, env)| ChannelView {
+            url: s.url.clone(),
+            name: s.name.clone(),
+            root_version: root_version(&s.root).unwrap_or(0),
+            from_environment: env,
+        });
+        Ok(UpdatesView {
+            channel,
+            last_check: self.last_check(store).await?,
+        })
+    }
+
+    /// The version a check found on offer, for the header's badge.
+    pub async fn available(&self, store: &Store) -> Option<String> {
+        self.last_check(store)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.release)
+            .map(|r| r.version)
+    }
+}
+
+fn view_of(at: i64, outcome: Result<Release, String>) -> CheckView {
+    match outcome {
+        Ok(r) => CheckView {
+            checked_at: at,
+            release: Some(ReleaseView {
+                version: r.version,
+                sequence: r.sequence,
+                channel: r.channel,
+                released_at: r.released_at,
+                notes: r.notes,
+                requires_backup: r.requires_backup,
+            }),
+            refusal: None,
+        },
+        Err(why) => CheckView {
+            checked_at: at,
+            release: None,
+            refusal: Some(why),
+        },
+    }
+}
+
+/// The version of a TUF root given as text, or why it is none.
+pub fn root_version(root: &[u8]) -> Result<u64, String> {
+    let parsed: tough::schema::Signed<tough::schema::Root> =
+        serde_json::from_slice(root).map_err(|e| {
+            format!(
+                "This is not a TUF root (the channel's 1.root.json): {e}. Paste the file \
+                 `burrow release init` made."
+            )
+        })?;
+    Ok(parsed.signed.version.get())
+}
+
+/// Checks the channel every `every` (the first time after a minute), as
+/// `system`, while the process runs.
+pub fn spawn_schedule(updates: Arc<Updates>, store: Store, every: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60).min(every)).await;
+        loop {
+            if let Ok(Some(_)) = updates.channel(&store).await {
+                if let Err(e) = updates.check_now(&store, "system").await {
+                    tracing::warn!(error = %e, "scheduled update check failed");
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}

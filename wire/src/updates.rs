@@ -1,0 +1,39 @@
+//! The Updates page's view: the channel followed and the last check.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdatesView {
+    pub channel: Option<ChannelView>,
+    pub last_check: Option<CheckView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub url: String,
+    pub name: String,
+    /// The version of the root given (1 for a new channel).
+    pub root_version: u64,
+    /// Set by BURROW_CHANNEL_URL / BURROW_CHANNEL_ROOT (read-only here).
+    pub from_environment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckView {
+    /// Unix seconds.
+    pub checked_at: i64,
+    pub release: Option<ReleaseView>,
+    /// Why no release is offered.
+    pub refusal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseView {
+    pub version: String,
+    pub sequence: u64,
+    pub channel: String,
+    pub released_at: String,
+    /// Markdown, shown as text.
+    pub notes: String,
+    pub requires_backup: bool,
+}
