@@ -278,6 +278,41 @@ pub struct Secrets {
     pub s3_secret_key: Password,
 }
 
+impl Secrets {
+    /// For a volume whose data is initialised with secrets (the database's
+    /// users and keyfile, Redis', RabbitMQ's and MinIO's credentials, the
+    /// files encryption key of what MinIO stores): a fingerprint of those
+    /// secrets (SHA-256 over them, domain-separated; not reversible). The
+    /// same secrets give the same fingerprint; `None` for other volumes.
+    pub fn volume_fingerprint(&self, volume: &str) -> Option<String> {
+        let parts: Vec<&str> = match volume {
+            "mongo-data" | "mongo-config" => vec![
+                self.mongo_root_password.expose(),
+                self.mongo_user_password.expose(),
+                self.mongo_keyfile.expose(),
+            ],
+            "redis-data" => vec![self.redis_password.expose()],
+            "rabbit-data" => vec![self.rabbit_password.expose()],
+            "minio-data" => vec![
+                self.s3_access_key.expose(),
+                self.s3_secret_key.expose(),
+                self.files_encryption_key.expose(),
+            ],
+            _ => return None,
+        };
+        let mut hash = Sha256::new();
+        hash.update(b"burrow volume secrets v1\0");
+        hash.update(volume.as_bytes());
+        for part in parts {
+            hash.update(b"\0");
+            hash.update(part.as_bytes());
+        }
+        let mut hex = hex::encode(hash.finalize());
+        hex.truncate(32);
+        Some(hex)
+    }
+}
+
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secrets { <redacted> }")
@@ -426,6 +461,39 @@ mod tests {
 
     fn seed() -> Seed {
         Seed::parse("0123456789abcdef0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn volume_fingerprints_follow_only_the_secrets_of_their_data() {
+        let a = Secrets::derive(&seed());
+        let same = Secrets::derive(&seed());
+        for v in [
+            "mongo-data",
+            "mongo-config",
+            "redis-data",
+            "rabbit-data",
+            "minio-data",
+        ] {
+            let fp = a.volume_fingerprint(v).unwrap();
+            assert_eq!(fp.len(), 32);
+            assert_eq!(Some(&fp), same.volume_fingerprint(v).as_ref(), "{v}");
+        }
+        assert_ne!(
+            a.volume_fingerprint("mongo-data"),
+            a.volume_fingerprint("mongo-config")
+        );
+        assert_eq!(a.volume_fingerprint("caddy-data"), None);
+        // Another Redis password changes Redis' volume only.
+        let mut b = Secrets::derive(&seed());
+        b.redis_password = Password::parse("another-redis-password-0123456789").unwrap();
+        assert_ne!(
+            a.volume_fingerprint("redis-data"),
+            b.volume_fingerprint("redis-data")
+        );
+        assert_eq!(
+            a.volume_fingerprint("minio-data"),
+            b.volume_fingerprint("minio-data")
+        );
     }
 
     #[test]

@@ -74,6 +74,18 @@ pub enum DeployError {
         reason: String,
     },
 
+    /// An existing data volume was initialised with other secrets than
+    /// the ones this deploy renders with: starting would only fail later
+    /// ("Authentication failed"), or worse, mix two installs' data.
+    #[error(
+        "the volume {volume} holds data made with other secrets than this install's (a \
+         reinstall that lost its data folder, or another stack named {stack}); nothing was \
+         changed. Either bring this data's own secrets back (restore the backup, or the data \
+         folder with its secrets.key, that made it), or start empty: remove the stack's volumes \
+         (`burrow down --config stack.toml --volumes`), which deletes that data"
+    )]
+    SecretsMismatch { volume: String, stack: String },
+
     #[error("{context} failed: {}", docker_message(source))]
     Docker {
         context: String,

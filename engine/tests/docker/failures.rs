@@ -239,3 +239,59 @@ async fn daemon_that_goes_away_mid_deploy_is_a_sentence_and_deploying_again_conv
         "{report:?}"
     );
 }
+
+/// A stack's data volumes carry the fingerprint of the secrets that made
+/// their data; deploying with other secrets (a reinstall that lost its data
+/// folder) is refused before anything changes, with the ways out.
+#[tokio::test]
+async fn other_secrets_on_existing_data_are_refused_before_anything_changes() {
+    use stack::secrets::{Secrets, Seed};
+    let mut kit = Kit::new("bt-secrets");
+    let _cleanup = kit.cleanup();
+    let target = target().await;
+    let (tx, mut rx) = channel();
+    let plan = kit.subset(&["redis"]);
+    target
+        .apply(
+            &kit.request_for(plan.clone(), 1),
+            &ApplyOptions::default(),
+            &tx,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
+    let fingerprint = plan.volume_fingerprints["redis-data"].clone();
+    let labelled = sh("docker volume inspect bt-secrets_redis-data \
+         --format '{{index .Labels \"burrow.secrets-fingerprint\"}}'");
+    assert_eq!(labelled.trim(), fingerprint);
+    // The fingerprint is no secret's value.
+    assert!(!fingerprint.contains(kit.secrets.redis_password.expose()));
+    let before = containers("bt-secrets");
+
+    // The same stack name with other secrets: refused, nothing touched.
+    kit.secrets =
+        Secrets::derive(&Seed::parse("ffeeddccbbaa99887766554433221100ffeeddccbbaa9988").unwrap());
+    drain(&mut rx);
+    let err = target
+        .apply(
+            &kit.request_for(kit.subset(&["redis"]), 2),
+            &ApplyOptions::default(),
+            &tx,
+        )
+        .await
+        .expect_err("other secrets on the same data must be refused");
+    assert!(
+        matches!(&err, DeployError::SecretsMismatch { volume, .. } if volume == "bt-secrets_redis-data"),
+        "{err}"
+    );
+    let said = err.to_string();
+    assert!(
+        said.contains("nothing was changed")
+            && said.contains("restore the backup")
+            && said.contains("--volumes"),
+        "{said}"
+    );
+    assert_eq!(containers("bt-secrets"), before, "a container was touched");
+    assert!(drain(&mut rx)
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Failed { .. })));
+}

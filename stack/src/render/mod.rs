@@ -251,6 +251,10 @@ pub struct Plan {
     pub services: Vec<ServiceSpec>,
     /// Named volumes the services use.
     pub volumes: Vec<String>,
+    /// Volume -> fingerprint of the secrets that initialise its data
+    /// ([`crate::secrets::Secrets::volume_fingerprint`]): a deploy with
+    /// other secrets onto an existing volume is refused.
+    pub volume_fingerprints: BTreeMap<String, String>,
     /// `compose.yml`; needs the secret files of [`Plan::files`] beside it.
     pub compose: String,
     /// One object per manifest, in apply order.
@@ -314,10 +318,15 @@ pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
     volumes.dedup();
     let compose = compose::render(&services, &volumes);
     let kubernetes = kubernetes::render(config, secrets, &files);
+    let volume_fingerprints = volumes
+        .iter()
+        .filter_map(|v| Some((v.clone(), secrets.volume_fingerprint(v)?)))
+        .collect();
     Plan {
         files,
         services,
         volumes,
+        volume_fingerprints,
         compose,
         kubernetes,
     }

@@ -53,6 +53,9 @@ pub(super) async fn apply(
     let stack = req.stack.as_str();
     let plan = &req.plan;
     check_plan(plan, &req.host_files).map_err(fail)?;
+    resources::check_volume_secrets(docker, stack, &plan.volume_fingerprints)
+        .await
+        .map_err(fail)?;
     let images = images::ensure(docker, plan, progress).await.map_err(fail)?;
     let existing = stack_containers(docker, stack).await.map_err(fail)?;
     let ctx = Context {
@@ -116,7 +119,7 @@ pub(super) async fn apply(
     resources::ensure_network(docker, stack)
         .await
         .map_err(fail)?;
-    resources::ensure_volumes(docker, stack, &plan.volumes)
+    resources::ensure_volumes(docker, stack, &plan.volumes, &plan.volume_fingerprints)
         .await
         .map_err(fail)?;
     for (service, id) in &obsolete {

@@ -59,6 +59,8 @@ pub(crate) mod label {
     pub const ONE_SHOT: &str = "burrow.one-shot";
     /// Dependency order of the service, to list services in that order.
     pub const ORDER: &str = "burrow.order";
+    /// On a data volume: the fingerprint of the secrets that initialised it.
+    pub const SECRETS: &str = "burrow.secrets-fingerprint";
 }
 
 /// A Docker daemon Burrow deploys to.

@@ -82,18 +82,53 @@ pub(super) async fn ensure_network(docker: &Docker, stack: &str) -> Result<(), D
     }
 }
 
-/// Creates `<stack>_<volume>` for each volume (an existing one is kept).
+/// Refuses, before anything changes, a plan whose secrets differ from the
+/// ones an existing data volume was initialised with (its label). A volume
+/// without the label (made before Burrow kept it) cannot tell and passes.
+pub(super) async fn check_volume_secrets(
+    docker: &Docker,
+    stack: &str,
+    fingerprints: &std::collections::BTreeMap<String, String>,
+) -> Result<(), DeployError> {
+    for (v, wanted) in fingerprints {
+        let name = volume_name(stack, v);
+        let volume = match docker.inspect_volume(&name).await {
+            Ok(volume) => volume,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => continue,
+            Err(e) => return Err(DeployError::docker(format!("inspecting volume {name}"))(e)),
+        };
+        if let Some(found) = volume.labels.get(label::SECRETS) {
+            if found != wanted {
+                return Err(DeployError::SecretsMismatch {
+                    volume: name,
+                    stack: stack.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates `<stack>_<volume>` for each volume (an existing one is kept),
+/// labelled with the fingerprint of the secrets its data is made with.
 pub(super) async fn ensure_volumes(
     docker: &Docker,
     stack: &str,
     volumes: &[String],
+    fingerprints: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), DeployError> {
     for v in volumes {
         let name = volume_name(stack, v);
+        let mut labels = stack_labels(stack);
+        if let Some(fingerprint) = fingerprints.get(v) {
+            labels.insert(label::SECRETS.to_owned(), fingerprint.clone());
+        }
         docker
             .create_volume(VolumeCreateRequest {
                 name: Some(name.clone()),
-                labels: Some(stack_labels(stack)),
+                labels: Some(labels),
                 ..Default::default()
             })
             .await
