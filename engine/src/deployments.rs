@@ -12,6 +12,9 @@ use crate::{now_unix, EngineError, Store};
 pub enum DeploymentKind {
     Apply,
     Down,
+    /// A backup taken, or one restored (then an apply follows).
+    Backup,
+    Restore,
 }
 
 impl DeploymentKind {
@@ -19,6 +22,8 @@ impl DeploymentKind {
         match self {
             Self::Apply => "apply",
             Self::Down => "down",
+            Self::Backup => "backup",
+            Self::Restore => "restore",
         }
     }
 }

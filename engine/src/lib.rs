@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod acme_log;
 pub mod audit;
+pub mod backup;
 pub mod certs;
 pub mod chat_probe;
 pub mod console_hosts;

@@ -316,6 +316,26 @@ impl Targets {
         }
     }
 
+    /// The Docker daemon of `settings` itself (backups read its volumes);
+    /// a Kubernetes target is refused with a sentence.
+    pub async fn docker_for(
+        &self,
+        settings: &TargetSettings,
+    ) -> Result<Arc<DockerTarget>, DeployError> {
+        match settings {
+            TargetSettings::Kubernetes { .. } => Err(DeployError::Unsupported {
+                message: KUBERNETES_NOT_YET.to_owned(),
+            }),
+            TargetSettings::Docker { url, tls } => {
+                let tls = match tls {
+                    Some(version) => Some(self.kept_tls(url.as_deref(), *version).await?),
+                    None => None,
+                };
+                self.docker_within(url.as_deref(), tls.as_ref(), None).await
+            }
+        }
+    }
+
     /// Version `version` of the kept Docker TLS settings.
     async fn kept_tls(&self, url: Option<&str>, version: i64) -> Result<DockerTls, DeployError> {
         let unreadable = |why: String| DeployError::Unreachable {

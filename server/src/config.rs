@@ -77,6 +77,10 @@ pub struct Settings {
     /// The channel this install follows; a release for another is refused.
     #[arg(long, env = "BURROW_CHANNEL_NAME", default_value = "stable")]
     pub channel_name: String,
+
+    /// Backups kept under the data dir (the oldest go first).
+    #[arg(long, env = "BURROW_BACKUP_KEEP", default_value_t = engine::backup::KEEP)]
+    pub backup_keep: usize,
 }
 
 impl Settings {
@@ -103,6 +107,7 @@ impl Settings {
             channel_url: None,
             channel_root: None,
             channel_name: "stable".to_owned(),
+            backup_keep: engine::backup::KEEP,
         }
     }
 }

@@ -69,7 +69,7 @@ fn read_config(path: &Path) -> Result<stack::model::StackConfig, String> {
     }
 }
 
-async fn deployer(settings: &Settings) -> Result<Deployer, String> {
+pub(crate) async fn deployer(settings: &Settings) -> Result<Deployer, String> {
     let store = Store::open(&settings.data_dir)
         .await
         .map_err(|e| e.to_string())?;

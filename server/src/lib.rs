@@ -2,6 +2,7 @@
 //! and startup. `main.rs` only parses the command line and calls in here.
 
 pub mod admin;
+pub mod backup_cli;
 pub mod config;
 pub mod deploy_cli;
 pub mod downloads;

@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Backups of the stack's configuration and data volumes.
+    Backup {
+        #[command(subcommand)]
+        action: burrow_server::backup_cli::BackupAction,
+    },
     /// Publish an update channel (a TUF repository in a directory).
     Release {
         #[command(subcommand)]
@@ -135,6 +140,7 @@ async fn main() -> ExitCode {
             .await
             .map(|sentence| println!("{sentence}"))
             .map_err(|e| e.to_string()),
+        Command::Backup { action } => burrow_server::backup_cli::run(&cli.settings, &action).await,
         Command::Release { action } => burrow_server::update_cli::release(&action).await,
         Command::Update { action } => {
             burrow_server::update_cli::update(&cli.settings, &action).await

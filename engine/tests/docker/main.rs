@@ -5,6 +5,7 @@
 
 mod acme;
 mod apply;
+mod backup;
 mod failures;
 mod pull;
 mod routes;

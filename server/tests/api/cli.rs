@@ -298,6 +298,31 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     );
     assert_eq!(hashes(STACK), off_hashes);
 
+    // A backup from the shell: listed, with the data volumes.
+    let (none, _) = bare(&["backup", "list"]);
+    assert!(none.starts_with("No backups yet"), "{none}");
+    let (taken, _) = bare(&["backup", "create"]);
+    assert!(
+        taken.starts_with("Backup ") && taken.contains("revision 2 and 5 volume(s)"),
+        "{taken}"
+    );
+    let (list, _) = bare(&["backup", "list"]);
+    let id = taken.split_whitespace().nth(1).unwrap();
+    assert!(
+        list.starts_with(id) && list.contains("revision 2  5 volume(s)"),
+        "{list}"
+    );
+    let after = containers(STACK);
+    assert_eq!(after.len(), 15, "{after:#?}");
+    for (service, state) in &after {
+        let want = if service == "createbuckets" {
+            "exited"
+        } else {
+            "running"
+        };
+        assert!(state.ends_with(want), "{service} after the backup: {state}");
+    }
+
     // Without autumn and crond, MinIO goes too; asked to, so does its data.
     let volumes = |s: &str| {
         sh(&format!(

@@ -31,6 +31,7 @@ mod resources;
 mod start;
 mod status;
 mod tls;
+mod volume_data;
 pub use tls::{DockerTls, TlsPart};
 
 use std::collections::HashMap;

@@ -1,0 +1,137 @@
+//! Backups against the real daemon: the test-kit stack deployed through
+//! the deployer, a file put into Redis' volume, a backup taken (the data
+//! services stopped while read and running again after), every volume
+//! deleted, the backup restored: the file is back and the stack runs. A
+//! damaged archive is refused.
+
+use engine::backup::Backups;
+use engine::deploy::{ApplyOptions, Target};
+use engine::targets::TargetSettings;
+
+use crate::support::*;
+
+fn running(stack: &str, service: &str) -> bool {
+    sh(&format!(
+        "docker inspect --format '{{{{.State.Running}}}}' {stack}-{service}"
+    ))
+    .trim()
+        == "true"
+}
+
+#[tokio::test]
+async fn a_restored_backup_brings_a_volume_file_back() {
+    let kit = Kit::new("bt-backup");
+    let _cleanup = kit.cleanup();
+    let docker = target().await;
+    let setup = Setup::new().await;
+    let (meta, _) = setup
+        .store
+        .save_revision(
+            &setup.vault,
+            &kit.config,
+            &TargetSettings::local_docker(),
+            "test",
+            None,
+        )
+        .await
+        .unwrap();
+    let revision = setup
+        .store
+        .revision(&setup.vault, meta.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let applied = setup
+        .deployer
+        .apply(revision, "test", &ApplyOptions::default(), None)
+        .await
+        .unwrap();
+    applied
+        .result
+        .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+
+    let marker = setup.dir.path().join("marker");
+    std::fs::write(&marker, "kept by the backup").unwrap();
+    sh(&format!(
+        "docker cp {} bt-backup-redis:/data/burrow-marker",
+        marker.display()
+    ));
+
+    let backups = Backups::new(setup.dir.path(), 5);
+    let taken = backups
+        .create(&setup.deployer, "test")
+        .await
+        .unwrap_or_else(|e| panic!("backup failed: {e}"));
+    let volumes: Vec<&str> = taken.volumes.iter().map(|v| v.volume.as_str()).collect();
+    assert_eq!(
+        volumes,
+        [
+            "minio-data",
+            "mongo-config",
+            "mongo-data",
+            "rabbit-data",
+            "redis-data"
+        ]
+    );
+    assert!(taken
+        .volumes
+        .iter()
+        .all(|v| v.fingerprint.is_some() && v.bytes > 0));
+    for service in ["database", "redis", "rabbit", "minio"] {
+        assert!(
+            running("bt-backup", service),
+            "{service} was not started again"
+        );
+    }
+    assert_eq!(backups.list(), std::slice::from_ref(&taken));
+    let archive = setup.dir.path().join(format!("backups/{}.tar", taken.id));
+    assert!(archive.is_file());
+
+    // The data is lost...
+    let (tx, _rx) = channel();
+    docker.remove("bt-backup", true, &tx).await.unwrap();
+    assert!(
+        sh("docker volume ls -q --filter label=burrow.stack=bt-backup")
+            .trim()
+            .is_empty()
+    );
+    // ...and comes back.
+    backups
+        .restore(&setup.deployer, &taken.id, "test")
+        .await
+        .unwrap_or_else(|e| panic!("restore failed: {e}"));
+    let back = sh("docker cp bt-backup-redis:/data/burrow-marker - | tar -xO");
+    assert_eq!(back, "kept by the backup");
+    let label = sh("docker volume inspect bt-backup_redis-data \
+         --format '{{index .Labels \"burrow.secrets-fingerprint\"}}'");
+    let redis = taken
+        .volumes
+        .iter()
+        .find(|v| v.volume == "redis-data")
+        .unwrap();
+    assert_eq!(Some(label.trim()), redis.fingerprint.as_deref());
+    assert!(running("bt-backup", "api"));
+
+    // One byte of the archive changed: refused, nothing touched.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 2000;
+    bytes[last] ^= 0x01;
+    std::fs::write(&archive, bytes).unwrap();
+    let err = backups
+        .restore(&setup.deployer, &taken.id, "test")
+        .await
+        .expect_err("a damaged backup is refused");
+    assert!(
+        err.to_string().contains("does not match its checksum"),
+        "{err}"
+    );
+    assert!(running("bt-backup", "redis"));
+    let unknown = backups
+        .restore(&setup.deployer, "../etc", "test")
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().starts_with("There is no backup"),
+        "{unknown}"
+    );
+}
