@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod publish;
 pub mod release;
+pub mod rollout;
 pub mod watch;
 
 pub use channel::{check, ChannelError, ChannelSettings, Checked};
