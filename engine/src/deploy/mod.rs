@@ -55,6 +55,12 @@ pub struct ApplyOptions {
     /// more (the data of services turned off). Off: they are kept, so
     /// turning a service back on finds its data again.
     pub prune_volumes: bool,
+    /// A rollout's id: a container to be replaced (or removed) is parked
+    /// instead (stopped, renamed `<name>--parked-<id>`, kept with its
+    /// image) and new containers are labelled with the id, so
+    /// [`Target::unpark`] can put the exact previous containers back and
+    /// [`Target::drop_parked`] can commit.
+    pub park: Option<String>,
 }
 
 /// What an apply did, by service name.
@@ -120,6 +126,27 @@ pub trait Target: Send + Sync {
         tail: usize,
         follow: bool,
     ) -> BoxStream<'static, Result<LogLine, DeployError>>;
+
+    /// Undoes rollout `rollout`: for every container it parked, what runs
+    /// under that name now is removed and the parked one renamed back and
+    /// started (one-shots stay stopped). Idempotent, and nothing once the
+    /// rollout is committed. (Services a release added are removed by
+    /// applying the previous revision again.) The services put back.
+    async fn unpark(&self, stack: &str, rollout: &str) -> Result<Vec<String>, DeployError> {
+        let _ = (stack, rollout);
+        Err(DeployError::Unsupported {
+            message: "this target cannot roll back parked containers".to_owned(),
+        })
+    }
+
+    /// Commits rollout `rollout`: its parked containers removed.
+    /// Idempotent. The services whose parked container went.
+    async fn drop_parked(&self, stack: &str, rollout: &str) -> Result<Vec<String>, DeployError> {
+        let _ = (stack, rollout);
+        Err(DeployError::Unsupported {
+            message: "this target cannot roll back parked containers".to_owned(),
+        })
+    }
 
     /// Stops and removes every container and the network of the stack; its
     /// volumes too if `remove_volumes`. Returns the removed services.

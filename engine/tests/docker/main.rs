@@ -7,6 +7,7 @@ mod acme;
 mod apply;
 mod backup;
 mod failures;
+mod park;
 mod pull;
 mod routes;
 mod running;

@@ -63,6 +63,7 @@ pub(super) async fn apply(
         plan,
         host_files: &req.host_files,
         revision: req.revision,
+        rollout: opts.park.as_deref(),
     };
 
     let mut steps = Vec::new();
@@ -123,7 +124,14 @@ pub(super) async fn apply(
         .await
         .map_err(fail)?;
     for (service, id) in &obsolete {
-        resources::stop_and_remove(docker, id).await.map_err(fail)?;
+        match &opts.park {
+            Some(rollout) => {
+                let name = super::container_name(stack, service);
+                resources::park(docker, id, &name, rollout).await
+            }
+            None => resources::stop_and_remove(docker, id).await,
+        }
+        .map_err(fail)?;
         let _ = progress.send(ProgressEvent::Removed {
             service: service.clone(),
         });

@@ -24,6 +24,8 @@ pub(super) struct Context<'a> {
     pub plan: &'a Plan,
     pub host_files: &'a BTreeMap<String, Vec<u8>>,
     pub revision: i64,
+    /// The rollout creating the containers, if any (a label).
+    pub rollout: Option<&'a str>,
 }
 
 pub(super) fn is_one_shot(spec: &ServiceSpec) -> bool {
@@ -93,6 +95,9 @@ pub(super) fn create_body(
     ]);
     if is_one_shot(spec) {
         labels.insert(label::ONE_SHOT.to_string(), "true".to_string());
+    }
+    if let Some(rollout) = ctx.rollout {
+        labels.insert(label::ROLLOUT.to_string(), rollout.to_string());
     }
     if let Some(probe) = spec.health.as_ref().and_then(ProbeLabel::of) {
         labels.insert(label::PROBE.to_string(), probe.to_label());
@@ -238,6 +243,7 @@ mod tests {
             plan,
             host_files: &host_files,
             revision,
+            rollout: None,
         };
         plan.services
             .iter()

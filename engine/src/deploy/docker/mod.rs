@@ -26,6 +26,7 @@ mod files;
 mod health;
 mod images;
 mod logs;
+mod park;
 mod remove;
 mod resources;
 mod start;
@@ -62,6 +63,8 @@ pub(crate) mod label {
     pub const ORDER: &str = "burrow.order";
     /// On a data volume: the fingerprint of the secrets that initialised it.
     pub const SECRETS: &str = "burrow.secrets-fingerprint";
+    /// On a container created by a rollout (see [`super::ApplyOptions::park`]).
+    pub const ROLLOUT: &str = "burrow.rollout";
 }
 
 /// A Docker daemon Burrow deploys to.
@@ -86,15 +89,46 @@ fn container_name(stack: &str, service: &str) -> String {
     format!("{stack}-{service}")
 }
 
+/// The name a container is parked under during rollout `rollout`.
+fn parked_name(name: &str, rollout: &str) -> String {
+    format!("{name}--parked-{rollout}")
+}
+
+/// Whether a container (by its name, with or without Docker's `/`) is a
+/// parked one.
+fn is_parked(summary: &ContainerSummary) -> bool {
+    summary
+        .names
+        .as_ref()
+        .is_some_and(|names| names.iter().any(|n| n.contains("--parked-")))
+}
+
 fn volume_name(stack: &str, volume: &str) -> String {
     format!("{stack}_{volume}")
 }
 
-/// The stack's containers (running or not), by service name.
+/// The stack's containers (running or not), by service name; parked ones
+/// (a rollout's old containers) are not the service's.
 async fn stack_containers(
     docker: &Docker,
     stack: &str,
 ) -> Result<HashMap<String, ContainerSummary>, DeployError> {
+    Ok(every_stack_container(docker, stack)
+        .await?
+        .into_iter()
+        .filter(|c| !is_parked(c))
+        .filter_map(|c| {
+            let service = c.labels.as_ref()?.get(label::SERVICE)?.clone();
+            Some((service, c))
+        })
+        .collect())
+}
+
+/// Every container of the stack, parked ones included.
+async fn every_stack_container(
+    docker: &Docker,
+    stack: &str,
+) -> Result<Vec<ContainerSummary>, DeployError> {
     let filters = HashMap::from([("label", vec![format!("{}={stack}", label::STACK)])]);
     let list = docker
         .list_containers(Some(
@@ -107,13 +141,7 @@ async fn stack_containers(
         .map_err(DeployError::docker(format!(
             "listing the containers of {stack}"
         )))?;
-    Ok(list
-        .into_iter()
-        .filter_map(|c| {
-            let service = c.labels.as_ref()?.get(label::SERVICE)?.clone();
-            Some((service, c))
-        })
-        .collect())
+    Ok(list)
 }
 
 #[async_trait::async_trait]
@@ -158,6 +186,18 @@ impl Target for DockerTarget {
             tail,
             follow,
         )
+    }
+
+    async fn unpark(&self, stack: &str, rollout: &str) -> Result<Vec<String>, DeployError> {
+        self.unpark_rollout(stack, rollout)
+            .await
+            .map_err(|e| e.on_daemon(&self.url))
+    }
+
+    async fn drop_parked(&self, stack: &str, rollout: &str) -> Result<Vec<String>, DeployError> {
+        self.drop_parked_rollout(stack, rollout)
+            .await
+            .map_err(|e| e.on_daemon(&self.url))
     }
 
     async fn remove(

@@ -54,6 +54,10 @@ async fn remove_inner(
     }))
     .await;
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    // A rollout's parked containers go with the stack.
+    for c in super::every_stack_container(docker, stack).await? {
+        resources::stop_and_remove(docker, c.id.as_deref().unwrap_or_default()).await?;
+    }
     resources::remove_network(docker, stack).await?;
     if remove_volumes {
         let volumes = resources::remove_volumes(docker, stack, &[]).await?;

@@ -137,6 +137,56 @@ pub(super) async fn ensure_volumes(
     Ok(())
 }
 
+/// Parks container `id` (named `name`) for rollout `rollout`: stopped and
+/// renamed `<name>--parked-<rollout>`, kept with its image. When that name
+/// is taken already (a resumed rollout parked the old one before), `id` is
+/// a new container half made: it is removed instead.
+pub(super) async fn park(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    rollout: &str,
+) -> Result<(), DeployError> {
+    let parked = super::parked_name(name, rollout);
+    match docker.inspect_container(&parked, None).await {
+        Ok(_) => return stop_and_remove(docker, id).await,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(e) => return Err(DeployError::docker(format!("inspecting {parked}"))(e)),
+    }
+    match docker
+        .stop_container(
+            id,
+            Some(
+                bollard::query_parameters::StopContainerOptionsBuilder::new()
+                    .t(10)
+                    .build(),
+            ),
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => {}
+        Err(e) => {
+            return Err(DeployError::docker(format!("stopping {name} to park it"))(
+                e,
+            ))
+        }
+    }
+    docker
+        .rename_container(
+            id,
+            bollard::query_parameters::RenameContainerOptionsBuilder::new()
+                .name(&parked)
+                .build(),
+        )
+        .await
+        .map_err(DeployError::docker(format!("parking {name}")))
+}
+
 /// Stops a container (SIGTERM, then SIGKILL after 10 s) and removes it.
 /// A container that is already gone is fine.
 pub(super) async fn stop_and_remove(docker: &Docker, container: &str) -> Result<(), DeployError> {

@@ -109,7 +109,10 @@ impl Run<'_> {
 
         self.wait_for_dependencies(spec).await?;
         if let (ChangeAction::Recreate, Some(old)) = (step.action, &step.existing) {
-            resources::stop_and_remove(self.docker, old).await?;
+            match &self.opts.park {
+                Some(rollout) => resources::park(self.docker, old, &name, rollout).await?,
+                None => resources::stop_and_remove(self.docker, old).await?,
+            }
         }
         if step.action != ChangeAction::Start {
             self.emit(ProgressEvent::Creating {
