@@ -6,6 +6,7 @@ pub mod channel;
 pub mod publish;
 pub mod release;
 pub mod rollout;
+pub mod updater;
 pub mod watch;
 
 pub use channel::{check, ChannelError, ChannelSettings, Checked};

@@ -13,3 +13,4 @@ mod routes;
 mod running;
 mod support;
 mod tls;
+mod update;

@@ -60,6 +60,40 @@ pub(super) async fn ensure(
     Ok(facts)
 }
 
+impl super::DockerTarget {
+    /// Makes every image of `images` (each `repo@sha256:<digest>`) present,
+    /// pulling what is missing, and checks that the daemon reports that
+    /// digest for it: a release's images are exactly the ones it pins.
+    pub async fn ensure_pinned(
+        &self,
+        images: &[String],
+        progress: &UnboundedSender<ProgressEvent>,
+    ) -> Result<(), DeployError> {
+        for image in images {
+            if inspect(&self.docker, image).await?.is_none() {
+                pull(&self.docker, image, image, progress).await?;
+            }
+            let digests = self
+                .docker
+                .inspect_image(image)
+                .await
+                .map_err(DeployError::docker(format!("inspecting image {image}")))?
+                .repo_digests
+                .unwrap_or_default();
+            if !digests.iter().any(|d| d == image) {
+                return Err(DeployError::Pull {
+                    image: image.clone(),
+                    message: format!(
+                        "the daemon reports the digests {} for it, not the one the release pins",
+                        digests.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 async fn inspect(docker: &Docker, image: &str) -> Result<Option<ImageFacts>, DeployError> {
     match docker.inspect_image(image).await {
         Ok(i) => Ok(Some(ImageFacts {

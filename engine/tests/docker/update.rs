@@ -1,0 +1,174 @@
+//! Updating the whole test-kit stack from releases pinned by digest, pulled
+//! from Debian's docker-registry on loopback: v1 -> v2 completes (a backup
+//! first, every service on its pinned image, nothing parked left); v2 -> v3,
+//! whose web never serves the web app, rolls the whole stack back to the very
+//! same v2 containers; an older sequence is refused as a downgrade.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use engine::backup::Backups;
+use engine::deploy::ApplyOptions;
+use engine::targets::TargetSettings;
+use engine::update::release::{services, Release};
+use engine::update::rollout::Phase;
+use engine::update::updater::{Pacing, UpdateError, Updater};
+
+use crate::support::*;
+
+/// Pushes `burrow-testkit/<service>:dev` (with `dockerfile_tail` added)
+/// as `kit/<service>:<tag>`; the pinned references by service.
+fn push_release(
+    registry: u16,
+    tag: &str,
+    tails: &BTreeMap<&str, &str>,
+) -> BTreeMap<String, String> {
+    let kit = Kit::new("bt-update-images");
+    let mut pins = BTreeMap::new();
+    for service in services() {
+        let local = kit
+            .config
+            .images
+            .get(stack::model::Service::from_name(service).unwrap());
+        let remote = format!("127.0.0.1:{registry}/kit/{service}:{tag}");
+        let tail = tails.get(service).copied().unwrap_or("");
+        sh(&format!(
+            "printf 'FROM {local}\\nLABEL burrow.test.release={tag}\\n{tail}\\n' \
+             | docker build -q -t {remote} - >/dev/null && docker push -q {remote} >/dev/null"
+        ));
+        let pinned = sh(&format!(
+            "docker inspect --format '{{{{range .RepoDigests}}}}{{{{println .}}}}{{{{end}}}}' {remote}"
+        ));
+        let pinned = pinned
+            .lines()
+            .find(|l| l.starts_with(&format!("127.0.0.1:{registry}/kit/{service}@")))
+            .unwrap_or_else(|| panic!("no digest for {remote}: {pinned}"))
+            .to_owned();
+        pins.insert(service.to_owned(), pinned);
+    }
+    pins
+}
+
+fn release(
+    sequence: u64,
+    version: &str,
+    images: BTreeMap<String, String>,
+    backup: bool,
+) -> Release {
+    Release {
+        schema: 1,
+        channel: "stable".into(),
+        sequence,
+        version: version.into(),
+        min_from_version: None,
+        released_at: "2026-12-01T10:00:00Z".into(),
+        notes: String::new(),
+        requires_backup: backup,
+        images,
+        health: Default::default(),
+        migrations: Vec::new(),
+    }
+}
+
+/// Container id and image of every service of `stack`.
+fn running(stack: &str) -> BTreeMap<String, (String, String)> {
+    sh(&format!(
+        "docker ps -aq --filter label=burrow.stack={stack} | xargs docker inspect \
+         --format '{{{{.Name}}}} {{{{.Id}}}} {{{{.Config.Image}}}}'"
+    ))
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split_whitespace();
+        Some((
+            f.next()?.trim_start_matches('/').to_owned(),
+            (f.next()?.to_owned(), f.next()?.to_owned()),
+        ))
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
+    let registry = start_registry();
+    let v2 = push_release(registry.port, "v2", &BTreeMap::new());
+    // v3: its web never serves the web app (it runs another role).
+    let v3 = push_release(
+        registry.port,
+        "v3",
+        &BTreeMap::from([("web", "ENTRYPOINT [\"standin\", \"crond\"]")]),
+    );
+
+    let kit = Kit::new("bt-update");
+    let _cleanup = kit.cleanup();
+    target().await;
+    let setup = Setup::new().await;
+    let (meta, _) = setup
+        .store
+        .save_revision(
+            &setup.vault,
+            &kit.config,
+            &TargetSettings::local_docker(),
+            "test",
+            None,
+        )
+        .await
+        .unwrap();
+    let first = setup
+        .store
+        .revision(&setup.vault, meta.id)
+        .await
+        .unwrap()
+        .unwrap();
+    setup
+        .deployer
+        .apply(first, "test", &ApplyOptions::default(), None)
+        .await
+        .unwrap()
+        .result
+        .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+
+    let updater = Updater::new(
+        setup.deployer.clone(),
+        Backups::new(setup.dir.path(), 5),
+        Pacing {
+            health_timeout: Some(Duration::from_secs(8)),
+            settle: Duration::from_secs(2),
+        },
+    );
+    let done = updater
+        .apply(release(2, "0.2.0", v2.clone(), true), "test")
+        .await
+        .unwrap();
+    assert_eq!(done.phase, Phase::Completed, "{done:?}");
+    assert!(done.backup.is_some());
+    let after_v2 = running("bt-update");
+    assert_eq!(after_v2.len(), 16, "{after_v2:#?}");
+    for (name, (_, image)) in &after_v2 {
+        let service = name.trim_start_matches("bt-update-");
+        assert_eq!(image, &v2[service], "{name}");
+    }
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+
+    let failed = updater
+        .apply(release(3, "0.3.0", v3, false), "test")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&failed.phase, Phase::RolledBack { why } if why.contains("web")),
+        "{failed:?}"
+    );
+    // The very same v2 containers run again; nothing parked.
+    assert_eq!(running("bt-update"), after_v2);
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+
+    let older = updater
+        .apply(release(1, "0.1.0", v2, false), "test")
+        .await
+        .expect_err("an older sequence is a downgrade");
+    assert!(
+        matches!(&older, UpdateError::Refused(why) if why.contains("downgrade")),
+        "{older}"
+    );
+    let history = updater.history().await.unwrap();
+    assert_eq!(history.len(), 2);
+}
