@@ -31,6 +31,8 @@ pub struct AppState {
     pub dashboard: Arc<engine::dashboard::Hub>,
     /// The update channel followed and its checks.
     pub updates: Arc<engine::update::Updates>,
+    /// Applies releases (journalled rollouts).
+    pub updater: Arc<engine::update::updater::Updater>,
 }
 
 impl AppState {

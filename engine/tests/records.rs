@@ -3,6 +3,8 @@
 
 #[path = "update/channel.rs"]
 mod update_channel;
+#[path = "update/rollouts.rs"]
+mod update_rollouts;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

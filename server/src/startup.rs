@@ -109,8 +109,24 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
         store.clone(),
         engine::update::watch::CHECK_EVERY,
     );
+    let updater = Arc::new(engine::update::updater::Updater::new(
+        deployer.clone(),
+        engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
+        engine::update::updater::Pacing::default(),
+    ));
+    // An update interrupted by a stop is finished (rolled back, or
+    // committed) before the console serves.
+    match updater.resume_unfinished().await {
+        Ok(resumed) => {
+            for r in resumed {
+                tracing::warn!(rollout = r.id, phase = ?r.phase, "interrupted update finished");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "an interrupted update could not be finished"),
+    }
     let state = AppState {
         deployer,
+        updater,
         updates,
         dashboard: Arc::default(),
         leptos_options,

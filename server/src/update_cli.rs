@@ -71,6 +71,12 @@ pub enum UpdateAction {
     /// Verify the channel and print the release it offers (exit 0), or why
     /// none is offered (exit 1).
     Check,
+    /// Verify the channel and update the whole stack to the release it
+    /// offers (a backup first when the release asks; rolled back as a
+    /// whole when anything fails). Exit 0 only when it completed.
+    Apply,
+    /// Every update with its outcome.
+    History,
 }
 
 pub async fn release(action: &ReleaseAction) -> Result<(), String> {
@@ -173,13 +179,77 @@ pub fn channel_settings(settings: &Settings) -> Result<ChannelSettings, String> 
 
 pub async fn update(settings: &Settings, action: &UpdateAction) -> Result<(), String> {
     match action {
+        UpdateAction::Apply => {
+            let deployer = std::sync::Arc::new(crate::deploy_cli::deployer(settings).await?);
+            let updates = engine::update::Updates::new(
+                Some(channel_settings(settings)?),
+                settings.data_dir.clone(),
+            );
+            let release = updates
+                .verified_release(deployer.store(), "cli")
+                .await
+                .map_err(|e| e.to_string())??;
+            eprintln!(
+                "Updating to release {} (sequence {})…",
+                release.version, release.sequence
+            );
+            let updater = engine::update::updater::Updater::new(
+                deployer.clone(),
+                engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
+                engine::update::updater::Pacing::default(),
+            );
+            let rollout = updater
+                .apply(release, "cli")
+                .await
+                .map_err(|e| e.to_string())?;
+            let (state, detail) = engine::update::updater::describe(&rollout.phase);
+            println!("Update {}: {state}. {detail}", rollout.id);
+            if rollout.phase == engine::update::rollout::Phase::Completed {
+                Ok(())
+            } else {
+                Err(format!("the update did not complete ({state})"))
+            }
+        }
+        UpdateAction::History => {
+            let deployer = crate::deploy_cli::deployer(settings).await?;
+            let history = engine::update::updater::history(deployer.store())
+                .await
+                .map_err(|e| e.to_string())?;
+            if history.is_empty() {
+                println!("No update yet.");
+            }
+            for r in history {
+                let (state, detail) = engine::update::updater::describe(&r.phase);
+                println!(
+                    "{}  {} (sequence {})  by {}  {state}: {detail}",
+                    r.id, r.release.version, r.release.sequence, r.actor
+                );
+            }
+            Ok(())
+        }
         UpdateAction::Check => {
             let channel = channel_settings(settings)?;
             let store = engine::update::channel::datastore_for(&settings.data_dir, &channel);
+            let installed = {
+                let deployer = crate::deploy_cli::deployer(settings).await?;
+                engine::update::updater::installed_release(deployer.store())
+                    .await
+                    .map_err(|e| e.to_string())?
+            };
             let checked = engine::update::check(&channel, &store, None)
                 .await
                 .map_err(|e| e.to_string())?;
             let r = &checked.release;
+            if let Some(i) = installed.as_ref().filter(|i| i.sequence == r.sequence) {
+                println!(
+                    "Up to date: release {} (sequence {}) is installed.",
+                    i.version, i.sequence
+                );
+                return Ok(());
+            }
+            if let Some(why) = r.refusal(&channel.name, installed.as_ref()) {
+                return Err(why);
+            }
             println!(
                 "Release {} (sequence {}) of channel {:?} is available, released {}.",
                 r.version, r.sequence, r.channel, r.released_at

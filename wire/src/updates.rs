@@ -6,6 +6,27 @@ use serde::{Deserialize, Serialize};
 pub struct UpdatesView {
     pub channel: Option<ChannelView>,
     pub last_check: Option<CheckView>,
+    /// The release the last completed update installed.
+    #[serde(default)]
+    pub installed: Option<String>,
+    /// Every update, newest first.
+    #[serde(default)]
+    pub rollouts: Vec<RolloutView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: i64,
+    pub version: String,
+    pub sequence: u64,
+    pub actor: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// `running`, `completed`, `aborted`, `rolled back`, `rolling back`,
+    /// `needs you`.
+    pub state: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

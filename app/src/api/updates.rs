@@ -34,6 +34,34 @@ pub async fn check_updates() -> Result<CheckView, AppError> {
     respond(run.await)
 }
 
+/// Checks the channel again and, when it offers a release, starts updating
+/// the whole stack to it (in the background; the page follows it).
+#[server(endpoint = "updates/apply")]
+pub async fn update_now() -> Result<i64, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let release = state
+            .updates
+            .verified_release(&state.store, &user.username)
+            .await?
+            .map_err(AppError::Conflict)?;
+        let id = state
+            .updater
+            .start(release, &user.username)
+            .await
+            .map_err(|e| match e {
+                engine::update::updater::UpdateError::Refused(why) => AppError::Conflict(why),
+                engine::update::updater::UpdateError::Engine(e) => e.into(),
+            })?;
+        state.updater.run_in_background(id);
+        leptos_axum::redirect("/updates");
+        Ok(id)
+    };
+    respond(run.await)
+}
+
 /// Sets the channel: its address, its root metadata (pasted), its name.
 #[server(endpoint = "updates/channel")]
 pub async fn save_channel(

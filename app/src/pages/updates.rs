@@ -5,9 +5,9 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use wire::updates::{ChannelView, CheckView, UpdatesView};
+use wire::updates::{ChannelView, CheckView, RolloutView, UpdatesView};
 
-use crate::api::updates::{get_updates, CheckUpdates, SaveChannel};
+use crate::api::updates::{get_updates, CheckUpdates, SaveChannel, UpdateNow};
 use crate::components::field::{Field, FormError, LoadError};
 use crate::pages::deploy::when;
 use crate::pages::wizard::LoadFile;
@@ -16,8 +16,15 @@ use crate::pages::wizard::LoadFile;
 pub fn UpdatesPage() -> impl IntoView {
     let check = ServerAction::<CheckUpdates>::new();
     let save = ServerAction::<SaveChannel>::new();
+    let update = ServerAction::<UpdateNow>::new();
     let data = Resource::new(
-        move || (check.version().get(), save.version().get()),
+        move || {
+            (
+                check.version().get(),
+                save.version().get(),
+                update.version().get(),
+            )
+        },
         |_| get_updates(),
     );
     view! {
@@ -27,7 +34,7 @@ pub fn UpdatesPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(view) => view! { <UpdatesCards view check save /> }.into_any(),
+                        Ok(view) => view! { <UpdatesCards view check save update /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -40,11 +47,30 @@ fn UpdatesCards(
     view: UpdatesView,
     check: ServerAction<CheckUpdates>,
     save: ServerAction<SaveChannel>,
+    update: ServerAction<UpdateNow>,
 ) -> impl IntoView {
     let check_error = move || check.value().get().and_then(|r| r.err());
+    let update_error = move || update.value().get().and_then(|r| r.err());
     let has_channel = view.channel.is_some();
     let from_env = view.channel.as_ref().is_some_and(|c| c.from_environment);
+    let offered = view
+        .last_check
+        .as_ref()
+        .and_then(|c| c.release.as_ref())
+        .map(|r| r.version.clone());
+    let running = view
+        .rollouts
+        .iter()
+        .any(|r| r.state == "running" || r.state == "rolling back");
     view! {
+        // Without JavaScript too, the page follows a running update.
+        {running.then(|| view! { <meta http-equiv="refresh" content="2" /> })}
+        <p data-testid="update-installed">
+            {match view.installed.clone() {
+                Some(v) => format!("Installed: release {v}."),
+                None => "Installed: no release from the channel yet (the images the configuration names).".to_owned(),
+            }}
+        </p>
         <section class="card" data-testid="update-offer">
             <h2>"Available"</h2>
             {match view.last_check.clone() {
@@ -56,13 +82,57 @@ fn UpdatesCards(
                 <FormError message=Signal::derive(move || check_error().map(|e| e.to_string())) />
                 <button type="submit" class="primary" disabled=!has_channel>"Check now"</button>
             </ActionForm>
-            <p class="hint">"Burrow also checks every 6 hours. Installing a release from here (every service at once, a backup first, the whole stack rolled back automatically when anything fails) is the next step of this console; until then a release is installed with a new revision on the Deploy page."</p>
+            {offered.map(|v| view! {
+                <ActionForm action=update>
+                    <FormError message=Signal::derive(move || update_error().map(|e| e.to_string())) />
+                    <button type="submit" class="primary" disabled=running data-testid="update-now">{format!("Update to {v} now")}</button>
+                    <p class="hint">"The channel is checked again, a backup is taken when the release asks for one, and every service is switched; when anything fails, the whole stack goes back to the containers it runs now."</p>
+                </ActionForm>
+            })}
+            <p class="hint">"Burrow also checks every 6 hours."</p>
+        </section>
+        <section class="card">
+            <h2>"History"</h2>
+            {if view.rollouts.is_empty() {
+                view! { <p class="muted">"No update yet."</p> }.into_any()
+            } else {
+                view! { <RolloutTable rollouts=view.rollouts.clone() /> }.into_any()
+            }}
         </section>
         <section class="card">
             <h2>"Channel"</h2>
             {view.channel.clone().map(|c| view! { <ChannelInfo channel=c /> })}
             {(!from_env).then(|| view! { <ChannelForm save channel=view.channel.clone() /> })}
         </section>
+    }
+}
+
+#[component]
+fn RolloutTable(rollouts: Vec<RolloutView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table data-testid="rollouts">
+                <thead><tr><th>"#"</th><th>"Release"</th><th>"Started"</th><th>"By"</th><th>"Outcome"</th></tr></thead>
+                <tbody>
+                    {rollouts.into_iter().map(|r| {
+                        let badge = match r.state.as_str() {
+                            "completed" => "badge ok",
+                            "running" | "rolling back" => "badge running",
+                            _ => "badge failed",
+                        };
+                        view! {
+                            <tr>
+                                <td>{r.id}</td>
+                                <td>{format!("{} ({})", r.version, r.sequence)}</td>
+                                <td>{when(r.started_at)}</td>
+                                <td>{r.actor.clone()}</td>
+                                <td><span class=badge>{r.state.clone()}</span>" "{r.detail.clone()}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

@@ -156,7 +156,13 @@ impl Release {
             ));
         }
         let installed = installed?;
-        if self.sequence <= installed.sequence {
+        if self.sequence == installed.sequence {
+            return Some(format!(
+                "This install runs release {} (sequence {}) already: up to date.",
+                installed.version, installed.sequence
+            ));
+        }
+        if self.sequence < installed.sequence {
             return Some(format!(
                 "Release {} (sequence {}) is not newer than the installed {} (sequence {}): a \
                  channel never goes back, so this is refused as a downgrade.",
@@ -288,7 +294,7 @@ mod tests {
         let same = sample(42, "0.16.3")
             .refusal("stable", Some(&installed))
             .unwrap();
-        assert!(same.contains("not newer"), "{same}");
+        assert!(same.contains("already: up to date"), "{same}");
         let beta = sample(50, "0.17.0")
             .refusal("beta", Some(&installed))
             .unwrap();

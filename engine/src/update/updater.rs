@@ -91,6 +91,71 @@ fn from_row(r: Row) -> Option<Rollout> {
     })
 }
 
+/// Every rollout, newest first (the last 100).
+pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM rollouts ORDER BY id DESC LIMIT 100"
+    ))
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().filter_map(from_row).collect())
+}
+
+/// The release the last completed rollout installed.
+pub async fn installed_release(store: &crate::Store) -> Result<Option<Installed>, EngineError> {
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT release FROM rollouts WHERE phase = ? ORDER BY id DESC LIMIT 1")
+            .bind(serde_json::to_string(&Phase::Completed).unwrap_or_default())
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(row
+        .and_then(|json| serde_json::from_str::<Release>(&json).ok())
+        .map(|r| Installed {
+            channel: r.channel,
+            sequence: r.sequence,
+            version: r.version,
+        }))
+}
+
+/// What the operator reads of a rollout's phase: a word and a sentence.
+pub fn describe(phase: &Phase) -> (&'static str, String) {
+    match phase {
+        Phase::Completed => (
+            "completed",
+            "Every service runs the new release.".to_owned(),
+        ),
+        Phase::Aborted { why } => ("aborted", format!("Nothing was changed: {why}.")),
+        Phase::RolledBack { why } => (
+            "rolled back",
+            format!("The whole stack runs the previous release again: {why}."),
+        ),
+        Phase::NeedsOperator { why } => (
+            "needs you",
+            format!(
+                "The update could not be rolled back by itself: {why}. Look at the Dashboard \
+                 and the Logs; a backup was taken before the update."
+            ),
+        ),
+        Phase::Verified | Phase::Preflight => (
+            "running",
+            "Pulling and checking the release's images.".to_owned(),
+        ),
+        Phase::BackedUp => (
+            "running",
+            "Backup taken; saving the new revision.".to_owned(),
+        ),
+        Phase::Migrated | Phase::Rolling { .. } => (
+            "running",
+            "Switching the services to the new release.".to_owned(),
+        ),
+        Phase::Finalizing => ("running", "Removing the old containers.".to_owned()),
+        Phase::RollingBack { why, .. } => (
+            "rolling back",
+            format!("Putting the previous containers back: {why}."),
+        ),
+    }
+}
+
 /// Applies releases to the running stack.
 pub struct Updater {
     deployer: Arc<Deployer>,
@@ -109,32 +174,40 @@ impl Updater {
 
     /// Every rollout, newest first.
     pub async fn history(&self) -> Result<Vec<Rollout>, EngineError> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM rollouts ORDER BY id DESC LIMIT 100"
-        ))
-        .fetch_all(self.deployer.store().pool())
-        .await?;
-        Ok(rows.into_iter().filter_map(from_row).collect())
+        history(self.deployer.store()).await
     }
 
     /// The release the last completed rollout installed.
     pub async fn installed(&self) -> Result<Option<Installed>, EngineError> {
-        Ok(self
-            .history()
-            .await?
-            .into_iter()
-            .find(|r| r.phase == Phase::Completed)
-            .map(|r| Installed {
-                channel: r.release.channel,
-                sequence: r.release.sequence,
-                version: r.release.version,
-            }))
+        installed_release(self.deployer.store()).await
     }
 
     /// Applies `release` (verified from the channel) to the running stack,
     /// and waits for the end: completed, aborted, rolled back, or needing
     /// the operator.
     pub async fn apply(&self, release: Release, actor: &str) -> Result<Rollout, UpdateError> {
+        let id = self.start(release, actor).await?;
+        self.run(id).await.map_err(UpdateError::from)
+    }
+
+    /// [`Updater::run`] on its own task (the console's "Update now").
+    pub fn run_in_background(self: &Arc<Self>, id: i64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.run(id).await {
+                tracing::error!(rollout = id, error = %e, "the update could not be driven");
+            }
+        });
+    }
+
+    /// Drives rollout `id` (made by [`Updater::start`]) to its end.
+    pub async fn run(&self, id: i64) -> Result<Rollout, EngineError> {
+        self.drive(self.load(id).await?).await
+    }
+
+    /// Admits `release` (no other rollout running, not a downgrade, a
+    /// stack deployed) and journals the new rollout; its id.
+    pub async fn start(&self, release: Release, actor: &str) -> Result<i64, UpdateError> {
         let store = self.deployer.store();
         if let Some(running) = self
             .history()
@@ -184,7 +257,7 @@ impl Updater {
                 )),
             )
             .await;
-        Ok(self.drive(self.load(id).await?).await?)
+        Ok(id)
     }
 
     /// Resumes every rollout left unfinished (Burrow was stopped in the

@@ -130,6 +130,24 @@ impl Updates {
 
     /// Checks the channel now and records the outcome.
     pub async fn check_now(&self, store: &Store, actor: &str) -> Result<CheckView, EngineError> {
+        Ok(self.check_release(store, actor).await?.0)
+    }
+
+    /// Checks the channel now (recorded); the release verified, for an
+    /// update to start from, or the sentence why there is none.
+    pub async fn verified_release(
+        &self,
+        store: &Store,
+        actor: &str,
+    ) -> Result<Result<Release, String>, EngineError> {
+        Ok(self.check_release(store, actor).await?.1)
+    }
+
+    async fn check_release(
+        &self,
+        store: &Store,
+        actor: &str,
+    ) -> Result<(CheckView, Result<Release, String>), EngineError> {
         let _one = self.checking.lock().await;
         let outcome = match self.channel(store).await? {
             None => Err(
@@ -139,7 +157,8 @@ impl Updates {
             ),
             Some((settings, _)) => {
                 let datastore = channel::datastore_for(&self.data_dir, &settings);
-                channel::check(&settings, &datastore, None)
+                let installed = super::updater::installed_release(store).await?;
+                channel::check(&settings, &datastore, installed.as_ref())
                     .await
                     .map(|c| c.release)
                     .map_err(|e| e.0)
@@ -180,7 +199,7 @@ impl Updates {
                 Some(&detail),
             )
             .await?;
-        Ok(view_of(now, outcome))
+        Ok((view_of(now, outcome.clone()), outcome))
     }
 
     /// The last check's outcome.
@@ -209,9 +228,29 @@ impl Updates {
             root_version: root_version(&s.root).unwrap_or(0),
             from_environment: env,
         });
+        let rollouts = super::updater::history(store).await?;
         Ok(UpdatesView {
             channel,
             last_check: self.last_check(store).await?,
+            installed: super::updater::installed_release(store)
+                .await?
+                .map(|i| format!("{} (sequence {})", i.version, i.sequence)),
+            rollouts: rollouts
+                .into_iter()
+                .map(|r| {
+                    let (state, detail) = super::updater::describe(&r.phase);
+                    wire::updates::RolloutView {
+                        id: r.id,
+                        version: r.release.version,
+                        sequence: r.release.sequence,
+                        actor: r.actor,
+                        started_at: r.started_at,
+                        finished_at: r.finished_at,
+                        state: state.to_owned(),
+                        detail,
+                    }
+                })
+                .collect(),
         })
     }
 

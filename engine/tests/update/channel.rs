@@ -118,12 +118,20 @@ async fn downgrades_and_other_channels_are_refused() {
     let store = tempfile::tempdir().unwrap();
     let installed = Installed {
         channel: "stable".into(),
-        sequence: 42,
-        version: "0.16.3".into(),
+        sequence: 43,
+        version: "0.16.4".into(),
     };
-    // Validly signed, but not above what runs.
+    // Validly signed, but below what runs.
     let said = refusal(&settings(&url, &root), store.path(), Some(&installed)).await;
     assert!(said.contains("refused as a downgrade"), "{said}");
+    // The very release that runs: nothing to offer.
+    let same = Installed {
+        sequence: 42,
+        version: "0.16.3".into(),
+        ..installed.clone()
+    };
+    let said = refusal(&settings(&url, &root), store.path(), Some(&same)).await;
+    assert!(said.contains("already: up to date"), "{said}");
     let older = Installed {
         sequence: 41,
         ..installed

@@ -119,6 +119,18 @@ async fn a_channel_is_set_checked_and_its_offer_shown() {
     assert!(page.contains("data-testid=\"update-badge\""), "{page}");
     let me = json(app.call("/api/whoami", &[], Some(&cookie)).await).await;
     assert_eq!(me["update"], "0.16.3", "{me}");
+    assert!(page.contains("Update to 0.16.3 now"), "{page}");
+    assert!(page.contains("No update yet."), "{page}");
+    // Nothing deployed: nothing to update, said, nothing journalled.
+    let res = app.call("/api/updates/apply", &[], Some(&cookie)).await;
+    assert_status(&res, StatusCode::CONFLICT);
+    let body = json(res).await;
+    assert!(
+        body.to_string().contains("Nothing is deployed yet"),
+        "{body}"
+    );
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    assert_eq!(view["rollouts"], serde_json::json!([]), "{view}");
 
     // One byte changed on the channel: the next check says why, no offer.
     let target = std::fs::read_dir(channel.targets())
@@ -150,14 +162,14 @@ async fn a_channel_is_set_checked_and_its_offer_shown() {
         "no badge without an offer"
     );
 
-    // Both checks are in the audit log.
+    // Every check is in the audit log (Update now checked once more).
     let audit = app
         .get("/audit.csv", Some(&cookie))
         .await
         .text()
         .await
         .unwrap();
-    assert_eq!(audit.matches("update check").count(), 2, "{audit}");
+    assert_eq!(audit.matches("update check").count(), 3, "{audit}");
 }
 
 #[tokio::test]
