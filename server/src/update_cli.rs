@@ -198,6 +198,15 @@ pub async fn update(settings: &Settings, action: &UpdateAction) -> Result<(), St
                 engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
                 engine::update::updater::Pacing::default(),
             );
+            // An update a crash interrupted is finished first.
+            for r in updater
+                .resume_unfinished()
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let (state, detail) = engine::update::updater::describe(&r.phase);
+                eprintln!("Interrupted update {} finished: {state}. {detail}", r.id);
+            }
             let rollout = updater
                 .apply(release, "cli")
                 .await

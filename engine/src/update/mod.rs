@@ -3,6 +3,7 @@
 //! publishing one ([`publish`], `burrow release`).
 
 pub mod channel;
+pub mod faults;
 pub mod publish;
 pub mod release;
 pub mod rollout;

@@ -117,6 +117,21 @@ pub async fn installed_release(store: &crate::Store) -> Result<Option<Installed>
         }))
 }
 
+/// A step's name in fault points (`before-switch`, `after-finalize`).
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::Preflight => "preflight",
+        Step::Backup => "backup",
+        Step::Migrate => "migrate",
+        Step::BeginRolling => "begin-rolling",
+        Step::Switch(_) => "switch",
+        Step::Settle => "settle",
+        Step::Finalize => "finalize",
+        Step::Restore(_) => "restore",
+        Step::Done => "done",
+    }
+}
+
 /// What the operator reads of a rollout's phase: a word and a sentence.
 pub fn describe(phase: &Phase) -> (&'static str, String) {
     match phase {
@@ -309,7 +324,9 @@ impl Updater {
                 break;
             }
             let step = next_step(&r.phase, 1);
+            super::faults::point(&format!("before-{}", step_name(&step)));
             let outcome = self.take(&mut r, &step).await;
+            super::faults::point(&format!("after-{}", step_name(&step)));
             if let Err(why) = &outcome {
                 tracing::warn!(rollout = r.id, ?step, %why, "update step failed");
             }

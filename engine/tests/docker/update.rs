@@ -172,3 +172,148 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     let history = updater.history().await.unwrap();
     assert_eq!(history.len(), 2);
 }
+
+/// The kill tests' child process: applies the release in
+/// `$BURROW_TEST_KILL_DATA/release.json` (or, with
+/// `BURROW_TEST_KILL_MODE=resume`, resumes what is unfinished) on that data
+/// dir, and is expected to die at `$BURROW_FAULT_POINT` before it ends.
+#[tokio::test]
+#[ignore = "run by the kill test as a child process"]
+async fn child_runs_an_update_until_its_fault_point() {
+    let data = std::path::PathBuf::from(
+        std::env::var("BURROW_TEST_KILL_DATA").expect("BURROW_TEST_KILL_DATA is set"),
+    );
+    let store = engine::Store::open(&data).await.unwrap();
+    let vault = engine::sealed::Vault::open(&data.join("secrets.key")).unwrap();
+    let deployer = std::sync::Arc::new(engine::deployer::Deployer::new(
+        store,
+        vault,
+        std::sync::Arc::new(engine::targets::Targets::new(None)),
+    ));
+    let updater = Updater::new(deployer, Backups::new(&data, 5), pacing());
+    if std::env::var("BURROW_TEST_KILL_MODE").as_deref() == Ok("resume") {
+        let _ = updater.resume_unfinished().await;
+    } else {
+        let release: Release =
+            serde_json::from_slice(&std::fs::read(data.join("release.json")).unwrap()).unwrap();
+        let _ = updater.apply(release, "child").await;
+    }
+    panic!(
+        "the fault point {:?} was never reached",
+        std::env::var("BURROW_FAULT_POINT")
+    );
+}
+
+fn pacing() -> Pacing {
+    Pacing {
+        health_timeout: Some(Duration::from_secs(8)),
+        settle: Duration::from_secs(2),
+    }
+}
+
+/// Runs the child on `data`, dying at `point`; asserts it was killed there.
+fn killed_at(data: &std::path::Path, mode: &str, point: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "update::child_runs_an_update_until_its_fault_point",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("BURROW_TEST_KILL_DATA", data)
+        .env("BURROW_TEST_KILL_MODE", mode)
+        .env("BURROW_FAULT_POINT", point)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "the child did not die at {point}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Burrow killed (abort, no clean-up) at fault points of a real rollout:
+/// between parking a container and starting its successor, after the
+/// switch, in the middle of a rollback, and before the commit. Each time,
+/// resuming from the journal leaves the stack fully on the old containers
+/// (the very same ones) or fully on the new release, nothing parked.
+#[tokio::test]
+async fn a_rollout_killed_at_its_fault_points_ends_fully_old_or_fully_new() {
+    let registry = start_registry();
+    let v2 = push_release(registry.port, "v2", &BTreeMap::new());
+    let kit = Kit::new("bt-kill");
+    let _cleanup = kit.cleanup();
+    target().await;
+    let setup = Setup::new().await;
+    let (meta, _) = setup
+        .store
+        .save_revision(
+            &setup.vault,
+            &kit.config,
+            &TargetSettings::local_docker(),
+            "test",
+            None,
+        )
+        .await
+        .unwrap();
+    let first = setup
+        .store
+        .revision(&setup.vault, meta.id)
+        .await
+        .unwrap()
+        .unwrap();
+    setup
+        .deployer
+        .apply(first, "test", &ApplyOptions::default(), None)
+        .await
+        .unwrap()
+        .result
+        .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+    let before = running("bt-kill");
+    assert_eq!(before.len(), 16);
+    let data = setup.dir.path();
+    std::fs::write(
+        data.join("release.json"),
+        serde_json::to_vec(&release(2, "0.2.0", v2.clone(), false)).unwrap(),
+    )
+    .unwrap();
+    let updater = Updater::new(setup.deployer.clone(), Backups::new(data, 5), pacing());
+    let resume = || async {
+        let resumed = updater.resume_unfinished().await.unwrap();
+        assert_eq!(resumed.len(), 1, "{resumed:?}");
+        resumed[0].phase.clone()
+    };
+
+    // Between parking the first replaced container and starting the new
+    // one; then killed again in the middle of the rollback.
+    killed_at(data, "apply", "parked");
+    killed_at(data, "resume", "unparked-one");
+    assert!(matches!(resume().await, Phase::RolledBack { .. }));
+    assert_eq!(
+        running("bt-kill"),
+        before,
+        "not the very same old containers"
+    );
+
+    // After every service was switched, before the journal said so.
+    killed_at(data, "apply", "after-switch");
+    assert!(matches!(resume().await, Phase::RolledBack { .. }));
+    assert_eq!(
+        running("bt-kill"),
+        before,
+        "not the very same old containers"
+    );
+
+    // Green and about to commit: it completes.
+    killed_at(data, "apply", "before-finalize");
+    assert_eq!(resume().await, Phase::Completed);
+    let after = running("bt-kill");
+    assert_eq!(after.len(), 16, "parked containers left: {after:#?}");
+    for (name, (_, image)) in &after {
+        assert_eq!(image, &v2[name.trim_start_matches("bt-kill-")], "{name}");
+    }
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+}

@@ -49,6 +49,7 @@ impl DockerTarget {
                     .map_err(DeployError::docker(format!("starting {base} again")))?;
             }
             restored.push(labels.get(label::SERVICE).cloned().unwrap_or_default());
+            crate::update::faults::point("unparked-one");
         }
         restored.sort();
         Ok(restored)
@@ -71,6 +72,7 @@ impl DockerTarget {
                         .and_then(|l| l.get(label::SERVICE).cloned())
                         .unwrap_or_default(),
                 );
+                crate::update::faults::point("dropped-one");
             }
         }
         dropped.sort();

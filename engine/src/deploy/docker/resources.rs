@@ -184,7 +184,10 @@ pub(super) async fn park(
                 .build(),
         )
         .await
-        .map_err(DeployError::docker(format!("parking {name}")))
+        .map_err(DeployError::docker(format!("parking {name}")))?;
+    // Between parking the old container and starting the new one.
+    crate::update::faults::point("parked");
+    Ok(())
 }
 
 /// Stops a container (SIGTERM, then SIGKILL after 10 s) and removes it.
