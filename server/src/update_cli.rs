@@ -77,6 +77,9 @@ pub enum UpdateAction {
     Apply,
     /// Every update with its outcome.
     History,
+    /// Go back to VERSION, a release an earlier update installed (an
+    /// update like any other: backup, parked containers, rollback).
+    Rollback { version: String },
 }
 
 pub async fn release(action: &ReleaseAction) -> Result<(), String> {
@@ -217,6 +220,41 @@ pub async fn update(settings: &Settings, action: &UpdateAction) -> Result<(), St
                 Ok(())
             } else {
                 Err(format!("the update did not complete ({state})"))
+            }
+        }
+        UpdateAction::Rollback { version } => {
+            let deployer = std::sync::Arc::new(crate::deploy_cli::deployer(settings).await?);
+            let updater = engine::update::updater::Updater::new(
+                deployer.clone(),
+                engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
+                engine::update::updater::Pacing::default(),
+            );
+            let earlier = updater
+                .history()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|r| {
+                    r.release.version == *version
+                        && r.phase == engine::update::rollout::Phase::Completed
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "No update installed release {version}: `burrow update history` lists \
+                         the ones that did."
+                    )
+                })?;
+            let id = updater
+                .start_rollback(earlier.id, "cli")
+                .await
+                .map_err(|e| e.to_string())?;
+            let rollout = updater.run(id).await.map_err(|e| e.to_string())?;
+            let (state, detail) = engine::update::updater::describe(&rollout.phase);
+            println!("Update {}: {state}. {detail}", rollout.id);
+            if rollout.phase == engine::update::rollout::Phase::Completed {
+                Ok(())
+            } else {
+                Err(format!("going back did not complete ({state})"))
             }
         }
         UpdateAction::History => {

@@ -27,6 +27,10 @@ pub struct RolloutView {
     /// `needs you`.
     pub state: String,
     pub detail: String,
+    /// A completed update whose release is not the one installed now: it
+    /// can be gone back to.
+    #[serde(default)]
+    pub can_go_back: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,4 +61,7 @@ pub struct ReleaseView {
     /// Markdown, shown as text.
     pub notes: String,
     pub requires_backup: bool,
+    /// Said when this release failed to install before (rolled back).
+    #[serde(default)]
+    pub failed_before: Option<String>,
 }

@@ -62,6 +62,29 @@ pub async fn update_now() -> Result<i64, AppError> {
     respond(run.await)
 }
 
+/// Goes back to the release update `id` installed, as an update like any
+/// other (in the background; the page follows it).
+#[server(endpoint = "updates/rollback")]
+pub async fn roll_back_to(id: i64) -> Result<i64, AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let rollout = state
+            .updater
+            .start_rollback(id, &user.username)
+            .await
+            .map_err(|e| match e {
+                engine::update::updater::UpdateError::Refused(why) => AppError::Conflict(why),
+                engine::update::updater::UpdateError::Engine(e) => e.into(),
+            })?;
+        state.updater.run_in_background(rollout);
+        leptos_axum::redirect("/updates");
+        Ok(rollout)
+    };
+    respond(run.await)
+}
+
 /// Sets the channel: its address, its root metadata (pasted), its name.
 #[server(endpoint = "updates/channel")]
 pub async fn save_channel(

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use wire::updates::{ChannelView, CheckView, RolloutView, UpdatesView};
 
-use crate::api::updates::{get_updates, CheckUpdates, SaveChannel, UpdateNow};
+use crate::api::updates::{get_updates, CheckUpdates, RollBackTo, SaveChannel, UpdateNow};
 use crate::components::field::{Field, FormError, LoadError};
 use crate::pages::deploy::when;
 use crate::pages::wizard::LoadFile;
@@ -17,12 +17,14 @@ pub fn UpdatesPage() -> impl IntoView {
     let check = ServerAction::<CheckUpdates>::new();
     let save = ServerAction::<SaveChannel>::new();
     let update = ServerAction::<UpdateNow>::new();
+    let back = ServerAction::<RollBackTo>::new();
     let data = Resource::new(
         move || {
             (
                 check.version().get(),
                 save.version().get(),
                 update.version().get(),
+                back.version().get(),
             )
         },
         |_| get_updates(),
@@ -34,7 +36,7 @@ pub fn UpdatesPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(view) => view! { <UpdatesCards view check save update /> }.into_any(),
+                        Ok(view) => view! { <UpdatesCards view check save update back /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -48,7 +50,9 @@ fn UpdatesCards(
     check: ServerAction<CheckUpdates>,
     save: ServerAction<SaveChannel>,
     update: ServerAction<UpdateNow>,
+    back: ServerAction<RollBackTo>,
 ) -> impl IntoView {
+    let back_error = move || back.value().get().and_then(|r| r.err());
     let check_error = move || check.value().get().and_then(|r| r.err());
     let update_error = move || update.value().get().and_then(|r| r.err());
     let has_channel = view.channel.is_some();
@@ -96,7 +100,10 @@ fn UpdatesCards(
             {if view.rollouts.is_empty() {
                 view! { <p class="muted">"No update yet."</p> }.into_any()
             } else {
-                view! { <RolloutTable rollouts=view.rollouts.clone() /> }.into_any()
+                view! {
+                    <FormError message=Signal::derive(move || back_error().map(|e| e.to_string())) />
+                    <RolloutTable rollouts=view.rollouts.clone() back running />
+                }.into_any()
             }}
         </section>
         <section class="card">
@@ -108,7 +115,11 @@ fn UpdatesCards(
 }
 
 #[component]
-fn RolloutTable(rollouts: Vec<RolloutView>) -> impl IntoView {
+fn RolloutTable(
+    rollouts: Vec<RolloutView>,
+    back: ServerAction<RollBackTo>,
+    running: bool,
+) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table data-testid="rollouts">
@@ -126,7 +137,15 @@ fn RolloutTable(rollouts: Vec<RolloutView>) -> impl IntoView {
                                 <td>{format!("{} ({})", r.version, r.sequence)}</td>
                                 <td>{when(r.started_at)}</td>
                                 <td>{r.actor.clone()}</td>
-                                <td><span class=badge>{r.state.clone()}</span>" "{r.detail.clone()}</td>
+                                <td>
+                                    <span class=badge>{r.state.clone()}</span>" "{r.detail.clone()}
+                                    {r.can_go_back.then(|| view! {
+                                        <ActionForm action=back>
+                                            <input type="hidden" name="id" value=r.id />
+                                            <button type="submit" disabled=running>{format!("Roll back to {}", r.version)}</button>
+                                        </ActionForm>
+                                    })}
+                                </td>
                             </tr>
                         }
                     }).collect_view()}
@@ -147,6 +166,7 @@ fn LastCheck(last: CheckView) -> impl IntoView {
             </p>
             {(!r.notes.trim().is_empty()).then(|| view! { <pre class="notes" data-testid="update-notes">{r.notes.clone()}</pre> })}
             {r.requires_backup.then(|| view! { <p class="muted">"It asks for a backup before it is installed."</p> })}
+            {r.failed_before.clone().map(|f| view! { <p class="notice warning" data-testid="update-failed-before">{f}</p> })}
             <p class="muted">{format!("Checked {at}; signatures, versions and expiry verified.")}</p>
         }
         .into_any(),

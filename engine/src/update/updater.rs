@@ -132,6 +132,26 @@ fn step_name(step: &Step) -> &'static str {
     }
 }
 
+/// When release `sequence` of `channel` was last rolled back (a release
+/// that failed to install is not announced again; Update now still tries).
+pub async fn rolled_back_before(
+    store: &crate::Store,
+    channel: &str,
+    sequence: u64,
+) -> Result<Option<(i64, String)>, EngineError> {
+    Ok(history(store)
+        .await?
+        .into_iter()
+        .find_map(|r| match r.phase {
+            Phase::RolledBack { why } | Phase::NeedsOperator { why }
+                if r.release.channel == channel && r.release.sequence == sequence =>
+            {
+                Some((r.finished_at.unwrap_or(r.started_at), why))
+            }
+            _ => None,
+        }))
+}
+
 /// What the operator reads of a rollout's phase: a word and a sentence.
 pub fn describe(phase: &Phase) -> (&'static str, String) {
     match phase {
@@ -223,7 +243,44 @@ impl Updater {
     /// Admits `release` (no other rollout running, not a downgrade, a
     /// stack deployed) and journals the new rollout; its id.
     pub async fn start(&self, release: Release, actor: &str) -> Result<i64, UpdateError> {
-        let store = self.deployer.store();
+        self.refuse_while_running().await?;
+        let installed = self.installed().await?;
+        if let Some(why) = release.refusal(&release.channel, installed.as_ref()) {
+            return Err(UpdateError::Refused(why));
+        }
+        self.journal_new(release, actor, "update started").await
+    }
+
+    /// Goes back to the release rollout `id` installed (an explicit choice:
+    /// no downgrade refusal), as a rollout like any other, with its own
+    /// backup when that release asks for one.
+    pub async fn start_rollback(&self, id: i64, actor: &str) -> Result<i64, UpdateError> {
+        self.refuse_while_running().await?;
+        let target = self.load(id).await.map_err(|_| {
+            UpdateError::Refused(format!("There is no update {id}: the history lists them."))
+        })?;
+        if target.phase != Phase::Completed {
+            return Err(UpdateError::Refused(format!(
+                "Update {id} did not complete: only a release that was installed can be gone \
+                 back to."
+            )));
+        }
+        let installed = self.installed().await?;
+        if installed.as_ref().map(|i| i.sequence) == Some(target.release.sequence) {
+            return Err(UpdateError::Refused(format!(
+                "Release {} is the one installed now.",
+                target.release.version
+            )));
+        }
+        self.journal_new(
+            target.release,
+            actor,
+            "rollback to an earlier release started",
+        )
+        .await
+    }
+
+    async fn refuse_while_running(&self) -> Result<(), UpdateError> {
         if let Some(running) = self
             .history()
             .await?
@@ -235,10 +292,17 @@ impl Updater {
                 running.id, running.release.version, running.actor
             )));
         }
-        let installed = self.installed().await?;
-        if let Some(why) = release.refusal(&release.channel, installed.as_ref()) {
-            return Err(UpdateError::Refused(why));
-        }
+        Ok(())
+    }
+
+    /// A new rollout of `release` from the running revision, journalled.
+    async fn journal_new(
+        &self,
+        release: Release,
+        actor: &str,
+        action: &str,
+    ) -> Result<i64, UpdateError> {
+        let store = self.deployer.store();
         let revision = store
             .running_revision(self.deployer.vault())
             .await?
@@ -264,7 +328,7 @@ impl Updater {
             .record(
                 actor,
                 None,
-                "update started",
+                action,
                 crate::audit::Outcome::Success,
                 Some(&format!(
                     "{} (sequence {})",

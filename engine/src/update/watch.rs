@@ -229,12 +229,35 @@ impl Updates {
             from_environment: env,
         });
         let rollouts = super::updater::history(store).await?;
+        let installed = super::updater::installed_release(store).await?;
+        let installed_sequence = installed.as_ref().map(|i| i.sequence);
+        let mut last_check = self.last_check(store).await?;
+        if let Some(offer) = last_check.as_mut().and_then(|c| c.release.as_mut()) {
+            if let Some((at, why)) =
+                super::updater::rolled_back_before(store, &offer.channel, offer.sequence).await?
+            {
+                let when = time::OffsetDateTime::from_unix_timestamp(at)
+                    .map(|t| {
+                        format!(
+                            "{}-{:02}-{:02} {:02}:{:02} UTC",
+                            t.year(),
+                            u8::from(t.month()),
+                            t.day(),
+                            t.hour(),
+                            t.minute()
+                        )
+                    })
+                    .unwrap_or_default();
+                offer.failed_before = Some(format!(
+                    "It failed to install on {when} and was rolled back ({why}); it is not \
+                     announced again. Update now tries once more."
+                ));
+            }
+        }
         Ok(UpdatesView {
             channel,
-            last_check: self.last_check(store).await?,
-            installed: super::updater::installed_release(store)
-                .await?
-                .map(|i| format!("{} (sequence {})", i.version, i.sequence)),
+            last_check,
+            installed: installed.map(|i| format!("{} (sequence {})", i.version, i.sequence)),
             rollouts: rollouts
                 .into_iter()
                 .map(|r| {
@@ -247,6 +270,8 @@ impl Updates {
                         started_at: r.started_at,
                         finished_at: r.finished_at,
                         state: state.to_owned(),
+                        can_go_back: r.phase == super::rollout::Phase::Completed
+                            && installed_sequence != Some(r.release.sequence),
                         detail,
                     }
                 })
@@ -254,14 +279,15 @@ impl Updates {
         })
     }
 
-    /// The version a check found on offer, for the header's badge.
+    /// The version a check found on offer, for the header's badge; not a
+    /// release that failed to install before.
     pub async fn available(&self, store: &Store) -> Option<String> {
-        self.last_check(store)
+        let offered = self.last_check(store).await.ok().flatten()?.release?;
+        let failed = super::updater::rolled_back_before(store, &offered.channel, offered.sequence)
             .await
             .ok()
-            .flatten()
-            .and_then(|c| c.release)
-            .map(|r| r.version)
+            .flatten();
+        failed.is_none().then_some(offered.version)
     }
 }
 
@@ -276,6 +302,7 @@ fn view_of(at: i64, outcome: Result<Release, String>) -> CheckView {
                 released_at: r.released_at,
                 notes: r.notes,
                 requires_backup: r.requires_backup,
+                failed_before: None,
             }),
             refusal: None,
         },

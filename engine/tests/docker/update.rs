@@ -162,15 +162,43 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
 
     let older = updater
-        .apply(release(1, "0.1.0", v2, false), "test")
+        .apply(release(1, "0.1.0", v2.clone(), false), "test")
         .await
         .expect_err("an older sequence is a downgrade");
     assert!(
         matches!(&older, UpdateError::Refused(why) if why.contains("downgrade")),
         "{older}"
     );
-    let history = updater.history().await.unwrap();
-    assert_eq!(history.len(), 2);
+    // A release that failed is remembered (not announced again).
+    let failed_before = engine::update::updater::rolled_back_before(&setup.store, "stable", 3)
+        .await
+        .unwrap();
+    assert!(failed_before.is_some_and(|(_, why)| why.contains("web")));
+
+    // Release 4 installs; then the operator goes back to release 2: the
+    // same kind of rollout, ending on v2's images, installed 2 again.
+    let v4 = push_release(registry.port, "v4", &BTreeMap::new());
+    let done4 = updater
+        .apply(release(4, "0.4.0", v4.clone(), false), "test")
+        .await
+        .unwrap();
+    assert_eq!(done4.phase, Phase::Completed, "{done4:?}");
+    let back = updater.start_rollback(done.id, "test").await.unwrap();
+    let back = updater.run(back).await.unwrap();
+    assert_eq!(back.phase, Phase::Completed, "{back:?}");
+    for (name, (_, image)) in &running("bt-update") {
+        assert_eq!(image, &v2[name.trim_start_matches("bt-update-")], "{name}");
+    }
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+    // Not to what runs now, nor to a rollout that did not complete.
+    let again = updater.start_rollback(back.id, "test").await.unwrap_err();
+    assert!(
+        again.to_string().contains("is the one installed now"),
+        "{again}"
+    );
+    let rolled = updater.start_rollback(failed.id, "test").await.unwrap_err();
+    assert!(rolled.to_string().contains("did not complete"), "{rolled}");
+    assert_eq!(updater.history().await.unwrap().len(), 4);
 }
 
 /// The kill tests' child process: applies the release in
