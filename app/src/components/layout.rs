@@ -6,9 +6,16 @@ use leptos_router::components::{Outlet, A};
 
 use crate::api::account::{whoami, Logout};
 
+/// Bumped by a page whose action changes what the header shows (the
+/// Updates badge), so the header reads it again without a reload.
+#[derive(Clone, Copy)]
+pub struct HeaderRefresh(pub RwSignal<u32>);
+
 #[component]
 pub fn ConsoleLayout() -> impl IntoView {
-    let user = Resource::new(|| (), |_| whoami());
+    let refresh = RwSignal::new(0u32);
+    provide_context(HeaderRefresh(refresh));
+    let user = Resource::new(move || refresh.get(), |_| whoami());
     let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">

@@ -9,6 +9,7 @@ use wire::updates::{ChannelView, CheckView, RolloutView, UpdatesView};
 
 use crate::api::updates::{get_updates, CheckUpdates, RollBackTo, SaveChannel, UpdateNow};
 use crate::components::field::{Field, FormError, LoadError};
+use crate::components::layout::HeaderRefresh;
 use crate::pages::deploy::when;
 use crate::pages::wizard::LoadFile;
 
@@ -18,6 +19,14 @@ pub fn UpdatesPage() -> impl IntoView {
     let save = ServerAction::<SaveChannel>::new();
     let update = ServerAction::<UpdateNow>::new();
     let back = ServerAction::<RollBackTo>::new();
+    // The header's badge follows a check (hydrated: no page load).
+    if let Some(HeaderRefresh(refresh)) = use_context::<HeaderRefresh>() {
+        Effect::new(move |_| {
+            if check.version().get() + update.version().get() + back.version().get() > 0 {
+                refresh.update(|n| *n += 1);
+            }
+        });
+    }
     let data = Resource::new(
         move || {
             (

@@ -1,0 +1,63 @@
+import { test, expect } from '@playwright/test';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ready, signedIn } from './helpers';
+
+// The Updates page, JavaScript off and on: a channel published with
+// `burrow release` (a directory, read as file://) is set on the page (a
+// wrong root refused beside its field), checked, and its release shown
+// with its notes as text and a badge in the header.
+
+const services = [
+  'database', 'redis', 'rabbit', 'minio', 'createbuckets', 'livekit', 'api', 'events',
+  'autumn', 'january', 'gifbox', 'crond', 'pushd', 'voice-ingress', 'web', 'caddy',
+];
+
+function publish(): { url: string; root: string } {
+  const bin = path.resolve('..', process.env.BURROW_BIN ?? 'target/debug/burrow');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'burrow-e2e-channel-'));
+  const chan = path.join(dir, 'chan');
+  const images = path.join(dir, 'images.json');
+  const digest = 'e2'.repeat(32);
+  fs.writeFileSync(
+    images,
+    JSON.stringify(Object.fromEntries(services.map((s) => [s, `r.example/${s}@sha256:${digest}`]))),
+  );
+  const notes = path.join(dir, 'notes.md');
+  fs.writeFileSync(notes, 'Voice calls <b>reconnect</b> faster.');
+  execFileSync(bin, ['release', 'init', chan]);
+  execFileSync(bin, ['release', 'add', chan, '--version', '0.16.3', '--images', images, '--notes', notes]);
+  execFileSync(bin, ['release', 'sign', chan]);
+  return {
+    url: `file://${path.join(chan, 'channel')}`,
+    root: fs.readFileSync(path.join(chan, 'channel', 'metadata', '1.root.json'), 'utf8'),
+  };
+}
+
+test('a channel is set on the Updates page, checked, and its release shown', async ({ page }, testInfo) => {
+  const channel = publish();
+  await signedIn(page, testInfo);
+  await page.getByRole('link', { name: 'Updates' }).click();
+  await expect(page).toHaveURL(/\/updates$/);
+  await ready(page, testInfo);
+  await expect(page.getByRole('button', { name: 'Check now' })).toBeDisabled();
+
+  // Not a root: refused beside its field, the address kept.
+  await page.getByLabel('Channel address').fill(channel.url);
+  await page.getByLabel('Root metadata (1.root.json)').fill('{"signed": {}}');
+  await page.getByRole('button', { name: 'Save channel' }).click();
+  await expect(page.locator('.field.has-error')).toContainText('This is not a TUF root');
+  await expect(page.getByLabel('Channel address')).toHaveValue(channel.url);
+
+  await page.getByLabel('Root metadata (1.root.json)').fill(channel.root);
+  await page.getByRole('button', { name: 'Save channel' }).click();
+  await expect(page.getByTestId('update-channel')).toContainText(channel.url);
+  await ready(page, testInfo);
+  await page.getByRole('button', { name: 'Check now' }).click();
+  await expect(page.getByTestId('update-available')).toContainText('Release 0.16.3 (sequence 1) of channel stable');
+  await expect(page.getByTestId('update-notes')).toHaveText('Voice calls <b>reconnect</b> faster.');
+  await expect(page.getByTestId('update-badge')).toBeVisible();
+  await expect(page.getByTestId('update-now')).toHaveText('Update to 0.16.3 now');
+});
