@@ -1,8 +1,9 @@
 //! Updating the whole test-kit stack from releases pinned by digest, pulled
 //! from Debian's docker-registry on loopback: v1 -> v2 completes (a backup
 //! first, every service on its pinned image, nothing parked left); v2 -> v3,
-//! whose web never serves the web app, rolls the whole stack back to the very
-//! same v2 containers; an older sequence is refused as a downgrade.
+//! whose web never serves the web app, and v2 -> v5, whose api crash-loops
+//! after turning healthy, roll the whole stack back to the very same v2
+//! containers; going back to v2 from v4; an older sequence is refused as a downgrade.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -169,6 +170,23 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         matches!(&older, UpdateError::Refused(why) if why.contains("downgrade")),
         "{older}"
     );
+    // v5: its api turns healthy, then crashes 1.5 s after every start (a
+    // crash loop): the whole stack goes back to the same v2 containers.
+    let crashing = push_release(
+        registry.port,
+        "v5",
+        &BTreeMap::from([("api", "ENV STANDIN_CRASH_AFTER_MS=1500")]),
+    );
+    let looped = updater
+        .apply(release(5, "0.5.0", crashing, false), "test")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&looped.phase, Phase::RolledBack { why } if why.contains("api")),
+        "{looped:?}"
+    );
+    assert_eq!(running("bt-update"), after_v2);
+
     // A release that failed is remembered (not announced again).
     let failed_before = engine::update::updater::rolled_back_before(&setup.store, "stable", 3)
         .await
@@ -198,7 +216,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     );
     let rolled = updater.start_rollback(failed.id, "test").await.unwrap_err();
     assert!(rolled.to_string().contains("did not complete"), "{rolled}");
-    assert_eq!(updater.history().await.unwrap().len(), 4);
+    assert_eq!(updater.history().await.unwrap().len(), 5);
 }
 
 /// The kill tests' child process: applies the release in

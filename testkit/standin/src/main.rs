@@ -93,6 +93,7 @@ fn probe(args: &[String]) -> i32 {
 }
 
 pub fn run_role(role: &str, args: Vec<String>) -> i32 {
+    crash_later();
     match role {
         "database" => infra::database(args, true),
         "redis" => infra::redis(args),
@@ -184,6 +185,23 @@ pub fn dispatch(name: &str, args: Vec<String>) -> i32 {
             usage()
         }
     }
+}
+
+/// `STANDIN_CRASH_AFTER_MS`: the test kit's crash-looping release (its
+/// image sets it): the role runs normally, turns healthy, then the process
+/// exits with 1 after that many milliseconds, every time it is started.
+fn crash_later() {
+    let Some(ms) = std::env::var("STANDIN_CRASH_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        eprintln!("standin: crashing after {ms} ms (STANDIN_CRASH_AFTER_MS)");
+        std::process::exit(1);
+    });
 }
 
 fn main() {
