@@ -81,6 +81,15 @@ pub struct Settings {
     /// Backups kept under the data dir (the oldest go first).
     #[arg(long, env = "BURROW_BACKUP_KEEP", default_value_t = engine::backup::KEEP)]
     pub backup_keep: usize,
+
+    /// Seconds the whole stack must stay green after an update before it
+    /// commits (every service running, none unhealthy, no restart).
+    #[arg(long, env = "BURROW_UPDATE_SETTLE_S", default_value_t = 60)]
+    pub update_settle_s: u64,
+
+    /// Seconds one service may take to turn healthy during an update.
+    #[arg(long, env = "BURROW_UPDATE_DEADLINE_S", default_value_t = 120)]
+    pub update_deadline_s: u64,
 }
 
 impl Settings {
@@ -108,6 +117,8 @@ impl Settings {
             channel_root: None,
             channel_name: "stable".to_owned(),
             backup_keep: engine::backup::KEEP,
+            update_settle_s: 60,
+            update_deadline_s: 120,
         }
     }
 }

@@ -112,7 +112,7 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
     let updater = Arc::new(engine::update::updater::Updater::new(
         deployer.clone(),
         engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
-        engine::update::updater::Pacing::default(),
+        crate::update_cli::pacing(settings),
     ));
     // An update interrupted by a stop is finished (rolled back, or
     // committed) before the console serves.

@@ -161,6 +161,14 @@ pub async fn release(action: &ReleaseAction) -> Result<(), String> {
     }
 }
 
+/// How updates are paced (BURROW_UPDATE_SETTLE_S, BURROW_UPDATE_DEADLINE_S).
+pub fn pacing(settings: &Settings) -> engine::update::updater::Pacing {
+    engine::update::updater::Pacing {
+        health_timeout: Some(std::time::Duration::from_secs(settings.update_deadline_s)),
+        settle: std::time::Duration::from_secs(settings.update_settle_s),
+    }
+}
+
 /// The channel from the settings, or the sentence saying what is missing.
 pub fn channel_settings(settings: &Settings) -> Result<ChannelSettings, String> {
     let url = settings.channel_url.clone().ok_or(
@@ -199,7 +207,7 @@ pub async fn update(settings: &Settings, action: &UpdateAction) -> Result<(), St
             let updater = engine::update::updater::Updater::new(
                 deployer.clone(),
                 engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
-                engine::update::updater::Pacing::default(),
+                pacing(settings),
             );
             // An update a crash interrupted is finished first.
             for r in updater
@@ -227,7 +235,7 @@ pub async fn update(settings: &Settings, action: &UpdateAction) -> Result<(), St
             let updater = engine::update::updater::Updater::new(
                 deployer.clone(),
                 engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
-                engine::update::updater::Pacing::default(),
+                pacing(settings),
             );
             let earlier = updater
                 .history()
