@@ -20,6 +20,7 @@ use leptos_router::{path, SsrMode};
 use crate::components::layout::ConsoleLayout;
 use crate::pages::{
     audit::AuditPage,
+    backups::BackupsPage,
     certificate::CertificatePage,
     deploy::DeployPage,
     history::HistoryPage,
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("logs") view=LogsPage ssr=SsrMode::Async />
                     <Route path=path!("certificate") view=CertificatePage ssr=SsrMode::Async />
                     <Route path=path!("updates") view=UpdatesPage ssr=SsrMode::Async />
+                    <Route path=path!("backups") view=BackupsPage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

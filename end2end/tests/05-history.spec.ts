@@ -86,3 +86,34 @@ test('three revisions, a diff of two, and an earlier one deployed again', async 
   await expect(row(a)).toContainText('succeeded');
   await expect(row(c).getByTestId('deployed-badge')).toHaveCount(0);
 });
+
+test('a backup taken on the Backups page is listed, then restored after a confirmation', async ({ page }, testInfo) => {
+  test.setTimeout(300_000);
+  await signedIn(page, testInfo);
+  await page.getByRole('link', { name: 'Backups' }).click();
+  await expect(page).toHaveURL(/\/backups$/);
+  await ready(page, testInfo);
+  await expect(page.getByTestId('no-backups')).toHaveText('No backup yet.');
+  await page.getByTestId('back-up-now').click();
+  // The page follows it (reloading itself without JavaScript) to its end.
+  const last = page.getByTestId('backup-activity');
+  await expect(last).toContainText('succeeded', { timeout: 180_000 });
+  await expect(last).toContainText(/Backup started by admin .*: backup \S+ taken\./);
+  const table = page.getByTestId('backups');
+  await expect(table.locator('tbody tr')).toHaveCount(1);
+  await expect(table).toContainText('minio-data, mongo-config, mongo-data, rabbit-data, redis-data');
+  await page.screenshot({ path: testInfo.outputPath('backups-1-taken.png'), fullPage: true });
+
+  // Restoring asks for the confirmation beside its box; nothing happens.
+  await ready(page, testInfo);
+  await table.getByRole('button', { name: 'Restore' }).click();
+  await expect(page.locator('.field-error')).toContainText('Tick the box');
+  await ready(page, testInfo);
+  await page.getByTestId('backups').getByLabel("Replace the chat server's data with this backup's").check();
+  await page.getByTestId('backups').getByRole('button', { name: 'Restore' }).click();
+  await expect(page.getByTestId('backup-activity').first()).toContainText(/Restore started by admin/, { timeout: 30_000 });
+  // Followed until nothing runs any more and the restore succeeded.
+  await expect(page.locator('[data-testid="backup-activity"] .badge.running')).toHaveCount(0, { timeout: 240_000 });
+  await expect(page.getByTestId('backup-activity')).toContainText(/succeeded Restore started by admin .*: backup \S+ restored\./);
+  await page.screenshot({ path: testInfo.outputPath('backups-2-restored.png'), fullPage: true });
+});

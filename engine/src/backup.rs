@@ -101,17 +101,99 @@ impl Backups {
         out
     }
 
+    /// Whether the data dir has room for a backup of `stack`:
+    /// the size of its last backup (data grows slowly between two; Docker
+    /// 20.10's disk-usage answer is one the client library no longer
+    /// reads) twice over (each volume's copy, then the archive) and a
+    /// margin. `Err` is the sentence.
+    pub fn check_space(&self, stack: &str) -> Result<(), String> {
+        let size: u64 = self
+            .list()
+            .into_iter()
+            .find(|m| m.stack == stack)
+            .map_or(0, |m| m.volumes.iter().map(|v| v.bytes).sum());
+        // The nearest existing directory: the backups dir may not exist yet.
+        let mut at = self.dir.as_path();
+        while !at.exists() {
+            at = at.parent().unwrap_or(Path::new("/"));
+        }
+        let free = rustix::fs::statvfs(at)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .map_err(|e| format!("cannot tell the free space in {}: {e}", at.display()))?;
+        enough_space(
+            size.saturating_mul(2).saturating_add(MARGIN),
+            free,
+            &self.dir,
+        )
+    }
+
     /// Backs the running revision's stack up; its manifest.
     pub async fn create(&self, deployer: &Deployer, actor: &str) -> Result<Manifest, BackupError> {
+        let begun = self.begin_create(deployer, actor).await?;
+        self.run_create(deployer, begun).await
+    }
+
+    /// The refusals of a backup (nothing deployed, something else running)
+    /// and its record, before any work: [`Backups::run_create`] takes it.
+    pub async fn begin_create(
+        &self,
+        deployer: &Deployer,
+        actor: &str,
+    ) -> Result<BegunBackup, BackupError> {
         let store = deployer.store();
         let revision = store
             .running_revision(deployer.vault())
             .await?
-            .ok_or_else(|| refused("Nothing is configured yet: there is nothing to back up."))?;
-        let id_record = store
+            .ok_or_else(|| refused("Nothing is deployed yet: there is nothing to back up."))?;
+        let record = store
             .begin_deployment(Some(revision.meta.id), DeploymentKind::Backup, actor)
             .await
             .map_err(DeployerError::from)?;
+        Ok(BegunBackup {
+            record,
+            revision,
+            actor: actor.to_owned(),
+        })
+    }
+
+    /// [`Backups::run_create`] on its own task (the console's "Back up
+    /// now"; the outcome is in its record).
+    pub fn run_create_in_background(&self, deployer: std::sync::Arc<Deployer>, begun: BegunBackup) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.run_create(&deployer, begun).await {
+                tracing::warn!(error = %e, "the backup failed");
+            }
+        });
+    }
+
+    /// [`Backups::run_restore`] on its own task (the console's Restore).
+    pub fn run_restore_in_background(
+        &self,
+        deployer: std::sync::Arc<Deployer>,
+        begun: BegunRestore,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.run_restore(&deployer, begun).await {
+                tracing::warn!(error = %e, "the restore failed");
+            }
+        });
+    }
+
+    /// Takes the backup [`Backups::begin_create`] admitted.
+    pub async fn run_create(
+        &self,
+        deployer: &Deployer,
+        begun: BegunBackup,
+    ) -> Result<Manifest, BackupError> {
+        let store = deployer.store();
+        let BegunBackup {
+            record: id_record,
+            revision,
+            actor,
+        } = begun;
+        let actor = actor.as_str();
         let result = self.create_inner(deployer, &revision).await;
         let (status, summary) = match &result {
             Ok(m) => (
@@ -218,6 +300,19 @@ impl Backups {
         id: &str,
         actor: &str,
     ) -> Result<i64, BackupError> {
+        let begun = self.begin_restore(deployer, id, actor).await?;
+        self.run_restore(deployer, begun).await
+    }
+
+    /// The checks of a restore (the backup exists, both checksums, its
+    /// revision is here, nothing else running) and its record, before
+    /// anything is touched: [`Backups::run_restore`] takes it.
+    pub async fn begin_restore(
+        &self,
+        deployer: &Deployer,
+        id: &str,
+        actor: &str,
+    ) -> Result<BegunRestore, BackupError> {
         let archive = self.archive(id);
         if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || !archive.is_file() {
             return Err(refused(format!(
@@ -258,6 +353,33 @@ impl Backups {
             .begin_deployment(Some(revision.meta.id), DeploymentKind::Restore, actor)
             .await
             .map_err(DeployerError::from)?;
+        Ok(BegunRestore {
+            id: id.to_owned(),
+            record,
+            revision,
+            manifest,
+            work,
+            actor: actor.to_owned(),
+        })
+    }
+
+    /// Restores what [`Backups::begin_restore`] admitted; the id of the
+    /// deployment of its revision that ends it.
+    pub async fn run_restore(
+        &self,
+        deployer: &Deployer,
+        begun: BegunRestore,
+    ) -> Result<i64, BackupError> {
+        let store = deployer.store();
+        let BegunRestore {
+            id,
+            record,
+            revision,
+            manifest,
+            work,
+            actor,
+        } = begun;
+        let actor = actor.as_str();
         let restored = async {
             let docker = deployer.targets().docker_for(&revision.target).await?;
             let plan = deployer.request_for(&revision).await?.plan;
@@ -318,6 +440,106 @@ impl Backups {
         outcome.result?;
         Ok(outcome.deployment_id)
     }
+}
+
+impl Backups {
+    /// How many are kept.
+    pub fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// What the Backups page shows: every backup (each saying when it
+    /// cannot be restored here), the backup or restore running, the last
+    /// one that ended.
+    pub async fn view(
+        &self,
+        store: &crate::Store,
+    ) -> Result<wire::backups::BackupsView, EngineError> {
+        let mut backups = Vec::new();
+        for m in self.list() {
+            let known = store.has_revision(m.revision).await?;
+            backups.push(wire::backups::BackupView {
+                bytes: m.volumes.iter().map(|v| v.bytes).sum(),
+                volumes: m.volumes.iter().map(|v| v.volume.clone()).collect(),
+                not_restorable: (!known).then(|| {
+                    format!(
+                        "It holds revision {}, which this install does not have: restore it \
+                         into the install that took it.",
+                        m.revision
+                    )
+                }),
+                id: m.id,
+                created_at: m.created_at,
+                stack: m.stack,
+                revision: m.revision,
+            });
+        }
+        // Running: anything (a restore ends with a deployment of its
+        // revision, and nothing else may start meanwhile); last: the last
+        // backup or restore that ended.
+        let (mut running, mut last) = (None, None);
+        for d in store.recent_deployments(50).await? {
+            let ended = d.status != crate::deployments::DeploymentStatus::Running;
+            if ended && !(d.kind == "backup" || d.kind == "restore") {
+                continue;
+            }
+            let activity = wire::backups::BackupActivity {
+                kind: d.kind,
+                actor: d.actor,
+                started_at: d.started_at,
+                status: d.status.as_str().to_owned(),
+                summary: d.summary,
+            };
+            if ended {
+                last = last.or(Some(activity));
+            } else {
+                running = running.or(Some(activity));
+            }
+        }
+        Ok(wire::backups::BackupsView {
+            backups,
+            keep: self.keep,
+            running,
+            last,
+        })
+    }
+}
+
+/// A backup admitted and recorded, not taken yet.
+#[derive(Debug)]
+pub struct BegunBackup {
+    record: i64,
+    revision: crate::revisions::Revision,
+    actor: String,
+}
+
+/// A restore checked and recorded, nothing touched yet.
+#[derive(Debug)]
+pub struct BegunRestore {
+    id: String,
+    record: i64,
+    revision: crate::revisions::Revision,
+    manifest: Manifest,
+    work: tempfile::TempDir,
+    actor: String,
+}
+
+/// Room kept free beyond a backup's own size.
+const MARGIN: u64 = 64 * 1024 * 1024;
+
+/// `needed` bytes against `free` in `dir`: the sentence when short.
+pub fn enough_space(needed: u64, free: u64, dir: &Path) -> Result<(), String> {
+    let mib = |b: u64| format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0));
+    if free >= needed {
+        return Ok(());
+    }
+    Err(format!(
+        "a backup needs about {} free in {} and only {} is: make room there (or keep fewer \
+         backups with BURROW_BACKUP_KEEP)",
+        mib(needed),
+        dir.display(),
+        mib(free)
+    ))
 }
 
 /// Data volume -> (the service that owns it, its image), for the volumes
@@ -436,4 +658,21 @@ fn unpack(archive: &Path, dir: &Path) -> Result<Manifest, BackupError> {
         }
     }
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_without_room_is_refused_with_the_figures() {
+        let dir = Path::new("/var/lib/burrow/backups");
+        assert!(enough_space(100 * 1024 * 1024, 100 * 1024 * 1024, dir).is_ok());
+        let short = enough_space(300 * 1024 * 1024, 20 * 1024 * 1024, dir).unwrap_err();
+        assert_eq!(
+            short,
+            "a backup needs about 300 MiB free in /var/lib/burrow/backups and only 20 MiB is: \
+             make room there (or keep fewer backups with BURROW_BACKUP_KEEP)"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! "Does the chat server answer?": real HTTPS requests through the stack's
 //! Caddy, as a browser would make them (SNI and Host = the domain), to the
-//! API root and `/.well-known/stoat`.
+//! API root and `/.well-known/stoat`, and a WebSocket handshake on `/ws`
+//! (the events server the clients keep open).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,11 +59,11 @@ fn tls_config(extra_root_pem: Option<&str>) -> Arc<rustls::ClientConfig> {
     )
 }
 
-async fn get(
+/// A TLS connection to Caddy for the stack's domain.
+async fn connect(
     config: &StackConfig,
     tls: Arc<rustls::ClientConfig>,
-    path: &str,
-) -> Result<(u16, String), String> {
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let (ip, port) = address(config);
     let domain = config.domain.as_str().to_owned();
     let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((ip, port)))
@@ -77,7 +78,67 @@ async fn get(
     .await
     .map_err(|_| "the TLS handshake timed out".to_owned())?
     .map_err(|e| format!("TLS handshake failed: {e}"))?;
-    exchange(stream, &domain, path).await
+    Ok(stream)
+}
+
+async fn get(
+    config: &StackConfig,
+    tls: Arc<rustls::ClientConfig>,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let stream = connect(config, tls).await?;
+    exchange(stream, config.domain.as_str(), path).await
+}
+
+/// Opens a WebSocket on `path` (RFC 6455 handshake): `Ok` when the server
+/// switched protocols with the right `Sec-WebSocket-Accept`.
+async fn websocket<IO>(io: IO, host: &str, path: &str) -> Result<(), String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    let request = Request::get(path)
+        .header(header::HOST, host)
+        .header(header::USER_AGENT, "Burrow")
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .header(header::SEC_WEBSOCKET_KEY, &key)
+        .body(Empty::new())
+        .map_err(|e| e.to_string())?;
+    let response = tokio::time::timeout(TIMEOUT, send(io, request))
+        .await
+        .map_err(|_| "the handshake did not complete in time".to_owned())?
+        .map_err(|e| match e {
+            HttpError::NotHttp => "not an HTTP answer".to_owned(),
+            HttpError::Other(e) => e,
+        })?;
+    let status = response.status().as_u16();
+    if status != 101 {
+        return Err(format!(
+            "the WebSocket handshake was answered with HTTP {status}"
+        ));
+    }
+    let accept = response
+        .headers()
+        .get(header::SEC_WEBSOCKET_ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if accept != websocket_accept(&key) {
+        return Err("the WebSocket handshake's Sec-WebSocket-Accept is wrong".to_owned());
+    }
+    Ok(())
+}
+
+/// RFC 6455 section 4.2.2: base64(SHA-1(key + GUID)).
+fn websocket_accept(key: &str) -> String {
+    use base64::Engine as _;
+    let digest = ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
 /// GET `path` from `host` on an open connection: the status and the body
@@ -201,6 +262,18 @@ pub async fn probe_chat(config: &StackConfig, ca_pem: Option<&str>) -> Vec<Probe
         };
         out.push(result);
     }
+    let ws = match connect(config, tls).await {
+        Ok(stream) => websocket(stream, config.domain.as_str(), "/ws").await,
+        Err(e) => Err(e),
+    };
+    out.push(ProbeResult {
+        path: "/ws".to_owned(),
+        ok: ws.is_ok(),
+        detail: match ws {
+            Ok(()) => "the events server accepts WebSockets through Caddy".to_owned(),
+            Err(e) => format!("the events server: {e}"),
+        },
+    });
     out
 }
 
@@ -233,6 +306,37 @@ mod tests {
             String::from_utf8(head).unwrap()
         });
         (addr, task)
+    }
+
+    #[test]
+    fn the_websocket_accept_is_rfc_6455s() {
+        // The example of RFC 6455 section 1.3.
+        assert_eq!(
+            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[tokio::test]
+    async fn a_websocket_handshake_is_checked() {
+        // A server switching protocols with the wrong accept, then one
+        // refusing the upgrade: both are failures with a sentence.
+        let wrong = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAA\r\n\r\n".to_vec();
+        let (addr, server) = serve(vec![wrong]).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let err = websocket(tcp, "chat.example.org", "/ws").await.unwrap_err();
+        assert!(err.contains("Sec-WebSocket-Accept"), "{err}");
+        let head = server.await.unwrap();
+        assert!(head.starts_with("GET /ws HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("upgrade: websocket"),
+            "{head}"
+        );
+        let refused = b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let (addr, _server) = serve(vec![refused]).await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let err = websocket(tcp, "chat.example.org", "/ws").await.unwrap_err();
+        assert!(err.contains("HTTP 426"), "{err}");
     }
 
     #[tokio::test]

@@ -120,12 +120,16 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Who runs a deployment: a process on a host, alive while its heartbeat
-/// is fresh.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who runs a deployment or an update: a process on a host in one boot of
+/// it, alive while its heartbeat is fresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Owner {
     pub pid: u32,
     pub host: String,
+    /// The kernel's boot id (`/proc/sys/kernel/random/boot_id`): a pid
+    /// recorded before a reboot names nobody after it. Empty when unknown
+    /// (rows from before boot ids were kept).
+    pub boot: String,
 }
 
 impl Owner {
@@ -134,18 +138,41 @@ impl Owner {
         Self {
             pid: std::process::id(),
             host: hostname(),
+            boot: boot_id(),
         }
+    }
+
+    /// "pid 4711 on box".
+    pub fn describe(&self) -> String {
+        format!("pid {} on {}", self.pid, self.host)
     }
 }
 
-/// id, owner pid, owner host, heartbeat.
-type LeaseRow = (i64, Option<i64>, Option<String>, Option<i64>);
+/// id, owner pid, owner host, owner boot, heartbeat.
+type LeaseRow = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
 
-fn owner_of(pid: Option<i64>, host: Option<String>) -> Option<Owner> {
+pub(crate) fn owner_of(
+    pid: Option<i64>,
+    host: Option<String>,
+    boot: Option<String>,
+) -> Option<Owner> {
     Some(Owner {
         pid: u32::try_from(pid?).ok()?,
         host: host?,
+        boot: boot.unwrap_or_default(),
     })
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| b.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// A heartbeat older than this means the owner is gone, whatever the host.
@@ -160,14 +187,15 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Whether the owner of a running deployment is gone. On this host the
 /// process table decides (another live pid keeps it, however old its
-/// heartbeat; `me`'s own pid at start-up is a reused one); elsewhere the
-/// heartbeat does. Rows from before owners were kept have none: gone.
+/// heartbeat; `me`'s own pid at start-up is a reused one; a pid from an
+/// earlier boot is nobody); elsewhere the heartbeat does. Rows from before
+/// owners were kept have none: gone.
 pub fn owner_gone(
     owner: Option<&Owner>,
     heartbeat_at: Option<i64>,
@@ -178,6 +206,9 @@ pub fn owner_gone(
 ) -> bool {
     let Some(owner) = owner else { return true };
     if owner.host == me.host {
+        if !owner.boot.is_empty() && !me.boot.is_empty() && owner.boot != me.boot {
+            return true;
+        }
         if owner.pid == me.pid {
             return starting_up;
         }
@@ -190,20 +221,21 @@ impl Store {
     /// Marks running deployments whose owner is gone as interrupted.
     async fn interrupt_orphans(&self, starting_up: bool) -> Result<u64, EngineError> {
         let rows: Vec<LeaseRow> = sqlx::query_as(
-            "SELECT id, owner_pid, owner_host, heartbeat_at FROM deployments WHERE status = 'running'",
+            "SELECT id, owner_pid, owner_host, owner_boot, heartbeat_at FROM deployments \
+             WHERE status = 'running'",
         )
         .fetch_all(self.pool())
         .await?;
         let me = Owner::me();
         let now = now_unix();
         let mut done = 0;
-        for (id, pid, host, beat) in rows {
-            let owner = owner_of(pid, host);
+        for (id, pid, host, boot, beat) in rows {
+            let owner = owner_of(pid, host, boot);
             if owner_gone(owner.as_ref(), beat, &me, now, starting_up, process_alive) {
                 let summary = match &owner {
                     Some(o) => format!(
-                        "Interrupted: the Burrow process that ran it (pid {} on {}) is gone",
-                        o.pid, o.host
+                        "Interrupted: the Burrow process that ran it ({}) is gone",
+                        o.describe()
                     ),
                     None => "Burrow stopped while this deployment ran".to_owned(),
                 };
@@ -234,12 +266,13 @@ impl Store {
 
     /// The owner of deployment `id`, if it has one.
     pub async fn deployment_owner(&self, id: i64) -> Result<Option<Owner>, EngineError> {
-        let row: Option<(Option<i64>, Option<String>)> =
-            sqlx::query_as("SELECT owner_pid, owner_host FROM deployments WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.and_then(|(pid, host)| owner_of(pid, host)))
+        let row: Option<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT owner_pid, owner_host, owner_boot FROM deployments WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|(pid, host, boot)| owner_of(pid, host, boot)))
     }
 
     /// Starts a deployment record owned by this process, unless one is
@@ -265,8 +298,8 @@ impl Store {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO deployments (revision_id, kind, actor, started_at, status, \
-             owner_pid, owner_host, heartbeat_at) \
-             VALUES (?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+             owner_pid, owner_host, owner_boot, heartbeat_at) \
+             VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?) RETURNING id",
         )
         .bind(revision_id)
         .bind(kind.as_str())
@@ -274,6 +307,7 @@ impl Store {
         .bind(now_unix())
         .bind(i64::from(me.pid))
         .bind(&me.host)
+        .bind(&me.boot)
         .bind(now_unix())
         .fetch_one(&mut *tx)
         .await
@@ -395,6 +429,7 @@ mod tests {
         Owner {
             pid,
             host: host.to_owned(),
+            boot: "b1".to_owned(),
         }
     }
 
@@ -419,6 +454,32 @@ mod tests {
         assert!(gone(5, "other", None, true));
         // Rows from before owners were recorded.
         assert!(owner_gone(None, None, &me, now, false, |_| true));
+        // A live pid recorded in an earlier boot of this host is another
+        // process now; a row without a boot id falls back to the pid.
+        let earlier = Owner {
+            boot: "b0".to_owned(),
+            ..owner(200, "box")
+        };
+        assert!(owner_gone(
+            Some(&earlier),
+            Some(now),
+            &me,
+            now,
+            false,
+            |_| true
+        ));
+        let unknown = Owner {
+            boot: String::new(),
+            ..owner(200, "box")
+        };
+        assert!(!owner_gone(
+            Some(&unknown),
+            Some(now),
+            &me,
+            now,
+            false,
+            |p| p == 200
+        ));
     }
 }
 

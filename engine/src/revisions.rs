@@ -336,6 +336,15 @@ impl Store {
             .map_err(|why| EngineError::Unusable { revision: id, why })
     }
 
+    /// Whether revision `id` exists.
+    pub async fn has_revision(&self, id: i64) -> Result<bool, EngineError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM config_revisions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// Revision `id` as stored (upgraded to the current shape, not parsed).
     pub async fn stored_revision(
         &self,

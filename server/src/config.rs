@@ -90,6 +90,16 @@ pub struct Settings {
     /// Seconds one service may take to turn healthy during an update.
     #[arg(long, env = "BURROW_UPDATE_DEADLINE_S", default_value_t = 120)]
     pub update_deadline_s: u64,
+
+    /// Seconds a service's restart count must not move after an update
+    /// (a release's `health.<service>.min_healthy_s` overrides it).
+    #[arg(long, env = "BURROW_UPDATE_MIN_HEALTHY_S", default_value_t = 10)]
+    pub update_min_healthy_s: u64,
+
+    /// Seconds the whole update may take, from the preflight to the end of
+    /// the settle; past it the update is rolled back.
+    #[arg(long, env = "BURROW_UPDATE_TOTAL_S", default_value_t = 900)]
+    pub update_total_s: u64,
 }
 
 impl Settings {
@@ -119,6 +129,8 @@ impl Settings {
             backup_keep: engine::backup::KEEP,
             update_settle_s: 60,
             update_deadline_s: 120,
+            update_min_healthy_s: 10,
+            update_total_s: 900,
         }
     }
 }

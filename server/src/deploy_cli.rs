@@ -48,7 +48,7 @@ pub struct DownArgs {
     pub volumes: bool,
 }
 
-fn read_config(path: &Path) -> Result<stack::model::StackConfig, String> {
+pub(crate) fn read_config(path: &Path) -> Result<stack::model::StackConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     match stack::model::parse_stack_toml(&text) {

@@ -141,7 +141,9 @@ async fn main() -> ExitCode {
             .map(|sentence| println!("{sentence}"))
             .map_err(|e| e.to_string()),
         Command::Backup { action } => burrow_server::backup_cli::run(&cli.settings, &action).await,
-        Command::Release { action } => burrow_server::update_cli::release(&action).await,
+        Command::Release { action } => {
+            burrow_server::update_cli::release(&cli.settings, &action).await
+        }
         Command::Update { action } => {
             burrow_server::update_cli::update(&cli.settings, &action).await
         }

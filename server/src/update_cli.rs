@@ -56,8 +56,12 @@ pub struct AddArgs {
     notes: Option<PathBuf>,
     /// A JSON map of service name to an image pinned by digest
     /// (`repo@sha256:<64 hex>`), one per service of the stack.
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    images: Option<PathBuf>,
+    /// A stack.toml whose images make the release: each tag resolved to
+    /// the digest its registry has now (asked through the Docker daemon).
     #[arg(long)]
-    images: PathBuf,
+    config: Option<PathBuf>,
     /// The oldest version this release may be installed over.
     #[arg(long)]
     min_from_version: Option<String>,
@@ -82,7 +86,7 @@ pub enum UpdateAction {
     Rollback { version: String },
 }
 
-pub async fn release(action: &ReleaseAction) -> Result<(), String> {
+pub async fn release(settings: &Settings, action: &ReleaseAction) -> Result<(), String> {
     match action {
         ReleaseAction::Init {
             dir,
@@ -103,14 +107,31 @@ pub async fn release(action: &ReleaseAction) -> Result<(), String> {
             Ok(())
         }
         ReleaseAction::Add(args) => {
-            let images = std::fs::read(&args.images)
-                .map_err(|e| format!("cannot read {}: {e}", args.images.display()))?;
-            let images = serde_json::from_slice(&images).map_err(|e| {
-                format!(
-                    "{} is not a JSON map of service to image: {e}",
-                    args.images.display()
-                )
-            })?;
+            let images = match (&args.images, &args.config) {
+                (Some(path), _) => {
+                    let images = std::fs::read(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_slice(&images).map_err(|e| {
+                        format!(
+                            "{} is not a JSON map of service to image: {e}",
+                            path.display()
+                        )
+                    })?
+                }
+                (None, Some(path)) => {
+                    let config = crate::deploy_cli::read_config(path)?;
+                    let docker = engine::targets::Targets::new(settings.docker_host.clone())
+                        .docker_for(&engine::targets::TargetSettings::local_docker())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let pins = engine::update::publish::pin_images(&docker, &config).await?;
+                    for (service, image) in &pins {
+                        eprintln!("  {service:<14} {image}");
+                    }
+                    pins
+                }
+                (None, None) => return Err("give --images FILE or --config stack.toml".into()),
+            };
             let notes = match &args.notes {
                 Some(path) => std::fs::read_to_string(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
@@ -161,11 +182,15 @@ pub async fn release(action: &ReleaseAction) -> Result<(), String> {
     }
 }
 
-/// How updates are paced (BURROW_UPDATE_SETTLE_S, BURROW_UPDATE_DEADLINE_S).
+/// How updates are paced (BURROW_UPDATE_SETTLE_S, _DEADLINE_S,
+/// _MIN_HEALTHY_S, _TOTAL_S).
 pub fn pacing(settings: &Settings) -> engine::update::updater::Pacing {
+    use std::time::Duration;
     engine::update::updater::Pacing {
-        health_timeout: Some(std::time::Duration::from_secs(settings.update_deadline_s)),
-        settle: std::time::Duration::from_secs(settings.update_settle_s),
+        health_timeout: Some(Duration::from_secs(settings.update_deadline_s)),
+        settle: Duration::from_secs(settings.update_settle_s),
+        min_healthy: Duration::from_secs(settings.update_min_healthy_s),
+        total: Duration::from_secs(settings.update_total_s),
     }
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod ansi;
 pub mod audit;
+pub mod backups;
 pub mod logs;
 pub mod progress;
 pub mod status;

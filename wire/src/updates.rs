@@ -31,6 +31,22 @@ pub struct RolloutView {
     /// can be gone back to.
     #[serde(default)]
     pub can_go_back: bool,
+    /// While it runs: the process driving it ("Burrow pid 42 on box").
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// Every step taken, in order.
+    #[serde(default)]
+    pub steps: Vec<StepView>,
+}
+
+/// One step of an update's step log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    /// What the step did ("pull and check the images").
+    pub what: String,
+    pub took_ms: u64,
+    /// Why it failed; `None`: done.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

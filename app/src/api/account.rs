@@ -11,6 +11,10 @@ pub struct CurrentUser {
     /// The version the last update check found on offer (the header's badge).
     #[serde(default)]
     pub update: Option<String>,
+    /// An update whose rollback failed: what happened and what to do (a
+    /// banner on every page until a later update ends well).
+    #[serde(default)]
+    pub alert: Option<String>,
 }
 
 /// Claims the install: checks the one-time token, creates the first admin,
@@ -304,6 +308,9 @@ pub async fn whoami() -> Result<CurrentUser, AppError> {
         Ok(CurrentUser {
             username: user.username,
             update: state.updates.available(&state.store).await,
+            alert: engine::update::updater::needs_operator(&state.store)
+                .await
+                .unwrap_or_default(),
         })
     };
     respond(run.await)

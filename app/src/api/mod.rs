@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod backups;
 pub mod certificate;
 pub mod deploy;
 pub mod history;

@@ -156,6 +156,31 @@ impl axum::response::IntoResponse for AppError {
     }
 }
 
+impl From<engine::update::updater::UpdateError> for AppError {
+    fn from(e: engine::update::updater::UpdateError) -> Self {
+        use engine::update::updater::UpdateError;
+        match e {
+            UpdateError::Refused(why) => AppError::Conflict(why),
+            interrupted @ UpdateError::Interrupted { .. } => {
+                AppError::Conflict(interrupted.to_string())
+            }
+            UpdateError::Engine(e) => e.into(),
+        }
+    }
+}
+
+impl From<engine::backup::BackupError> for AppError {
+    fn from(e: engine::backup::BackupError) -> Self {
+        use engine::backup::BackupError;
+        match e {
+            BackupError::Refused(why) => AppError::Conflict(why),
+            BackupError::Deployer(e) => e.into(),
+            BackupError::Engine(e) => e.into(),
+            BackupError::Deploy(e) => e.into(),
+        }
+    }
+}
+
 impl From<engine::wizard::WizardError> for AppError {
     fn from(e: engine::wizard::WizardError) -> Self {
         use engine::wizard::WizardError;

@@ -51,10 +51,7 @@ pub async fn update_now() -> Result<i64, AppError> {
             .updater
             .start(release, &user.username)
             .await
-            .map_err(|e| match e {
-                engine::update::updater::UpdateError::Refused(why) => AppError::Conflict(why),
-                engine::update::updater::UpdateError::Engine(e) => e.into(),
-            })?;
+            .map_err(|e| finish_interrupted(&state, e))?;
         state.updater.run_in_background(id);
         leptos_axum::redirect("/updates");
         Ok(id)
@@ -74,15 +71,25 @@ pub async fn roll_back_to(id: i64) -> Result<i64, AppError> {
             .updater
             .start_rollback(id, &user.username)
             .await
-            .map_err(|e| match e {
-                engine::update::updater::UpdateError::Refused(why) => AppError::Conflict(why),
-                engine::update::updater::UpdateError::Engine(e) => e.into(),
-            })?;
+            .map_err(|e| finish_interrupted(&state, e))?;
         state.updater.run_in_background(rollout);
         leptos_axum::redirect("/updates");
         Ok(rollout)
     };
     respond(run.await)
+}
+
+/// The refusal as the page shows it; an update whose owner died is
+/// finished (rolled back) on the console's own task meanwhile.
+#[cfg(feature = "ssr")]
+fn finish_interrupted(
+    state: &crate::state::AppState,
+    e: engine::update::updater::UpdateError,
+) -> AppError {
+    if matches!(e, engine::update::updater::UpdateError::Interrupted { .. }) {
+        state.updater.resume_in_background();
+    }
+    e.into()
 }
 
 /// Sets the channel: its address, its root metadata (pasted), its name.

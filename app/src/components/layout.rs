@@ -32,6 +32,7 @@ pub fn ConsoleLayout() -> impl IntoView {
                 <A href="/logs">"Logs"</A>
                 <A href="/certificate">"Certificate"</A>
                 <A href="/audit">"Audit"</A>
+                <A href="/backups">"Backups"</A>
                 <A href="/updates">"Updates"
                     <Suspense fallback=|| ()>
                         {move || user.get().and_then(|u| u.ok()).and_then(|u| u.update).map(|v| view! {
@@ -57,6 +58,13 @@ pub fn ConsoleLayout() -> impl IntoView {
             </details>
         </header>
         <main class="content">
+            <Suspense fallback=|| ()>
+                {move || user.get().and_then(|u| u.ok()).and_then(|u| u.alert).map(|a| view! {
+                    <div class="notice problem" role="alert" data-testid="operator-alert">
+                        {a}" "<a href="/updates">"Updates"</a>
+                    </div>
+                })}
+            </Suspense>
             <Outlet />
         </main>
         <footer class="footer">"Burrow — installer and console for a self-hosted Stoat server"</footer>

@@ -1,6 +1,7 @@
 //! One file per page.
 
 pub mod audit;
+pub mod backups;
 pub mod certificate;
 pub mod deploy;
 pub mod history;

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use wire::updates::{ChannelView, CheckView, RolloutView, UpdatesView};
+use wire::updates::{ChannelView, CheckView, RolloutView, StepView, UpdatesView};
 
 use crate::api::updates::{get_updates, CheckUpdates, RollBackTo, SaveChannel, UpdateNow};
 use crate::components::field::{Field, FormError, LoadError};
@@ -132,7 +132,7 @@ fn RolloutTable(
     view! {
         <div class="table-wrap">
             <table data-testid="rollouts">
-                <thead><tr><th>"#"</th><th>"Release"</th><th>"Started"</th><th>"By"</th><th>"Outcome"</th></tr></thead>
+                <thead><tr><th>"#"</th><th>"Release"</th><th>"Started"</th><th>"Took"</th><th>"By"</th><th>"Outcome"</th></tr></thead>
                 <tbody>
                     {rollouts.into_iter().map(|r| {
                         let badge = match r.state.as_str() {
@@ -145,9 +145,12 @@ fn RolloutTable(
                                 <td>{r.id}</td>
                                 <td>{format!("{} ({})", r.version, r.sequence)}</td>
                                 <td>{when(r.started_at)}</td>
+                                <td>{r.finished_at.map(|f| seconds(f - r.started_at)).unwrap_or_else(|| "…".to_owned())}</td>
                                 <td>{r.actor.clone()}</td>
                                 <td>
                                     <span class=badge>{r.state.clone()}</span>" "{r.detail.clone()}
+                                    {r.driver.clone().map(|d| view! { <span class="muted">{format!(" Driven by {d}.")}</span> })}
+                                    {(!r.steps.is_empty()).then(|| view! { <StepLog steps=r.steps.clone() /> })}
                                     {r.can_go_back.then(|| view! {
                                         <ActionForm action=back>
                                             <input type="hidden" name="id" value=r.id />
@@ -161,6 +164,38 @@ fn RolloutTable(
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// "42 s", "3 min 5 s".
+fn seconds(s: i64) -> String {
+    let s = s.max(0);
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+/// An update's steps with their durations (folded; opens without JS).
+#[component]
+fn StepLog(steps: Vec<StepView>) -> impl IntoView {
+    view! {
+        <details class="step-log" data-testid="step-log">
+            <summary>{format!("{} steps", steps.len())}</summary>
+            <ol>
+                {steps.into_iter().map(|s| {
+                    let took = format!("{:.1} s", s.took_ms as f64 / 1000.0);
+                    let failed = s.error.is_some();
+                    view! {
+                        <li class=if failed { "failed" } else { "" }>
+                            {s.what}" — "{took}
+                            {s.error.map(|e| view! { <span class="step-error">{format!(": {e}")}</span> })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        </details>
     }
 }
 

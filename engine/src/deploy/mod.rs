@@ -51,6 +51,11 @@ pub struct ApplyOptions {
     /// to complete). `None`: from each service's health check,
     /// `start_period + interval * retries`, at least 60 s.
     pub health_timeout: Option<Duration>,
+    /// Per service name: its own time to turn healthy (a release's
+    /// `health.<service>.deadline_s`), over `health_timeout`.
+    pub health_timeouts: BTreeMap<String, Duration>,
+    /// No service is waited for past this instant (an update's bound).
+    pub deadline: Option<std::time::Instant>,
     /// Also delete the stack's volumes that no service of the plan uses any
     /// more (the data of services turned off). Off: they are kept, so
     /// turning a service back on finds its data again.

@@ -16,7 +16,7 @@
 //! has no root builder), the next version signed by the old root keys and
 //! the new ones.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
@@ -449,4 +449,66 @@ async fn root_with(set: &KeySet, threshold: usize, version: NonZeroU64) -> Resul
         roles,
         _extra: HashMap::new(),
     })
+}
+
+/// `image` without its tag (`repo:tag` -> `repo`; a registry port stays).
+fn without_tag(image: &str) -> &str {
+    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[last_slash..].rfind(':') {
+        Some(i) => &image[..last_slash + i],
+        None => image,
+    }
+}
+
+/// A release's images from a stack configuration: every service's image
+/// pinned by digest, a tag resolved to the digest its registry has for it
+/// now (asked through `docker`); an image already pinned is kept as it is.
+pub async fn pin_images(
+    docker: &crate::deploy::docker::DockerTarget,
+    config: &stack::model::StackConfig,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut resolved: BTreeMap<String, String> = BTreeMap::new();
+    for service in stack::model::Service::ALL {
+        let image = config.images.get(service).as_str().to_owned();
+        let pinned = match image.split_once('@') {
+            Some((name, digest)) => format!("{}@{digest}", without_tag(name)),
+            None => match resolved.get(&image) {
+                Some(p) => p.clone(),
+                None => {
+                    let digest = docker
+                        .registry_digest(&image)
+                        .await
+                        .map_err(|e| format!("{} ({}): {e}", service.name(), image))?;
+                    let p = format!("{}@{digest}", without_tag(&image));
+                    resolved.insert(image.clone(), p.clone());
+                    p
+                }
+            },
+        };
+        out.insert(service.name().to_owned(), pinned);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::without_tag;
+
+    #[test]
+    fn a_tag_is_taken_off_but_a_registry_port_stays() {
+        assert_eq!(
+            without_tag("ghcr.io/stoatchat/api:v0.15.1"),
+            "ghcr.io/stoatchat/api"
+        );
+        assert_eq!(
+            without_tag("127.0.0.1:5000/kit/api:v2"),
+            "127.0.0.1:5000/kit/api"
+        );
+        assert_eq!(
+            without_tag("127.0.0.1:5000/kit/api"),
+            "127.0.0.1:5000/kit/api"
+        );
+        assert_eq!(without_tag("redis"), "redis");
+    }
 }

@@ -6,6 +6,12 @@
 //! settle time, the parked containers removed; or put back and the previous
 //! revision applied again). A rollout found unfinished at start-up is
 //! resumed to its end before the console serves.
+//!
+//! One rollout at a time: the journal row of a running rollout records its
+//! owner (process id, host, boot id) and a heartbeat, so a second click is
+//! told who runs it, and a rollout whose owner died is taken over (and
+//! finished) instead of blocking updates for ever. Each step taken is kept
+//! with its duration and outcome (the Updates page's step log).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,17 +23,27 @@ use super::rollout::{after, next_step, resume, Phase, Step};
 use crate::backup::Backups;
 use crate::deploy::{ApplyOptions, Target};
 use crate::deployer::Deployer;
+use crate::deployments::{owner_gone, owner_of, process_alive, Owner};
 use crate::revisions::Revision;
 use crate::{now_unix, EngineError};
 
 /// How a rollout is paced (tests shorten it).
 #[derive(Debug, Clone)]
 pub struct Pacing {
-    /// Per service: how long it may take to turn healthy.
+    /// Per service: how long it may take to turn healthy (a release's
+    /// `health.<service>.deadline_s` overrides it).
     pub health_timeout: Option<Duration>,
-    /// The whole stack must stay green (running, healthy, no restarts)
-    /// this long before the rollout commits.
+    /// The whole stack must stay green (running, healthy, no restarts, the
+    /// chat server answering through Caddy) this long before the rollout
+    /// commits.
     pub settle: Duration,
+    /// A service's restart count must not move this long after the switch
+    /// (a release's `health.<service>.min_healthy_s` overrides it); the
+    /// settle lasts at least as long as the longest.
+    pub min_healthy: Duration,
+    /// The whole update, from the preflight to the end of the settle: past
+    /// it, the update is rolled back.
+    pub total: Duration,
 }
 
 impl Default for Pacing {
@@ -35,8 +51,25 @@ impl Default for Pacing {
         Self {
             health_timeout: Some(Duration::from_secs(120)),
             settle: Duration::from_secs(60),
+            min_healthy: Duration::from_secs(10),
+            total: Duration::from_secs(15 * 60),
         }
     }
+}
+
+/// How often the driver of a rollout renews its heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// One step a rollout took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    /// `preflight`, `backup`, `switch`, `settle`, `restore`, ...
+    pub step: String,
+    /// Unix milliseconds.
+    pub started_ms: i64,
+    pub took_ms: i64,
+    /// Why it failed; `None`: done.
+    pub error: Option<String>,
 }
 
 /// One rollout as its journal holds it.
@@ -51,6 +84,12 @@ pub struct Rollout {
     pub to_revision: Option<i64>,
     pub backup: Option<String>,
     pub phase: Phase,
+    /// The process driving it (or that drove it last).
+    pub owner: Option<Owner>,
+    /// Unix seconds: the owner's last sign of life.
+    pub heartbeat_at: Option<i64>,
+    /// Every step taken, in order.
+    pub steps: Vec<StepRecord>,
 }
 
 /// Why a rollout could not start.
@@ -58,47 +97,112 @@ pub struct Rollout {
 pub enum UpdateError {
     #[error("{0}")]
     Refused(String),
+    /// Rollout `id` was left unfinished by a process that is gone; it must
+    /// be finished ([`Updater::resume_unfinished`]) before another starts.
+    #[error(
+        "Update {id} to {version} was interrupted ({why}): Burrow finishes it now (a rollback to \
+         what ran before); start again once it has ended."
+    )]
+    Interrupted {
+        id: i64,
+        version: String,
+        why: String,
+    },
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
 
-type Row = (
-    i64,
-    i64,
-    Option<i64>,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-    String,
-);
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    started_at: i64,
+    finished_at: Option<i64>,
+    actor: String,
+    release: String,
+    from_revision: i64,
+    to_revision: Option<i64>,
+    backup: Option<String>,
+    phase: String,
+    owner_pid: Option<i64>,
+    owner_host: Option<String>,
+    owner_boot: Option<String>,
+    heartbeat_at: Option<i64>,
+}
 
 const COLUMNS: &str = "id, started_at, finished_at, actor, release, from_revision, to_revision, \
-                       backup, phase";
+                       backup, phase, owner_pid, owner_host, owner_boot, heartbeat_at";
 
 fn from_row(r: Row) -> Option<Rollout> {
     Some(Rollout {
-        id: r.0,
-        started_at: r.1,
-        finished_at: r.2,
-        actor: r.3,
-        release: serde_json::from_str(&r.4).ok()?,
-        from_revision: r.5,
-        to_revision: r.6,
-        backup: r.7,
-        phase: serde_json::from_str(&r.8).ok()?,
+        id: r.id,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        actor: r.actor,
+        release: serde_json::from_str(&r.release).ok()?,
+        from_revision: r.from_revision,
+        to_revision: r.to_revision,
+        backup: r.backup,
+        phase: serde_json::from_str(&r.phase).ok()?,
+        owner: owner_of(r.owner_pid, r.owner_host, r.owner_boot),
+        heartbeat_at: r.heartbeat_at,
+        steps: Vec::new(),
     })
 }
 
-/// Every rollout, newest first (the last 100).
+/// Every rollout, newest first (the last 100), each with its steps.
 pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM rollouts ORDER BY id DESC LIMIT 100"
     ))
     .fetch_all(store.pool())
     .await?;
-    Ok(rows.into_iter().filter_map(from_row).collect())
+    let mut rollouts: Vec<Rollout> = rows.into_iter().filter_map(from_row).collect();
+    let oldest = rollouts.last().map_or(0, |r| r.id);
+    let steps: Vec<(i64, String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT rollout_id, step, started_ms, took_ms, error FROM rollout_steps \
+         WHERE rollout_id >= ? ORDER BY id",
+    )
+    .bind(oldest)
+    .fetch_all(store.pool())
+    .await?;
+    for (rollout, step, started_ms, took_ms, error) in steps {
+        if let Some(r) = rollouts.iter_mut().find(|r| r.id == rollout) {
+            r.steps.push(StepRecord {
+                step,
+                started_ms,
+                took_ms,
+                error,
+            });
+        }
+    }
+    Ok(rollouts)
+}
+
+/// Whether the owner of unfinished rollout `r` is gone (`starting_up`: this
+/// process has just started, so a row naming its pid is a reused one).
+fn orphaned(r: &Rollout, starting_up: bool) -> bool {
+    owner_gone(
+        r.owner.as_ref(),
+        r.heartbeat_at,
+        &Owner::me(),
+        now_unix(),
+        starting_up,
+        process_alive,
+    )
+}
+
+/// Who drives unfinished rollout `r`, for the operator: "pid 42 on box,
+/// heard from 3 s ago".
+fn driver(r: &Rollout) -> String {
+    match (&r.owner, r.heartbeat_at) {
+        (Some(o), Some(at)) => format!(
+            "Burrow {}, heard from {} s ago",
+            o.describe(),
+            (now_unix() - at).max(0)
+        ),
+        (Some(o), None) => format!("Burrow {}", o.describe()),
+        (None, _) => "an earlier Burrow".to_owned(),
+    }
 }
 
 /// The release the last completed rollout installed.
@@ -117,6 +221,38 @@ pub async fn installed_release(store: &crate::Store) -> Result<Option<Installed>
         }))
 }
 
+/// How long the stack must stay green after the switch: the settle time,
+/// and at least every service's `min_healthy` (the release's overrides
+/// included).
+fn hold(pacing: &Pacing, release: &Release) -> Duration {
+    release
+        .health
+        .values()
+        .filter_map(|h| h.min_healthy_s.map(Duration::from_secs))
+        .chain([pacing.min_healthy, pacing.settle])
+        .max()
+        .unwrap_or(pacing.settle)
+}
+
+/// Aborts its task when dropped (the heartbeat ends with the driving).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
 /// A step's name in fault points (`before-switch`, `after-finalize`).
 fn step_name(step: &Step) -> &'static str {
     match step {
@@ -129,6 +265,21 @@ fn step_name(step: &Step) -> &'static str {
         Step::Finalize => "finalize",
         Step::Restore(_) => "restore",
         Step::Done => "done",
+    }
+}
+
+/// What a step (by its name in the step log) did, for the operator.
+pub fn step_title(step: &str) -> &str {
+    match step {
+        "preflight" => "Pulled and checked every image",
+        "backup" => "Backup",
+        "migrate" => "Saved the release as a new revision",
+        "begin-rolling" => "Began switching",
+        "switch" => "Switched the services (old containers parked)",
+        "settle" => "Watched the whole stack settle",
+        "finalize" => "Removed the parked containers",
+        "restore" => "Put the previous containers back",
+        other => other,
     }
 }
 
@@ -150,6 +301,28 @@ pub async fn rolled_back_before(
             }
             _ => None,
         }))
+}
+
+/// When the last update that ended could not be rolled back: the banner
+/// every page shows, with what to do (gone once a later update ends).
+pub async fn needs_operator(store: &crate::Store) -> Result<Option<String>, EngineError> {
+    let last = history(store)
+        .await?
+        .into_iter()
+        .find(|r| r.phase.is_terminal());
+    Ok(last.and_then(|r| match &r.phase {
+        Phase::NeedsOperator { .. } => Some(format!(
+            "Update {} to {} needs you. {}{}",
+            r.id,
+            r.release.version,
+            describe(&r.phase).1,
+            r.backup
+                .as_ref()
+                .map(|b| format!(" Backup {b} is on the Backups page."))
+                .unwrap_or_default()
+        )),
+        _ => None,
+    }))
 }
 
 /// What the operator reads of a rollout's phase: a word and a sentence.
@@ -205,6 +378,16 @@ impl Updater {
             backups,
             pacing,
         }
+    }
+
+    /// The backups it takes (and the Backups page lists).
+    pub fn backups(&self) -> &Backups {
+        &self.backups
+    }
+
+    /// The deployer it updates through.
+    pub fn deployer(&self) -> &Arc<Deployer> {
+        &self.deployer
     }
 
     /// Every rollout, newest first.
@@ -280,16 +463,26 @@ impl Updater {
         .await
     }
 
+    /// Refuses while another rollout is unfinished: a live one is named
+    /// with who runs it; one whose owner is gone must be finished first.
     async fn refuse_while_running(&self) -> Result<(), UpdateError> {
-        if let Some(running) = self
-            .history()
-            .await?
-            .into_iter()
-            .find(|r| !r.phase.is_terminal())
-        {
+        for r in self.history().await? {
+            if r.phase.is_terminal() {
+                continue;
+            }
+            if orphaned(&r, false) {
+                return Err(UpdateError::Interrupted {
+                    id: r.id,
+                    version: r.release.version.clone(),
+                    why: format!("{} is gone", driver(&r)),
+                });
+            }
             return Err(UpdateError::Refused(format!(
-                "Update {} to {} is still running (started by {}): wait for it to end.",
-                running.id, running.release.version, running.actor
+                "Update {} to {} is running (started by {}; driven by {}): wait for it to end.",
+                r.id,
+                r.release.version,
+                r.actor,
+                driver(&r)
             )));
         }
         Ok(())
@@ -312,18 +505,58 @@ impl Updater {
         let release_json =
             serde_json::to_string(&release).map_err(|e| UpdateError::Refused(e.to_string()))?;
         let phase = serde_json::to_string(&Phase::Verified).unwrap_or_default();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO rollouts (started_at, actor, release, from_revision, phase) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(now_unix())
-        .bind(actor)
-        .bind(&release_json)
-        .bind(revision.meta.id)
-        .bind(&phase)
-        .fetch_one(store.pool())
-        .await
-        .map_err(EngineError::from)?;
+        let me = Owner::me();
+        // The lock: checked and taken in one write transaction, so two
+        // clicks (or the console and the CLI) cannot both start one.
+        let mut conn = store.pool().acquire().await.map_err(EngineError::from)?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(EngineError::from)?;
+        let inserted = async {
+            let running: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM rollouts WHERE finished_at IS NULL LIMIT 1")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if let Some(id) = running {
+                return Ok(Err(id));
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO rollouts (started_at, actor, release, from_revision, phase, \
+                 owner_pid, owner_host, owner_boot, heartbeat_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(now_unix())
+            .bind(actor)
+            .bind(&release_json)
+            .bind(revision.meta.id)
+            .bind(&phase)
+            .bind(i64::from(me.pid))
+            .bind(&me.host)
+            .bind(&me.boot)
+            .bind(now_unix())
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok::<_, sqlx::Error>(Ok(id))
+        }
+        .await;
+        let end = if matches!(inserted, Ok(Ok(_))) {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        sqlx::query(end)
+            .execute(&mut *conn)
+            .await
+            .map_err(EngineError::from)?;
+        let id = match inserted.map_err(EngineError::from)? {
+            Ok(id) => id,
+            Err(running) => {
+                return Err(UpdateError::Refused(format!(
+                    "Update {running} started a moment ago: wait for it to end."
+                )))
+            }
+        };
         let _ = store
             .record(
                 actor,
@@ -339,19 +572,70 @@ impl Updater {
         Ok(id)
     }
 
-    /// Resumes every rollout left unfinished (Burrow was stopped in the
-    /// middle): each to its end.
+    /// Finishes every rollout left unfinished by a process that is gone
+    /// (Burrow was stopped or killed in the middle; at start-up, or before
+    /// the CLI updates): each is taken over and driven to its end. A
+    /// rollout another live process drives is left to it.
     pub async fn resume_unfinished(&self) -> Result<Vec<Rollout>, EngineError> {
+        self.resume_orphans(true).await
+    }
+
+    /// [`Updater::resume_unfinished`] for a console that is serving (after
+    /// [`UpdateError::Interrupted`]), on its own task.
+    pub fn resume_in_background(self: &Arc<Self>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.resume_orphans(false).await {
+                Ok(done) => {
+                    for r in done {
+                        tracing::warn!(rollout = r.id, phase = ?r.phase, "interrupted update finished");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "an interrupted update could not be finished")
+                }
+            }
+        });
+    }
+
+    async fn resume_orphans(&self, starting_up: bool) -> Result<Vec<Rollout>, EngineError> {
         let mut out = Vec::new();
         for r in self.history().await? {
-            if !r.phase.is_terminal() {
-                let mut r = r;
-                r.phase = resume(&r.phase, 1);
-                tracing::warn!(rollout = r.id, phase = ?r.phase, "resuming an interrupted update");
-                out.push(self.drive(r).await?);
+            if r.phase.is_terminal() || !orphaned(&r, starting_up) {
+                continue;
             }
+            if !self.claim(&r).await? {
+                continue;
+            }
+            let mut r = self.load(r.id).await?;
+            r.phase = resume(&r.phase, 1);
+            tracing::warn!(rollout = r.id, phase = ?r.phase, "resuming an interrupted update");
+            out.push(self.drive(r).await?);
         }
         Ok(out)
+    }
+
+    /// Takes rollout `r` over from its gone owner; false when another
+    /// process did first.
+    async fn claim(&self, r: &Rollout) -> Result<bool, EngineError> {
+        let me = Owner::me();
+        let before = r.owner.as_ref();
+        let done = sqlx::query(
+            "UPDATE rollouts SET owner_pid = ?, owner_host = ?, owner_boot = ?, heartbeat_at = ? \
+             WHERE id = ? AND finished_at IS NULL AND owner_pid IS ? AND owner_host IS ? \
+             AND heartbeat_at IS ?",
+        )
+        .bind(i64::from(me.pid))
+        .bind(&me.host)
+        .bind(&me.boot)
+        .bind(now_unix())
+        .bind(r.id)
+        .bind(before.map(|o| i64::from(o.pid)))
+        .bind(before.map(|o| o.host.clone()))
+        .bind(r.heartbeat_at)
+        .execute(self.deployer.store().pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn load(&self, id: i64) -> Result<Rollout, EngineError> {
@@ -362,26 +646,77 @@ impl Updater {
         from_row(row).ok_or_else(|| EngineError::Config(format!("rollout {id} is unreadable")))
     }
 
-    /// Writes the journal (before the step it announces).
+    /// Writes the journal (before the step it announces), durably: with
+    /// `synchronous=FULL` for this write, so a power cut cannot lose it.
     async fn journal(&self, r: &mut Rollout) -> Result<(), EngineError> {
         let phase = serde_json::to_string(&r.phase).unwrap_or_default();
         let finished = r.phase.is_terminal().then(now_unix);
         r.finished_at = finished;
-        sqlx::query(
-            "UPDATE rollouts SET phase = ?, to_revision = ?, backup = ?, finished_at = ? \
-             WHERE id = ?",
+        let mut conn = self.deployer.store().pool().acquire().await?;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        let written = sqlx::query(
+            "UPDATE rollouts SET phase = ?, to_revision = ?, backup = ?, finished_at = ?, \
+             heartbeat_at = ? WHERE id = ?",
         )
         .bind(phase)
         .bind(r.to_revision)
         .bind(&r.backup)
         .bind(finished)
+        .bind(now_unix())
         .bind(r.id)
-        .execute(self.deployer.store().pool())
-        .await?;
+        .execute(&mut *conn)
+        .await;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        written?;
         Ok(())
     }
 
+    /// Keeps rollout `id`'s heartbeat fresh while it is driven.
+    fn heartbeat(&self, id: i64) -> AbortOnDrop {
+        let store = self.deployer.store().clone();
+        AbortOnDrop(tokio::spawn(async move {
+            let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = sqlx::query(
+                    "UPDATE rollouts SET heartbeat_at = ? WHERE id = ? AND finished_at IS NULL",
+                )
+                .bind(now_unix())
+                .bind(id)
+                .execute(store.pool())
+                .await
+                {
+                    tracing::warn!(error = %e, "could not renew the update's heartbeat");
+                }
+            }
+        }))
+    }
+
+    /// Keeps a step in the rollout's step log.
+    async fn log_step(&self, r: &mut Rollout, record: StepRecord) {
+        if let Err(e) = sqlx::query(
+            "INSERT INTO rollout_steps (rollout_id, step, started_ms, took_ms, error) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(r.id)
+        .bind(&record.step)
+        .bind(record.started_ms)
+        .bind(record.took_ms)
+        .bind(&record.error)
+        .execute(self.deployer.store().pool())
+        .await
+        {
+            tracing::warn!(error = %e, "could not keep the update's step log");
+        }
+        r.steps.push(record);
+    }
+
     async fn drive(&self, mut r: Rollout) -> Result<Rollout, EngineError> {
+        let _heartbeat = self.heartbeat(r.id);
         loop {
             self.journal(&mut r).await?;
             if r.phase.is_terminal() {
@@ -389,10 +724,21 @@ impl Updater {
             }
             let step = next_step(&r.phase, 1);
             super::faults::point(&format!("before-{}", step_name(&step)));
+            let begun = Instant::now();
+            let started_ms = now_ms();
             let outcome = self.take(&mut r, &step).await;
             super::faults::point(&format!("after-{}", step_name(&step)));
             if let Err(why) = &outcome {
                 tracing::warn!(rollout = r.id, ?step, %why, "update step failed");
+            }
+            if step != Step::Done {
+                let record = StepRecord {
+                    step: step_name(&step).to_owned(),
+                    started_ms,
+                    took_ms: i64::try_from(begun.elapsed().as_millis()).unwrap_or(i64::MAX),
+                    error: outcome.as_ref().err().cloned(),
+                };
+                self.log_step(&mut r, record).await;
             }
             let next = after(&r.phase, &step, outcome, 1);
             if next == r.phase && step == Step::Done {
@@ -448,8 +794,43 @@ impl Updater {
             .ok_or_else(|| format!("revision {id} is gone"))
     }
 
-    /// Takes one step; `Err` is the sentence of why it failed.
+    /// When rollout `r` must be over (its start plus the bound), from now.
+    fn time_left(&self, r: &Rollout) -> Duration {
+        let ends = r.started_at + i64::try_from(self.pacing.total.as_secs()).unwrap_or(i64::MAX);
+        Duration::from_secs(u64::try_from(ends - now_unix()).unwrap_or(0))
+    }
+
+    /// The bound's sentence (the update took too long).
+    fn over_time(&self) -> String {
+        format!(
+            "the update took longer than its bound of {}",
+            match self.pacing.total.as_secs() {
+                s if s >= 60 && s % 60 == 0 => format!("{} minutes", s / 60),
+                s => format!("{s} s"),
+            }
+        )
+    }
+
+    /// Takes one step; `Err` is the sentence of why it failed. The steps
+    /// up to the end of the settle count against the update's bound.
     async fn take(&self, r: &mut Rollout, step: &Step) -> Result<(), String> {
+        let bounded = matches!(
+            step,
+            Step::Preflight | Step::Backup | Step::Migrate | Step::Switch(_) | Step::Settle
+        );
+        if bounded && self.time_left(r).is_zero() {
+            return Err(self.over_time());
+        }
+        let outcome = self.take_inner(r, step).await;
+        match outcome {
+            Err(why) if bounded && self.time_left(r).is_zero() => {
+                Err(format!("{}: {why}", self.over_time()))
+            }
+            other => other,
+        }
+    }
+
+    async fn take_inner(&self, r: &mut Rollout, step: &Step) -> Result<(), String> {
         let from = self.revision(r.from_revision).await?;
         let docker = self
             .deployer
@@ -466,10 +847,14 @@ impl Updater {
                         m.id, m.description
                     ));
                 }
+                if r.release.requires_backup && r.backup.is_none() {
+                    self.backups.check_space(from.config.name.as_str())?;
+                }
                 let images: Vec<String> = r.release.images.values().cloned().collect();
-                docker
-                    .ensure_pinned(&images, &tx)
+                // Pulls change nothing: past the bound they are given up.
+                tokio::time::timeout(self.time_left(r), docker.ensure_pinned(&images, &tx))
                     .await
+                    .map_err(|_| self.over_time())?
                     .map_err(|e| e.to_string())
             }
             Step::Backup => {
@@ -517,6 +902,15 @@ impl Updater {
                     .await?;
                 let opts = ApplyOptions {
                     health_timeout: self.pacing.health_timeout,
+                    health_timeouts: r
+                        .release
+                        .health
+                        .iter()
+                        .filter_map(|(service, h)| {
+                            Some((service.clone(), Duration::from_secs(h.deadline_s?)))
+                        })
+                        .collect(),
+                    deadline: Some(Instant::now() + self.time_left(r)),
                     prune_volumes: false,
                     park: Some(Self::rollout_id(r)),
                 };
@@ -525,8 +919,13 @@ impl Updater {
                 self.deploy(to, &r.actor, &opts).await
             }
             Step::Settle => {
-                self.settle(docker.as_ref(), from.config.name.as_str())
-                    .await
+                let to = match r.to_revision {
+                    Some(id) => self.revision(id).await?,
+                    None => from.clone(),
+                };
+                let hold = hold(&self.pacing, &r.release);
+                let until = Instant::now() + self.time_left(r);
+                self.settle(docker.as_ref(), &to.config, hold, until).await
             }
             Step::Finalize => docker
                 .drop_parked(from.config.name.as_str(), &Self::rollout_id(r))
@@ -567,11 +966,31 @@ impl Updater {
         outcome.result.map(drop).map_err(|e| e.to_string())
     }
 
-    /// The whole stack green for the settle time: every long-running service
-    /// running and not unhealthy, no restart counted meanwhile.
-    async fn settle(&self, target: &dyn Target, stack: &str) -> Result<(), String> {
+    /// The whole stack green for `hold`: every long-running service running
+    /// and not unhealthy, no restart counted meanwhile; and, when Caddy
+    /// runs, the chat server answering through it (the API's JSON, the
+    /// discovery document, a WebSocket handshake on `/ws`) at the end. A
+    /// probe that still fails once the hold is over is given until the
+    /// health deadline (and never past `until`, the update's bound).
+    async fn settle(
+        &self,
+        target: &dyn Target,
+        config: &stack::model::StackConfig,
+        hold: Duration,
+        until: Instant,
+    ) -> Result<(), String> {
+        let stack = config.name.as_str();
         let begun = Instant::now();
         let first = target.status(stack).await.map_err(|e| e.to_string())?;
+        let probe_for = self
+            .pacing
+            .health_timeout
+            .unwrap_or(Duration::from_secs(120));
+        let ca = self
+            .deployer
+            .store()
+            .probe_ca_pem(self.deployer.vault(), config)
+            .await;
         loop {
             let now = target.status(stack).await.map_err(|e| e.to_string())?;
             for s in &now {
@@ -593,10 +1012,65 @@ impl Updater {
                     ));
                 }
             }
-            if begun.elapsed() >= self.pacing.settle {
-                return Ok(());
+            if Instant::now() >= until {
+                return Err(self.over_time());
             }
-            tokio::time::sleep(Duration::from_millis(500).min(self.pacing.settle)).await;
+            if begun.elapsed() >= hold {
+                if !now.iter().any(|s| s.service == "caddy") {
+                    return Ok(());
+                }
+                let failing = crate::chat_probe::probe_chat(config, ca.as_deref())
+                    .await
+                    .into_iter()
+                    .find(|p| !p.ok);
+                match failing {
+                    None => return Ok(()),
+                    Some(p) if begun.elapsed() >= hold + probe_for => {
+                        return Err(format!(
+                            "the chat server does not answer through Caddy after the update \
+                             ({}: {})",
+                            p.path, p.detail
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500).min(hold)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_is_held_for_the_settle_and_the_longest_min_healthy() {
+        let pacing = Pacing {
+            settle: Duration::from_secs(60),
+            min_healthy: Duration::from_secs(10),
+            ..Pacing::default()
+        };
+        let mut release: Release = serde_json::from_value(serde_json::json!({
+            "schema": 1, "channel": "stable", "sequence": 2, "version": "0.2.0",
+            "released_at": "2026-12-01T10:00:00Z", "images": {},
+            "health": { "api": { "deadline_s": 300 } }
+        }))
+        .unwrap();
+        assert_eq!(hold(&pacing, &release), Duration::from_secs(60));
+        release.health.insert(
+            "events".into(),
+            super::super::release::HealthOverride {
+                deadline_s: None,
+                min_healthy_s: Some(90),
+            },
+        );
+        assert_eq!(hold(&pacing, &release), Duration::from_secs(90));
+        let short = Pacing {
+            settle: Duration::from_secs(2),
+            ..pacing
+        };
+        release.health.clear();
+        assert_eq!(hold(&short, &release), Duration::from_secs(10));
     }
 }

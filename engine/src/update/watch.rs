@@ -273,6 +273,18 @@ impl Updates {
                         can_go_back: r.phase == super::rollout::Phase::Completed
                             && installed_sequence != Some(r.release.sequence),
                         detail,
+                        driver: (!r.phase.is_terminal())
+                            .then(|| r.owner.as_ref().map(|o| format!("Burrow {}", o.describe())))
+                            .flatten(),
+                        steps: r
+                            .steps
+                            .iter()
+                            .map(|s| wire::updates::StepView {
+                                what: super::updater::step_title(&s.step).to_owned(),
+                                took_ms: u64::try_from(s.took_ms).unwrap_or(0),
+                                error: s.error.clone(),
+                            })
+                            .collect(),
                     }
                 })
                 .collect(),

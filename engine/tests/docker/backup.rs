@@ -58,6 +58,10 @@ async fn a_restored_backup_brings_a_volume_file_back() {
     ));
 
     let backups = Backups::new(setup.dir.path(), 5);
+    // Room for it is checked first (no backup yet: the margin only).
+    backups
+        .check_space("bt-backup")
+        .unwrap_or_else(|e| panic!("no room for a backup: {e}"));
     let taken = backups
         .create(&setup.deployer, "test")
         .await

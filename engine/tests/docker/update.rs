@@ -3,7 +3,11 @@
 //! first, every service on its pinned image, nothing parked left); v2 -> v3,
 //! whose web never serves the web app, and v2 -> v5, whose api crash-loops
 //! after turning healthy, roll the whole stack back to the very same v2
-//! containers; going back to v2 from v4; an older sequence is refused as a downgrade.
+//! containers, as does v6, whose containers are healthy but whose events
+//! server refuses WebSockets (the settle's app probe through Caddy); a
+//! release's own per-service deadline; every step in the step log; tags
+//! pinned from the registry (`release add --config`); going back to v2
+//! from v4; an older sequence is refused as a downgrade.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -99,9 +103,32 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         &BTreeMap::from([("web", "ENTRYPOINT [\"standin\", \"crond\"]")]),
     );
 
+    // `burrow release add --config`: a stack whose images are tags gets
+    // every one pinned by the digest the registry has for it now.
+    let docker = target().await;
+    let mut tagged = Kit::new("bt-update-tags").config;
+    for service in stack::model::Service::ALL {
+        let tag = format!("127.0.0.1:{}/kit/{}:v2", registry.port, service.name());
+        tagged
+            .images
+            .set(service, stack::model::ImageRef::parse(&tag).unwrap());
+    }
+    let pins = engine::update::publish::pin_images(&docker, &tagged)
+        .await
+        .unwrap();
+    assert_eq!(pins, v2);
+    let missing = format!("127.0.0.1:{}/kit/api:no-such-tag", registry.port);
+    tagged.images.set(
+        stack::model::Service::Api,
+        stack::model::ImageRef::parse(&missing).unwrap(),
+    );
+    let err = engine::update::publish::pin_images(&docker, &tagged)
+        .await
+        .unwrap_err();
+    assert!(err.starts_with(&format!("api ({missing})")), "{err}");
+
     let kit = Kit::new("bt-update");
     let _cleanup = kit.cleanup();
-    target().await;
     let setup = Setup::new().await;
     let (meta, _) = setup
         .store
@@ -134,6 +161,8 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         Pacing {
             health_timeout: Some(Duration::from_secs(8)),
             settle: Duration::from_secs(2),
+            min_healthy: Duration::from_secs(2),
+            ..Pacing::default()
         },
     );
     let done = updater
@@ -150,14 +179,53 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     }
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
 
-    let failed = updater
-        .apply(release(3, "0.3.0", v3, false), "test")
-        .await
-        .unwrap();
+    // Every step of the completed update is in its log, none failed.
+    let steps: Vec<(&str, bool)> = done
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.error.is_none()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("preflight", true),
+            ("backup", true),
+            ("migrate", true),
+            ("begin-rolling", true),
+            ("switch", true),
+            ("settle", true),
+            ("finalize", true)
+        ]
+    );
+
+    // v3 (its web never serves) with the release's own deadline for web:
+    // 3 s instead of the 8 s every other service gets.
+    let mut v3_release = release(3, "0.3.0", v3, false);
+    v3_release.health.insert(
+        "web".into(),
+        engine::update::release::HealthOverride {
+            deadline_s: Some(3),
+            min_healthy_s: None,
+        },
+    );
+    let failed = updater.apply(v3_release, "test").await.unwrap();
     assert!(
-        matches!(&failed.phase, Phase::RolledBack { why } if why.contains("web")),
+        matches!(&failed.phase, Phase::RolledBack { why } if why.contains("web did not become healthy within 3 s")),
         "{failed:?}"
     );
+    let failed_steps: Vec<&str> = failed.steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(
+        failed_steps,
+        [
+            "preflight",
+            "backup",
+            "migrate",
+            "begin-rolling",
+            "switch",
+            "restore"
+        ]
+    );
+    assert!(failed.steps[4].error.is_some() && failed.steps[5].error.is_none());
     // The very same v2 containers run again; nothing parked.
     assert_eq!(running("bt-update"), after_v2);
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
@@ -184,6 +252,25 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     assert!(
         matches!(&looped.phase, Phase::RolledBack { why } if why.contains("api")),
         "{looped:?}"
+    );
+    assert_eq!(running("bt-update"), after_v2);
+
+    // v6: every container turns healthy, but its events server refuses
+    // WebSockets: the app probe through Caddy (a WebSocket handshake on
+    // /ws) fails the settle, and the whole stack goes back to v2.
+    let refusing = push_release(
+        registry.port,
+        "v6",
+        &BTreeMap::from([("events", "ENV STANDIN_REFUSE_WEBSOCKET=1")]),
+    );
+    let probed = updater
+        .apply(release(6, "0.6.0", refusing, false), "test")
+        .await
+        .unwrap();
+    assert!(
+        matches!(&probed.phase, Phase::RolledBack { why }
+            if why.contains("does not answer through Caddy") && why.contains("/ws")),
+        "{probed:?}"
     );
     assert_eq!(running("bt-update"), after_v2);
 
@@ -216,7 +303,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     );
     let rolled = updater.start_rollback(failed.id, "test").await.unwrap_err();
     assert!(rolled.to_string().contains("did not complete"), "{rolled}");
-    assert_eq!(updater.history().await.unwrap().len(), 5);
+    assert_eq!(updater.history().await.unwrap().len(), 6);
 }
 
 /// The kill tests' child process: applies the release in
@@ -254,6 +341,8 @@ fn pacing() -> Pacing {
     Pacing {
         health_timeout: Some(Duration::from_secs(8)),
         settle: Duration::from_secs(2),
+        min_healthy: Duration::from_secs(2),
+        ..Pacing::default()
     }
 }
 

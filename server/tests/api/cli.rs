@@ -323,6 +323,95 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
         assert!(state.ends_with(want), "{service} after the backup: {state}");
     }
 
+    // The console's Backups page lists the same backup; restoring it from
+    // there asks for the confirmation beside its box first (nothing
+    // happens), an unknown one is a 404, then it runs on the console's own
+    // task and ends succeeded with every service up again.
+    let data = dir.path().join("data");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use crate::helpers::*;
+        use reqwest::StatusCode;
+        let console = spawn_app_with(|s| s.data_dir = data.clone()).await;
+        let token = std::fs::read_to_string(data.join("setup-token")).unwrap();
+        let res = console.setup(token.trim(), ADMIN, PASSWORD).await;
+        let cookie = session_cookie(&res).expect("setup signs the admin in");
+        let page = console
+            .get("/backups", Some(&cookie))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(id) && page.contains("Back up now"), "{page}");
+        let unconfirmed = console
+            .call("/api/backups/restore", &[("id", id)], Some(&cookie))
+            .await;
+        assert_status(&unconfirmed, StatusCode::UNPROCESSABLE_ENTITY);
+        let body = json(unconfirmed).await;
+        assert_eq!(body["Invalid"]["field"], format!("confirm-{id}"), "{body}");
+        let unknown = console
+            .call(
+                "/api/backups/restore",
+                &[("id", "20200101-000000-r1"), ("confirm", "on")],
+                Some(&cookie),
+            )
+            .await;
+        assert_status(&unknown, StatusCode::NOT_FOUND);
+        let view = json(console.call("/api/backups", &[], Some(&cookie)).await).await;
+        assert!(
+            view["running"].is_null() && view["last"]["kind"] == "backup",
+            "{view}"
+        );
+        let started = console
+            .call(
+                "/api/backups/restore",
+                &[("id", id), ("confirm", "on")],
+                Some(&cookie),
+            )
+            .await;
+        assert!(
+            started.status().is_success() || started.status().is_redirection(),
+            "{}",
+            started.status()
+        );
+        let store = engine::Store::open(&data).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        let view = loop {
+            let view = json(console.call("/api/backups", &[], Some(&cookie)).await).await;
+            // The restore ends with a deployment of the backup's revision.
+            let latest = store.recent_deployments(1).await.unwrap();
+            if view["running"].is_null()
+                && view["last"]["kind"] == "restore"
+                && latest.first().is_some_and(|d| d.kind == "apply")
+            {
+                break view;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the restore did not end: {view}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        assert_eq!(view["last"]["status"], "succeeded", "{view}");
+        assert!(
+            view["last"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("backup {id} restored")),
+            "{view}"
+        );
+    });
+    for (service, state) in &containers(STACK) {
+        let want = if service == "createbuckets" {
+            "exited"
+        } else {
+            "running"
+        };
+        assert!(
+            state.ends_with(want),
+            "{service} after the restore: {state}"
+        );
+    }
+
     // Without autumn and crond, MinIO goes too; asked to, so does its data.
     let volumes = |s: &str| {
         sh(&format!(

@@ -191,7 +191,15 @@ fn handler(role: &'static str, c: Arc<Config>) -> crate::http::Handler {
                 _ => not_found(role, req),
             },
             "events" => {
-                if req.wants_websocket() {
+                // STANDIN_REFUSE_WEBSOCKET: the test kit's release whose
+                // events server is healthy but refuses every WebSocket (the
+                // update's app probe through Caddy must catch it).
+                if req.wants_websocket() && std::env::var_os("STANDIN_REFUSE_WEBSOCKET").is_some() {
+                    Response::json(
+                        503,
+                        "{\"type\":\"InternalError\",\"error\":\"WebSockets refused (STANDIN_REFUSE_WEBSOCKET)\"}".to_string(),
+                    )
+                } else if req.wants_websocket() {
                     let path = req.target.clone();
                     Response::websocket(
                         req,

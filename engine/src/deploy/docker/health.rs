@@ -25,7 +25,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::container::is_one_shot;
 use super::logs::last_lines;
 use crate::chat_probe::{send, HttpError};
-use crate::deploy::{DeployError, ProgressEvent};
+use crate::deploy::{ApplyOptions, DeployError, ProgressEvent};
 
 /// How often the state is looked at while waiting.
 const POLL: Duration = Duration::from_millis(400);
@@ -147,6 +147,27 @@ pub(super) fn default_timeout(spec: &ServiceSpec) -> Duration {
         u64::from(h.start_period_s) + u64::from(h.interval_s) * u64::from(h.retries)
     });
     Duration::from_secs(own.max(60))
+}
+
+/// The time service `name` gets in an apply (`own`: its health check's
+/// budget): the apply's override for it, else the apply's timeout, else
+/// `own`; never past the apply's deadline (at `now`).
+pub(super) fn service_timeout(
+    opts: &ApplyOptions,
+    name: &str,
+    own: Duration,
+    now: Instant,
+) -> Duration {
+    let given = opts
+        .health_timeouts
+        .get(name)
+        .copied()
+        .or(opts.health_timeout)
+        .unwrap_or(own);
+    match opts.deadline {
+        Some(deadline) => given.min(deadline.saturating_duration_since(now)),
+        None => given,
+    }
 }
 
 /// Waits until the service in `container` is ready, has failed, or
@@ -366,6 +387,41 @@ mod tests {
             }
         });
         addr
+    }
+
+    #[test]
+    fn a_service_gets_its_own_deadline_but_never_past_the_applys() {
+        let now = Instant::now();
+        let own = Duration::from_secs(60);
+        let mut opts = ApplyOptions::default();
+        assert_eq!(service_timeout(&opts, "api", own, now), own);
+        opts.health_timeout = Some(Duration::from_secs(120));
+        assert_eq!(
+            service_timeout(&opts, "api", own, now),
+            Duration::from_secs(120)
+        );
+        opts.health_timeouts
+            .insert("api".into(), Duration::from_secs(300));
+        assert_eq!(
+            service_timeout(&opts, "api", own, now),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            service_timeout(&opts, "web", own, now),
+            Duration::from_secs(120)
+        );
+        opts.deadline = Some(now + Duration::from_secs(200));
+        assert_eq!(
+            service_timeout(&opts, "api", own, now),
+            Duration::from_secs(200)
+        );
+        assert_eq!(
+            service_timeout(&opts, "web", own, now),
+            Duration::from_secs(120)
+        );
+        // Past the deadline: nothing left to wait.
+        let later = now + Duration::from_secs(500);
+        assert_eq!(service_timeout(&opts, "web", own, later), Duration::ZERO);
     }
 
     fn http_probe(port: u16) -> ProbeLabel {

@@ -92,6 +92,28 @@ impl super::DockerTarget {
         }
         Ok(())
     }
+
+    /// The digest `image`'s registry has for it now (the daemon asks the
+    /// registry: `docker buildx imagetools inspect` without buildx), e.g.
+    /// `sha256:<64 hex>`.
+    pub async fn registry_digest(&self, image: &str) -> Result<String, DeployError> {
+        let found = self
+            .docker
+            .inspect_registry_image(image, None)
+            .await
+            .map_err(|e| DeployError::Pull {
+                image: image.to_owned(),
+                message: format!("its registry does not answer for it: {e}"),
+            })?;
+        found
+            .descriptor
+            .digest
+            .filter(|d| crate::update::release::pinned(&format!("x@{d}")))
+            .ok_or_else(|| DeployError::Pull {
+                image: image.to_owned(),
+                message: "its registry names no sha256 digest for it".to_owned(),
+            })
+    }
 }
 
 async fn inspect(docker: &Docker, image: &str) -> Result<Option<ImageFacts>, DeployError> {

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::apply::Step;
 use super::container::{create_body, Context};
-use super::health::{default_timeout, wait_ready, Ready};
+use super::health::{default_timeout, service_timeout, wait_ready, Ready};
 use super::{container_name, files, resources};
 use crate::deploy::{ApplyOptions, ChangeAction, DeployError, ProgressEvent};
 
@@ -87,10 +87,7 @@ impl Run<'_> {
     async fn service_inner(&self, i: usize, step: &Step<'_>) -> Result<Reached, DeployError> {
         let spec = step.spec;
         let name = container_name(self.ctx.stack, &spec.name);
-        let timeout = self
-            .opts
-            .health_timeout
-            .unwrap_or_else(|| default_timeout(spec));
+        let timeout = service_timeout(self.opts, &spec.name, default_timeout(spec), Instant::now());
         if step.action == ChangeAction::Unchanged {
             let ready = wait_ready(
                 self.docker,
