@@ -37,25 +37,10 @@ printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdire
 /usr/bin/docker-registry serve "$work/registry.yml" >/dev/null 2>&1 & registry=$!
 until curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do sleep 0.1; done
 
-services="database redis rabbit minio createbuckets livekit api events autumn january gifbox crond pushd voice-ingress web caddy"
-# push TAG [SERVICE DOCKERFILE-LINE]: every test-kit image as TAG; prints
-# the JSON map of service to pinned reference.
-push() {
-  local tag=$1 odd=${2:-} line=${3:-} s ref img
-  printf '{'
-  for s in $services; do
-    img=$(sed -n "s/^\"\\{0,1\\}$s\"\\{0,1\\} = \"\\(.*\\)\"/\\1/p" testkit/stack.toml)
-    ref=127.0.0.1:$port/kit/$s:$tag
-    { printf 'FROM %s\nLABEL burrow.bench.release=%s\n' "$img" "$tag"
-      if [ "$s" = "$odd" ]; then printf '%s\n' "$line"; fi; } | docker build -q -t "$ref" - >/dev/null 2>&1
-    docker push -q "$ref" >/dev/null
-    printf '"%s":"%s",' "$s" "$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$ref" | grep "^127.0.0.1:$port/kit/$s@")"
-  done | sed 's/,$//'
-  printf '}\n'
-}
-push v1 >"$work/v1.json"
-push v2 >"$work/v2.json"
-push v3 web 'ENTRYPOINT ["standin", "crond"]' >"$work/v3.json"
+push=testkit/push-release.sh
+$push "$port" v1 >"$work/v1.json"
+$push "$port" v2 >"$work/v2.json"
+$push "$port" v3 web 'ENTRYPOINT ["standin", "crond"]' >"$work/v3.json"
 
 # A stack.toml of the test kit with an image set (the bench's own name).
 config() {

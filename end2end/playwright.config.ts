@@ -56,6 +56,10 @@ export default defineConfig({
       BURROW_LISTEN: `127.0.0.1:${m.port}`,
       BURROW_DATA_DIR: m.dataDir,
       BURROW_SITE_ROOT: 'target/site',
+      // Updates settle for seconds, not a minute (09-update-rollout).
+      BURROW_UPDATE_SETTLE_S: '3',
+      BURROW_UPDATE_MIN_HEALTHY_S: '2',
+      BURROW_UPDATE_DEADLINE_S: '30',
     },
     stdout: 'ignore' as const,
     stderr: 'pipe' as const,

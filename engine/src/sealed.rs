@@ -236,6 +236,15 @@ impl Store {
             .await
     }
 
+    /// Forgets the secret kept under `name`.
+    pub async fn delete_secret(&self, name: &str) -> Result<(), EngineError> {
+        sqlx::query("DELETE FROM sealed_secrets WHERE name = ?")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     pub async fn secret(&self, vault: &Vault, name: &str) -> Result<Option<String>, EngineError> {
         let Some(sealed) = self.get_sealed(name).await? else {
             return Ok(None);

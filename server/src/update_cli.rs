@@ -124,7 +124,22 @@ pub async fn release(settings: &Settings, action: &ReleaseAction) -> Result<(), 
                         .docker_for(&engine::targets::TargetSettings::local_docker())
                         .await
                         .map_err(|e| e.to_string())?;
-                    let pins = engine::update::publish::pin_images(&docker, &config).await?;
+                    // A private registry's credentials: BURROW_REGISTRY_AUTH names
+                    // a JSON file {"username", "password", "serveraddress"}.
+                    let auth = match std::env::var_os("BURROW_REGISTRY_AUTH") {
+                        Some(path) => {
+                            let text = std::fs::read_to_string(&path).map_err(|e| {
+                                format!("cannot read BURROW_REGISTRY_AUTH {path:?}: {e}")
+                            })?;
+                            Some(
+                                engine::update::registry::RegistryAuth::parse(&text)
+                                    .map_err(|why| format!("BURROW_REGISTRY_AUTH: {why}"))?,
+                            )
+                        }
+                        None => None,
+                    };
+                    let pins = engine::update::publish::pin_images(&docker, &config, auth.as_ref())
+                        .await?;
                     for (service, image) in &pins {
                         eprintln!("  {service:<14} {image}");
                     }

@@ -12,6 +12,19 @@ pub struct UpdatesView {
     /// Every update, newest first.
     #[serde(default)]
     pub rollouts: Vec<RolloutView>,
+    /// The private registry credentials kept (never the password).
+    #[serde(default)]
+    pub registry: Option<RegistryView>,
+    /// Why the kept credentials cannot be used.
+    #[serde(default)]
+    pub registry_problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryView {
+    /// `registry.example:5000`.
+    pub host: String,
+    pub username: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

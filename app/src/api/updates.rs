@@ -11,7 +11,10 @@ pub async fn get_updates() -> Result<UpdatesView, AppError> {
     let run = async {
         require_user().await?;
         let state = state();
-        Ok(state.updates.view(&state.store).await?)
+        let mut view = state.updates.view(&state.store).await?;
+        (view.registry, view.registry_problem) =
+            engine::update::registry::describe(&state.store, &state.vault).await;
+        Ok(view)
     };
     respond(run.await)
 }
@@ -115,6 +118,37 @@ pub async fn save_channel(
                     ("name".to_owned(), name.chars().take(64).collect()),
                 ],
             })?;
+        leptos_axum::redirect("/updates");
+        Ok(())
+    };
+    respond(run.await)
+}
+
+/// Keeps a private registry's credentials (sealed), checked first: a
+/// malformed value is refused beside its field and nothing is kept.
+#[server(endpoint = "updates/registry")]
+pub async fn save_registry(auth: String) -> Result<(), AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        engine::update::registry::save(&state.store, &state.vault, &auth, &user.username)
+            .await
+            .map_err(|why| AppError::invalid("auth", why))?;
+        leptos_axum::redirect("/updates");
+        Ok(())
+    };
+    respond(run.await)
+}
+
+/// Forgets the registry credentials.
+#[server(endpoint = "updates/registry/remove")]
+pub async fn remove_registry() -> Result<(), AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        engine::update::registry::remove(&state.store, &user.username).await?;
         leptos_axum::redirect("/updates");
         Ok(())
     };

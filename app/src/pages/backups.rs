@@ -115,7 +115,7 @@ fn BackupTable(
     view! {
         <FormError message=Signal::derive(move || error().and_then(|e| e.form_message())) />
         <div class="table-wrap">
-            <table data-testid="backups">
+            <table class="backups" data-testid="backups">
                 <thead><tr><th>"Backup"</th><th>"Taken"</th><th>"Revision"</th><th>"Volumes"</th><th>"Size"</th><th></th></tr></thead>
                 <tbody>
                     {backups.into_iter().map(|b| {
@@ -138,9 +138,9 @@ fn BackupTable(
                                         None => view! {
                                             <ActionForm action=restore>
                                                 <input type="hidden" name="id" value=b.id.clone() />
-                                                <label class="check" for=input_id.clone()>
+                                                <label class="restore-confirm" for=input_id.clone()>
                                                     <input type="checkbox" id=input_id.clone() name="confirm" />
-                                                    " Replace the chat server's data with this backup's"
+                                                    <span>"Replace the chat server's data with this backup's"</span>
                                                 </label>
                                                 {move || field_error().map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
                                                 <button type="submit" disabled=running>"Restore"</button>

@@ -5,9 +5,11 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use wire::updates::{ChannelView, CheckView, RolloutView, StepView, UpdatesView};
+use wire::updates::{ChannelView, CheckView, RegistryView, RolloutView, StepView, UpdatesView};
 
-use crate::api::updates::{get_updates, CheckUpdates, RollBackTo, SaveChannel, UpdateNow};
+use crate::api::updates::{
+    get_updates, CheckUpdates, RemoveRegistry, RollBackTo, SaveChannel, SaveRegistry, UpdateNow,
+};
 use crate::components::field::{Field, FormError, LoadError};
 use crate::components::layout::HeaderRefresh;
 use crate::pages::deploy::when;
@@ -19,6 +21,10 @@ pub fn UpdatesPage() -> impl IntoView {
     let save = ServerAction::<SaveChannel>::new();
     let update = ServerAction::<UpdateNow>::new();
     let back = ServerAction::<RollBackTo>::new();
+    let registry = RegistryActions {
+        save: ServerAction::<SaveRegistry>::new(),
+        remove: ServerAction::<RemoveRegistry>::new(),
+    };
     // The header's badge follows a check (hydrated: no page load).
     if let Some(HeaderRefresh(refresh)) = use_context::<HeaderRefresh>() {
         Effect::new(move |_| {
@@ -34,6 +40,7 @@ pub fn UpdatesPage() -> impl IntoView {
                 save.version().get(),
                 update.version().get(),
                 back.version().get(),
+                registry.save.version().get() + registry.remove.version().get(),
             )
         },
         |_| get_updates(),
@@ -45,7 +52,7 @@ pub fn UpdatesPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(view) => view! { <UpdatesCards view check save update back /> }.into_any(),
+                        Ok(view) => view! { <UpdatesCards view check save update back registry /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -60,6 +67,7 @@ fn UpdatesCards(
     save: ServerAction<SaveChannel>,
     update: ServerAction<UpdateNow>,
     back: ServerAction<RollBackTo>,
+    registry: RegistryActions,
 ) -> impl IntoView {
     let back_error = move || back.value().get().and_then(|r| r.err());
     let check_error = move || check.value().get().and_then(|r| r.err());
@@ -120,6 +128,55 @@ fn UpdatesCards(
             {view.channel.clone().map(|c| view! { <ChannelInfo channel=c /> })}
             {(!from_env).then(|| view! { <ChannelForm save channel=view.channel.clone() /> })}
         </section>
+        <RegistryCard actions=registry registry=view.registry.clone() problem=view.registry_problem.clone() />
+    }
+}
+
+#[derive(Clone, Copy)]
+struct RegistryActions {
+    save: ServerAction<SaveRegistry>,
+    remove: ServerAction<RemoveRegistry>,
+}
+
+/// A private registry's credentials: what is kept (never the password),
+/// a form to replace them, and removing them.
+#[component]
+fn RegistryCard(
+    actions: RegistryActions,
+    registry: Option<RegistryView>,
+    problem: Option<String>,
+) -> impl IntoView {
+    let RegistryActions { save, remove } = actions;
+    let error = move || save.value().get().and_then(|r| r.err());
+    let kept = registry.is_some();
+    view! {
+        <section class="card" data-testid="registry">
+            <h2>"Private registry"</h2>
+            {problem.map(|p| view! { <p class="notice problem">{p}</p> })}
+            {match registry {
+                Some(r) => view! {
+                    <p data-testid="registry-kept">{format!("Images from {} are pulled as {}; the password is kept sealed.", r.host, r.username)}</p>
+                }.into_any(),
+                None => view! { <p class="muted">"No credentials: images are pulled anonymously."</p> }.into_any(),
+            }}
+            <ActionForm action=save attr:novalidate=true>
+                <FormError message=Signal::derive(move || error().and_then(|e| e.form_message())) />
+                <div class="field" class:has-error=move || error().and_then(|e| e.for_field("auth")).is_some()>
+                    <label for="field-auth">"Registry credentials (JSON)"</label>
+                    <textarea id="field-auth" name="auth" rows="4" class="code" spellcheck="false" autocomplete="off"
+                        placeholder=r#"{"username": "…", "password": "…", "serveraddress": "registry.example:5000"}"#
+                        aria-invalid=move || error().and_then(|e| e.for_field("auth")).is_some().to_string()></textarea>
+                    <p class="hint">"Sent to the Docker daemon only for images of that registry."</p>
+                    {move || error().and_then(|e| e.for_field("auth")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+                </div>
+                <button type="submit">{if kept { "Replace credentials" } else { "Save credentials" }}</button>
+            </ActionForm>
+            {kept.then(|| view! {
+                <ActionForm action=remove>
+                    <button type="submit" class="link">"Remove credentials"</button>
+                </ActionForm>
+            })}
+        </section>
     }
 }
 
@@ -131,7 +188,7 @@ fn RolloutTable(
 ) -> impl IntoView {
     view! {
         <div class="table-wrap">
-            <table data-testid="rollouts">
+            <table class="rollouts" data-testid="rollouts">
                 <thead><tr><th>"#"</th><th>"Release"</th><th>"Started"</th><th>"Took"</th><th>"By"</th><th>"Outcome"</th></tr></thead>
                 <tbody>
                     {rollouts.into_iter().map(|r| {
@@ -140,15 +197,16 @@ fn RolloutTable(
                             "running" | "rolling back" => "badge running",
                             _ => "badge failed",
                         };
+                        let version = r.version.clone();
                         view! {
-                            <tr>
+                            <tr data-rollout=r.id data-version=version>
                                 <td>{r.id}</td>
                                 <td>{format!("{} ({})", r.version, r.sequence)}</td>
                                 <td>{when(r.started_at)}</td>
                                 <td>{r.finished_at.map(|f| seconds(f - r.started_at)).unwrap_or_else(|| "…".to_owned())}</td>
                                 <td>{r.actor.clone()}</td>
                                 <td>
-                                    <span class=badge>{r.state.clone()}</span>" "{r.detail.clone()}
+                                    <span class=badge data-testid="rollout-state">{r.state.clone()}</span>" "<span data-testid="rollout-detail">{r.detail.clone()}</span>
                                     {r.driver.clone().map(|d| view! { <span class="muted">{format!(" Driven by {d}.")}</span> })}
                                     {(!r.steps.is_empty()).then(|| view! { <StepLog steps=r.steps.clone() /> })}
                                     {r.can_go_back.then(|| view! {

@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod faults;
 pub mod publish;
+pub mod registry;
 pub mod release;
 pub mod rollout;
 pub mod updater;

@@ -466,6 +466,7 @@ fn without_tag(image: &str) -> &str {
 pub async fn pin_images(
     docker: &crate::deploy::docker::DockerTarget,
     config: &stack::model::StackConfig,
+    auth: Option<&super::registry::RegistryAuth>,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
@@ -477,7 +478,7 @@ pub async fn pin_images(
                 Some(p) => p.clone(),
                 None => {
                     let digest = docker
-                        .registry_digest(&image)
+                        .registry_digest(&image, auth)
                         .await
                         .map_err(|e| format!("{} ({}): {e}", service.name(), image))?;
                     let p = format!("{}@{digest}", without_tag(&image));

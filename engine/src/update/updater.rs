@@ -852,7 +852,11 @@ impl Updater {
                 }
                 let images: Vec<String> = r.release.images.values().cloned().collect();
                 // Pulls change nothing: past the bound they are given up.
-                tokio::time::timeout(self.time_left(r), docker.ensure_pinned(&images, &tx))
+                let auth = super::registry::load(self.deployer.store(), self.deployer.vault())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let pulled = docker.ensure_pinned(&images, auth.as_ref(), &tx);
+                tokio::time::timeout(self.time_left(r), pulled)
                     .await
                     .map_err(|_| self.over_time())?
                     .map_err(|e| e.to_string())
@@ -963,7 +967,11 @@ impl Updater {
             .apply(revision, actor, opts, None)
             .await
             .map_err(|e| e.to_string())?;
-        outcome.result.map(drop).map_err(|e| e.to_string())
+        // The one sentence (the operator reads the logs on the Logs page).
+        outcome.result.map(drop).map_err(|e| match e {
+            crate::deployer::DeployerError::Deploy(d) => d.summary(),
+            other => other.to_string(),
+        })
     }
 
     /// The whole stack green for `hold`: every long-running service running

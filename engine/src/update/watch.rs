@@ -288,6 +288,8 @@ impl Updates {
                     }
                 })
                 .collect(),
+            registry: None,
+            registry_problem: None,
         })
     }
 

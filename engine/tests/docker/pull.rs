@@ -141,3 +141,77 @@ impl Drop for ImageCleanup {
             .status();
     }
 }
+
+/// A private registry (htpasswd): an image pinned by digest is pulled with
+/// the credentials for that registry, refused without them, and the
+/// credentials are not sent to a registry they are not for; a tag resolves
+/// to its digest with them (`release add --config`).
+#[tokio::test]
+async fn a_private_registry_is_pulled_from_with_its_credentials() {
+    use engine::update::registry::RegistryAuth;
+    let kit = Kit::new("bt-privpull");
+    let target = target().await;
+    let password = format!("pw-{}", std::process::id());
+    let registry = start_private_registry("ci", &password);
+    let host = format!("127.0.0.1:{}", registry.port);
+    let base = kit.subset(&["redis"]).services[0]
+        .image
+        .as_str()
+        .to_string();
+    let tag = format!("{host}/kit/redis:private-{}", std::process::id());
+    // Pushed with a login that is gone again afterwards; the local copy
+    // removed, so the daemon must pull.
+    let pushed = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf 'FROM {base}\\nLABEL burrow.test=private\\n' | docker build -q -t {tag} - >/dev/null \
+             && echo \"$PW\" | docker login {host} -u ci --password-stdin >/dev/null 2>&1 \
+             && docker push -q {tag} >/dev/null; rc=$?; docker logout {host} >/dev/null 2>&1; \
+             [ $rc -eq 0 ] && docker inspect --format '{{{{range .RepoDigests}}}}{{{{println .}}}}{{{{end}}}}' {tag}"
+        ))
+        .env("PW", &password)
+        .output()
+        .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let pinned = String::from_utf8(pushed.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("{host}/kit/redis@")))
+        .expect("a digest from the registry")
+        .to_owned();
+    sh(&format!("docker rmi -f {tag} {pinned} >/dev/null"));
+
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let anonymous = target.ensure_pinned(&[pinned.clone()], None, &tx).await;
+    assert!(anonymous.is_err(), "pulled without credentials");
+    let elsewhere = RegistryAuth {
+        username: "ci".into(),
+        password: password.clone(),
+        serveraddress: "registry.example:5000".into(),
+    };
+    let other = target
+        .ensure_pinned(&[pinned.clone()], Some(&elsewhere), &tx)
+        .await;
+    assert!(other.is_err(), "credentials for another registry were sent");
+    let auth = RegistryAuth::parse(&format!(
+        r#"{{"username":"ci","password":"{password}","serveraddress":"{host}"}}"#
+    ))
+    .unwrap();
+    target
+        .ensure_pinned(&[pinned.clone()], Some(&auth), &tx)
+        .await
+        .unwrap_or_else(|e| panic!("pull with credentials: {e}"));
+    let digest = target.registry_digest(&tag, Some(&auth)).await.unwrap();
+    assert!(
+        pinned.ends_with(&format!("@{digest}")),
+        "{pinned} vs {digest}"
+    );
+    assert!(target.registry_digest(&tag, None).await.is_err());
+    let err = anonymous.unwrap_err().to_string();
+    assert!(!err.contains(&password));
+    sh(&format!("docker rmi -f {pinned} >/dev/null"));
+}

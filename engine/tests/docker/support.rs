@@ -413,6 +413,16 @@ impl Drop for Registry {
 }
 
 pub fn start_registry() -> Registry {
+    start_registry_with(None)
+}
+
+/// [`start_registry`] that admits only `user` with `password` (htpasswd,
+/// bcrypt as the registry requires, made with Python's `crypt`).
+pub fn start_private_registry(user: &str, password: &str) -> Registry {
+    start_registry_with(Some((user, password)))
+}
+
+fn start_registry_with(login: Option<(&str, &str)>) -> Registry {
     let bin = "/usr/bin/docker-registry";
     assert!(
         std::path::Path::new(bin).exists(),
@@ -425,11 +435,37 @@ pub fn start_registry() -> Registry {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yml");
+    let auth = match login {
+        Some((user, password)) => {
+            let out = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    password,
+                ])
+                .output()
+                .expect("python3 runs");
+            let hash = String::from_utf8(out.stdout).unwrap();
+            assert!(
+                hash.starts_with("$2"),
+                "no bcrypt hash from python3: {hash}"
+            );
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{user}:{}\n", hash.trim())).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: burrow-test\n    path: {}\n",
+                file.display()
+            )
+        }
+        None => String::new(),
+    };
     std::fs::write(
         &config,
         format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
+             http:\n  addr: 127.0.0.1:{port}\n{auth}",
             dir.path().join("data").display()
         ),
     )

@@ -113,7 +113,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
             .images
             .set(service, stack::model::ImageRef::parse(&tag).unwrap());
     }
-    let pins = engine::update::publish::pin_images(&docker, &tagged)
+    let pins = engine::update::publish::pin_images(&docker, &tagged, None)
         .await
         .unwrap();
     assert_eq!(pins, v2);
@@ -122,7 +122,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         stack::model::Service::Api,
         stack::model::ImageRef::parse(&missing).unwrap(),
     );
-    let err = engine::update::publish::pin_images(&docker, &tagged)
+    let err = engine::update::publish::pin_images(&docker, &tagged, None)
         .await
         .unwrap_err();
     assert!(err.starts_with(&format!("api ({missing})")), "{err}");

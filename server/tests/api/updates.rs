@@ -202,3 +202,74 @@ async fn a_channel_from_the_environment_is_read_only() {
     let checked = json(app.call("/api/updates/check", &[], Some(&cookie)).await).await;
     assert_eq!(checked["release"]["version"], "0.16.3", "{checked}");
 }
+
+/// Private registry credentials: malformed ones refused beside their field
+/// (nothing kept), good ones kept sealed (not in the database file, never on
+/// a page or in an answer), then removed.
+#[tokio::test]
+async fn registry_credentials_are_checked_kept_sealed_and_never_shown() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let secret = "hunter2-registry-secret";
+    let bad = format!(r#"{{"username":"ci","password":"{secret}"}}"#);
+    let res = app
+        .call("/api/updates/registry", &[("auth", &bad)], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json(res).await;
+    assert_eq!(body["Invalid"]["field"], "auth", "{body}");
+    assert!(
+        body["Invalid"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("serveraddress"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(secret));
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    assert!(view["registry"].is_null(), "{view}");
+
+    let good = format!(
+        r#"{{"username":"ci","password":"{secret}","serveraddress":"registry.example:5000"}}"#
+    );
+    let res = app
+        .call("/api/updates/registry", &[("auth", &good)], Some(&cookie))
+        .await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let page = app
+        .get("/updates", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Images from registry.example:5000 are pulled as ci"),
+        "{page}"
+    );
+    assert!(!page.contains(secret));
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    assert_eq!(view["registry"]["host"], "registry.example:5000", "{view}");
+    assert!(!view.to_string().contains(secret));
+    for file in ["burrow.db", "burrow.db-wal"] {
+        let bytes = std::fs::read(app.data.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{file} holds the password in the clear"
+        );
+    }
+
+    let res = app
+        .call("/api/updates/registry/remove", &[], Some(&cookie))
+        .await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    assert!(view["registry"].is_null(), "{view}");
+}

@@ -46,7 +46,7 @@ pub(super) async fn ensure(
         let f = match found? {
             Some(f) => f,
             None => {
-                pull(docker, &image, &service, progress).await?;
+                pull(docker, &image, &service, None, progress).await?;
                 inspect(docker, &image)
                     .await?
                     .ok_or_else(|| DeployError::Pull {
@@ -64,14 +64,17 @@ impl super::DockerTarget {
     /// Makes every image of `images` (each `repo@sha256:<digest>`) present,
     /// pulling what is missing, and checks that the daemon reports that
     /// digest for it: a release's images are exactly the ones it pins.
+    /// `auth`: a private registry's credentials (sent only for its images).
     pub async fn ensure_pinned(
         &self,
         images: &[String],
+        auth: Option<&crate::update::registry::RegistryAuth>,
         progress: &UnboundedSender<ProgressEvent>,
     ) -> Result<(), DeployError> {
         for image in images {
             if inspect(&self.docker, image).await?.is_none() {
-                pull(&self.docker, image, image, progress).await?;
+                let credentials = crate::update::registry::RegistryAuth::for_image(auth, image);
+                pull(&self.docker, image, image, credentials, progress).await?;
             }
             let digests = self
                 .docker
@@ -96,10 +99,15 @@ impl super::DockerTarget {
     /// The digest `image`'s registry has for it now (the daemon asks the
     /// registry: `docker buildx imagetools inspect` without buildx), e.g.
     /// `sha256:<64 hex>`.
-    pub async fn registry_digest(&self, image: &str) -> Result<String, DeployError> {
+    pub async fn registry_digest(
+        &self,
+        image: &str,
+        auth: Option<&crate::update::registry::RegistryAuth>,
+    ) -> Result<String, DeployError> {
+        let credentials = crate::update::registry::RegistryAuth::for_image(auth, image);
         let found = self
             .docker
-            .inspect_registry_image(image, None)
+            .inspect_registry_image(image, credentials)
             .await
             .map_err(|e| DeployError::Pull {
                 image: image.to_owned(),
@@ -155,6 +163,7 @@ async fn pull(
     docker: &Docker,
     image: &str,
     service: &str,
+    credentials: Option<bollard::auth::DockerCredentials>,
     progress: &UnboundedSender<ProgressEvent>,
 ) -> Result<(), DeployError> {
     let _ = progress.send(ProgressEvent::PullStarted {
@@ -163,7 +172,7 @@ async fn pull(
     });
     let mut last: HashMap<String, (String, Instant)> = HashMap::new();
     let mut layers = Layers::default();
-    let mut stream = docker.create_image(Some(pull_options(image)), None, None);
+    let mut stream = docker.create_image(Some(pull_options(image)), None, credentials);
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| DeployError::Pull {
             image: image.to_string(),
