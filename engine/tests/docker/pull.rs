@@ -186,7 +186,9 @@ async fn a_private_registry_is_pulled_from_with_its_credentials() {
     sh(&format!("docker rmi -f {tag} {pinned} >/dev/null"));
 
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let anonymous = target.ensure_pinned(&[pinned.clone()], None, &tx).await;
+    let anonymous = target
+        .ensure_pinned(std::slice::from_ref(&pinned), None, &tx)
+        .await;
     assert!(anonymous.is_err(), "pulled without credentials");
     let elsewhere = RegistryAuth {
         username: "ci".into(),
@@ -194,7 +196,7 @@ async fn a_private_registry_is_pulled_from_with_its_credentials() {
         serveraddress: "registry.example:5000".into(),
     };
     let other = target
-        .ensure_pinned(&[pinned.clone()], Some(&elsewhere), &tx)
+        .ensure_pinned(std::slice::from_ref(&pinned), Some(&elsewhere), &tx)
         .await;
     assert!(other.is_err(), "credentials for another registry were sent");
     let auth = RegistryAuth::parse(&format!(
@@ -202,7 +204,7 @@ async fn a_private_registry_is_pulled_from_with_its_credentials() {
     ))
     .unwrap();
     target
-        .ensure_pinned(&[pinned.clone()], Some(&auth), &tx)
+        .ensure_pinned(std::slice::from_ref(&pinned), Some(&auth), &tx)
         .await
         .unwrap_or_else(|e| panic!("pull with credentials: {e}"));
     let digest = target.registry_digest(&tag, Some(&auth)).await.unwrap();
