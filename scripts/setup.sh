@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # System packages (Debian): browser for end-to-end tests, Docker engine,
 # Caddy (proxy config validation), an SMTP server and an ACME server for the
 # tests that need real peers, and a registry for the real-pull test.
-packages=(chromium docker.io caddy python3-aiosmtpd docker-compose pebble openssl docker-registry)
+packages=(chromium docker.io caddy python3-aiosmtpd docker-compose pebble openssl docker-registry iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

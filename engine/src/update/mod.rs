@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod faults;
+pub mod migrate;
 pub mod publish;
 pub mod registry;
 pub mod release;

@@ -133,6 +133,11 @@ impl Release {
                 Some(_) => {}
             }
         }
+        for m in &self.migrations {
+            if let Err(why) = super::migrate::check(m) {
+                problems.push(why);
+            }
+        }
         for name in self.images.keys().chain(self.health.keys()) {
             if !known.contains(&name.as_str()) {
                 problems.push(format!("{name:?} is no service of the stack."));

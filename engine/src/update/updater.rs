@@ -841,12 +841,8 @@ impl Updater {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         match step {
             Step::Preflight => {
-                if let Some(m) = r.release.migrations.iter().find(|m| !m.ops.is_empty()) {
-                    return Err(format!(
-                        "the release's config migration {} ({}) is not one this Burrow can apply",
-                        m.id, m.description
-                    ));
-                }
+                // The migrations' dry run: the new config must validate.
+                super::migrate::apply(&from.config, &r.release.migrations)?;
                 if r.release.requires_backup && r.backup.is_none() {
                     self.backups.check_space(from.config.name.as_str())?;
                 }
@@ -877,7 +873,7 @@ impl Updater {
                 if r.to_revision.is_some() {
                     return Ok(());
                 }
-                let mut config = from.config.clone();
+                let mut config = super::migrate::apply(&from.config, &r.release.migrations)?;
                 for (service, image) in &r.release.images {
                     let service = stack::model::Service::from_name(service)
                         .ok_or_else(|| format!("{service} is no service of the stack"))?;

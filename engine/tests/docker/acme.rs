@@ -29,8 +29,27 @@ fn free_port() -> u16 {
 
 /// The host's address on the default Docker bridge (docker0).
 fn bridge_gateway() -> String {
-    sh("docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}'")
+    let ipam = sh("docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}'")
         .trim()
+        .to_owned();
+    if !ipam.is_empty() {
+        return ipam;
+    }
+    // A daemon started for the first time on a fresh machine leaves the
+    // gateway out of the bridge's IPAM; the bridge interface carries it.
+    let bridge = sh(
+        "docker network inspect bridge --format '{{index .Options \"com.docker.network.bridge.name\"}}'",
+    );
+    let bridge = match bridge.trim() {
+        "" => "docker0",
+        name => name,
+    };
+    let out = sh(&format!("ip -4 -o addr show dev {bridge}"));
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no IPv4 address on {bridge}: {out}"))
         .to_owned()
 }
 

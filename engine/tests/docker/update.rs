@@ -5,7 +5,8 @@
 //! after turning healthy, roll the whole stack back to the very same v2
 //! containers, as does v6, whose containers are healthy but whose events
 //! server refuses WebSockets (the settle's app probe through Caddy); a
-//! release's own per-service deadline; every step in the step log; tags
+//! release's own per-service deadline; a config migration applied with v4
+//! and rolled back with v3; every step in the step log; tags
 //! pinned from the registry (`release add --config`); going back to v2
 //! from v4; an older sequence is refused as a downgrade.
 
@@ -72,6 +73,20 @@ fn release(
         images,
         health: Default::default(),
         migrations: Vec::new(),
+    }
+}
+
+/// A config migration as a release declares it: registration dropped and
+/// given the new default "open".
+fn opening() -> engine::update::release::Migration {
+    engine::update::release::Migration {
+        id: "2026-12-open-registration".into(),
+        description: "registration is open by default".into(),
+        kind: "config".into(),
+        ops: vec![
+            serde_json::json!({"op": "remove", "path": "registration"}),
+            serde_json::json!({"op": "default", "path": "registration", "value": "open"}),
+        ],
     }
 }
 
@@ -208,6 +223,9 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
             min_healthy_s: None,
         },
     );
+    // It also carries a config migration (registration opened): rolled
+    // back with the stack, the previous revision runs again.
+    v3_release.migrations = vec![opening()];
     let failed = updater.apply(v3_release, "test").await.unwrap();
     assert!(
         matches!(&failed.phase, Phase::RolledBack { why } if why.contains("web did not become healthy within 3 s")),
@@ -283,11 +301,29 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     // Release 4 installs; then the operator goes back to release 2: the
     // same kind of rollout, ending on v2's images, installed 2 again.
     let v4 = push_release(registry.port, "v4", &BTreeMap::new());
-    let done4 = updater
-        .apply(release(4, "0.4.0", v4.clone(), false), "test")
-        .await
-        .unwrap();
+    let running_config = || async {
+        setup
+            .store
+            .running_revision(&setup.vault)
+            .await
+            .unwrap()
+            .unwrap()
+            .config
+    };
+    assert_eq!(
+        running_config().await.registration,
+        stack::model::Registration::InviteOnly
+    );
+    // v4 carries the same migration and installs: the revision it deployed
+    // has registration open.
+    let mut v4_release = release(4, "0.4.0", v4.clone(), false);
+    v4_release.migrations = vec![opening()];
+    let done4 = updater.apply(v4_release, "test").await.unwrap();
     assert_eq!(done4.phase, Phase::Completed, "{done4:?}");
+    assert_eq!(
+        running_config().await.registration,
+        stack::model::Registration::Open
+    );
     let back = updater.start_rollback(done.id, "test").await.unwrap();
     let back = updater.run(back).await.unwrap();
     assert_eq!(back.phase, Phase::Completed, "{back:?}");
