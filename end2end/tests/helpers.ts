@@ -18,7 +18,9 @@ export function tokenFileExists(testInfo: TestInfo): boolean {
 /** With JavaScript on, waits until the wasm bundle has hydrated the page. */
 export async function ready(page: Page, testInfo: TestInfo) {
   if (testInfo.project.use.javaScriptEnabled !== false) {
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    // Loading and compiling the debug wasm bundle takes seconds on a busy
+    // 2-core machine (right after a deploy it took more than 5 s once).
+    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
   }
 }
 

@@ -50,6 +50,9 @@ pub struct RolloutView {
     /// Every step taken, in order.
     #[serde(default)]
     pub steps: Vec<StepView>,
+    /// While it runs: what its step does now ("Pulling …: 2 of 5 layers").
+    #[serde(default)]
+    pub progress: Option<String>,
 }
 
 /// One step of an update's step log.

@@ -208,6 +208,7 @@ fn RolloutTable(
                                 <td>
                                     <span class=badge data-testid="rollout-state">{r.state.clone()}</span>" "<span data-testid="rollout-detail">{r.detail.clone()}</span>
                                     {r.driver.clone().map(|d| view! { <span class="muted">{format!(" Driven by {d}.")}</span> })}
+                                    {r.progress.clone().map(|p| view! { <p class="muted" data-testid="rollout-progress">{p}</p> })}
                                     {(!r.steps.is_empty()).then(|| view! { <StepLog steps=r.steps.clone() /> })}
                                     {r.can_go_back.then(|| view! {
                                         <ActionForm action=back>

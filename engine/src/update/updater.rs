@@ -90,6 +90,8 @@ pub struct Rollout {
     pub heartbeat_at: Option<i64>,
     /// Every step taken, in order.
     pub steps: Vec<StepRecord>,
+    /// What the running step is doing now (the image being pulled).
+    pub progress: Option<String>,
 }
 
 /// Why a rollout could not start.
@@ -127,10 +129,11 @@ struct Row {
     owner_host: Option<String>,
     owner_boot: Option<String>,
     heartbeat_at: Option<i64>,
+    progress: Option<String>,
 }
 
 const COLUMNS: &str = "id, started_at, finished_at, actor, release, from_revision, to_revision, \
-                       backup, phase, owner_pid, owner_host, owner_boot, heartbeat_at";
+                       backup, phase, owner_pid, owner_host, owner_boot, heartbeat_at, progress";
 
 fn from_row(r: Row) -> Option<Rollout> {
     Some(Rollout {
@@ -146,6 +149,7 @@ fn from_row(r: Row) -> Option<Rollout> {
         owner: owner_of(r.owner_pid, r.owner_host, r.owner_boot),
         heartbeat_at: r.heartbeat_at,
         steps: Vec::new(),
+        progress: r.progress,
     })
 }
 
@@ -232,6 +236,22 @@ fn hold(pacing: &Pacing, release: &Release) -> Duration {
         .chain([pacing.min_healthy, pacing.settle])
         .max()
         .unwrap_or(pacing.settle)
+}
+
+/// "Pulling registry.example/api: 2 of 5 layers, 12.3 of 40.1 MB (3 of 16
+/// images pulled so far)": one line of a rollout's progress.
+pub fn pull_line(
+    image: &str,
+    tally: Option<&wire::PullTally>,
+    pulled: usize,
+    images: usize,
+) -> String {
+    let name = image.split('@').next().unwrap_or(image);
+    let so_far = format!("{pulled} of {images} images pulled so far");
+    match tally {
+        Some(t) if t.layers > 0 => format!("Pulling {name}: {t} ({so_far})"),
+        _ => format!("Pulling {name} ({so_far})"),
+    }
 }
 
 /// Aborts its task when dropped (the heartbeat ends with the driving).
@@ -696,6 +716,54 @@ impl Updater {
         }))
     }
 
+    /// Writes what the pulls of rollout `id` do into its journal row (at
+    /// most once a second); clears it when they end.
+    fn pull_reporter(
+        &self,
+        id: i64,
+        images: usize,
+        mut events: tokio::sync::mpsc::UnboundedReceiver<wire::ProgressEvent>,
+    ) -> tokio::task::JoinHandle<()> {
+        let store = self.deployer.store().clone();
+        tokio::spawn(async move {
+            let set = |line: Option<String>| {
+                let store = store.clone();
+                async move {
+                    if let Err(e) = sqlx::query("UPDATE rollouts SET progress = ? WHERE id = ?")
+                        .bind(line)
+                        .bind(id)
+                        .execute(store.pool())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not keep the update's progress");
+                    }
+                }
+            };
+            let mut pulled = 0;
+            let mut written: Option<Instant> = None;
+            while let Some(event) = events.recv().await {
+                let line = match &event {
+                    wire::ProgressEvent::PullStarted { image, .. } => {
+                        pull_line(image, None, pulled, images)
+                    }
+                    wire::ProgressEvent::PullProgress { image, tally, .. } => {
+                        pull_line(image, Some(tally), pulled, images)
+                    }
+                    wire::ProgressEvent::PullDone { .. } => {
+                        pulled += 1;
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if written.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                    written = Some(Instant::now());
+                    set(Some(line)).await;
+                }
+            }
+            set(None).await;
+        })
+    }
+
     /// Keeps a step in the rollout's step log.
     async fn log_step(&self, r: &mut Rollout, record: StepRecord) {
         if let Err(e) = sqlx::query(
@@ -838,7 +906,6 @@ impl Updater {
             .docker_for(&from.target)
             .await
             .map_err(|e| e.to_string())?;
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         match step {
             Step::Preflight => {
                 // The migrations' dry run: the new config must validate.
@@ -851,9 +918,14 @@ impl Updater {
                 let auth = super::registry::load(self.deployer.store(), self.deployer.vault())
                     .await
                     .map_err(|e| e.to_string())?;
-                let pulled = docker.ensure_pinned(&images, auth.as_ref(), &tx);
-                tokio::time::timeout(self.time_left(r), pulled)
-                    .await
+                // What the pulls do goes to the journal row, for the page.
+                let (pulls, reports) = tokio::sync::mpsc::unbounded_channel();
+                let reporter = self.pull_reporter(r.id, images.len(), reports);
+                let pulled = docker.ensure_pinned(&images, auth.as_ref(), &pulls);
+                let outcome = tokio::time::timeout(self.time_left(r), pulled).await;
+                drop(pulls);
+                let _ = reporter.await;
+                outcome
                     .map_err(|_| self.over_time())?
                     .map_err(|e| e.to_string())
             }
@@ -1047,6 +1119,24 @@ impl Updater {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pull_reads_as_one_line() {
+        let tally = wire::PullTally {
+            layers: 5,
+            layers_done: 2,
+            bytes: 12_300_000,
+            bytes_total: 40_100_000,
+        };
+        assert_eq!(
+            pull_line("r.example:5000/kit/api@sha256:ab", Some(&tally), 3, 16),
+            format!("Pulling r.example:5000/kit/api: {tally} (3 of 16 images pulled so far)")
+        );
+        assert_eq!(
+            pull_line("r.example/web@sha256:cd", None, 0, 16),
+            "Pulling r.example/web (0 of 16 images pulled so far)"
+        );
+    }
 
     #[test]
     fn the_stack_is_held_for_the_settle_and_the_longest_min_healthy() {

@@ -273,6 +273,7 @@ impl Updates {
                         can_go_back: r.phase == super::rollout::Phase::Completed
                             && installed_sequence != Some(r.release.sequence),
                         detail,
+                        progress: r.progress.clone().filter(|_| !r.phase.is_terminal()),
                         driver: (!r.phase.is_terminal())
                             .then(|| r.owner.as_ref().map(|o| format!("Burrow {}", o.describe())))
                             .flatten(),
