@@ -443,11 +443,6 @@ impl Backups {
 }
 
 impl Backups {
-    /// How many are kept.
-    pub fn keep(&self) -> usize {
-        self.keep
-    }
-
     /// What the Backups page shows: every backup (each saying when it
     /// cannot be restored here), the backup or restore running, the last
     /// one that ended.

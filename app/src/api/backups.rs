@@ -21,13 +21,7 @@ pub async fn get_backups() -> Result<BackupsView, AppError> {
 /// is refused by the engine when the record is made).
 #[cfg(feature = "ssr")]
 async fn refuse_while_updating(state: &crate::state::AppState) -> Result<(), AppError> {
-    if let Some(r) = state
-        .updater
-        .history()
-        .await?
-        .into_iter()
-        .find(|r| !r.phase.is_terminal())
-    {
+    if let Some(r) = state.updater.unfinished().await? {
         return Err(AppError::Conflict(format!(
             "Update {} to {} is running: wait for it to end.",
             r.id, r.release.version

@@ -153,14 +153,20 @@ fn from_row(r: Row) -> Option<Rollout> {
     })
 }
 
-/// Every rollout, newest first (the last 100), each with its steps.
-pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> {
+/// The last 100 rollouts, newest first, without their steps (what the
+/// lock and the header's checks need).
+async fn journal_rows(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM rollouts ORDER BY id DESC LIMIT 100"
     ))
     .fetch_all(store.pool())
     .await?;
-    let mut rollouts: Vec<Rollout> = rows.into_iter().filter_map(from_row).collect();
+    Ok(rows.into_iter().filter_map(from_row).collect())
+}
+
+/// Every rollout, newest first (the last 100), each with its steps.
+pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> {
+    let mut rollouts = journal_rows(store).await?;
     let oldest = rollouts.last().map_or(0, |r| r.id);
     let steps: Vec<(i64, String, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT rollout_id, step, started_ms, took_ms, error FROM rollout_steps \
@@ -310,7 +316,7 @@ pub async fn rolled_back_before(
     channel: &str,
     sequence: u64,
 ) -> Result<Option<(i64, String)>, EngineError> {
-    Ok(history(store)
+    Ok(journal_rows(store)
         .await?
         .into_iter()
         .find_map(|r| match r.phase {
@@ -325,12 +331,14 @@ pub async fn rolled_back_before(
 
 /// When the last update that ended could not be rolled back: the banner
 /// every page shows, with what to do (gone once a later update ends).
+/// Asked on every page load (the header), so it reads one row.
 pub async fn needs_operator(store: &crate::Store) -> Result<Option<String>, EngineError> {
-    let last = history(store)
-        .await?
-        .into_iter()
-        .find(|r| r.phase.is_terminal());
-    Ok(last.and_then(|r| match &r.phase {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM rollouts WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1"
+    ))
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row.and_then(from_row).and_then(|r| match &r.phase {
         Phase::NeedsOperator { .. } => Some(format!(
             "Update {} to {} needs you. {}{}",
             r.id,
@@ -403,11 +411,6 @@ impl Updater {
     /// The backups it takes (and the Backups page lists).
     pub fn backups(&self) -> &Backups {
         &self.backups
-    }
-
-    /// The deployer it updates through.
-    pub fn deployer(&self) -> &Arc<Deployer> {
-        &self.deployer
     }
 
     /// Every rollout, newest first.
@@ -483,13 +486,18 @@ impl Updater {
         .await
     }
 
+    /// The rollout that has not ended, if one has not (at most one does).
+    pub async fn unfinished(&self) -> Result<Option<Rollout>, EngineError> {
+        Ok(journal_rows(self.deployer.store())
+            .await?
+            .into_iter()
+            .find(|r| !r.phase.is_terminal()))
+    }
+
     /// Refuses while another rollout is unfinished: a live one is named
     /// with who runs it; one whose owner is gone must be finished first.
     async fn refuse_while_running(&self) -> Result<(), UpdateError> {
-        for r in self.history().await? {
-            if r.phase.is_terminal() {
-                continue;
-            }
+        if let Some(r) = self.unfinished().await? {
             if orphaned(&r, false) {
                 return Err(UpdateError::Interrupted {
                     id: r.id,
@@ -620,7 +628,7 @@ impl Updater {
 
     async fn resume_orphans(&self, starting_up: bool) -> Result<Vec<Rollout>, EngineError> {
         let mut out = Vec::new();
-        for r in self.history().await? {
+        for r in journal_rows(self.deployer.store()).await? {
             if r.phase.is_terminal() || !orphaned(&r, starting_up) {
                 continue;
             }

@@ -5,8 +5,7 @@
 //! damaged archive is refused.
 
 use engine::backup::Backups;
-use engine::deploy::{ApplyOptions, Target};
-use engine::targets::TargetSettings;
+use engine::deploy::Target;
 
 use crate::support::*;
 
@@ -24,31 +23,7 @@ async fn a_restored_backup_brings_a_volume_file_back() {
     let _cleanup = kit.cleanup();
     let docker = target().await;
     let setup = Setup::new().await;
-    let (meta, _) = setup
-        .store
-        .save_revision(
-            &setup.vault,
-            &kit.config,
-            &TargetSettings::local_docker(),
-            "test",
-            None,
-        )
-        .await
-        .unwrap();
-    let revision = setup
-        .store
-        .revision(&setup.vault, meta.id)
-        .await
-        .unwrap()
-        .unwrap();
-    let applied = setup
-        .deployer
-        .apply(revision, "test", &ApplyOptions::default(), None)
-        .await
-        .unwrap();
-    applied
-        .result
-        .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+    setup.deploy_kit(&kit).await;
 
     let marker = setup.dir.path().join("marker");
     std::fs::write(&marker, "kept by the backup").unwrap();

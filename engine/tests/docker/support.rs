@@ -379,6 +379,39 @@ impl Setup {
         }
     }
 
+    /// Saves `kit`'s config as a revision for the local daemon and deploys
+    /// it (every service healthy, else the test fails with why).
+    pub async fn deploy_kit(&self, kit: &Kit) {
+        let (meta, _) = self
+            .store
+            .save_revision(
+                &self.vault,
+                &kit.config,
+                &engine::targets::TargetSettings::local_docker(),
+                "test",
+                None,
+            )
+            .await
+            .unwrap();
+        let revision = self
+            .store
+            .revision(&self.vault, meta.id)
+            .await
+            .unwrap()
+            .unwrap();
+        self.deployer
+            .apply(
+                revision,
+                "test",
+                &engine::deploy::ApplyOptions::default(),
+                None,
+            )
+            .await
+            .unwrap()
+            .result
+            .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+    }
+
     /// Saves each step with its fields (as the page posts them).
     pub async fn steps(&self, steps: &[(engine::wizard::Step, Vec<(&str, &str)>)]) {
         for (step, pairs) in steps {

@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use engine::backup::Backups;
-use engine::deploy::ApplyOptions;
-use engine::targets::TargetSettings;
 use engine::update::release::{services, Release};
 use engine::update::rollout::Phase;
 use engine::update::updater::{Pacing, UpdateError, Updater};
@@ -145,30 +143,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     let kit = Kit::new("bt-update");
     let _cleanup = kit.cleanup();
     let setup = Setup::new().await;
-    let (meta, _) = setup
-        .store
-        .save_revision(
-            &setup.vault,
-            &kit.config,
-            &TargetSettings::local_docker(),
-            "test",
-            None,
-        )
-        .await
-        .unwrap();
-    let first = setup
-        .store
-        .revision(&setup.vault, meta.id)
-        .await
-        .unwrap()
-        .unwrap();
-    setup
-        .deployer
-        .apply(first, "test", &ApplyOptions::default(), None)
-        .await
-        .unwrap()
-        .result
-        .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+    setup.deploy_kit(&kit).await;
 
     let updater = Updater::new(
         setup.deployer.clone(),
@@ -419,30 +394,7 @@ async fn a_rollout_killed_at_its_fault_points_ends_fully_old_or_fully_new() {
     let _cleanup = kit.cleanup();
     target().await;
     let setup = Setup::new().await;
-    let (meta, _) = setup
-        .store
-        .save_revision(
-            &setup.vault,
-            &kit.config,
-            &TargetSettings::local_docker(),
-            "test",
-            None,
-        )
-        .await
-        .unwrap();
-    let first = setup
-        .store
-        .revision(&setup.vault, meta.id)
-        .await
-        .unwrap()
-        .unwrap();
-    setup
-        .deployer
-        .apply(first, "test", &ApplyOptions::default(), None)
-        .await
-        .unwrap()
-        .result
-        .unwrap_or_else(|e| panic!("deploy failed: {e}"));
+    setup.deploy_kit(&kit).await;
     let before = running("bt-kill");
     assert_eq!(before.len(), 16);
     let data = setup.dir.path();

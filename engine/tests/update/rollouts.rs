@@ -12,8 +12,8 @@ use engine::update::rollout::Phase;
 use engine::update::updater::{installed_release, Pacing, UpdateError, Updater};
 use engine::Store;
 
-#[tokio::test]
-async fn an_interrupted_rollout_before_any_change_is_aborted_at_start_up() {
+/// An updater on a fresh data dir (no daemon: nothing is deployed).
+async fn updater() -> (tempfile::TempDir, Store, Updater) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let vault = Vault::open(&dir.path().join("secrets.key")).unwrap();
@@ -22,14 +22,22 @@ async fn an_interrupted_rollout_before_any_change_is_aborted_at_start_up() {
         vault,
         Arc::new(Targets::new(None)),
     ));
-    let release = |sequence: u64| {
-        serde_json::json!({
-            "schema": 1, "channel": "stable", "sequence": sequence,
-            "version": format!("0.{sequence}.0"), "released_at": "2026-12-01T10:00:00Z",
-            "images": {}
-        })
-        .to_string()
-    };
+    let updater = Updater::new(deployer, Backups::new(dir.path(), 5), Pacing::default());
+    (dir, store, updater)
+}
+
+/// release.json of `sequence` (version 0.<sequence>.0), no images.
+fn release(sequence: u64) -> serde_json::Value {
+    serde_json::json!({
+        "schema": 1, "channel": "stable", "sequence": sequence,
+        "version": format!("0.{sequence}.0"), "released_at": "2026-12-01T10:00:00Z",
+        "images": {}
+    })
+}
+
+#[tokio::test]
+async fn an_interrupted_rollout_before_any_change_is_aborted_at_start_up() {
+    let (_dir, store, updater) = updater().await;
     for (sequence, phase) in [
         (1, serde_json::to_string(&Phase::Completed).unwrap()),
         (2, serde_json::to_string(&Phase::Preflight).unwrap()),
@@ -38,13 +46,12 @@ async fn an_interrupted_rollout_before_any_change_is_aborted_at_start_up() {
             "INSERT INTO rollouts (started_at, actor, release, from_revision, phase) \
              VALUES (1, 'admin', ?, 1, ?)",
         )
-        .bind(release(sequence))
+        .bind(release(sequence).to_string())
         .bind(phase)
         .execute(store.pool())
         .await
         .unwrap();
     }
-    let updater = Updater::new(deployer, Backups::new(dir.path(), 5), Pacing::default());
     let resumed = updater.resume_unfinished().await.unwrap();
     assert_eq!(resumed.len(), 1);
     assert_eq!(
@@ -73,22 +80,7 @@ async fn an_interrupted_rollout_before_any_change_is_aborted_at_start_up() {
 /// reported as interrupted, taken over and finished, with its step log.
 #[tokio::test]
 async fn one_rollout_at_a_time_and_a_dead_owners_lock_clears_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).await.unwrap();
-    let vault = Vault::open(&dir.path().join("secrets.key")).unwrap();
-    let deployer = Arc::new(Deployer::new(
-        store.clone(),
-        vault,
-        Arc::new(Targets::new(None)),
-    ));
-    let updater = Updater::new(deployer, Backups::new(dir.path(), 5), Pacing::default());
-    let release = |sequence: u64| {
-        serde_json::json!({
-            "schema": 1, "channel": "stable", "sequence": sequence,
-            "version": format!("0.{sequence}.0"), "released_at": "2026-12-01T10:00:00Z",
-            "images": {}
-        })
-    };
+    let (_dir, store, updater) = updater().await;
     let me = engine::deployments::Owner::me();
     // Driven by another live process on this host, in this boot: pid 1.
     sqlx::query(
