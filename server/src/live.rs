@@ -90,6 +90,46 @@ pub async fn deployment(
     sse(rx).into_response()
 }
 
+/// Rollout `id` as the Updates page shows it: `rollout` at once and
+/// whenever its journal row or step log changes (its state, the step log,
+/// the pull progress line), then `done` with the last of it when it ends.
+/// Read from the journal, so every browser sees the same, reloaded or not.
+pub async fn update(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    let first = match engine::update::watch::rollout(&state.store, id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return AppError::NotFound("No such update.".to_owned()).into_response(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut sent: Option<wire::updates::RolloutView> = None;
+        let mut now = Some(first);
+        loop {
+            let Some(view) = now.take() else { return };
+            let ended = view.finished_at.is_some();
+            if sent.as_ref() != Some(&view) {
+                if tx.send(json_event("rollout", &view)).await.is_err() {
+                    return;
+                }
+                sent = Some(view.clone());
+            }
+            if ended {
+                let _ = tx.send(json_event("done", &view)).await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if tx.is_closed() {
+                return;
+            }
+            now = match engine::update::watch::rollout(&state.store, id).await {
+                Ok(r) => r,
+                Err(_) => return,
+            };
+        }
+    });
+    sse(rx).into_response()
+}
+
 /// `/wizard`: where the operator left off.
 pub async fn wizard_resume(State(state): State<AppState>) -> Response {
     let step = match state.store.wizard_draft(&state.vault).await {

@@ -244,6 +244,7 @@ pub fn hand_routes() -> Vec<HandRoute> {
         route(app::pages::certificate::DER_URL, get(downloads::ca_der)),
         route(app::pages::audit::CSV_URL, get(downloads::audit_csv)),
         route("/live/deployments/{id}", get(live::deployment)),
+        route("/live/updates/{id}", get(live::update)),
         route("/live/status", get(live::status)),
         route("/wizard", get(live::wizard_resume)),
         route("/live/logs", get(live::logs)),

@@ -12,6 +12,7 @@ use crate::api::updates::{
 };
 use crate::components::field::{Field, FormError, LoadError};
 use crate::components::layout::HeaderRefresh;
+use crate::components::live::subscribe;
 use crate::pages::deploy::when;
 use crate::pages::wizard::LoadFile;
 
@@ -25,10 +26,15 @@ pub fn UpdatesPage() -> impl IntoView {
         save: ServerAction::<SaveRegistry>::new(),
         remove: ServerAction::<RemoveRegistry>::new(),
     };
+    // A running update's live view says when it ended: the page reads
+    // everything again (installed release, what can be gone back to).
+    let ended = RwSignal::new(0usize);
     // The header's badge follows a check (hydrated: no page load).
     if let Some(HeaderRefresh(refresh)) = use_context::<HeaderRefresh>() {
         Effect::new(move |_| {
-            if check.version().get() + update.version().get() + back.version().get() > 0 {
+            if check.version().get() + update.version().get() + back.version().get() + ended.get()
+                > 0
+            {
                 refresh.update(|n| *n += 1);
             }
         });
@@ -41,6 +47,7 @@ pub fn UpdatesPage() -> impl IntoView {
                 update.version().get(),
                 back.version().get(),
                 registry.save.version().get() + registry.remove.version().get(),
+                ended.get(),
             )
         },
         |_| get_updates(),
@@ -52,7 +59,7 @@ pub fn UpdatesPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(view) => view! { <UpdatesCards view check save update back registry /> }.into_any(),
+                        Ok(view) => view! { <UpdatesCards view check save update back registry ended /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -68,6 +75,7 @@ fn UpdatesCards(
     update: ServerAction<UpdateNow>,
     back: ServerAction<RollBackTo>,
     registry: RegistryActions,
+    ended: RwSignal<usize>,
 ) -> impl IntoView {
     let back_error = move || back.value().get().and_then(|r| r.err());
     let check_error = move || check.value().get().and_then(|r| r.err());
@@ -84,8 +92,14 @@ fn UpdatesCards(
         .iter()
         .any(|r| r.state == "running" || r.state == "rolling back");
     view! {
-        // Without JavaScript too, the page follows a running update.
-        {running.then(|| view! { <meta http-equiv="refresh" content="2" /> })}
+        // Hydrated, a running update streams its journal row (SSE);
+        // without JavaScript the page reloads itself until it ends.
+        {running.then(|| view! {
+            <noscript>
+                <meta http-equiv="refresh" content="2" />
+                <p class="muted">"This page reloads every 2 seconds until the update ends."</p>
+            </noscript>
+        })}
         <p data-testid="update-installed">
             {match view.installed.clone() {
                 Some(v) => format!("Installed: release {v}."),
@@ -119,7 +133,7 @@ fn UpdatesCards(
             } else {
                 view! {
                     <FormError message=Signal::derive(move || back_error().map(|e| e.to_string())) />
-                    <RolloutTable rollouts=view.rollouts.clone() back running />
+                    <RolloutTable rollouts=view.rollouts.clone() back running ended />
                 }.into_any()
             }}
         </section>
@@ -185,44 +199,81 @@ fn RolloutTable(
     rollouts: Vec<RolloutView>,
     back: ServerAction<RollBackTo>,
     running: bool,
+    ended: RwSignal<usize>,
 ) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="rollouts" data-testid="rollouts">
                 <thead><tr><th>"#"</th><th>"Release"</th><th>"Started"</th><th>"Took"</th><th>"By"</th><th>"Outcome"</th></tr></thead>
                 <tbody>
-                    {rollouts.into_iter().map(|r| {
-                        let badge = match r.state.as_str() {
-                            "completed" => "badge ok",
-                            "running" | "rolling back" => "badge running",
-                            _ => "badge failed",
-                        };
-                        let version = r.version.clone();
-                        view! {
-                            <tr data-rollout=r.id data-version=version>
-                                <td>{r.id}</td>
-                                <td>{format!("{} ({})", r.version, r.sequence)}</td>
-                                <td>{when(r.started_at)}</td>
-                                <td>{r.finished_at.map(|f| seconds(f - r.started_at)).unwrap_or_else(|| "…".to_owned())}</td>
-                                <td>{r.actor.clone()}</td>
-                                <td>
-                                    <span class=badge data-testid="rollout-state">{r.state.clone()}</span>" "<span data-testid="rollout-detail">{r.detail.clone()}</span>
-                                    {r.driver.clone().map(|d| view! { <span class="muted">{format!(" Driven by {d}.")}</span> })}
-                                    {r.progress.clone().map(|p| view! { <p class="muted" data-testid="rollout-progress">{p}</p> })}
-                                    {(!r.steps.is_empty()).then(|| view! { <StepLog steps=r.steps.clone() /> })}
-                                    {r.can_go_back.then(|| view! {
-                                        <ActionForm action=back>
-                                            <input type="hidden" name="id" value=r.id />
-                                            <button type="submit" disabled=running>{format!("Roll back to {}", r.version)}</button>
-                                        </ActionForm>
-                                    })}
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
+                    {rollouts.into_iter().map(|r| view! { <RolloutRow rollout=r back running ended /> }).collect_view()}
                 </tbody>
             </table>
         </div>
+    }
+}
+
+/// One update in the history; one that runs follows its journal row live
+/// (`/live/updates/N`) once hydrated, and says when it ended.
+#[component]
+fn RolloutRow(
+    rollout: RolloutView,
+    back: ServerAction<RollBackTo>,
+    running: bool,
+    ended: RwSignal<usize>,
+) -> impl IntoView {
+    let id = rollout.id;
+    let live = rollout.finished_at.is_none();
+    let (version, sequence, started_at, actor) = (
+        rollout.version.clone(),
+        rollout.sequence,
+        rollout.started_at,
+        rollout.actor.clone(),
+    );
+    let can_go_back = rollout.can_go_back;
+    let back_label = format!("Roll back to {version}");
+    let row = RwSignal::new(rollout);
+    subscribe(
+        move || live.then(|| format!("/live/updates/{id}")),
+        &["rollout", "done"],
+        move |name, data| {
+            if let Ok(now) = serde_json::from_str::<RolloutView>(&data) {
+                row.set(now);
+                if name == "done" {
+                    ended.update(|n| *n += 1);
+                }
+            }
+        },
+    );
+    let steps = Memo::new(move |_| row.with(|r| r.steps.clone()));
+    let badge = move || {
+        row.with(|r| match r.state.as_str() {
+            "completed" => "badge ok",
+            "running" | "rolling back" => "badge running",
+            _ => "badge failed",
+        })
+    };
+    view! {
+        <tr data-rollout=id data-version=version.clone()>
+            <td>{id}</td>
+            <td>{format!("{version} ({sequence})")}</td>
+            <td>{when(started_at)}</td>
+            <td>{move || row.with(|r| r.finished_at.map(|f| seconds(f - r.started_at)).unwrap_or_else(|| "…".to_owned()))}</td>
+            <td>{actor}</td>
+            <td>
+                <span class=badge data-testid="rollout-state">{move || row.with(|r| r.state.clone())}</span>" "
+                <span data-testid="rollout-detail">{move || row.with(|r| r.detail.clone())}</span>
+                {move || row.with(|r| r.driver.clone()).map(|d| view! { <span class="muted">{format!(" Driven by {d}.")}</span> })}
+                {move || row.with(|r| r.progress.clone()).map(|p| view! { <p class="muted" data-testid="rollout-progress">{p}</p> })}
+                {move || { let s = steps.get(); (!s.is_empty()).then(|| view! { <StepLog steps=s /> }) }}
+                {can_go_back.then(|| view! {
+                    <ActionForm action=back>
+                        <input type="hidden" name="id" value=id />
+                        <button type="submit" disabled=running>{back_label.clone()}</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
     }
 }
 

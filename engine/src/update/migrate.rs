@@ -15,14 +15,29 @@
 //! `default` sets a value only where none is; `remove` drops one. A key
 //! that is not there makes `rename` and `remove` no-ops, so applying a
 //! migration twice changes nothing more.
+//!
+//! A migration of kind `data` carries no operations: it declares that the
+//! release's own images change the stored data when they first start
+//! (Stoat's api migrates MongoDB forward at start-up, with no way down:
+//! `crates/core/database/src/models/admin_migrations/ops/mongodb/scripts.rs`
+//! in stoatchat/stoatchat). A release with one must require the backup,
+//! and rolling it back restores that backup.
 
 use serde::Deserialize;
 use stack::model::{parse_stack_toml, StackConfig, StackForm};
 
 use super::release::Migration;
 
-/// The one kind of migration this Burrow applies.
+/// Operations on the configuration, applied by Burrow.
 pub const CONFIG: &str = "config";
+/// The release's images migrate the stored data (no operations here).
+pub const DATA: &str = "data";
+
+/// Whether `migrations` change the stored data (a rollback must restore
+/// the backup taken before).
+pub fn changes_data(migrations: &[Migration]) -> bool {
+    migrations.iter().any(|m| m.kind == DATA)
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -58,10 +73,20 @@ fn segments(path: &str) -> Result<Vec<&str>, String> {
 /// Whether `migration` is one this Burrow can apply (its kind, every
 /// operation well-formed); the sentence when it is not.
 pub fn check(migration: &Migration) -> Result<(), String> {
+    if migration.kind == DATA {
+        if !migration.ops.is_empty() {
+            return Err(format!(
+                "its migration {} is of kind \"data\" and carries operations: the release's \
+                 images migrate the data themselves, so a data migration only declares it.",
+                migration.id
+            ));
+        }
+        return Ok(());
+    }
     if migration.kind != CONFIG {
         return Err(format!(
-            "its migration {} is of kind {:?}, and this Burrow applies {CONFIG:?} migrations \
-             only: update Burrow itself first.",
+            "its migration {} is of kind {:?}, and this Burrow knows {CONFIG:?} and {DATA:?} \
+             migrations only: update Burrow itself first.",
             migration.id, migration.kind
         ));
     }
@@ -237,13 +262,31 @@ mod tests {
         assert!(check(&bad_path)
             .unwrap_err()
             .contains("is not a dotted key path"));
-        let data = Migration {
-            kind: "data".into(),
+        // A kind this Burrow does not know (code, say) is refused.
+        let script = Migration {
+            kind: "script".into(),
             ..migration(serde_json::json!([]))
         };
-        assert!(check(&data)
+        assert!(check(&script)
             .unwrap_err()
-            .contains("applies \"config\" migrations only"));
+            .contains("knows \"config\" and \"data\" migrations only"));
+        // A data migration declares; one carrying operations is refused.
+        let data = Migration {
+            kind: DATA.into(),
+            ..migration(serde_json::json!([]))
+        };
+        assert_eq!(check(&data), Ok(()));
+        assert!(changes_data(std::slice::from_ref(&data)));
+        assert!(!changes_data(&[migration(serde_json::json!([]))]));
+        // It leaves the config as it is.
+        assert_eq!(apply(&config, std::slice::from_ref(&data)).unwrap(), config);
+        let data_ops = Migration {
+            kind: DATA.into(),
+            ..migration(serde_json::json!([{"op": "remove", "path": "registration"}]))
+        };
+        assert!(check(&data_ops)
+            .unwrap_err()
+            .contains("only declares it"));
         // A table where a value is: refused with the sentence, not a panic.
         let into_value =
             migration(serde_json::json!([{"op": "default", "path": "registration.x", "value": 1}]));

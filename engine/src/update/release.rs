@@ -48,8 +48,10 @@ pub struct HealthOverride {
     pub min_healthy_s: Option<u64>,
 }
 
-/// A config migration declared as data (applied by the rollout to a copy
-/// of the config as a new revision; never code from the channel).
+/// A migration declared as data: of the config (applied by the rollout to
+/// a copy of the config as a new revision; never code from the channel),
+/// or of the stored data (done by the release's images; rolled back by
+/// restoring the backup).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Migration {
@@ -137,6 +139,13 @@ impl Release {
             if let Err(why) = super::migrate::check(m) {
                 problems.push(why);
             }
+        }
+        if super::migrate::changes_data(&self.migrations) && !self.requires_backup {
+            problems.push(
+                "it migrates the stored data (a \"data\" migration) without requires_backup: \
+                 such a release can only be rolled back by restoring a backup."
+                    .to_owned(),
+            );
         }
         for name in self.images.keys().chain(self.health.keys()) {
             if !known.contains(&name.as_str()) {
@@ -276,6 +285,18 @@ mod tests {
         ] {
             assert!(err.contains(says), "{says}: {err}");
         }
+        // A data migration needs the backup that rolls it back.
+        let mut migrating = sample(43, "0.16.4");
+        migrating.migrations = vec![Migration {
+            id: "2026-12-db-revision-53".into(),
+            description: "the api migrates MongoDB to revision 53".into(),
+            kind: "data".into(),
+            ops: Vec::new(),
+        }];
+        assert_eq!(migrating.check(), Ok(()));
+        migrating.requires_backup = false;
+        let unbacked = migrating.check().unwrap_err();
+        assert!(unbacked.contains("without requires_backup"), "{unbacked}");
         let unknown = br#"{"schema":1,"channel":"stable","sequence":1,"version":"1.0.0","released_at":"2026-12-01T10:00:00Z","images":{},"surprise":true}"#;
         assert!(Release::parse(unknown).unwrap_err().contains("surprise"));
     }

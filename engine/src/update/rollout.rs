@@ -11,6 +11,8 @@
 //! Verified -> Preflight -> BackedUp -> Migrated -> Rolling(0..n) -> Finalizing -> Completed
 //!     \___________\___________\______ Aborted (nothing changed)
 //! Rolling(i) fails, or is interrupted -> RollingBack(i+1 .. 0) -> RolledBack
+//!     (a release that migrates the stored data: RollingBack(0) restores
+//!      the backup taken before it, then RolledBack)
 //! a rollback step fails -> NeedsOperator
 //! ```
 
@@ -70,6 +72,26 @@ impl Phase {
     }
 }
 
+/// What the machine knows of a rollout besides its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// How many switch steps it takes.
+    pub services: usize,
+    /// The release migrates the stored data (and a backup was taken): a
+    /// rollback restores the backup once every service is put back.
+    pub restores_data: bool,
+}
+
+impl Shape {
+    /// `services` switch steps, no data to restore.
+    pub fn of(services: usize) -> Self {
+        Self {
+            services,
+            restores_data: false,
+        }
+    }
+}
+
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -89,12 +111,17 @@ pub enum Step {
     /// Put the old container of the service back (remove a new one, unpark
     /// the old, start it). Idempotent.
     Restore(usize),
+    /// Every service is back: replace the data volumes with the backup
+    /// taken before the update and start the previous release on them.
+    /// Idempotent.
+    RestoreData,
     /// Nothing: the rollout is over.
     Done,
 }
 
-/// The step `phase` takes next, for a stack of `services` services.
-pub fn next_step(phase: &Phase, services: usize) -> Step {
+/// The step `phase` takes next, for a rollout of `shape`.
+pub fn next_step(phase: &Phase, shape: Shape) -> Step {
+    let services = shape.services;
     match phase {
         Phase::Verified => Step::Preflight,
         Phase::Preflight => Step::Backup,
@@ -104,6 +131,7 @@ pub fn next_step(phase: &Phase, services: usize) -> Step {
         Phase::Rolling { .. } => Step::Settle,
         Phase::Finalizing => Step::Finalize,
         Phase::RollingBack { left, .. } if *left > 0 => Step::Restore(left - 1),
+        Phase::RollingBack { .. } if shape.restores_data => Step::RestoreData,
         Phase::RollingBack { .. } => Step::Done,
         _ => Step::Done,
     }
@@ -111,7 +139,8 @@ pub fn next_step(phase: &Phase, services: usize) -> Step {
 
 /// The phase after `step` (taken in `phase`) ended with `outcome`
 /// (`Err`: why it failed).
-pub fn after(phase: &Phase, step: &Step, outcome: Result<(), String>, services: usize) -> Phase {
+pub fn after(phase: &Phase, step: &Step, outcome: Result<(), String>, shape: Shape) -> Phase {
+    let services = shape.services;
     match (phase, step, outcome) {
         (_, Step::Done, _) => match phase {
             Phase::RollingBack { why, .. } => Phase::RolledBack { why: why.clone() },
@@ -149,6 +178,15 @@ pub fn after(phase: &Phase, step: &Step, outcome: Result<(), String>, services: 
         (Phase::RollingBack { why, .. }, Step::Restore(i), Err(e)) => Phase::NeedsOperator {
             why: format!("rolling back after \"{why}\" failed at service {i}: {e}"),
         },
+        (Phase::RollingBack { why, .. }, Step::RestoreData, Ok(())) => {
+            Phase::RolledBack { why: why.clone() }
+        }
+        (Phase::RollingBack { why, .. }, Step::RestoreData, Err(e)) => Phase::NeedsOperator {
+            why: format!(
+                "rolling back after \"{why}\" put every service back, but restoring the data \
+                 failed: {e}"
+            ),
+        },
         (other, _, _) => other.clone(),
     }
 }
@@ -159,7 +197,8 @@ pub fn after(phase: &Phase, step: &Step, outcome: Result<(), String>, services: 
 /// is rolled back, the service that was being switched included; while
 /// finalizing it finishes (the new release is complete); a rollback goes
 /// on where it was.
-pub fn resume(phase: &Phase, services: usize) -> Phase {
+pub fn resume(phase: &Phase, shape: Shape) -> Phase {
+    let services = shape.services;
     let why = "Burrow stopped in the middle of the update".to_owned();
     match phase {
         Phase::Verified | Phase::Preflight | Phase::BackedUp | Phase::Migrated => {
@@ -202,6 +241,12 @@ mod tests {
         /// Services whose new release never turns healthy.
         unhealthy: Vec<usize>,
         fail_preflight: bool,
+        /// The release migrates the stored data when its services start.
+        migrates: bool,
+        /// Which release's shape the stored data has.
+        data: u8,
+        /// Restoring the backup fails.
+        fail_restore_data: bool,
     }
 
     #[derive(Debug)]
@@ -220,6 +265,16 @@ mod tests {
                 crash_after: None,
                 unhealthy: Vec::new(),
                 fail_preflight: false,
+                migrates: false,
+                data: OLD,
+                fail_restore_data: false,
+            }
+        }
+
+        fn shape(&self) -> Shape {
+            Shape {
+                services: self.slots.len(),
+                restores_data: self.migrates,
             }
         }
 
@@ -257,6 +312,11 @@ mod tests {
                         let s = &mut self.slots[*i];
                         s.current = Some(NEW);
                         self.tick()?;
+                        if self.migrates {
+                            // The new release's first start migrates.
+                            self.data = NEW;
+                            self.tick()?;
+                        }
                     }
                     if self.unhealthy.contains(i) {
                         Err(format!("service {i} did not become healthy"))
@@ -287,6 +347,23 @@ mod tests {
                     }
                     Ok(())
                 }
+                Step::RestoreData if self.fail_restore_data => {
+                    Err("the backup's copy of the database does not match its checksum".into())
+                }
+                Step::RestoreData => {
+                    // Every container removed, the volumes replaced, the
+                    // old release started on them: each a point to die at.
+                    for s in &mut self.slots {
+                        s.current = None;
+                    }
+                    self.tick()?;
+                    self.data = OLD;
+                    self.tick()?;
+                    for s in &mut self.slots {
+                        s.current = Some(OLD);
+                    }
+                    Ok(())
+                }
             })
         }
     }
@@ -294,16 +371,17 @@ mod tests {
     /// Drives `phase` to its end on `fake` as the I/O driver does: the
     /// phase is journalled before each step. Returns the last journalled
     /// phase and whether the process died.
-    fn drive(mut phase: Phase, fake: &mut Fake, n: usize) -> (Phase, bool) {
+    fn drive(mut phase: Phase, fake: &mut Fake) -> (Phase, bool) {
+        let shape = fake.shape();
         loop {
             if phase.is_terminal() {
                 return (phase, false);
             }
-            let step = next_step(&phase, n);
+            let step = next_step(&phase, shape);
             match fake.take(&step) {
                 Err(Killed) => return (phase, true),
                 Ok(outcome) => {
-                    let next = after(&phase, &step, outcome, n);
+                    let next = after(&phase, &step, outcome, shape);
                     if next == phase && step == Step::Done {
                         return (phase, false);
                     }
@@ -313,23 +391,27 @@ mod tests {
         }
     }
 
+    /// Every service on `release`, nothing parked, and (when the release
+    /// migrates it) the stored data in that release's shape.
     fn all(fake: &Fake, release: u8) -> bool {
-        fake.slots
-            .iter()
-            .all(|s| s.current == Some(release) && s.parked.is_none())
+        (!fake.migrates || fake.data == release)
+            && fake
+                .slots
+                .iter()
+                .all(|s| s.current == Some(release) && s.parked.is_none())
     }
 
     #[test]
     fn a_clean_rollout_completes_and_a_failing_service_rolls_everything_back() {
         let mut fake = Fake::new(4);
-        let (end, died) = drive(Phase::Verified, &mut fake, 4);
+        let (end, died) = drive(Phase::Verified, &mut fake);
         assert!(!died);
         assert_eq!(end, Phase::Completed);
         assert!(all(&fake, NEW));
 
         let mut fake = Fake::new(4);
         fake.unhealthy = vec![2];
-        let (end, _) = drive(Phase::Verified, &mut fake, 4);
+        let (end, _) = drive(Phase::Verified, &mut fake);
         assert!(
             matches!(&end, Phase::RolledBack { why } if why.contains("service 2")),
             "{end:?}"
@@ -338,7 +420,7 @@ mod tests {
 
         let mut fake = Fake::new(4);
         fake.fail_preflight = true;
-        let (end, _) = drive(Phase::Verified, &mut fake, 4);
+        let (end, _) = drive(Phase::Verified, &mut fake);
         assert_eq!(
             end,
             Phase::Aborted {
@@ -346,6 +428,58 @@ mod tests {
             }
         );
         assert!(all(&fake, OLD));
+    }
+
+    #[test]
+    fn a_release_that_migrates_the_data_gets_it_back_from_the_backup_on_rollback() {
+        let mut fake = Fake::new(3);
+        fake.migrates = true;
+        let (end, _) = drive(Phase::Verified, &mut fake);
+        assert_eq!(end, Phase::Completed);
+        assert!(all(&fake, NEW), "{fake:?}");
+
+        // Service 2 fails after services 0..2 migrated the data: every
+        // service is put back, then the data.
+        let mut fake = Fake::new(3);
+        fake.migrates = true;
+        fake.unhealthy = vec![2];
+        let (end, _) = drive(Phase::Verified, &mut fake);
+        assert!(matches!(&end, Phase::RolledBack { .. }), "{end:?}");
+        assert!(all(&fake, OLD), "{fake:?}");
+        assert_eq!(
+            next_step(
+                &Phase::RollingBack {
+                    left: 0,
+                    why: "x".into()
+                },
+                fake.shape()
+            ),
+            Step::RestoreData
+        );
+        assert_eq!(
+            next_step(
+                &Phase::RollingBack {
+                    left: 0,
+                    why: "x".into()
+                },
+                Shape::of(3)
+            ),
+            Step::Done
+        );
+
+        // The restore failing is for the operator, with both reasons.
+        let mut fake = Fake::new(3);
+        fake.migrates = true;
+        fake.unhealthy = vec![0];
+        fake.fail_restore_data = true;
+        let (end, _) = drive(Phase::Verified, &mut fake);
+        assert!(
+            matches!(&end, Phase::NeedsOperator { why }
+                if why.contains("service 0 did not become healthy")
+                    && why.contains("restoring the data failed")
+                    && why.contains("does not match its checksum")),
+            "{end:?}"
+        );
     }
 
     #[test]
@@ -357,13 +491,13 @@ mod tests {
             Phase::Migrated,
         ] {
             assert!(
-                matches!(resume(&phase, 3), Phase::Aborted { .. }),
+                matches!(resume(&phase, Shape::of(3)), Phase::Aborted { .. }),
                 "{phase:?}"
             );
         }
-        assert_eq!(resume(&Phase::Finalizing, 3), Phase::Finalizing);
+        assert_eq!(resume(&Phase::Finalizing, Shape::of(3)), Phase::Finalizing);
         assert_eq!(
-            resume(&Phase::Rolling { next: 1 }, 3),
+            resume(&Phase::Rolling { next: 1 }, Shape::of(3)),
             Phase::RollingBack {
                 left: 2,
                 why: "Burrow stopped in the middle of the update".into()
@@ -373,16 +507,22 @@ mod tests {
 
     /// Runs a rollout of `n` services killed after `kills[0]` sub-actions,
     /// then resumed and killed after `kills[1]`, and so on; the end phase.
-    fn killed(n: usize, unhealthy: Option<usize>, kills: &[usize]) -> (Phase, Fake) {
+    fn killed(
+        n: usize,
+        unhealthy: Option<usize>,
+        migrates: bool,
+        kills: &[usize],
+    ) -> (Phase, Fake) {
         let mut fake = Fake::new(n);
+        fake.migrates = migrates;
         fake.unhealthy = unhealthy.into_iter().collect();
         let mut kills = kills.iter().copied();
         fake.crash_after = kills.next();
-        let (mut phase, mut died) = drive(Phase::Verified, &mut fake, n);
+        let (mut phase, mut died) = drive(Phase::Verified, &mut fake);
         while died {
             fake.crash_after = kills.next();
-            phase = resume(&phase, n);
-            (phase, died) = drive(phase, &mut fake, n);
+            phase = resume(&phase, fake.shape());
+            (phase, died) = drive(phase, &mut fake);
         }
         (phase, fake)
     }
@@ -402,17 +542,20 @@ mod tests {
     fn every_kill_point_and_a_second_one_while_resuming() {
         let mut runs = 0;
         for n in 1..=4 {
-            for unhealthy in std::iter::once(None).chain((0..n).map(Some)) {
-                for first in 0..(4 + 4 * n + 4) {
-                    for second in std::iter::once(None).chain((0..(2 + 3 * n)).map(Some)) {
-                        let kills: Vec<usize> = std::iter::once(first).chain(second).collect();
-                        let (phase, fake) = killed(n, unhealthy, &kills);
-                        assert!(
-                            fully_old_or_new(&phase, &fake),
-                            "n={n} unhealthy={unhealthy:?} kills={kills:?}: {phase:?} {:?}",
-                            fake.slots
-                        );
-                        runs += 1;
+            for migrates in [false, true] {
+                for unhealthy in std::iter::once(None).chain((0..n).map(Some)) {
+                    for first in 0..(6 + 5 * n + 4) {
+                        for second in std::iter::once(None).chain((0..(4 + 3 * n)).map(Some)) {
+                            let kills: Vec<usize> =
+                                std::iter::once(first).chain(second).collect();
+                            let (phase, fake) = killed(n, unhealthy, migrates, &kills);
+                            assert!(
+                                fully_old_or_new(&phase, &fake),
+                                "n={n} migrates={migrates} unhealthy={unhealthy:?} \
+                                 kills={kills:?}: {phase:?} {fake:?}",
+                            );
+                            runs += 1;
+                        }
                     }
                 }
             }
@@ -425,26 +568,30 @@ mod tests {
         /// failing service or not), resumed from the journal, and possibly
         /// killed again while resuming: the stack ends fully old (rolled
         /// back, aborted) or fully new (completed), never mixed, never a
-        /// parked container left.
+        /// parked container left, the stored data in the same release's
+        /// shape (a migrating release's backup restored on rollback).
         #[test]
         fn every_kill_point_ends_fully_old_or_fully_new(
             n in 1usize..6,
             first in 0usize..40,
             second in proptest::option::of(0usize..20),
             unhealthy in proptest::option::of(0usize..6),
+            migrates in any::<bool>(),
         ) {
             let mut fake = Fake::new(n);
+            fake.migrates = migrates;
             fake.unhealthy = unhealthy.filter(|u| *u < n).into_iter().collect();
             fake.crash_after = Some(first);
-            let (mut phase, mut died) = drive(Phase::Verified, &mut fake, n);
+            let (mut phase, mut died) = drive(Phase::Verified, &mut fake);
             let mut kills = vec![second];
             while died {
                 fake.crash_after = kills.pop().flatten();
-                phase = resume(&phase, n);
-                (phase, died) = drive(phase, &mut fake, n);
+                phase = resume(&phase, fake.shape());
+                (phase, died) = drive(phase, &mut fake);
             }
             prop_assert!(phase.is_terminal(), "{:?}", phase);
-            let state: BTreeMap<usize, Slot> = fake.slots.iter().cloned().enumerate().collect();
+            let state: (u8, BTreeMap<usize, Slot>) =
+                (fake.data, fake.slots.iter().cloned().enumerate().collect());
             match &phase {
                 Phase::Completed => prop_assert!(all(&fake, NEW), "{:?}", state),
                 Phase::Aborted { .. } | Phase::RolledBack { .. } => {

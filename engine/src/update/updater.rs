@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::release::{Installed, Release};
-use super::rollout::{after, next_step, resume, Phase, Step};
+use super::rollout::{after, next_step, resume, Phase, Shape, Step};
 use crate::backup::Backups;
 use crate::deploy::{ApplyOptions, Target};
 use crate::deployer::Deployer;
@@ -168,11 +168,36 @@ async fn journal_rows(store: &crate::Store) -> Result<Vec<Rollout>, EngineError>
 pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> {
     let mut rollouts = journal_rows(store).await?;
     let oldest = rollouts.last().map_or(0, |r| r.id);
+    with_steps(store, &mut rollouts, oldest, i64::MAX).await?;
+    Ok(rollouts)
+}
+
+/// Rollout `id` with its steps, if there is one (what a page following it
+/// reads).
+pub async fn one(store: &crate::Store, id: i64) -> Result<Option<Rollout>, EngineError> {
+    let row: Option<Row> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM rollouts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?;
+    let mut rollouts: Vec<Rollout> = row.and_then(from_row).into_iter().collect();
+    with_steps(store, &mut rollouts, id, id).await?;
+    Ok(rollouts.pop())
+}
+
+/// Adds to `rollouts` the steps of those with ids in `from..=to`.
+async fn with_steps(
+    store: &crate::Store,
+    rollouts: &mut [Rollout],
+    from: i64,
+    to: i64,
+) -> Result<(), EngineError> {
     let steps: Vec<(i64, String, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT rollout_id, step, started_ms, took_ms, error FROM rollout_steps \
-         WHERE rollout_id >= ? ORDER BY id",
+         WHERE rollout_id >= ? AND rollout_id <= ? ORDER BY id",
     )
-    .bind(oldest)
+    .bind(from)
+    .bind(to)
     .fetch_all(store.pool())
     .await?;
     for (rollout, step, started_ms, took_ms, error) in steps {
@@ -185,7 +210,7 @@ pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> 
             });
         }
     }
-    Ok(rollouts)
+    Ok(())
 }
 
 /// Whether the owner of unfinished rollout `r` is gone (`starting_up`: this
@@ -290,7 +315,18 @@ fn step_name(step: &Step) -> &'static str {
         Step::Settle => "settle",
         Step::Finalize => "finalize",
         Step::Restore(_) => "restore",
+        Step::RestoreData => "restore-data",
         Step::Done => "done",
+    }
+}
+
+/// What the state machine knows of `r` besides its phase: the Docker
+/// driver switches the whole stack in one step; a release that migrates
+/// the stored data has its backup restored when it is rolled back.
+fn shape(r: &Rollout) -> Shape {
+    Shape {
+        services: 1,
+        restores_data: super::migrate::changes_data(&r.release.migrations) && r.backup.is_some(),
     }
 }
 
@@ -305,6 +341,7 @@ pub fn step_title(step: &str) -> &str {
         "settle" => "Watched the whole stack settle",
         "finalize" => "Removed the parked containers",
         "restore" => "Put the previous containers back",
+        "restore-data" => "Restored the data from the backup taken before",
         other => other,
     }
 }
@@ -478,6 +515,21 @@ impl Updater {
                 target.release.version
             )));
         }
+        // Images can go back; data a later release migrated cannot.
+        let migrated_since = journal_rows(self.deployer.store())
+            .await?
+            .into_iter()
+            .filter(|r| r.id > target.id && r.phase == Phase::Completed)
+            .find(|r| super::migrate::changes_data(&r.release.migrations));
+        if let Some(later) = migrated_since {
+            let backup = later.backup.as_deref().unwrap_or("taken before it");
+            return Err(UpdateError::Refused(format!(
+                "Release {} (update {}) migrated the stored data, which has no way back: going \
+                 back to {} means restoring backup {backup}, from before that update, on the \
+                 Backups page (`burrow backup restore {backup}`); what was written since is lost.",
+                later.release.version, later.id, target.release.version
+            )));
+        }
         self.journal_new(
             target.release,
             actor,
@@ -636,7 +688,7 @@ impl Updater {
                 continue;
             }
             let mut r = self.load(r.id).await?;
-            r.phase = resume(&r.phase, 1);
+            r.phase = resume(&r.phase, shape(&r));
             tracing::warn!(rollout = r.id, phase = ?r.phase, "resuming an interrupted update");
             out.push(self.drive(r).await?);
         }
@@ -798,7 +850,7 @@ impl Updater {
             if r.phase.is_terminal() {
                 break;
             }
-            let step = next_step(&r.phase, 1);
+            let step = next_step(&r.phase, shape(&r));
             super::faults::point(&format!("before-{}", step_name(&step)));
             let begun = Instant::now();
             let started_ms = now_ms();
@@ -816,7 +868,7 @@ impl Updater {
                 };
                 self.log_step(&mut r, record).await;
             }
-            let next = after(&r.phase, &step, outcome, 1);
+            let next = after(&r.phase, &step, outcome, shape(&r));
             if next == r.phase && step == Step::Done {
                 break;
             }
@@ -1018,6 +1070,11 @@ impl Updater {
                     .unpark(stack, &Self::rollout_id(r))
                     .await
                     .map_err(|e| e.to_string())?;
+                if shape(r).restores_data {
+                    // The old release is not waited for on data the new
+                    // one migrated: restoring the data starts it.
+                    return Ok(());
+                }
                 // The previous revision again: services the release added go,
                 // every old service is waited for, and it is the one that
                 // runs (for the console) again.
@@ -1026,6 +1083,18 @@ impl Updater {
                     ..ApplyOptions::default()
                 };
                 self.deploy(from, &r.actor, &opts).await
+            }
+            Step::RestoreData => {
+                let id = r.backup.as_deref().ok_or("the update took no backup")?;
+                self.backups
+                    .restore(&self.deployer, id, &r.actor)
+                    .await
+                    .map(drop)
+                    .map_err(|e| {
+                        format!(
+                            "{e} (the backup is {id}: `burrow backup restore {id}` tries again)"
+                        )
+                    })
             }
         }
     }

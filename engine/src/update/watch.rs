@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wire::updates::{ChannelView, CheckView, ReleaseView, UpdatesView};
+use wire::updates::{ChannelView, CheckView, ReleaseView, RolloutView, StepView, UpdatesView};
 
 use super::channel::{self, ChannelSettings};
 use super::release::Release;
@@ -260,34 +260,7 @@ impl Updates {
             installed: installed.map(|i| format!("{} (sequence {})", i.version, i.sequence)),
             rollouts: rollouts
                 .into_iter()
-                .map(|r| {
-                    let (state, detail) = super::updater::describe(&r.phase);
-                    wire::updates::RolloutView {
-                        id: r.id,
-                        version: r.release.version,
-                        sequence: r.release.sequence,
-                        actor: r.actor,
-                        started_at: r.started_at,
-                        finished_at: r.finished_at,
-                        state: state.to_owned(),
-                        can_go_back: r.phase == super::rollout::Phase::Completed
-                            && installed_sequence != Some(r.release.sequence),
-                        detail,
-                        progress: r.progress.clone().filter(|_| !r.phase.is_terminal()),
-                        driver: (!r.phase.is_terminal())
-                            .then(|| r.owner.as_ref().map(|o| format!("Burrow {}", o.describe())))
-                            .flatten(),
-                        steps: r
-                            .steps
-                            .iter()
-                            .map(|s| wire::updates::StepView {
-                                what: super::updater::step_title(&s.step).to_owned(),
-                                took_ms: u64::try_from(s.took_ms).unwrap_or(0),
-                                error: s.error.clone(),
-                            })
-                            .collect(),
-                    }
-                })
+                .map(|r| rollout_view(r, installed_sequence))
                 .collect(),
             registry: None,
             registry_problem: None,
@@ -304,6 +277,48 @@ impl Updates {
             .flatten();
         failed.is_none().then_some(offered.version)
     }
+}
+
+/// What the Updates page shows of rollout `r` (`installed`: the sequence
+/// installed now, which cannot be gone back to).
+pub fn rollout_view(r: super::updater::Rollout, installed: Option<u64>) -> RolloutView {
+    let (state, detail) = super::updater::describe(&r.phase);
+    let running = !r.phase.is_terminal();
+    RolloutView {
+        id: r.id,
+        state: state.to_owned(),
+        can_go_back: r.phase == super::rollout::Phase::Completed
+            && installed != Some(r.release.sequence),
+        detail,
+        progress: r.progress.filter(|_| running),
+        driver: running
+            .then(|| r.owner.as_ref().map(|o| format!("Burrow {}", o.describe())))
+            .flatten(),
+        steps: r
+            .steps
+            .iter()
+            .map(|s| StepView {
+                what: super::updater::step_title(&s.step).to_owned(),
+                took_ms: u64::try_from(s.took_ms).unwrap_or(0),
+                error: s.error.clone(),
+            })
+            .collect(),
+        version: r.release.version,
+        sequence: r.release.sequence,
+        actor: r.actor,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+    }
+}
+
+/// Rollout `id` as the Updates page shows it (what its live view sends).
+pub async fn rollout(store: &Store, id: i64) -> Result<Option<RolloutView>, EngineError> {
+    let installed = super::updater::installed_release(store)
+        .await?
+        .map(|i| i.sequence);
+    Ok(super::updater::one(store, id)
+        .await?
+        .map(|r| rollout_view(r, installed)))
 }
 
 fn view_of(at: i64, outcome: Result<Release, String>) -> CheckView {

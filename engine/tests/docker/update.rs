@@ -4,8 +4,9 @@
 //! whose web never serves the web app, and v2 -> v5, whose api crash-loops
 //! after turning healthy, roll the whole stack back to the very same v2
 //! containers, as does v6, whose containers are healthy but whose events
-//! server refuses WebSockets (the settle's app probe through Caddy); a
-//! release's own per-service deadline; a config migration applied with v4
+//! server refuses WebSockets (the settle's app probe through Caddy); v7,
+//! which migrates the stored data and fails, gets v2's data back from the
+//! backup taken before it; a release's own per-service deadline; a config migration applied with v4
 //! and rolled back with v3; every step in the step log; tags
 //! pinned from the registry (`release add --config`); going back to v2
 //! from v4; an older sequence is refused as a downgrade.
@@ -27,30 +28,48 @@ fn push_release(
     tag: &str,
     tails: &BTreeMap<&str, &str>,
 ) -> BTreeMap<String, String> {
+    services()
+        .into_iter()
+        .map(|service| {
+            let tail = tails.get(service).copied().unwrap_or("");
+            (service.to_owned(), push_one(registry, service, tag, tail))
+        })
+        .collect()
+}
+
+/// Pushes one service's image of release `tag` (see [`push_release`]);
+/// the reference the registry pinned it by.
+fn push_one(registry: u16, service: &str, tag: &str, tail: &str) -> String {
     let kit = Kit::new("bt-update-images");
-    let mut pins = BTreeMap::new();
-    for service in services() {
-        let local = kit
-            .config
-            .images
-            .get(stack::model::Service::from_name(service).unwrap());
-        let remote = format!("127.0.0.1:{registry}/kit/{service}:{tag}");
-        let tail = tails.get(service).copied().unwrap_or("");
-        sh(&format!(
-            "printf 'FROM {local}\\nLABEL burrow.test.release={tag}\\n{tail}\\n' \
-             | docker build -q -t {remote} - >/dev/null && docker push -q {remote} >/dev/null"
-        ));
-        let pinned = sh(&format!(
-            "docker inspect --format '{{{{range .RepoDigests}}}}{{{{println .}}}}{{{{end}}}}' {remote}"
-        ));
-        let pinned = pinned
-            .lines()
-            .find(|l| l.starts_with(&format!("127.0.0.1:{registry}/kit/{service}@")))
-            .unwrap_or_else(|| panic!("no digest for {remote}: {pinned}"))
-            .to_owned();
-        pins.insert(service.to_owned(), pinned);
-    }
-    pins
+    let local = kit
+        .config
+        .images
+        .get(stack::model::Service::from_name(service).unwrap());
+    let remote = format!("127.0.0.1:{registry}/kit/{service}:{tag}");
+    sh(&format!(
+        "printf 'FROM {local}\\nLABEL burrow.test.release={tag}\\n{tail}\\n' \
+         | docker build -q -t {remote} - >/dev/null && docker push -q {remote} >/dev/null"
+    ));
+    let pinned = sh(&format!(
+        "docker inspect --format '{{{{range .RepoDigests}}}}{{{{println .}}}}{{{{end}}}}' {remote}"
+    ));
+    pinned
+        .lines()
+        .find(|l| l.starts_with(&format!("127.0.0.1:{registry}/kit/{service}@")))
+        .unwrap_or_else(|| panic!("no digest for {remote}: {pinned}"))
+        .to_owned()
+}
+
+/// What the database's data dir of `container` holds at `file`, if any.
+fn data_file(container: &str, file: &str) -> Option<String> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("docker cp {container}:/data/db/{file} - | tar -xO"))
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn release(
@@ -115,6 +134,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         "v3",
         &BTreeMap::from([("web", "ENTRYPOINT [\"standin\", \"crond\"]")]),
     );
+    let v3_images = v3.clone();
 
     // `burrow release add --config`: a stack whose images are tags gets
     // every one pinned by the digest the registry has for it now.
@@ -267,6 +287,56 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     );
     assert_eq!(running("bt-update"), after_v2);
 
+    // v7 migrates the stored data (its database writes a new schema
+    // revision into the volume at start) and its web never serves: every
+    // service is put back, then the backup taken before it is restored,
+    // so v2 runs on v2's data again (new containers: the volumes were
+    // replaced under them).
+    let mut v7 = v3_images.clone();
+    v7.insert(
+        "database".into(),
+        push_one(registry.port, "database", "v7", "ENV STANDIN_DB_REVISION=53"),
+    );
+    let mut v7_release = release(7, "0.7.0", v7, true);
+    v7_release.health.insert(
+        "web".into(),
+        engine::update::release::HealthOverride {
+            deadline_s: Some(3),
+            min_healthy_s: None,
+        },
+    );
+    v7_release.migrations = vec![engine::update::release::Migration {
+        id: "2026-12-db-revision-53".into(),
+        description: "the database moves to schema revision 53".into(),
+        kind: "data".into(),
+        ops: Vec::new(),
+    }];
+    let users_before = data_file("bt-update-database", "standin-users");
+    assert!(users_before.is_some());
+    let unmigrated = updater.apply(v7_release, "test").await.unwrap();
+    assert!(
+        matches!(&unmigrated.phase, Phase::RolledBack { why } if why.contains("web")),
+        "{unmigrated:?}"
+    );
+    let tail: Vec<(&str, bool)> = unmigrated
+        .steps
+        .iter()
+        .skip(4)
+        .map(|s| (s.step.as_str(), s.error.is_none()))
+        .collect();
+    assert_eq!(
+        tail,
+        [("switch", false), ("restore", true), ("restore-data", true)]
+    );
+    let after_restore = running("bt-update");
+    assert_eq!(after_restore.len(), 16, "{after_restore:#?}");
+    for (name, (_, image)) in &after_restore {
+        assert_eq!(image, &v2[name.trim_start_matches("bt-update-")], "{name}");
+    }
+    assert_eq!(data_file("bt-update-database", "standin-revision"), None);
+    assert_eq!(data_file("bt-update-database", "standin-users"), users_before);
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+
     // A release that failed is remembered (not announced again).
     let failed_before = engine::update::updater::rolled_back_before(&setup.store, "stable", 3)
         .await
@@ -275,7 +345,13 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
 
     // Release 4 installs; then the operator goes back to release 2: the
     // same kind of rollout, ending on v2's images, installed 2 again.
-    let v4 = push_release(registry.port, "v4", &BTreeMap::new());
+    // v4's database writes a schema revision too (the stand-in does: its
+    // absence after v7's rollback is the restore's doing).
+    let v4 = push_release(
+        registry.port,
+        "v4",
+        &BTreeMap::from([("database", "ENV STANDIN_DB_REVISION=54")]),
+    );
     let running_config = || async {
         setup
             .store
@@ -299,6 +375,10 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         running_config().await.registration,
         stack::model::Registration::Open
     );
+    assert_eq!(
+        data_file("bt-update-database", "standin-revision").as_deref(),
+        Some("54")
+    );
     let back = updater.start_rollback(done.id, "test").await.unwrap();
     let back = updater.run(back).await.unwrap();
     assert_eq!(back.phase, Phase::Completed, "{back:?}");
@@ -314,7 +394,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     );
     let rolled = updater.start_rollback(failed.id, "test").await.unwrap_err();
     assert!(rolled.to_string().contains("did not complete"), "{rolled}");
-    assert_eq!(updater.history().await.unwrap().len(), 6);
+    assert_eq!(updater.history().await.unwrap().len(), 7);
 }
 
 /// The kill tests' child process: applies the release in

@@ -246,6 +246,16 @@ pub fn database(args: Vec<String>, via_entrypoint: bool) -> i32 {
             dbpath.display()
         ));
     }
+    // A release that migrates the stored data (Stoat's api moves MongoDB's
+    // schema revision forward at start-up, with no way down): the test
+    // kit's image of it sets STANDIN_DB_REVISION, kept in the data dir.
+    if let Ok(revision) = std::env::var("STANDIN_DB_REVISION") {
+        let file = dbpath.join("standin-revision");
+        if let Err(e) = std::fs::write(&file, format!("{revision}\n")) {
+            fatal(&format!("cannot write {}: {e}", file.display()));
+        }
+        info!("migrated the data directory to revision {revision}");
+    }
     let users_file = dbpath.join("standin-users");
     let mut users = Vec::new();
     if users_file.exists() {
