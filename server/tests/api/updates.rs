@@ -273,3 +273,140 @@ async fn registry_credentials_are_checked_kept_sealed_and_never_shown() {
     let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
     assert!(view["registry"].is_null(), "{view}");
 }
+
+/// Reads the SSE stream `res` until an event named `name` whose data
+/// contains `needle`; its data. Fails after 20 s.
+async fn event_until(
+    res: &mut reqwest::Response,
+    buf: &mut String,
+    name: &str,
+    needle: &str,
+) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let event = block
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or("");
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or("");
+            if event == name && data.contains(needle) {
+                return data.to_owned();
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event with {needle:?}; last: {buf}"))
+            .unwrap();
+        match chunk {
+            Some(bytes) => buf.push_str(&String::from_utf8_lossy(&bytes)),
+            None => panic!("the stream ended before a {name} event with {needle:?}"),
+        }
+    }
+}
+
+/// A running update's row, as the page follows it: the live view sends it
+/// at once (its pull progress), again when the journal moves on (a step
+/// logged, the phase changed), and `done` when it ends; an unknown update
+/// is a 404 with a sentence, and the stream is behind the sign-in gate.
+#[tokio::test]
+async fn a_running_update_is_followed_live_from_its_journal() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let res = app.get("/live/updates/41", Some(&cookie)).await;
+    assert_status(&res, StatusCode::NOT_FOUND);
+    assert!(res.text().await.unwrap().contains("No such update."));
+
+    let store = app.db().await;
+    let release = engine::update::Release {
+        schema: 1,
+        channel: "stable".into(),
+        sequence: 3,
+        version: "0.3.0".into(),
+        min_from_version: None,
+        released_at: "2026-12-01T10:00:00Z".into(),
+        notes: String::new(),
+        requires_backup: false,
+        images: Default::default(),
+        health: Default::default(),
+        migrations: Vec::new(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO rollouts (started_at, actor, release, from_revision, phase, owner_pid, \
+         owner_host, heartbeat_at, progress) VALUES (?, 'admin', ?, 1, ?, ?, 'box', ?, ?) \
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(serde_json::to_string(&release).unwrap())
+    .bind(r#"{"phase":"preflight"}"#)
+    .bind(i64::from(std::process::id()))
+    .bind(now)
+    .bind("Pulling kit/api: 1 of 2 layers, 3 of 9 MB (0 of 16 images pulled so far)")
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+
+    let mut live = app.get(&format!("/live/updates/{id}"), Some(&cookie)).await;
+    assert_status(&live, StatusCode::OK);
+    let mut buf = String::new();
+    let first = event_until(&mut live, &mut buf, "rollout", "Pulling kit/api").await;
+    let first: wire::updates::RolloutView = serde_json::from_str(&first).unwrap();
+    assert_eq!((first.id, first.state.as_str()), (id, "running"));
+    assert!(first.steps.is_empty() && first.finished_at.is_none());
+
+    // The journal moves on: the preflight is logged, the backup begins.
+    sqlx::query(
+        "INSERT INTO rollout_steps (rollout_id, step, started_ms, took_ms) VALUES (?, 'preflight', 0, 1500)",
+    )
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE rollouts SET phase = ?, progress = NULL WHERE id = ?")
+        .bind(r#"{"phase":"backed_up"}"#)
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let moved = event_until(
+        &mut live,
+        &mut buf,
+        "rollout",
+        "Pulled and checked every image",
+    )
+    .await;
+    let moved: wire::updates::RolloutView = serde_json::from_str(&moved).unwrap();
+    assert_eq!(moved.progress, None);
+    assert_eq!(moved.steps[0].took_ms, 1500);
+
+    // It ends: `done` with the outcome, then the stream closes.
+    sqlx::query("UPDATE rollouts SET phase = ?, finished_at = ? WHERE id = ?")
+        .bind(r#"{"phase":"aborted","why":"the disk is full"}"#)
+        .bind(now + 2)
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let done = event_until(&mut live, &mut buf, "done", "the disk is full").await;
+    let done: wire::updates::RolloutView = serde_json::from_str(&done).unwrap();
+    assert_eq!(done.state, "aborted");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(5), live.chunk())
+        .await
+        .expect("the stream closes after done")
+        .unwrap();
+    assert!(rest.is_none(), "{rest:?}");
+
+    // Behind the gate.
+    assert_redirect(
+        &app.get(&format!("/live/updates/{id}"), None).await,
+        "/login",
+    );
+}
