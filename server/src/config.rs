@@ -100,6 +100,11 @@ pub struct Settings {
     /// the settle; past it the update is rolled back.
     #[arg(long, env = "BURROW_UPDATE_TOTAL_S", default_value_t = 900)]
     pub update_total_s: u64,
+
+    /// How many releases installed last keep their images on the daemon
+    /// (older and failed releases' images are dropped after an update).
+    #[arg(long, env = "BURROW_UPDATE_KEEP_RELEASES", default_value_t = engine::update::updater::KEEP_RELEASES)]
+    pub update_keep_releases: usize,
 }
 
 impl Settings {
@@ -131,6 +136,7 @@ impl Settings {
             update_deadline_s: 120,
             update_min_healthy_s: 10,
             update_total_s: 900,
+            update_keep_releases: engine::update::updater::KEEP_RELEASES,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `burrow release` (publishing an update channel) and `burrow update`
 //! (checking one from a headless server).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use engine::update::publish::{ChannelDir, TIMESTAMP_DAYS};
@@ -68,6 +68,20 @@ pub struct AddArgs {
     /// Installs need not take a backup first.
     #[arg(long)]
     no_backup: bool,
+    /// A JSON list of the release's migrations (`[{"id", "description",
+    /// "kind": "config" | "data", "ops": [...]}]`).
+    #[arg(long)]
+    migrations: Option<PathBuf>,
+    /// A JSON map of service name to its health overrides
+    /// (`{"api": {"deadline_s": 120, "min_healthy_s": 20}}`).
+    #[arg(long)]
+    health: Option<PathBuf>,
+}
+
+/// The JSON document in `path` (`what` names its shape in the error).
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not {what}: {e}", path.display()))
 }
 
 #[derive(Subcommand)]
@@ -108,16 +122,7 @@ pub async fn release(settings: &Settings, action: &ReleaseAction) -> Result<(), 
         }
         ReleaseAction::Add(args) => {
             let images = match (&args.images, &args.config) {
-                (Some(path), _) => {
-                    let images = std::fs::read(path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                    serde_json::from_slice(&images).map_err(|e| {
-                        format!(
-                            "{} is not a JSON map of service to image: {e}",
-                            path.display()
-                        )
-                    })?
-                }
+                (Some(path), _) => read_json(path, "a JSON map of service to image")?,
                 (None, Some(path)) => {
                     let config = crate::deploy_cli::read_config(path)?;
                     let docker = engine::targets::Targets::new(settings.docker_host.clone())
@@ -162,8 +167,14 @@ pub async fn release(settings: &Settings, action: &ReleaseAction) -> Result<(), 
                 notes,
                 requires_backup: !args.no_backup,
                 images,
-                health: Default::default(),
-                migrations: Vec::new(),
+                health: match &args.health {
+                    Some(path) => read_json(path, "a JSON map of service to health overrides")?,
+                    None => Default::default(),
+                },
+                migrations: match &args.migrations {
+                    Some(path) => read_json(path, "a JSON list of migrations")?,
+                    None => Vec::new(),
+                },
             };
             let staged = ChannelDir::new(&args.dir).add(release)?;
             println!(
@@ -206,6 +217,7 @@ pub fn pacing(settings: &Settings) -> engine::update::updater::Pacing {
         settle: Duration::from_secs(settings.update_settle_s),
         min_healthy: Duration::from_secs(settings.update_min_healthy_s),
         total: Duration::from_secs(settings.update_total_s),
+        keep_releases: settings.update_keep_releases,
     }
 }
 

@@ -284,9 +284,7 @@ mod tests {
             kind: DATA.into(),
             ..migration(serde_json::json!([{"op": "remove", "path": "registration"}]))
         };
-        assert!(check(&data_ops)
-            .unwrap_err()
-            .contains("only declares it"));
+        assert!(check(&data_ops).unwrap_err().contains("only declares it"));
         // A table where a value is: refused with the sentence, not a panic.
         let into_value =
             migration(serde_json::json!([{"op": "default", "path": "registration.x", "value": 1}]));

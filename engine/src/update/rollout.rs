@@ -546,8 +546,7 @@ mod tests {
                 for unhealthy in std::iter::once(None).chain((0..n).map(Some)) {
                     for first in 0..(6 + 5 * n + 4) {
                         for second in std::iter::once(None).chain((0..(4 + 3 * n)).map(Some)) {
-                            let kills: Vec<usize> =
-                                std::iter::once(first).chain(second).collect();
+                            let kills: Vec<usize> = std::iter::once(first).chain(second).collect();
                             let (phase, fake) = killed(n, unhealthy, migrates, &kills);
                             assert!(
                                 fully_old_or_new(&phase, &fake),

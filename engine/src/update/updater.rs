@@ -13,6 +13,7 @@
 //! finished) instead of blocking updates for ever. Each step taken is kept
 //! with its duration and outcome (the Updates page's step log).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,10 @@ pub struct Pacing {
     /// The whole update, from the preflight to the end of the settle: past
     /// it, the update is rolled back.
     pub total: Duration,
+    /// The images of this many releases installed last stay on the daemon
+    /// (for "Roll back to this version" without a pull); older releases'
+    /// and failed releases' images are dropped once an update completes.
+    pub keep_releases: usize,
 }
 
 impl Default for Pacing {
@@ -53,9 +58,13 @@ impl Default for Pacing {
             settle: Duration::from_secs(60),
             min_healthy: Duration::from_secs(10),
             total: Duration::from_secs(15 * 60),
+            keep_releases: KEEP_RELEASES,
         }
     }
 }
+
+/// How many installed releases keep their images by default.
+pub const KEEP_RELEASES: usize = 3;
 
 /// How often the driver of a rollout renews its heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
@@ -175,11 +184,10 @@ pub async fn history(store: &crate::Store) -> Result<Vec<Rollout>, EngineError> 
 /// Rollout `id` with its steps, if there is one (what a page following it
 /// reads).
 pub async fn one(store: &crate::Store, id: i64) -> Result<Option<Rollout>, EngineError> {
-    let row: Option<Row> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM rollouts WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(store.pool())
-            .await?;
+    let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM rollouts WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?;
     let mut rollouts: Vec<Rollout> = row.and_then(from_row).into_iter().collect();
     with_steps(store, &mut rollouts, id, id).await?;
     Ok(rollouts.pop())
@@ -211,6 +219,38 @@ async fn with_steps(
         }
     }
     Ok(())
+}
+
+/// The image references to drop once a rollout commits, from `rollouts`
+/// (newest first, the committing one in Finalizing): every one a release
+/// in the journal pinned, except those of the `keep` releases installed
+/// last (distinct, newest first; a release gone back to counts again) and
+/// those `in_use` (what the running revisions name).
+pub fn images_to_forget(
+    rollouts: &[Rollout],
+    keep: usize,
+    in_use: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut kept_releases: Vec<(&str, u64)> = Vec::new();
+    for r in rollouts {
+        let installed = matches!(r.phase, Phase::Completed | Phase::Finalizing);
+        let key = (r.release.channel.as_str(), r.release.sequence);
+        if installed && kept_releases.len() < keep && !kept_releases.contains(&key) {
+            kept_releases.push(key);
+        }
+    }
+    let kept: BTreeSet<&String> = rollouts
+        .iter()
+        .filter(|r| kept_releases.contains(&(r.release.channel.as_str(), r.release.sequence)))
+        .flat_map(|r| r.release.images.values())
+        .chain(in_use.iter())
+        .collect();
+    let old: BTreeSet<&String> = rollouts
+        .iter()
+        .flat_map(|r| r.release.images.values())
+        .filter(|i| !kept.contains(i))
+        .collect();
+    old.into_iter().cloned().collect()
 }
 
 /// Whether the owner of unfinished rollout `r` is gone (`starting_up`: this
@@ -1059,11 +1099,38 @@ impl Updater {
                 let until = Instant::now() + self.time_left(r);
                 self.settle(docker.as_ref(), &to.config, hold, until).await
             }
-            Step::Finalize => docker
-                .drop_parked(from.config.name.as_str(), &Self::rollout_id(r))
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            Step::Finalize => {
+                docker
+                    .drop_parked(from.config.name.as_str(), &Self::rollout_id(r))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // Dropping old images is housekeeping: never a failure.
+                let running = match r.to_revision {
+                    Some(id) => self.revision(id).await.ok(),
+                    None => None,
+                };
+                let in_use: BTreeSet<String> = running
+                    .iter()
+                    .chain(std::iter::once(&from))
+                    .flat_map(|rev| {
+                        stack::model::Service::ALL
+                            .iter()
+                            .map(|s| rev.config.images.get(*s).to_string())
+                    })
+                    .collect();
+                if let Ok(rows) = journal_rows(self.deployer.store()).await {
+                    let old = images_to_forget(&rows, self.pacing.keep_releases, &in_use);
+                    let dropped = docker.forget_images(&old).await;
+                    if !dropped.is_empty() {
+                        tracing::info!(
+                            images = dropped.len(),
+                            "dropped the images of releases older than the last {}",
+                            self.pacing.keep_releases
+                        );
+                    }
+                }
+                Ok(())
+            }
             Step::Restore(_) => {
                 let stack = from.config.name.as_str();
                 docker
@@ -1243,5 +1310,75 @@ mod tests {
         };
         release.health.clear();
         assert_eq!(hold(&short, &release), Duration::from_secs(10));
+    }
+
+    /// A rollout of release `sequence` (images `tag` for api and web)
+    /// that ended in `phase`.
+    fn rollout(id: i64, sequence: u64, tag: &str, phase: Phase) -> Rollout {
+        let release: Release = serde_json::from_value(serde_json::json!({
+            "schema": 1, "channel": "stable", "sequence": sequence,
+            "version": format!("0.{sequence}.0"), "released_at": "2026-12-01T10:00:00Z",
+            "images": {
+                "api": format!("r.example/api@sha256:{tag}"),
+                "web": format!("r.example/web@sha256:{tag}"),
+            }
+        }))
+        .unwrap();
+        Rollout {
+            id,
+            started_at: 0,
+            finished_at: None,
+            actor: "admin".into(),
+            release,
+            from_revision: 1,
+            to_revision: None,
+            backup: None,
+            phase,
+            owner: None,
+            heartbeat_at: None,
+            steps: Vec::new(),
+            progress: None,
+        }
+    }
+
+    #[test]
+    fn the_last_releases_keep_their_images_and_older_or_failed_ones_do_not() {
+        let failed = Phase::RolledBack { why: "web".into() };
+        // Newest first: 6 commits; 5 failed; 4, 3 (gone back to), 2 and 1
+        // were installed; shared images (release 4 pins 2's web) stay.
+        let mut four = rollout(4, 4, "44", Phase::Completed);
+        four.release
+            .images
+            .insert("web".into(), "r.example/web@sha256:22".into());
+        let rows = vec![
+            rollout(7, 6, "66", Phase::Finalizing),
+            rollout(6, 5, "55", failed.clone()),
+            four,
+            rollout(5, 2, "22", Phase::Completed),
+            rollout(3, 3, "33", Phase::Completed),
+            rollout(2, 2, "22", Phase::Completed),
+            rollout(1, 1, "11", Phase::Completed),
+        ];
+        let in_use = BTreeSet::from(["r.example/api@sha256:11".to_owned()]);
+        assert_eq!(
+            images_to_forget(&rows, 3, &in_use),
+            [
+                "r.example/api@sha256:33",
+                "r.example/api@sha256:55",
+                "r.example/web@sha256:11",
+                "r.example/web@sha256:33",
+                "r.example/web@sha256:55",
+            ]
+        );
+        // Keeping more keeps 3's as well; keeping none but what runs.
+        assert_eq!(
+            images_to_forget(&rows, 4, &in_use),
+            [
+                "r.example/api@sha256:55",
+                "r.example/web@sha256:11",
+                "r.example/web@sha256:55",
+            ]
+        );
+        assert_eq!(images_to_forget(&rows, 0, &in_use).len(), 10);
     }
 }

@@ -295,7 +295,12 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     let mut v7 = v3_images.clone();
     v7.insert(
         "database".into(),
-        push_one(registry.port, "database", "v7", "ENV STANDIN_DB_REVISION=53"),
+        push_one(
+            registry.port,
+            "database",
+            "v7",
+            "ENV STANDIN_DB_REVISION=53",
+        ),
     );
     let mut v7_release = release(7, "0.7.0", v7, true);
     v7_release.health.insert(
@@ -334,7 +339,10 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         assert_eq!(image, &v2[name.trim_start_matches("bt-update-")], "{name}");
     }
     assert_eq!(data_file("bt-update-database", "standin-revision"), None);
-    assert_eq!(data_file("bt-update-database", "standin-users"), users_before);
+    assert_eq!(
+        data_file("bt-update-database", "standin-users"),
+        users_before
+    );
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
 
     // A release that failed is remembered (not announced again).
@@ -379,6 +387,19 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         data_file("bt-update-database", "standin-revision").as_deref(),
         Some("54")
     );
+    // v4 committed: the failed releases' images (v3's web among them) are
+    // dropped from the daemon, the installed ones' (v2, v4) kept.
+    let present = |image: &str| {
+        std::process::Command::new("docker")
+            .args(["image", "inspect", image])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!present(&v3_images["web"]), "{}", v3_images["web"]);
+    assert!(!present(&v3_images["api"]), "{}", v3_images["api"]);
+    assert!(present(&v2["web"]) && present(&v2["api"]) && present(&v4["web"]));
     let back = updater.start_rollback(done.id, "test").await.unwrap();
     let back = updater.run(back).await.unwrap();
     assert_eq!(back.phase, Phase::Completed, "{back:?}");

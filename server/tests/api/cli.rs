@@ -483,17 +483,40 @@ fn release_publishes_a_channel_and_update_check_reads_it() {
     std::fs::write(&images_file, serde_json::to_vec(&images).unwrap()).unwrap();
     let notes = dir.path().join("notes.md");
     std::fs::write(&notes, "Faster *everything*.").unwrap();
-    let said = ok(burrow([
-        "release".as_ref(),
-        "add".as_ref(),
-        chan.as_os_str(),
-        "--version".as_ref(),
-        "0.16.3".as_ref(),
-        "--images".as_ref(),
-        images_file.as_os_str(),
-        "--notes".as_ref(),
-        notes.as_os_str(),
-    ]));
+    // Its migrations and health overrides come from files too; a data
+    // migration without the backup that rolls it back is refused.
+    let migrations = dir.path().join("migrations.json");
+    std::fs::write(
+        &migrations,
+        r#"[{"id": "db-53", "description": "MongoDB schema revision 53", "kind": "data"}]"#,
+    )
+    .unwrap();
+    let health = dir.path().join("health.json");
+    std::fs::write(&health, r#"{"api": {"deadline_s": 240}}"#).unwrap();
+    let add = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "release".as_ref(),
+            "add".as_ref(),
+            chan.as_os_str(),
+            "--version".as_ref(),
+            "0.16.3".as_ref(),
+            "--images".as_ref(),
+            images_file.as_os_str(),
+            "--notes".as_ref(),
+            notes.as_os_str(),
+            "--migrations".as_ref(),
+            migrations.as_os_str(),
+            "--health".as_ref(),
+            health.as_os_str(),
+        ];
+        args.extend_from_slice(extra);
+        burrow(args)
+    };
+    let refused = add(&["--no-backup".as_ref()]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("without requires_backup"), "{why}");
+    let said = ok(add(&[]));
     assert!(
         said.starts_with("Release 0.16.3 (sequence 1) staged"),
         "{said}"
@@ -503,6 +526,17 @@ fn release_publishes_a_channel_and_update_check_reads_it() {
         "sign".as_ref(),
         chan.as_os_str(),
     ]));
+    let published: Vec<serde_json::Value> = std::fs::read_dir(chan.join("channel/targets"))
+        .unwrap()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["migrations"][0]["kind"], "data");
+    assert_eq!(published[0]["health"]["api"]["deadline_s"], 240);
+    assert_eq!(
+        published[0]["sequence"], 1,
+        "the refused add staged nothing"
+    );
 
     let data = dir.path().join("data");
     let root = chan.join("channel/metadata/1.root.json");

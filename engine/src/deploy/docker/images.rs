@@ -96,6 +96,31 @@ impl super::DockerTarget {
         Ok(())
     }
 
+    /// Drops each reference of `images` from the daemon (the image itself
+    /// goes with its last reference); one a container still uses, or
+    /// already gone, is left. The references dropped.
+    pub async fn forget_images(&self, images: &[String]) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for image in images {
+            match self
+                .docker
+                .remove_image(
+                    image,
+                    Some(bollard::query_parameters::RemoveImageOptionsBuilder::new().build()),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => dropped.push(image.clone()),
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => tracing::info!(%image, error = %e, "an old release's image is kept"),
+            }
+        }
+        dropped
+    }
+
     /// The digest `image`'s registry has for it now (the daemon asks the
     /// registry: `docker buildx imagetools inspect` without buildx), e.g.
     /// `sha256:<64 hex>`.
