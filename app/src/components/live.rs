@@ -70,3 +70,18 @@ pub fn seconds_ticker() -> leptos::prelude::RwSignal<u64> {
     }
     ticks
 }
+
+/// Without JavaScript, reloads the page every 2 seconds while `what` runs
+/// (a meta refresh inside `<noscript>`). The refresh is the element's inner
+/// HTML, which a browser running scripts keeps as text, also when the page
+/// renders it itself after a client-side update: a hydrated page, which
+/// follows the work live, is never reloaded by it.
+#[leptos::component]
+pub fn NoScriptReload(what: &'static str) -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    let html = format!(
+        "<meta http-equiv=\"refresh\" content=\"2\"><p class=\"muted\">This page reloads every \
+         2 seconds until {what} ends.</p>"
+    );
+    view! { <noscript inner_html=html></noscript> }
+}

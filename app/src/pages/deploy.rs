@@ -9,7 +9,7 @@ use crate::api::deploy::{
     get_deploy_page, DeployPage, DeploymentInfo, RevisionInfo, SaveStackToml, StartDeploy,
 };
 use crate::components::field::FormError;
-use crate::components::live::subscribe;
+use crate::components::live::{subscribe, NoScriptReload};
 
 /// One service's line in the progress view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,14 +288,9 @@ fn Progress(deployment: DeploymentInfo) -> impl IntoView {
                     </tbody>
                 </table>
             </div>
-            {live.then(|| view! {
-                // Without JavaScript there is no live stream: the page
-                // reloads itself until the deployment ends.
-                <noscript>
-                    <meta http-equiv="refresh" content="2" />
-                    <p class="muted">"This page reloads every 2 seconds until the deployment ends."</p>
-                </noscript>
-            })}
+            // Without JavaScript there is no live stream: the page reloads
+            // itself until the deployment ends.
+            {live.then(|| view! { <NoScriptReload what="the deployment" /> })}
         </section>
     }
 }

@@ -12,7 +12,7 @@ use crate::api::updates::{
 };
 use crate::components::field::{Field, FormError, LoadError};
 use crate::components::layout::HeaderRefresh;
-use crate::components::live::subscribe;
+use crate::components::live::{subscribe, NoScriptReload};
 use crate::pages::deploy::when;
 use crate::pages::wizard::LoadFile;
 
@@ -94,12 +94,7 @@ fn UpdatesCards(
     view! {
         // Hydrated, a running update streams its journal row (SSE);
         // without JavaScript the page reloads itself until it ends.
-        {running.then(|| view! {
-            <noscript>
-                <meta http-equiv="refresh" content="2" />
-                <p class="muted">"This page reloads every 2 seconds until the update ends."</p>
-            </noscript>
-        })}
+        {running.then(|| view! { <NoScriptReload what="the update" /> })}
         <p data-testid="update-installed">
             {match view.installed.clone() {
                 Some(v) => format!("Installed: release {v}."),
