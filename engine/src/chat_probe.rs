@@ -64,12 +64,20 @@ async fn connect(
     config: &StackConfig,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
-    let (ip, port) = address(config);
     let domain = config.domain.as_str().to_owned();
-    let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect((ip, port)))
-        .await
-        .map_err(|_| format!("no answer on {ip}:{port} within {} s", TIMEOUT.as_secs()))?
-        .map_err(|e| format!("cannot connect to Caddy on {ip}:{port}: {e}"))?;
+    let tcp = if config.target == stack::model::TargetKind::Kubernetes {
+        // In a cluster: through its Ingress, at the public name's port 443.
+        tokio::time::timeout(TIMEOUT, TcpStream::connect((domain.as_str(), 443)))
+            .await
+            .map_err(|_| format!("no answer on {domain}:443 within {} s", TIMEOUT.as_secs()))?
+            .map_err(|e| format!("cannot reach the Ingress at {domain}:443: {e}"))?
+    } else {
+        let (ip, port) = address(config);
+        tokio::time::timeout(TIMEOUT, TcpStream::connect((ip, port)))
+            .await
+            .map_err(|_| format!("no answer on {ip}:{port} within {} s", TIMEOUT.as_secs()))?
+            .map_err(|e| format!("cannot connect to Caddy on {ip}:{port}: {e}"))?
+    };
     let name = ServerName::try_from(domain.clone()).map_err(|e| e.to_string())?;
     let stream = tokio::time::timeout(
         TIMEOUT,

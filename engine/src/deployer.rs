@@ -89,7 +89,9 @@ impl Deployer {
     /// daemon that has not answered within [`crate::targets::PAGE_WAIT`] is
     /// reported as such while the connect goes on.
     pub async fn target_for(&self, revision: &Revision) -> Result<Arc<dyn Target>, DeployError> {
-        self.targets.connect_for_page(&revision.target).await
+        self.targets
+            .connect_revision(revision, Some(crate::targets::PAGE_WAIT))
+            .await
     }
 
     /// The target settings for a config saved without the wizard (a pasted
@@ -269,7 +271,7 @@ impl Deployer {
         let prepared = async {
             let req = self.request_for(&revision).await?;
             // A deploy waits for the daemon as long as the connect takes.
-            let target = self.targets.connect(&revision.target).await?;
+            let target = self.targets.connect_revision(&revision, None).await?;
             Ok::<_, DeployerError>((req, target))
         }
         .await;

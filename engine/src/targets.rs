@@ -24,10 +24,10 @@ use crate::Store;
 /// How long a failed connect is answered from memory.
 pub const REMEMBER_FAILURE: Duration = Duration::from_secs(5);
 
-/// The sentence a Kubernetes deploy gets until that target exists.
-pub const KUBERNETES_NOT_YET: &str = "Deploying to Kubernetes is not available in this version \
-     yet: choose Docker on the Target step to deploy, or apply the objects from `burrow render` \
-     with kubectl.";
+/// What needs a Docker daemon itself (backups read its volumes, updates
+/// park its containers) says on Kubernetes.
+pub const DOCKER_ONLY: &str = "This needs a Docker target: on Kubernetes, back up with your \
+     cluster's volume snapshots, and update by deploying a revision with the new images.";
 
 /// A revision's deploy target, stored with it (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,9 +87,10 @@ impl TargetSettings {
         }
     }
 
-    /// Why this target cannot be deployed to now, if it cannot.
+    /// Why this target cannot be deployed to now, if it cannot (every
+    /// kind can: kept for targets a version may not support).
     pub fn undeployable(&self) -> Option<&'static str> {
-        self.is_kubernetes().then_some(KUBERNETES_NOT_YET)
+        None
     }
 
     /// A daemon on another machine over plain TCP (no TLS settings): the
@@ -211,6 +212,8 @@ pub struct Targets {
     secrets: std::sync::OnceLock<(Store, Vault)>,
     /// Tests: every Docker revision goes to this target.
     fixed: Option<Arc<dyn Target>>,
+    /// Tests: every Kubernetes revision goes through this client.
+    fixed_kube: Option<kube::Client>,
 }
 
 impl std::fmt::Debug for Targets {
@@ -228,6 +231,7 @@ impl Targets {
             slots: Slots::default(),
             secrets: std::sync::OnceLock::new(),
             fixed: None,
+            fixed_kube: None,
         }
     }
 
@@ -244,6 +248,13 @@ impl Targets {
             fixed: Some(target),
             ..Self::new(None)
         }
+    }
+
+    /// This factory with every Kubernetes revision reached through
+    /// `client` (tests: an in-memory API server).
+    pub fn with_kube_client(mut self, client: kube::Client) -> Self {
+        self.fixed_kube = Some(client);
+        self
     }
 
     /// The address `Docker { url }` resolves to (the start-up default for
@@ -298,9 +309,7 @@ impl Targets {
         wait: Option<Duration>,
     ) -> Result<Arc<dyn Target>, DeployError> {
         match settings {
-            TargetSettings::Kubernetes { .. } => Err(DeployError::Unsupported {
-                message: KUBERNETES_NOT_YET.to_owned(),
-            }),
+            TargetSettings::Kubernetes { .. } => Ok(self.kube(settings, None).await?),
             TargetSettings::Docker { url, tls } => {
                 if let Some(t) = &self.fixed {
                     return Ok(t.clone());
@@ -324,7 +333,7 @@ impl Targets {
     ) -> Result<Arc<DockerTarget>, DeployError> {
         match settings {
             TargetSettings::Kubernetes { .. } => Err(DeployError::Unsupported {
-                message: KUBERNETES_NOT_YET.to_owned(),
+                message: DOCKER_ONLY.to_owned(),
             }),
             TargetSettings::Docker { url, tls } => {
                 let tls = match tls {
@@ -334,6 +343,97 @@ impl Targets {
                 self.docker_within(url.as_deref(), tls.as_ref(), None).await
             }
         }
+    }
+
+    /// The target of `revision`, from its own settings and the secrets it
+    /// was saved with (a Kubernetes revision's kubeconfig version); `wait`
+    /// as for [`Targets::connect_for_page`].
+    pub async fn connect_revision(
+        &self,
+        revision: &crate::revisions::Revision,
+        wait: Option<Duration>,
+    ) -> Result<Arc<dyn Target>, DeployError> {
+        if !revision.target.is_kubernetes() {
+            return self.connect_within(&revision.target, wait).await;
+        }
+        let kubeconfig = match revision.secrets.kubeconfig {
+            Some(_) => {
+                let (store, vault) = self.secrets.get().ok_or_else(|| DeployError::Kube {
+                    context: "reading the revision's kubeconfig".to_owned(),
+                    message: "no store is open".to_owned(),
+                })?;
+                store
+                    .revision_kubeconfig(vault, revision)
+                    .await
+                    .map_err(|e| DeployError::Kube {
+                        context: "reading the revision's kubeconfig".to_owned(),
+                        message: e.to_string(),
+                    })?
+            }
+            None => None,
+        };
+        Ok(self.kube(&revision.target, kubeconfig).await?)
+    }
+
+    /// A Kubernetes target for `settings`: in-cluster credentials, or the
+    /// uploaded `kubeconfig` (refused when it runs a program or names a
+    /// file). Never a kubeconfig lying on this machine: a revision says
+    /// where it goes.
+    pub async fn kube(
+        &self,
+        settings: &TargetSettings,
+        kubeconfig: Option<String>,
+    ) -> Result<Arc<crate::deploy::KubeTarget>, DeployError> {
+        let TargetSettings::Kubernetes {
+            in_cluster,
+            context,
+            namespace,
+        } = settings
+        else {
+            return Err(DeployError::Unsupported {
+                message: "not a Kubernetes target".to_owned(),
+            });
+        };
+        if let Some(client) = &self.fixed_kube {
+            return Ok(Arc::new(crate::deploy::KubeTarget::new(
+                client.clone(),
+                namespace,
+            )));
+        }
+        let unreachable = |message: String| DeployError::Kube {
+            context: format!("connecting to {}", settings.describe()),
+            message,
+        };
+        let config = match (*in_cluster, kubeconfig) {
+            (true, _) => {
+                crate::preflight::kube_source::load(
+                    crate::preflight::kube_source::KubeSource::InCluster,
+                )
+                .await
+                .map_err(|e| unreachable(format!("{} {}", e.summary(), e.fix())))?
+                .config
+            }
+            (false, Some(yaml)) => {
+                crate::preflight::kube_source::load(
+                    crate::preflight::kube_source::KubeSource::Kubeconfig {
+                        yaml,
+                        context: context.clone(),
+                    },
+                )
+                .await
+                .map_err(|e| unreachable(format!("{} {}", e.summary(), e.fix())))?
+                .config
+            }
+            (false, None) => {
+                return Err(unreachable(
+                    "it was saved without a kubeconfig: upload one on the wizard's Target \
+                     step, or run Burrow in the cluster with in-cluster credentials"
+                        .to_owned(),
+                ))
+            }
+        };
+        let client = kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))?;
+        Ok(Arc::new(crate::deploy::KubeTarget::new(client, namespace)))
     }
 
     /// Version `version` of the kept Docker TLS settings.

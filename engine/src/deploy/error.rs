@@ -86,6 +86,11 @@ pub enum DeployError {
     )]
     SecretsMismatch { volume: String, stack: String },
 
+    /// The Kubernetes API server refused or could not be asked; `message`
+    /// is its own (or the client's) sentence.
+    #[error("{context} failed: {message}")]
+    Kube { context: String, message: String },
+
     #[error("{context} failed: {}", docker_message(source))]
     Docker {
         context: String,
@@ -177,6 +182,19 @@ impl DeployError {
                 None => DeployError::Docker { context, source },
             },
             other => other,
+        }
+    }
+
+    /// A Kubernetes client error while doing `context`: the API server's
+    /// own message when it answered.
+    pub(crate) fn kube(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let context = context.into();
+        move |e| DeployError::Kube {
+            context,
+            message: match e {
+                kube::Error::Api(r) => r.message,
+                other => other.to_string(),
+            },
         }
     }
 

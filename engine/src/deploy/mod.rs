@@ -2,12 +2,13 @@
 //! report their state and stream their logs.
 //!
 //! Everything here is independent of where the stack runs; [`docker`] is the
-//! Docker implementation of [`Target`] (Kubernetes comes later). A target
+//! Docker implementation of [`Target`], [`cluster`] the Kubernetes one. A target
 //! reports what it does as [`ProgressEvent`]s on a channel, so the CLI, the
 //! SSE endpoint and the stored progress of a deploy all read the same events.
 //! Events, service status and log lines are the `wire` crate's types: the
 //! pages read exactly what a target produced.
 
+pub mod cluster;
 pub mod docker;
 mod error;
 mod preflight;
@@ -19,6 +20,7 @@ use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
+pub use cluster::KubeTarget;
 pub use docker::{DockerTarget, DockerTls, TlsPart};
 pub use error::DeployError;
 pub use preflight::check_plan;

@@ -39,7 +39,7 @@ impl std::fmt::Debug for KubeSource {
 }
 
 /// A client configuration, with what the report may show of it.
-pub(super) struct Loaded {
+pub(crate) struct Loaded {
     pub config: Config,
     /// The kubeconfig context used.
     pub context: Option<String>,
@@ -47,7 +47,7 @@ pub(super) struct Loaded {
     pub server: String,
 }
 
-pub(super) async fn load(source: KubeSource) -> Result<Loaded, KubeFailure> {
+pub(crate) async fn load(source: KubeSource) -> Result<Loaded, KubeFailure> {
     let (config, context) = match source {
         KubeSource::InCluster => {
             let config = Config::incluster().map_err(|e| KubeFailure::NotInCluster {

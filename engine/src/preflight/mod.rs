@@ -23,7 +23,7 @@ mod holders;
 pub mod host;
 pub mod kube;
 mod kube_failure;
-mod kube_source;
+pub(crate) mod kube_source;
 pub mod ports;
 mod sockets;
 

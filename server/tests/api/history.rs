@@ -1,6 +1,7 @@
 //! The History page and its server functions: revisions with what changed,
 //! the diff of two, and "Deploy this revision" refusing what it cannot do
-//! with a sentence (never a 500), before anything is recorded.
+//! with a sentence (never a 500), before anything is recorded; a
+//! Kubernetes revision deployed to its own cluster only.
 
 use reqwest::StatusCode;
 
@@ -49,10 +50,8 @@ async fn history_lists_revisions_diffs_them_and_refuses_what_cannot_deploy() {
         "{}",
         entries[0]
     );
-    assert!(entries[0]["undeployable"]
-        .as_str()
-        .unwrap()
-        .contains("Kubernetes is not available"));
+    // Kubernetes revisions deploy too.
+    assert!(entries[0]["undeployable"].is_null(), "{}", entries[0]);
     assert!(entries[1]["undeployable"].is_null());
 
     // 1 against 2: the files that render gifbox differ, secrets masked.
@@ -94,16 +93,6 @@ async fn history_lists_revisions_diffs_them_and_refuses_what_cannot_deploy() {
         "a deploy form per revision"
     );
 
-    // Deploying the Kubernetes revision is one sentence, nothing recorded.
-    let res = app
-        .call("/api/deploy/start", &[("revision", "3")], Some(&cookie))
-        .await;
-    assert_status(&res, StatusCode::CONFLICT);
-    let body = json(res).await.to_string();
-    assert!(
-        body.contains("Deploying to Kubernetes is not available"),
-        "{body}"
-    );
     let res = app
         .call("/api/deploy/start", &[("revision", "99")], Some(&cookie))
         .await;
@@ -121,6 +110,39 @@ async fn history_lists_revisions_diffs_them_and_refuses_what_cannot_deploy() {
     for e in history["entries"].as_array().unwrap() {
         assert!(e["deployments"].as_array().unwrap().is_empty(), "{e}");
     }
+
+    // Deploying the Kubernetes revision goes to its cluster, and nowhere
+    // else: pasted without a kubeconfig, it has none, which its
+    // deployment says (it never falls back to a kubeconfig on this
+    // machine).
+    let res = app
+        .call("/api/deploy/start", &[("revision", "3")], Some(&cookie))
+        .await;
+    assert_status(&res, StatusCode::OK);
+    let mut outcome = serde_json::Value::Null;
+    for _ in 0..100 {
+        let history = json(app.call("/api/history", &[], Some(&cookie)).await).await;
+        let rev3 = history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == 3)
+            .unwrap()
+            .clone();
+        outcome = rev3["deployments"][0].clone();
+        if outcome["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(outcome["status"], "failed", "{outcome}");
+    assert!(
+        outcome["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("it was saved without a kubeconfig"),
+        "{outcome}"
+    );
 
     // The Docker address beside the pasted config is checked there, and
     // nothing is saved when it is wrong; a good one is the revision's own.

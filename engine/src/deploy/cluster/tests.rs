@@ -1,0 +1,482 @@
+//! The Kubernetes target against the in-memory API server ([`super::fake`]):
+//! the exact requests of a first deploy, a second one that changes only
+//! what changed and prunes the rest, a changed Job recreated, the refusals
+//! that change nothing (a field owned by another manager, changed claim
+//! templates), a rollout that fails with its pods' events and logs, an
+//! account bound to its namespace, status, logs and removal.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::fake::{self, Cluster, Shared};
+use super::KubeTarget;
+use crate::deploy::{
+    ApplyOptions, ChangeAction, DeployError, DeployRequest, Health, ProgressEvent, Target,
+};
+
+const NS: &str = "team-chat";
+
+fn config(extra: &str) -> stack::model::StackConfig {
+    let text = format!(
+        "{}\n{extra}",
+        include_str!("../../../../testkit/stack.toml")
+    );
+    stack::model::parse_stack_toml(&text).unwrap().config
+}
+
+fn request(config: &stack::model::StackConfig, secrets: &stack::Secrets) -> DeployRequest {
+    DeployRequest {
+        stack: stack::model::StackName::parse("chat").unwrap(),
+        revision: 1,
+        plan: stack::render(config, secrets),
+        host_files: Default::default(),
+    }
+}
+
+fn target(cluster: &Shared) -> KubeTarget {
+    KubeTarget::new(fake::client(cluster), NS).polling(Duration::from_millis(5))
+}
+
+async fn apply(
+    t: &KubeTarget,
+    req: &DeployRequest,
+    opts: &ApplyOptions,
+) -> (
+    Result<crate::deploy::ApplyReport, DeployError>,
+    Vec<ProgressEvent>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let result = t.apply(req, opts, &tx).await;
+    drop(tx);
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    (result, events)
+}
+
+fn planned(events: &[ProgressEvent]) -> Vec<(String, ChangeAction)> {
+    match events.first() {
+        Some(ProgressEvent::Planned { changes }) => changes
+            .iter()
+            .map(|c| (c.service.clone(), c.action))
+            .collect(),
+        other => panic!("the first event is not Planned: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_first_deploy_applies_every_object_in_order_and_waits_for_each_workload() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    let req = request(&config(""), &secrets);
+    let (result, events) = apply(&t, &req, &ApplyOptions::default()).await;
+    let report = result.unwrap();
+    assert!(planned(&events)
+        .iter()
+        .all(|(_, a)| *a == ChangeAction::Create));
+    assert!(report.created.contains(&"api".to_owned()), "{report:?}");
+    assert!(matches!(
+        events.last(),
+        Some(ProgressEvent::Finished { .. })
+    ));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Completed { service } if service == "createbuckets")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ProgressEvent::Healthy { service, .. } if service == "api")));
+
+    {
+        let c = cluster.lock().unwrap();
+        // A new namespace: nothing to read or dry-run; the namespace first,
+        // then every object once, in dependency order.
+        let writes = c.writes();
+        assert_eq!(writes[0], "PATCH namespaces/team-chat");
+        let position = |prefix: &str| {
+            writes
+                .iter()
+                .position(|w| w.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {writes:#?}"))
+        };
+        assert!(position("PATCH secrets/") < position("PATCH configmaps/"));
+        assert!(position("PATCH configmaps/") < position("PATCH services/"));
+        assert!(position("PATCH services/") < position("PATCH statefulsets/database"));
+        assert!(position("PATCH statefulsets/") < position("PATCH deployments/api"));
+        assert!(position("PATCH deployments/") < position("PATCH jobs/createbuckets"));
+        assert_eq!(writes.last().unwrap(), "PATCH ingresses/stoat");
+        assert_eq!(writes.len(), req.plan.kubernetes.len(), "{writes:#?}");
+        assert!(!c.requests.iter().any(|r| r.ends_with("dry-run")));
+        // In the operator's namespace, labelled with the stack.
+        let api = c.get("deployments", NS, "api").unwrap();
+        assert_eq!(api["metadata"]["labels"]["burrow.io/stack"], "chat");
+        assert!(c.names("deployments", "stoat").is_empty());
+    }
+
+    // Read back: one row per service, running and healthy; the job done.
+    let services = t.status("chat").await.unwrap();
+    let api = services.iter().find(|s| s.service == "api").unwrap();
+    assert_eq!(
+        (api.state.as_str(), api.health),
+        ("running", Health::Healthy)
+    );
+    assert!(api.image.contains("api"), "{api:?}");
+    let job = services
+        .iter()
+        .find(|s| s.service == "createbuckets")
+        .unwrap();
+    assert!(job.one_shot && job.exit_code == Some(0) && !job.is_trouble());
+    let lines: Vec<_> = t.logs("chat", Some("api"), 10, false).collect().await;
+    let lines: Vec<String> = lines.into_iter().map(|l| l.unwrap().text).collect();
+    assert_eq!(lines, ["api-1 started", "api-1 listening"]);
+}
+
+#[tokio::test]
+async fn a_second_deploy_changes_only_what_changed_and_prunes_what_the_plan_lost() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await
+    .0
+    .unwrap();
+
+    // The same plan again: dry runs move no generation, nothing changes.
+    cluster.lock().unwrap().requests.clear();
+    let (result, events) = apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await;
+    let report = result.unwrap();
+    assert!(
+        report.created.is_empty() && report.recreated.is_empty(),
+        "{report:?}"
+    );
+    assert!(planned(&events)
+        .iter()
+        .all(|(_, a)| *a == ChangeAction::Unchanged));
+
+    // gifbox turned off and another api image: api changes, gifbox goes.
+    let mut changed = config("");
+    changed.apps.gifbox = false;
+    changed.images.set(
+        stack::model::Service::Api,
+        stack::model::ImageRef::parse("registry.example/stoat/api:0.9.9").unwrap(),
+    );
+    cluster.lock().unwrap().requests.clear();
+    let (result, events) = apply(&t, &request(&changed, &secrets), &ApplyOptions::default()).await;
+    let report = result.unwrap();
+    let plan = planned(&events);
+    assert!(
+        plan.contains(&("api".into(), ChangeAction::Recreate)),
+        "{plan:?}"
+    );
+    assert!(
+        plan.contains(&("gifbox".into(), ChangeAction::Remove)),
+        "{plan:?}"
+    );
+    // The web client is told gifbox went (its environment changed);
+    // events is not touched.
+    assert!(
+        plan.contains(&("web".into(), ChangeAction::Recreate)),
+        "{plan:?}"
+    );
+    assert!(
+        plan.contains(&("events".into(), ChangeAction::Unchanged)),
+        "{plan:?}"
+    );
+    assert_eq!(report.removed, ["gifbox"]);
+    let c = cluster.lock().unwrap();
+    assert!(c.get("deployments", NS, "gifbox").is_none());
+    assert!(c.writes().contains(&"DELETE deployments/gifbox".to_owned()));
+    assert_eq!(
+        c.get("deployments", NS, "api").unwrap()["spec"]["template"]["spec"]["containers"][0]
+            ["image"],
+        "registry.example/stoat/api:0.9.9"
+    );
+    // Claims stay unless asked.
+    assert!(!c
+        .writes()
+        .iter()
+        .any(|w| w.contains("persistentvolumeclaims")));
+}
+
+#[tokio::test]
+async fn a_changed_job_is_deleted_and_created_again() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await
+    .0
+    .unwrap();
+    let mut changed = config("");
+    changed.images.set(
+        stack::model::Service::Createbuckets,
+        stack::model::ImageRef::parse("registry.example/minio/mc:2026").unwrap(),
+    );
+    cluster.lock().unwrap().requests.clear();
+    let (result, events) = apply(&t, &request(&changed, &secrets), &ApplyOptions::default()).await;
+    result.unwrap();
+    assert!(planned(&events).contains(&("createbuckets".into(), ChangeAction::Recreate)));
+    let writes = cluster.lock().unwrap().writes();
+    let delete = writes
+        .iter()
+        .position(|w| w == "DELETE jobs/createbuckets")
+        .unwrap();
+    let create = writes
+        .iter()
+        .position(|w| w == "PATCH jobs/createbuckets")
+        .unwrap();
+    assert!(delete < create, "{writes:#?}");
+}
+
+#[tokio::test]
+async fn a_field_owned_by_another_manager_or_changed_claim_templates_change_nothing() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await
+    .0
+    .unwrap();
+
+    cluster.lock().unwrap().foreign.insert(
+        ("deployments".into(), "web".into()),
+        ("kubectl-edit".into(), ".spec.replicas".into()),
+    );
+    cluster.lock().unwrap().requests.clear();
+    let (result, events) = apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("Deployment web: .spec.replicas is managed by \"kubectl-edit\""),
+        "{err}"
+    );
+    assert!(
+        matches!(events.last(), Some(ProgressEvent::Failed { service: Some(s), .. }) if s == "web")
+    );
+    assert!(cluster.lock().unwrap().writes().is_empty());
+    cluster.lock().unwrap().foreign.clear();
+
+    // The database's claim template grown: refused before any request
+    // but reads.
+    {
+        let mut c = cluster.lock().unwrap();
+        let key = (
+            "statefulsets".to_owned(),
+            NS.to_owned(),
+            "database".to_owned(),
+        );
+        let sts = c.objects.get_mut(&key).unwrap();
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
+            json!("5Gi");
+        c.requests.clear();
+    }
+    let (result, _) = apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains("StatefulSet database would change its volume claim templates"),
+        "{err}"
+    );
+    let c = cluster.lock().unwrap();
+    assert!(
+        c.requests.iter().all(|r| r.starts_with("GET")),
+        "{:#?}",
+        c.requests
+    );
+}
+
+#[tokio::test]
+async fn a_workload_that_does_not_roll_out_fails_with_its_pods_events_and_logs() {
+    let cluster = Cluster::shared();
+    cluster.lock().unwrap().failing.insert("api".into());
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    let (result, events) = apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.service(), Some("api"));
+    assert!(
+        err.summary()
+            .contains("its rollout passed its progress deadline: ReplicaSet \"api-1\" has timed out progressing"),
+        "{err}"
+    );
+    assert!(
+        err.last_logs()
+            .iter()
+            .any(|l| l.contains("api-1 listening")),
+        "{:?}",
+        err.last_logs()
+    );
+    assert!(
+        matches!(events.last(), Some(ProgressEvent::Failed { service: Some(s), last_logs, .. })
+        if s == "api" && !last_logs.is_empty())
+    );
+    let services = t.status("chat").await.unwrap();
+    let api = services.iter().find(|s| s.service == "api").unwrap();
+    assert!(api.is_trouble() && api.state == "restarting", "{api:?}");
+
+    // Past its own deadline, a workload that only waits fails too.
+    let slow = Cluster::shared();
+    slow.lock().unwrap().failing.insert("database".into());
+    let t = target(&slow);
+    let opts = ApplyOptions {
+        health_timeouts: [("database".to_owned(), Duration::from_millis(50))].into(),
+        ..ApplyOptions::default()
+    };
+    let (result, _) = apply(&t, &request(&config(""), &secrets), &opts).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("database did not roll out within 0 s (0 of 1 replicas ready"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_account_bound_to_its_namespace_deploys_without_touching_namespaces() {
+    let cluster = Cluster::shared();
+    cluster.lock().unwrap().forbid_namespaces = true;
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    let (result, _) = apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await;
+    result.unwrap();
+    let c = cluster.lock().unwrap();
+    assert!(
+        !c.writes().iter().any(|w| w.contains("namespaces/")),
+        "{:#?}",
+        c.writes()
+    );
+    assert!(c.get("deployments", NS, "api").is_some());
+}
+
+#[tokio::test]
+async fn removing_a_stack_deletes_its_objects_and_its_claims_only_when_asked() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    apply(
+        &t,
+        &request(&config(""), &secrets),
+        &ApplyOptions::default(),
+    )
+    .await
+    .0
+    .unwrap();
+    // A claim as a StatefulSet makes one, and something not Burrow's.
+    {
+        let mut c = cluster.lock().unwrap();
+        c.objects.insert(
+            (
+                "persistentvolumeclaims".into(),
+                NS.into(),
+                "db-database-0".into(),
+            ),
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "db-database-0", "namespace": NS,
+                    "labels": {"burrow.io/stack": "chat"}}}),
+        );
+        c.objects.insert(
+            ("deployments".into(), NS.into(), "someone-else".into()),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "someone-else", "namespace": NS}}),
+        );
+    }
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let removed = t.remove("chat", false, &tx).await.unwrap();
+    assert!(removed.contains(&"api".to_owned()) && removed.contains(&"createbuckets".to_owned()));
+    {
+        let c = cluster.lock().unwrap();
+        assert_eq!(c.names("deployments", NS), ["someone-else"]);
+        assert!(c.names("secrets", NS).is_empty() && c.names("ingresses", NS).is_empty());
+        assert_eq!(c.names("persistentvolumeclaims", NS), ["db-database-0"]);
+    }
+    t.remove("chat", true, &tx).await.unwrap();
+    assert!(cluster
+        .lock()
+        .unwrap()
+        .names("persistentvolumeclaims", NS)
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::Store::open(dir.path()).await.unwrap();
+    let vault = crate::sealed::Vault::open(&dir.path().join("secrets.key")).unwrap();
+    let cluster = Cluster::shared();
+    let targets = crate::targets::Targets::new(None).with_kube_client(fake::client(&cluster));
+    let deployer =
+        crate::deployer::Deployer::new(store.clone(), vault.clone(), std::sync::Arc::new(targets));
+    let mut config = config("");
+    config.target = stack::model::TargetKind::Kubernetes;
+    let settings = crate::targets::TargetSettings::Kubernetes {
+        in_cluster: false,
+        context: None,
+        namespace: NS.into(),
+    };
+    let (meta, _) = store
+        .save_revision(&vault, &config, &settings, "admin", None)
+        .await
+        .unwrap();
+    let revision = store.revision(&vault, meta.id).await.unwrap().unwrap();
+    let outcome = deployer
+        .apply(revision, "admin", &ApplyOptions::default(), None)
+        .await
+        .unwrap();
+    outcome.result.unwrap();
+    let d = store
+        .deployment(outcome.deployment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.status, crate::deployments::DeploymentStatus::Succeeded);
+    assert!(cluster
+        .lock()
+        .unwrap()
+        .get("deployments", NS, "api")
+        .is_some());
+    // The console watches that revision on its cluster.
+    let (running, target) = deployer.running().await.unwrap().unwrap();
+    assert_eq!(running.meta.id, meta.id);
+    let services = target.unwrap().status(config.name.as_str()).await.unwrap();
+    assert!(services
+        .iter()
+        .any(|s| s.service == "web" && s.state == "running"));
+}
