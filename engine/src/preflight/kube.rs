@@ -1,7 +1,8 @@
 //! "Test connection" for a Kubernetes target: reads the kubeconfig (or the
 //! pod's service account), asks the API server for its version, whether the
 //! namespace exists, and, through SelfSubjectAccessReviews, whether Burrow
-//! may create every kind of object a deploy creates there.
+//! may do every verb it uses on every kind of object it touches there
+//! (`PERMISSIONS`: what Burrow's own Role grants).
 //!
 //! Nothing is created: access reviews only ask. The kubeconfig's tokens and
 //! keys stay inside the client; the report names the server, the context and
@@ -28,17 +29,8 @@ use super::kube_source::{self, Loaded};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Kinds of object a deploy creates in the namespace: (API group, resource).
-const NEEDED: [(&str, &str); 8] = [
-    ("apps", "deployments"),
-    ("apps", "statefulsets"),
-    ("", "services"),
-    ("", "configmaps"),
-    ("", "secrets"),
-    ("", "persistentvolumeclaims"),
-    ("batch", "jobs"),
-    ("networking.k8s.io", "ingresses"),
-];
+// What a deploy does in the namespace: (API group, resource, verbs).
+use crate::deploy::cluster::objects::PERMISSIONS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,14 +41,18 @@ pub enum NamespaceState {
     Unknown,
 }
 
-/// Whether Burrow may create one kind of object.
+/// Whether Burrow may do all it does with one kind of object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Permission {
-    /// `deployments`, `namespaces`, …
+    /// `deployments`, `namespaces`, `pods/log`, …
     pub resource: String,
     /// `apps`, `batch`, or empty for the core group.
     pub group: String,
+    /// Every verb it needs is allowed.
     pub allowed: bool,
+    /// The verbs it needs that the cluster denies.
+    #[serde(default)]
+    pub denied: Vec<String>,
     /// One sentence; for a denied one, with the fix.
     pub sentence: String,
 }
@@ -159,30 +155,55 @@ async fn run(
     };
     report.namespace_state = Some(state);
 
-    let mut asks: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    let mut asks: Vec<(&str, &str, &str, Option<&str>)> = Vec::new();
     if state == NamespaceState::Missing {
-        asks.push(("", "namespaces", None));
+        asks.push(("", "namespaces", "create", None));
     }
-    asks.extend(NEEDED.iter().map(|&(g, r)| (g, r, Some(namespace))));
+    for (group, resource, verbs) in PERMISSIONS {
+        asks.extend(verbs.iter().map(|v| (group, resource, *v, Some(namespace))));
+    }
     let answers = join_all(
         asks.iter()
-            .map(|&(group, resource, ns)| may_create(&client, group, resource, ns)),
+            .map(|&(group, resource, verb, ns)| may(&client, verb, group, resource, ns)),
     )
     .await;
-    for (&(group, resource, _), answer) in asks.iter().zip(answers) {
+    for (&(group, resource, verb, _), answer) in asks.iter().zip(answers) {
         let allowed = answer.map_err(|e| from_client_error(&e, &server))?;
-        report.permissions.push(Permission {
-            resource: resource.to_string(),
-            group: group.to_string(),
-            allowed,
-            sentence: permission_sentence(
-                group,
-                resource,
-                namespace,
-                allowed,
-                report.user.as_deref(),
-            ),
-        });
+        let at = match report
+            .permissions
+            .iter()
+            .position(|p| p.group == group && p.resource == resource)
+        {
+            Some(at) => at,
+            None => {
+                report.permissions.push(Permission {
+                    resource: resource.to_string(),
+                    group: group.to_string(),
+                    allowed: true,
+                    denied: Vec::new(),
+                    sentence: String::new(),
+                });
+                report.permissions.len() - 1
+            }
+        };
+        if !allowed {
+            report.permissions[at].allowed = false;
+            report.permissions[at].denied.push(verb.to_string());
+        }
+    }
+    for p in &mut report.permissions {
+        let verbs: &[&str] = PERMISSIONS
+            .iter()
+            .find(|(g, r, _)| *g == p.group && *r == p.resource)
+            .map_or(&["create"], |(_, _, v)| v);
+        p.sentence = permission_sentence(
+            &p.group,
+            &p.resource,
+            namespace,
+            verbs,
+            &p.denied,
+            report.user.as_deref(),
+        );
     }
     report.fixes = report
         .permissions
@@ -204,18 +225,24 @@ async fn who_am_i(client: &Client) -> Option<String> {
     review.status?.user_info?.username
 }
 
-async fn may_create(
+async fn may(
     client: &Client,
+    verb: &str,
     group: &str,
     resource: &str,
     namespace: Option<&str>,
 ) -> Result<bool, kube::Error> {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((r, sub)) => (r, Some(sub.to_owned())),
+        None => (resource, None),
+    };
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
             resource_attributes: Some(ResourceAttributes {
-                verb: Some("create".into()),
+                verb: Some(verb.into()),
                 group: Some(group.into()),
                 resource: Some(resource.into()),
+                subresource,
                 namespace: namespace.map(Into::into),
                 ..ResourceAttributes::default()
             }),
@@ -232,9 +259,11 @@ fn permission_sentence(
     group: &str,
     resource: &str,
     namespace: &str,
-    allowed: bool,
+    verbs: &[&str],
+    denied: &[String],
     user: Option<&str>,
 ) -> String {
+    let allowed = denied.is_empty();
     if resource == "namespaces" {
         return if allowed {
             format!("Namespace {namespace} does not exist yet; Burrow may create it.")
@@ -245,14 +274,18 @@ fn permission_sentence(
             )
         };
     }
-    let kind = if group.is_empty() {
-        resource.to_string()
-    } else {
-        format!("{resource}.{group}")
+    let kind = match resource.split_once('/') {
+        Some((r, sub)) => format!("the {sub} of {r}"),
+        None if group.is_empty() => resource.to_string(),
+        None => format!("{resource}.{group}"),
     };
     if allowed {
-        return format!("Burrow may create {kind} in namespace {namespace}.");
+        return format!(
+            "Burrow may {} {kind} in namespace {namespace}.",
+            super::join_with(verbs, "and")
+        );
     }
+    let denied: Vec<&str> = denied.iter().map(String::as_str).collect();
     let subject = match user {
         Some(u) => match u.strip_prefix("system:serviceaccount:") {
             Some(sa) => format!("--serviceaccount={sa}"),
@@ -261,8 +294,9 @@ fn permission_sentence(
         None => "--user=<the kubeconfig's user>".to_string(),
     };
     format!(
-        "Burrow may not create {kind} in namespace {namespace}: grant it, e.g. `kubectl create \
-         rolebinding burrow-edit --clusterrole=edit {subject} --namespace={namespace}`."
+        "Burrow may not {} {kind} in namespace {namespace}: grant it, e.g. `kubectl create \
+         rolebinding burrow-edit --clusterrole=edit {subject} --namespace={namespace}`.",
+        super::join_with(&denied, "or")
     )
 }
 
@@ -282,9 +316,9 @@ fn summary(report: &KubeReport, state: NamespaceState) -> String {
         .map(|p| p.resource.clone())
         .collect();
     let may = if denied.is_empty() {
-        "Burrow may create everything it needs".to_string()
+        "Burrow may do everything it needs".to_string()
     } else {
-        format!("Burrow may not create {}", super::join_and(&denied))
+        format!("Burrow lacks permissions on {}", super::join_and(&denied))
     };
     format!("Connected to Kubernetes {version} at {server}; {ns}, and {may}.")
 }
@@ -315,19 +349,22 @@ mod tests {
     }
 
     #[test]
-    fn denied_permissions_name_the_account_in_the_fix() {
+    fn denied_permissions_name_the_verbs_and_the_account_in_the_fix() {
         let s = permission_sentence(
             "apps",
             "deployments",
             "stoat",
-            false,
+            &["get", "list", "create", "patch", "delete"],
+            &["patch".to_owned(), "delete".to_owned()],
             Some("system:serviceaccount:burrow:deployer"),
         );
         assert_eq!(
             s,
-            "Burrow may not create deployments.apps in namespace stoat: grant it, e.g. `kubectl \
-             create rolebinding burrow-edit --clusterrole=edit \
+            "Burrow may not patch or delete deployments.apps in namespace stoat: grant it, e.g. \
+             `kubectl create rolebinding burrow-edit --clusterrole=edit \
              --serviceaccount=burrow:deployer --namespace=stoat`."
         );
+        let logs = permission_sentence("", "pods/log", "stoat", &["get"], &[], None);
+        assert_eq!(logs, "Burrow may get the log of pods in namespace stoat.");
     }
 }

@@ -39,10 +39,22 @@ pub use ports::{
 
 /// `items` as English: `a`, `a and b`, `a, b and c`.
 fn join_and(items: &[String]) -> String {
+    join_with(items, "and")
+}
+
+/// "a, b `word` c".
+fn join_with<S: AsRef<str>>(items: &[S], word: &str) -> String {
     match items {
         [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => format!(
+            "{} {word} {}",
+            init.iter()
+                .map(AsRef::as_ref)
+                .collect::<Vec<_>>()
+                .join(", "),
+            last.as_ref()
+        ),
     }
 }
 

@@ -56,27 +56,44 @@ async fn everything_allowed() {
             "services",
             "configmaps",
             "secrets",
-            "persistentvolumeclaims",
             "jobs",
-            "ingresses"
+            "ingresses",
+            "persistentvolumeclaims",
+            "pods",
+            "pods/log",
+            "events"
         ]
     );
     assert_eq!(
         report.permissions[0].sentence,
-        "Burrow may create deployments.apps in namespace stoat."
+        "Burrow may get, list, create, patch and delete deployments.apps in namespace stoat."
     );
     assert_eq!(
         report.summary,
         format!(
             "Connected to Kubernetes v1.34.1 at {}; namespace stoat exists, and Burrow may \
-             create everything it needs.",
+             do everything it needs.",
             server.url
         )
     );
     assert!(report.fixes.is_empty());
-    // Every review asked about the namespace, nothing about creating it.
+    // Every verb Burrow uses on every kind, asked about the namespace,
+    // nothing about creating it.
     let reviews = server.reviews.lock().unwrap().clone();
-    assert_eq!(reviews.len(), 8, "{reviews:?}");
+    assert_eq!(reviews.len(), 7 * 5 + 3 + 2 + 1 + 1, "{reviews:?}");
+    for asked in [
+        "patch deployments",
+        "delete statefulsets",
+        "create ingresses",
+        "delete persistentvolumeclaims",
+        "get pods/log",
+        "list events",
+    ] {
+        assert!(
+            reviews.iter().any(|(r, _)| r == asked),
+            "{asked} not asked: {reviews:?}"
+        );
+    }
     assert!(
         reviews.iter().all(|(_, ns)| ns.as_deref() == Some("stoat")),
         "{reviews:?}"
@@ -87,7 +104,7 @@ async fn everything_allowed() {
 #[tokio::test]
 async fn denied_kinds_are_named_with_the_grant_that_fixes_them() {
     let cluster = Cluster {
-        denied: vec!["secrets", "jobs"],
+        denied: vec!["secrets", "jobs:delete", "pods/log:get"],
         ..Cluster::default()
     };
     let token = cluster.token;
@@ -99,25 +116,25 @@ async fn denied_kinds_are_named_with_the_grant_that_fixes_them() {
     .await;
     assert!(!report.ok());
     assert_eq!(report.failure, None);
-    assert_eq!(allowed(&report).len(), 6);
+    assert_eq!(allowed(&report).len(), 8);
     assert!(
         report
             .summary
-            .ends_with("Burrow may not create secrets and jobs."),
+            .ends_with("Burrow lacks permissions on secrets, jobs and pods/log."),
         "{}",
         report.summary
     );
+    let grant = "grant it, e.g. `kubectl create rolebinding burrow-edit --clusterrole=edit \
+                 --serviceaccount=burrow:deployer --namespace=stoat`.";
     assert_eq!(
         report.fixes,
         vec![
-            "Burrow may not create secrets in namespace stoat: grant it, e.g. `kubectl create \
-             rolebinding burrow-edit --clusterrole=edit --serviceaccount=burrow:deployer \
-             --namespace=stoat`."
-                .to_string(),
-            "Burrow may not create jobs.batch in namespace stoat: grant it, e.g. `kubectl create \
-             rolebinding burrow-edit --clusterrole=edit --serviceaccount=burrow:deployer \
-             --namespace=stoat`."
-                .to_string(),
+            format!(
+                "Burrow may not get, list, create, patch or delete secrets in namespace stoat: \
+                 {grant}"
+            ),
+            format!("Burrow may not delete jobs.batch in namespace stoat: {grant}"),
+            format!("Burrow may not get the log of pods in namespace stoat: {grant}"),
         ]
     );
     assert_no_secret(&report, token);
@@ -151,7 +168,7 @@ async fn a_missing_namespace_needs_the_right_to_create_it() {
     );
     let reviews = server.reviews.lock().unwrap().clone();
     assert!(
-        reviews.contains(&("namespaces".to_string(), None)),
+        reviews.contains(&("create namespaces".to_string(), None)),
         "{reviews:?}"
     );
 }

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-/// Every access review asked: (resource, namespace).
+/// Every access review asked: ("verb resource[/subresource]", namespace).
 pub type Reviews = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 /// What the mock cluster holds and allows.
@@ -28,7 +28,8 @@ pub type Reviews = Arc<Mutex<Vec<(String, Option<String>)>>>;
 pub struct Cluster {
     pub token: &'static str,
     pub namespaces: Vec<&'static str>,
-    /// Resources (`secrets`, `namespaces`…) whose creation is denied.
+    /// What is denied: a resource (`secrets`, `namespaces`…: every verb)
+    /// or one verb on it (`deployments:delete`, `pods/log:get`).
     pub denied: Vec<&'static str>,
     /// What SelfSubjectReview answers; `None`: 404, as before Kubernetes 1.28.
     pub user: Option<&'static str>,
@@ -178,11 +179,22 @@ async fn namespace(State(shared): State<Shared>, Path(name): Path<String>) -> Re
 
 async fn access_review(State(shared): State<Shared>, Json(mut review): Json<Value>) -> Json<Value> {
     let attrs = &review["spec"]["resourceAttributes"];
-    let resource = attrs["resource"].as_str().unwrap_or_default().to_string();
+    let mut resource = attrs["resource"].as_str().unwrap_or_default().to_string();
+    if let Some(sub) = attrs["subresource"].as_str() {
+        resource = format!("{resource}/{sub}");
+    }
+    let verb = attrs["verb"].as_str().unwrap_or_default();
     let namespace = attrs["namespace"].as_str().map(str::to_string);
-    assert_eq!(attrs["verb"], "create", "{review}");
-    let allowed = !shared.cluster.denied.contains(&resource.as_str());
-    shared.reviews.lock().unwrap().push((resource, namespace));
+    let allowed = !shared
+        .cluster
+        .denied
+        .iter()
+        .any(|d| *d == resource || *d == format!("{resource}:{verb}"));
+    shared
+        .reviews
+        .lock()
+        .unwrap()
+        .push((format!("{verb} {resource}"), namespace));
     review["status"] = json!({ "allowed": allowed });
     Json(review)
 }

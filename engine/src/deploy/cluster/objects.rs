@@ -25,6 +25,30 @@ pub const SPEC_HASH: &str = "burrow.io/spec-hash";
 /// The field manager of every apply.
 pub const MANAGER: &str = "burrow";
 
+/// The verbs Burrow uses on the objects it applies (server-side apply of
+/// a new object needs `create` as well as `patch`).
+const MANAGE: &[&str] = &["get", "list", "create", "patch", "delete"];
+
+/// Every permission Burrow uses in a stack's namespace: (API group,
+/// resource or `resource/subresource`, verbs). "Test connection" asks the
+/// cluster for each; `manifests/kubernetes/role.yaml` grants exactly these
+/// (a test compares the two).
+pub const PERMISSIONS: [(&str, &str, &[&str]); 11] = [
+    ("apps", "deployments", MANAGE),
+    ("apps", "statefulsets", MANAGE),
+    ("", "services", MANAGE),
+    ("", "configmaps", MANAGE),
+    ("", "secrets", MANAGE),
+    ("batch", "jobs", MANAGE),
+    ("networking.k8s.io", "ingresses", MANAGE),
+    // Made by the StatefulSets; deleted only when asked.
+    ("", "persistentvolumeclaims", &["get", "list", "delete"]),
+    // The dashboard, the logs and a failed rollout's diagnosis.
+    ("", "pods", &["get", "list"]),
+    ("", "pods/log", &["get"]),
+    ("", "events", &["list"]),
+];
+
 /// The kinds of object a stack is made of, in the order they are applied
 /// (what others refer to first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
