@@ -36,6 +36,9 @@ CARGO_TARGET_DIR=target/testkit cargo test --quiet --locked --manifest-path test
 step "compose export on the test kit (docker-compose up, every route, down -v)"
 BURROW=target/debug/burrow testkit/smoke-compose.sh
 
+step "Burrow's own compose file (docker-compose config)"
+docker-compose -f manifests/compose.yml config -q
+
 step "unit and integration tests"
 cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 

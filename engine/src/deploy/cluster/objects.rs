@@ -618,4 +618,95 @@ mod tests {
             "{two}"
         );
     }
+
+    /// Burrow's own manifests: every document reads as its typed object,
+    /// the Role grants exactly [`PERMISSIONS`], the Deployment runs as a
+    /// non-root user with its probes on /readyz and /healthz.
+    #[test]
+    fn burrows_own_manifests_grant_exactly_what_it_uses() {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/kubernetes");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let mut kinds = Vec::new();
+        let mut granted = BTreeSet::new();
+        let mut deployment = None;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+                let kind = value["kind"].as_str().unwrap().to_owned();
+                let typed = match kind.as_str() {
+                    "Namespace" => serde_json::from_value::<Namespace>(value.clone()).is_ok(),
+                    "ServiceAccount" => {
+                        serde_json::from_value::<ServiceAccount>(value.clone()).is_ok()
+                    }
+                    "Role" => {
+                        let role: Role = serde_json::from_value(value.clone()).unwrap();
+                        for rule in role.rules.unwrap_or_default() {
+                            for group in rule.api_groups.unwrap_or_default() {
+                                for resource in rule.resources.clone().unwrap_or_default() {
+                                    for verb in &rule.verbs {
+                                        granted.insert((
+                                            group.clone(),
+                                            resource.clone(),
+                                            verb.clone(),
+                                        ));
+                                    }
+                                }
+                            }
+                        }
+                        true
+                    }
+                    "RoleBinding" => serde_json::from_value::<RoleBinding>(value.clone()).is_ok(),
+                    "PersistentVolumeClaim" => {
+                        serde_json::from_value::<PersistentVolumeClaim>(value.clone()).is_ok()
+                    }
+                    "Deployment" => {
+                        deployment =
+                            Some(serde_json::from_value::<Deployment>(value.clone()).unwrap());
+                        true
+                    }
+                    "Service" => serde_json::from_value::<KService>(value.clone()).is_ok(),
+                    other => panic!("{other} in {}", file.display()),
+                };
+                assert!(typed, "{kind} in {}", file.display());
+                kinds.push(kind);
+            }
+        }
+        for k in [
+            "Namespace",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "PersistentVolumeClaim",
+            "Deployment",
+            "Service",
+        ] {
+            assert!(kinds.iter().any(|x| x == k), "no {k}: {kinds:?}");
+        }
+        let needed: BTreeSet<(String, String, String)> = PERMISSIONS
+            .iter()
+            .flat_map(|(g, r, verbs)| {
+                verbs
+                    .iter()
+                    .map(move |v| ((*g).to_owned(), (*r).to_owned(), (*v).to_owned()))
+            })
+            .collect();
+        assert_eq!(granted, needed);
+        let pod = deployment.unwrap().spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.security_context.unwrap().run_as_non_root, Some(true));
+        let c = &pod.containers[0];
+        let path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+            p.as_ref()
+                .and_then(|p| p.http_get.as_ref())
+                .and_then(|h| h.path.clone())
+        };
+        assert_eq!(path(&c.readiness_probe).as_deref(), Some("/readyz"));
+        assert_eq!(path(&c.liveness_probe).as_deref(), Some("/healthz"));
+    }
 }
