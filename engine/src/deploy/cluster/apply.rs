@@ -222,7 +222,8 @@ pub(super) async fn apply(
 ) -> Result<ApplyReport, DeployError> {
     let begun = Instant::now();
     let stack = req.stack.as_str();
-    let desired = objects::desired(&req.plan.kubernetes, stack, &t.namespace)
+    let tls = objects::tls_pair(&req.host_files);
+    let desired = objects::desired(&req.plan.kubernetes, stack, &t.namespace, tls)
         .map_err(|message| failed(progress, None, DeployError::InvalidPlan { message }))?;
 
     // 1. What exists; refusals before anything changes.

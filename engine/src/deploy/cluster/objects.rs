@@ -145,6 +145,7 @@ pub fn desired(
     manifests: &[stack::render::KubeManifest],
     stack: &str,
     namespace: &str,
+    tls: Option<(&[u8], &[u8])>,
 ) -> Result<Vec<Object>, String> {
     let mut out = Vec::new();
     for m in manifests {
@@ -198,8 +199,57 @@ pub fn desired(
         }
         out.push(Object { kind, name, body });
     }
+    // The certificate the Ingress serves (Burrow's CA-signed leaf, or the
+    // operator's own), in the Secret the Ingress names: only ever in a
+    // Secret.
+    if let Some((cert, key)) = tls {
+        let names: Vec<String> = out
+            .iter()
+            .filter(|o| o.kind == Kind::Ingress)
+            .flat_map(|o| {
+                o.body["spec"]["tls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t["secretName"].as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        for name in names {
+            let mut body = serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": name, "namespace": namespace},
+                "data": {"tls.crt": b64(cert), "tls.key": b64(key)}
+            });
+            set_label(&mut body["metadata"], stack);
+            out.push(Object {
+                kind: Kind::Secret,
+                name,
+                body,
+            });
+        }
+    }
     out.sort_by_key(|o| o.kind);
     Ok(out)
+}
+
+/// The certificate and key the Ingress serves, from what the deployer
+/// delivers with a request: Burrow's CA-signed leaf (self-signed mode) or
+/// the operator's own kept pair. `None`: ACME (cert-manager makes it).
+pub fn tls_pair(
+    host_files: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> Option<(&[u8], &[u8])> {
+    use stack::render::{
+        OWN_CERT_SOURCE, OWN_KEY_SOURCE, SELF_SIGNED_CERT_SOURCE, SELF_SIGNED_KEY_SOURCE,
+    };
+    [
+        (SELF_SIGNED_CERT_SOURCE, SELF_SIGNED_KEY_SOURCE),
+        (OWN_CERT_SOURCE, OWN_KEY_SOURCE),
+    ]
+    .into_iter()
+    .find_map(|(c, k)| Some((host_files.get(c)?.as_slice(), host_files.get(k)?.as_slice())))
 }
 
 /// What exists with the stack's label that the plan no longer has, in
@@ -422,7 +472,7 @@ mod tests {
 
     #[test]
     fn every_object_lands_in_the_namespace_with_the_stack_label() {
-        let objects = desired(&kit(), "chat", "team-chat").unwrap();
+        let objects = desired(&kit(), "chat", "team-chat", None).unwrap();
         assert_eq!(objects[0].kind, Kind::Namespace);
         assert_eq!(objects[0].name, "team-chat");
         assert!(objects[0].body["metadata"].get("namespace").is_none());
@@ -487,7 +537,7 @@ mod tests {
 
     #[test]
     fn what_the_plan_no_longer_has_is_pruned_claims_only_on_request() {
-        let objects = desired(&kit(), "chat", "stoat").unwrap();
+        let objects = desired(&kit(), "chat", "stoat", None).unwrap();
         let existing = vec![
             (Kind::Deployment, "api".to_owned()),
             (Kind::Deployment, "retired".to_owned()),
@@ -576,7 +626,7 @@ mod tests {
 
     #[test]
     fn a_changed_job_is_recreated_and_changed_claim_templates_are_refused() {
-        let objects = desired(&kit(), "chat", "stoat").unwrap();
+        let objects = desired(&kit(), "chat", "stoat", None).unwrap();
         let job = objects.iter().find(|o| o.kind == Kind::Job).unwrap();
         assert!(!job_changed(&job.body, job));
         let mut older = job.body.clone();
@@ -708,5 +758,43 @@ mod tests {
         };
         assert_eq!(path(&c.readiness_probe).as_deref(), Some("/readyz"));
         assert_eq!(path(&c.liveness_probe).as_deref(), Some("/healthz"));
+    }
+
+    #[test]
+    fn the_ingress_certificate_goes_into_the_secret_it_names() {
+        let mut files = std::collections::BTreeMap::new();
+        assert_eq!(tls_pair(&files), None);
+        files.insert(
+            stack::render::SELF_SIGNED_CERT_SOURCE.to_owned(),
+            b"CERT".to_vec(),
+        );
+        files.insert(
+            stack::render::SELF_SIGNED_KEY_SOURCE.to_owned(),
+            b"KEY".to_vec(),
+        );
+        let pair = tls_pair(&files);
+        let objects = desired(&kit(), "chat", "stoat", pair).unwrap();
+        let ingress = objects.iter().find(|o| o.kind == Kind::Ingress).unwrap();
+        let name = ingress.body["spec"]["tls"][0]["secretName"]
+            .as_str()
+            .unwrap();
+        let secret = objects
+            .iter()
+            .find(|o| o.kind == Kind::Secret && o.name == name)
+            .unwrap();
+        assert_eq!(secret.body["type"], "kubernetes.io/tls");
+        assert_eq!(secret.body["data"]["tls.crt"], "Q0VSVA==");
+        assert_eq!(secret.body["data"]["tls.key"], "S0VZ");
+        assert_eq!(secret.body["metadata"]["labels"][STACK_LABEL], "chat");
+        assert!(serde_json::from_value::<Secret>(secret.body.clone()).is_ok());
+        // Before the Ingress that names it.
+        let at = |o: &Object| objects.iter().position(|x| x == o).unwrap();
+        assert!(at(secret) < at(ingress));
+        // The key is nowhere else.
+        let elsewhere = objects
+            .iter()
+            .filter(|o| o.name != name)
+            .any(|o| o.body.to_string().contains("S0VZ"));
+        assert!(!elsewhere);
     }
 }

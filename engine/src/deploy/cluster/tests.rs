@@ -472,6 +472,16 @@ async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_
         .unwrap()
         .get("deployments", NS, "api")
         .is_some());
+    // The kit's self-signed mode: Burrow's leaf for the Ingress, in the
+    // Secret it names.
+    assert_eq!(
+        cluster
+            .lock()
+            .unwrap()
+            .get("secrets", NS, "stoat-tls")
+            .unwrap()["type"],
+        "kubernetes.io/tls"
+    );
     // The console watches that revision on its cluster.
     let (running, target) = deployer.running().await.unwrap().unwrap();
     assert_eq!(running.meta.id, meta.id);
