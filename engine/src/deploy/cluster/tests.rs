@@ -490,3 +490,92 @@ async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_
         .iter()
         .any(|s| s.service == "web" && s.state == "running"));
 }
+
+/// kube-rs's mock-service pattern (`tower_test::mock::pair` behind
+/// `kube::Client::new`): removing a stack asks, kind by kind in deletion
+/// order, for what carries its label, and deletes exactly that; claims
+/// are not even listed unless asked.
+#[tokio::test]
+async fn removing_a_stack_makes_exactly_these_requests() {
+    use http::{Request, Response};
+    use kube::client::Body;
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let t = KubeTarget::new(kube::Client::new(service, NS), NS);
+    let list = |kind: &str, names: &[&str]| {
+        let items: Vec<serde_json::Value> = names
+            .iter()
+            .map(|n| json!({"metadata": {"name": n, "namespace": NS}}))
+            .collect();
+        json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {}, "items": items})
+    };
+    let expected: Vec<(&str, String, serde_json::Value)> = vec![
+        (
+            "GET",
+            "/apis/networking.k8s.io/v1/namespaces/team-chat/ingresses?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("Ingress", &["stoat"]),
+        ),
+        (
+            "DELETE",
+            "/apis/networking.k8s.io/v1/namespaces/team-chat/ingresses/stoat?".into(),
+            json!({"metadata": {"name": "stoat"}}),
+        ),
+        (
+            "GET",
+            "/apis/batch/v1/namespaces/team-chat/jobs?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("Job", &[]),
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/team-chat/deployments?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("Deployment", &["api"]),
+        ),
+        (
+            "DELETE",
+            "/apis/apps/v1/namespaces/team-chat/deployments/api?".into(),
+            json!({"metadata": {"name": "api"}}),
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/team-chat/statefulsets?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("StatefulSet", &[]),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/team-chat/services?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("Service", &[]),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/team-chat/configmaps?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("ConfigMap", &[]),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/team-chat/secrets?&labelSelector=burrow.io%2Fstack%3Dchat".into(),
+            list("Secret", &[]),
+        ),
+    ];
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for (method, uri, answer) in expected {
+            let (request, send) = handle.next_request().await.expect("a request");
+            seen.push(format!("{} {}", request.method(), request.uri()));
+            assert_eq!(request.method().as_str(), method, "{seen:#?}");
+            assert_eq!(request.uri().to_string(), uri, "{seen:#?}");
+            if method == "DELETE" {
+                let body = request.into_body().collect_bytes().await.unwrap();
+                let params: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(params["propagationPolicy"], "Foreground", "{params}");
+            }
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let removed = t.remove("chat", false, &tx).await.unwrap();
+    assert_eq!(removed, ["api"]);
+    server.await.unwrap();
+}
