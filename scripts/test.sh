@@ -40,6 +40,9 @@ step "Burrow's own compose file (docker-compose config)"
 docker-compose -f manifests/compose.yml config -q
 
 step "unit and integration tests"
+if [ -z "${KUBECONFIG:-}" ]; then
+  echo "note: KUBECONFIG is not set, so the real-cluster test (engine/tests/preflight/real_cluster.rs) does nothing; set it to a cluster to run it"
+fi
 cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 
 step "clippy"

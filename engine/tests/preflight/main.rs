@@ -8,3 +8,4 @@ mod docker;
 mod kube;
 mod mock_apiserver;
 mod ports;
+mod real_cluster;

@@ -411,6 +411,21 @@ pub(super) async fn apply(
     Ok(report)
 }
 
+/// Every object of `req` dry-run against the API server (strict field
+/// validation, admission, conflicts), nothing changed; how many. The
+/// namespace must exist.
+pub(super) async fn validate(t: &KubeTarget, req: &DeployRequest) -> Result<usize, DeployError> {
+    let tls = objects::tls_pair(&req.host_files);
+    let desired = objects::desired(&req.plan.kubernetes, req.stack.as_str(), &t.namespace, tls)
+        .map_err(|message| DeployError::InvalidPlan { message })?;
+    let mut checked = 0;
+    for o in desired.iter().filter(|o| o.kind != Kind::Namespace) {
+        t.put(o, true).await?;
+        checked += 1;
+    }
+    Ok(checked)
+}
+
 /// Deletes every object of `stack` (its claims too when `volumes`); the
 /// namespace stays (it may hold other things). The workloads removed.
 pub(super) async fn remove(

@@ -58,6 +58,12 @@ impl KubeTarget {
         &self.namespace
     }
 
+    /// Every object of `req` dry-run in the namespace (which must exist):
+    /// the API server's own validation, nothing changed. How many.
+    pub async fn validate(&self, req: &DeployRequest) -> Result<usize, DeployError> {
+        apply::validate(self, req).await
+    }
+
     fn api(&self, kind: Kind) -> Api<DynamicObject> {
         let resource = kind.resource();
         if kind == Kind::Namespace {
