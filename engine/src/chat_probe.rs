@@ -25,15 +25,6 @@ const BODY_LIMIT: usize = 256 * 1024;
 /// What one probe found (a `wire` type: the dashboard reads it).
 pub use wire::ProbeResult;
 
-/// Where Caddy's HTTPS port is reachable from Burrow.
-fn address(config: &StackConfig) -> (std::net::IpAddr, u16) {
-    let ip = config
-        .network
-        .host_ip()
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    (ip, config.network.https_port.get())
-}
-
 fn tls_config(extra_root_pem: Option<&str>) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     match extra_root_pem {
@@ -72,11 +63,13 @@ async fn connect(
             .map_err(|_| format!("no answer on {domain}:443 within {} s", TIMEOUT.as_secs()))?
             .map_err(|e| format!("cannot reach the Ingress at {domain}:443: {e}"))?
     } else {
-        let (ip, port) = address(config);
-        tokio::time::timeout(TIMEOUT, TcpStream::connect((ip, port)))
+        // Published on this machine, or (Burrow in a container) by name on
+        // the stack's network.
+        let (host, port) = crate::self_container::caddy_address(config);
+        tokio::time::timeout(TIMEOUT, TcpStream::connect((host.as_str(), port)))
             .await
-            .map_err(|_| format!("no answer on {ip}:{port} within {} s", TIMEOUT.as_secs()))?
-            .map_err(|e| format!("cannot connect to Caddy on {ip}:{port}: {e}"))?
+            .map_err(|_| format!("no answer on {host}:{port} within {} s", TIMEOUT.as_secs()))?
+            .map_err(|e| format!("cannot connect to Caddy on {host}:{port}: {e}"))?
     };
     let name = ServerName::try_from(domain.clone()).map_err(|e| e.to_string())?;
     let stream = tokio::time::timeout(

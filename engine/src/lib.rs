@@ -21,6 +21,7 @@ pub mod mail;
 pub mod preflight;
 pub mod revisions;
 pub mod sealed;
+pub mod self_container;
 pub mod setup_token;
 pub mod stack_tls;
 pub mod store;

@@ -287,6 +287,7 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
         }
         (None, None) => return Err("give --config FILE or --revision N".to_owned()),
     };
+    let config = revision.config.clone();
     let (tx, bars) = spawn_bars();
     let outcome = deployer
         .apply(
@@ -317,6 +318,17 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
                 },
                 outcome.deployment_id
             );
+            // What the dashboard shows: the chat server answering through
+            // Caddy (a failing probe is said, the deploy stands).
+            let ca = store.probe_ca_pem(deployer.vault(), &config).await;
+            for p in engine::chat_probe::probe_chat(&config, ca.as_deref()).await {
+                eprintln!(
+                    "  {} {}: {}",
+                    if p.ok { "✓" } else { "✗" },
+                    p.path,
+                    p.detail
+                );
+            }
             Ok(())
         }
         Err(e) => Err(format!("deploy failed: {e}")),

@@ -172,6 +172,10 @@ fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     assert!(first.contains("Applying revision 1 (new)"), "{first}");
     assert!(first.contains("16 created, 0 recreated"), "{first}");
     assert!(first.contains("api  ✓ healthy after"), "{first}");
+    assert!(
+        first.contains("✓ /api/: the API answers through Caddy"),
+        "{first}"
+    );
     let deployed = containers(STACK);
     let first_hashes = hashes(STACK);
     assert_eq!(deployed.len(), 16, "{deployed:#?}");
@@ -585,4 +589,110 @@ fn release_publishes_a_channel_and_update_check_reads_it() {
         err.contains("release.json does not match the hash"),
         "{err}"
     );
+}
+
+/// Burrow in a container beside the daemon's socket (as
+/// manifests/compose.yml runs it, non-root with the socket's group):
+/// `burrow apply` from inside deploys the test kit, its probes reach every
+/// container (Burrow joins the stack's network) and the chat server
+/// answers through Caddy, reached by its container name there, not the
+/// host's loopback. The image is this build's binary on an empty base.
+#[test]
+fn burrow_in_a_container_deploys_and_probes_the_stack_on_its_network() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = Command::new(root.join("testkit/build-images.sh"))
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    const STACK: &str = "burrow-incontainer";
+    let _cleanup = Cleanup(STACK);
+    let image = format!("burrow-selftest:{}", std::process::id());
+    let context = tempfile::tempdir().unwrap();
+    let rootfs = context.path().join("rootfs");
+    let bin = env!("CARGO_BIN_EXE_burrow");
+    let script = format!(
+        "set -e; mkdir -p {r}/usr/local/bin {r}/etc {r}/tmp && chmod 1777 {r}/tmp
+         objcopy --strip-debug {bin} {r}/usr/local/bin/burrow
+         for lib in $(ldd {bin} | grep -o '/[^ ]*'); do mkdir -p {r}$(dirname $lib); cp -L $lib {r}$lib; done
+         printf 'root:x:0:0::/:/sbin/nologin\\nburrow:x:10001:10001::/data:/sbin/nologin\\n' > {r}/etc/passwd
+         printf 'FROM scratch\\nCOPY rootfs/ /\\nENTRYPOINT [\"/usr/local/bin/burrow\"]\\n' > {c}/Dockerfile
+         docker build -q -t {image} {c}",
+        r = rootfs.display(),
+        c = context.path().display(),
+    );
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "building {image} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _image = ImageCleanup(image.clone());
+
+    let work = tempfile::tempdir().unwrap();
+    sh(&format!("chmod 0777 {}", work.path().display()));
+    let kit = std::fs::read_to_string(root.join("testkit/stack.toml")).unwrap();
+    let text: String = kit
+        .lines()
+        .map(|line| match line.split_once('=').map(|(k, _)| k.trim()) {
+            Some("name") => format!("name = \"{STACK}\""),
+            Some("http_port") => "http_port = 23080".to_owned(),
+            Some("https_port") => "https_port = 23443".to_owned(),
+            Some("tcp_port") => "tcp_port = 23881".to_owned(),
+            Some("udp_ports") => "udp_ports = \"23900-23904\"".to_owned(),
+            _ => line.to_owned(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(work.path().join("stack.toml"), text).unwrap();
+    let run = |args: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "docker run --rm --user 10001:10001 \
+                   --group-add $(stat -c %g /var/run/docker.sock) \
+                   -v /var/run/docker.sock:/var/run/docker.sock -v {w}:/kit \
+                   -e BURROW_DATA_DIR=/kit/data {image} {args}",
+                w = work.path().display()
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "burrow {args} in a container failed:\n{stderr}"
+        );
+        stderr
+    };
+    let applied = run("apply --config /kit/stack.toml");
+    assert!(applied.contains("16 created"), "{applied}");
+    assert!(applied.contains("api  ✓ healthy after"), "{applied}");
+    for probe in [
+        "✓ /api/: the API answers through Caddy",
+        "✓ /.well-known/stoat: the discovery document answers through Caddy",
+    ] {
+        assert!(applied.contains(probe), "{probe}: {applied}");
+    }
+    assert_eq!(containers(STACK).len(), 16);
+    let down = run("down --volumes --config /kit/stack.toml");
+    assert!(down.contains("and its volumes"), "{down}");
+    assert!(containers(STACK).is_empty());
+    assert!(
+        sh(&format!("docker network ls -q --filter name=^{STACK}$"))
+            .trim()
+            .is_empty(),
+        "the stack's network is gone"
+    );
+}
+
+struct ImageCleanup(String);
+
+impl Drop for ImageCleanup {
+    fn drop(&mut self) {
+        sh(&format!("docker rmi -f {} >/dev/null 2>&1 || true", self.0));
+    }
 }

@@ -120,6 +120,7 @@ pub(super) async fn apply(
     resources::ensure_network(docker, stack)
         .await
         .map_err(fail)?;
+    resources::join_network(docker, stack).await.map_err(fail)?;
     resources::ensure_volumes(docker, stack, &plan.volumes, &plan.volume_fingerprints)
         .await
         .map_err(fail)?;

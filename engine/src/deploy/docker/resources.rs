@@ -218,7 +218,69 @@ pub(super) async fn stop_and_remove(docker: &Docker, container: &str) -> Result<
 }
 
 /// Removes the stack's network if Burrow made it; returns whether it did.
+/// Burrow in a container (see [`crate::self_container`]) joins the
+/// stack's network, so its probes reach the containers' addresses there
+/// and Caddy by name. Idempotent; nothing on a plain host.
+pub(super) async fn join_network(docker: &Docker, stack: &str) -> Result<(), DeployError> {
+    let Some(me) = crate::self_container::id() else {
+        return Ok(());
+    };
+    let joined = docker
+        .inspect_network(
+            stack,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .map_err(DeployError::docker(format!("inspecting network {stack}")))?
+        .containers
+        .unwrap_or_default()
+        .keys()
+        .any(|id| id.starts_with(me));
+    if joined {
+        return Ok(());
+    }
+    match docker
+        .connect_network(
+            stack,
+            bollard::models::NetworkConnectRequest {
+                container: me.to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(
+                network = stack,
+                "Burrow's container joined the stack's network"
+            );
+            Ok(())
+        }
+        // A container name rather than an id, already connected.
+        Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+            if message.contains("already exists") =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(DeployError::docker(format!(
+            "connecting Burrow's container {me} to network {stack}"
+        ))(e)),
+    }
+}
+
 pub(super) async fn remove_network(docker: &Docker, stack: &str) -> Result<bool, DeployError> {
+    // Burrow's own container leaves it first (it would hold it).
+    if let Some(me) = crate::self_container::id() {
+        let _ = docker
+            .disconnect_network(
+                stack,
+                bollard::models::NetworkDisconnectRequest {
+                    container: me.to_owned(),
+                    force: Some(true),
+                },
+            )
+            .await;
+    }
     match find_network(docker, stack).await? {
         Some((id, true)) => match docker.remove_network(&id).await {
             Ok(()) => Ok(true),
