@@ -186,6 +186,8 @@ pub fn upgrade(row: Row, legacy_docker_url: Option<&str>) -> StoredRevision {
                     in_cluster: false,
                     context: None,
                     namespace: "stoat".to_owned(),
+                    ingress_class: None,
+                    issuer: None,
                 },
                 _ => TargetSettings::Docker {
                     url: legacy_docker_url

@@ -50,6 +50,12 @@ pub enum TargetSettings {
         #[serde(default)]
         context: Option<String>,
         namespace: String,
+        /// The Ingress controller's class (`None`: nginx).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ingress_class: Option<String>,
+        /// cert-manager's ClusterIssuer for ACME (`None`: `letsencrypt`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issuer: Option<String>,
     },
 }
 
@@ -114,6 +120,23 @@ impl TargetSettings {
             (other, _) => other,
         }
     }
+}
+
+/// The Ingress classes Burrow renders routes for: nginx with its own
+/// route table (regex paths, prefix stripping), any other sends every
+/// path to Caddy, which has the whole table. Empty is nginx.
+pub const INGRESS_CLASSES: [&str; 3] = ["", "nginx", "traefik"];
+
+/// Whether `name` can name a cert-manager issuer (a DNS-1123 subdomain);
+/// empty is the default `letsencrypt`.
+pub fn valid_issuer(name: &str) -> bool {
+    name.is_empty()
+        || (name.len() <= 253
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
 
 /// Whether `url` is a daemon address TLS settings apply to (`tcp://`).
@@ -285,6 +308,12 @@ impl Targets {
                     .filter(|n| !n.is_empty())
                     .unwrap_or("stoat")
                     .to_owned(),
+                ingress_class: Some(draft.kube_ingress_class.trim())
+                    .filter(|c| !c.is_empty() && *c != "nginx")
+                    .map(str::to_owned),
+                issuer: Some(draft.kube_issuer.trim())
+                    .filter(|i| !i.is_empty())
+                    .map(str::to_owned),
             },
         }
     }
@@ -388,17 +417,22 @@ impl Targets {
             in_cluster,
             context,
             namespace,
+            ingress_class,
+            issuer,
         } = settings
         else {
             return Err(DeployError::Unsupported {
                 message: "not a Kubernetes target".to_owned(),
             });
         };
+        let ingress = crate::deploy::cluster::objects::IngressSettings {
+            class: ingress_class.clone().unwrap_or_else(|| "nginx".to_owned()),
+            issuer: issuer.clone().unwrap_or_else(|| "letsencrypt".to_owned()),
+        };
         if let Some(client) = &self.fixed_kube {
-            return Ok(Arc::new(crate::deploy::KubeTarget::new(
-                client.clone(),
-                namespace,
-            )));
+            return Ok(Arc::new(
+                crate::deploy::KubeTarget::new(client.clone(), namespace).ingress(ingress),
+            ));
         }
         let unreachable = |message: String| DeployError::Kube {
             context: format!("connecting to {}", settings.describe()),
@@ -433,7 +467,9 @@ impl Targets {
             }
         };
         let client = kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))?;
-        Ok(Arc::new(crate::deploy::KubeTarget::new(client, namespace)))
+        Ok(Arc::new(
+            crate::deploy::KubeTarget::new(client, namespace).ingress(ingress),
+        ))
     }
 
     /// Version `version` of the kept Docker TLS settings.
@@ -573,6 +609,48 @@ async fn connect_into(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wizards_ingress_class_and_issuer_go_with_the_revision() {
+        let targets = Targets::new(None);
+        let draft = crate::wizard::TargetDraft {
+            kube_source: "in-cluster".into(),
+            kube_namespace: "chat".into(),
+            kube_ingress_class: "traefik".into(),
+            kube_issuer: "corp-acme".into(),
+            ..Default::default()
+        };
+        let settings = targets.settings_for(stack::model::TargetKind::Kubernetes, &draft);
+        assert_eq!(
+            settings,
+            TargetSettings::Kubernetes {
+                in_cluster: true,
+                context: None,
+                namespace: "chat".into(),
+                ingress_class: Some("traefik".into()),
+                issuer: Some("corp-acme".into()),
+            }
+        );
+        // The defaults are not written: older revisions read the same.
+        let plain = targets.settings_for(
+            stack::model::TargetKind::Kubernetes,
+            &crate::wizard::TargetDraft::default(),
+        );
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !json.contains("ingress_class") && !json.contains("issuer"),
+            "{json}"
+        );
+        let old: TargetSettings = serde_json::from_str(
+            r#"{"kind":"kubernetes","in_cluster":false,"context":null,"namespace":"stoat"}"#,
+        )
+        .unwrap();
+        assert_eq!(old, plain);
+        assert!(valid_issuer("letsencrypt-prod") && valid_issuer(""));
+        assert!(!valid_issuer("Corp ACME") && !valid_issuer("-x"));
+    }
+
     #[test]
     fn plain_tcp_is_flagged_only_for_other_machines() {
         for elsewhere in [

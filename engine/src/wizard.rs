@@ -102,6 +102,8 @@ pub fn field_label(path: &str) -> String {
         "target.docker_plain_ok" => "Plain TCP",
         "target.kubeconfig" => "Kubeconfig",
         "target.kube_namespace" => "Namespace",
+        "target.kube_ingress_class" => "Ingress class",
+        "target.kube_issuer" => "cert-manager issuer",
         other => return other.to_owned(),
     };
     label.to_owned()
@@ -123,6 +125,12 @@ pub struct TargetDraft {
     pub kube_source: String,
     pub kube_context: String,
     pub kube_namespace: String,
+    /// `nginx` (empty too) or `traefik`.
+    #[serde(default)]
+    pub kube_ingress_class: String,
+    /// cert-manager's ClusterIssuer for ACME (empty: `letsencrypt`).
+    #[serde(default)]
+    pub kube_issuer: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -445,6 +445,8 @@ async fn the_factory_picks_the_target_by_revision_and_kubernetes_never_reaches_d
         in_cluster: true,
         context: None,
         namespace: "chat".into(),
+        ingress_class: None,
+        issuer: None,
     };
     let mut kube_config = config.clone();
     kube_config.target = stack::model::TargetKind::Kubernetes;

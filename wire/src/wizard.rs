@@ -140,6 +140,10 @@ pub struct WizardView {
     pub kube_source: String,
     pub kube_context: String,
     pub kube_namespace: String,
+    #[serde(default)]
+    pub kube_ingress_class: String,
+    #[serde(default)]
+    pub kube_issuer: String,
     pub kubeconfig_set: bool,
     /// TLS settings for a `tcp://` daemon are kept (never sent back).
     #[serde(default)]

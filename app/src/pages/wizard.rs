@@ -779,6 +779,9 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
             v.docker_tls_set,
         )
     });
+    let (class, issuer) =
+        view.with_value(|v| (v.kube_ingress_class.clone(), v.kube_issuer.clone()));
+    let class = kept_value(error, "target.kube_ingress_class").unwrap_or(class);
     let tls_open = move || {
         tls_set
             || [
@@ -855,6 +858,21 @@ fn TargetStep(view: StoredValue<WizardView>, error: LastError) -> impl IntoView 
                 <input id="f-target-kube-namespace" name=input_name("target.kube_namespace") placeholder="stoat"
                     prop:value=kept("target.kube_namespace", ns.clone()) value=ns.clone() />
                 {field_err("target.kube_namespace")}
+            </div>
+            <div class="field">
+                <label for="f-target-kube-ingress-class">"Ingress class"</label>
+                <select id="f-target-kube-ingress-class" name=input_name("target.kube_ingress_class")>
+                    <option value="nginx" selected=class != "traefik">"nginx (ingress-nginx: Burrow's own routes)"</option>
+                    <option value="traefik" selected=class == "traefik">"traefik (every path to Caddy, which routes)"</option>
+                </select>
+                {field_err("target.kube_ingress_class")}
+            </div>
+            <div class="field">
+                <label for="f-target-kube-issuer">"cert-manager issuer"</label>
+                <input id="f-target-kube-issuer" name=input_name("target.kube_issuer") placeholder="letsencrypt"
+                    prop:value=kept("target.kube_issuer", issuer.clone()) value=issuer.clone() />
+                <p class="hint">"With ACME: the ClusterIssuer cert-manager gets the certificate from."</p>
+                {field_err("target.kube_issuer")}
             </div>
         </fieldset>
     }

@@ -128,6 +128,8 @@ impl Wizard<'_> {
                 "target.kube_source" => target.kube_source = v.clone(),
                 "target.kube_context" => target.kube_context = v.clone(),
                 "target.kube_namespace" => target.kube_namespace = v.clone(),
+                "target.kube_ingress_class" => target.kube_ingress_class = v.clone(),
+                "target.kube_issuer" => target.kube_issuer = v.clone(),
                 _ => {
                     values.insert(k.clone(), v.clone());
                 }
@@ -145,6 +147,8 @@ impl Wizard<'_> {
             kube_source: target.kube_source,
             kube_context: target.kube_context,
             kube_namespace: target.kube_namespace,
+            kube_ingress_class: target.kube_ingress_class,
+            kube_issuer: target.kube_issuer,
             kubeconfig_set: draft.kubeconfig_set,
             docker_tls_set: draft.target.docker_tls_set,
             warnings: checked
@@ -421,7 +425,24 @@ impl Wizard<'_> {
             kube_source: t.kube_source.clone(),
             kube_context: t.kube_context.clone(),
             kube_namespace: ns.to_owned(),
+            kube_ingress_class: t.kube_ingress_class.trim().to_owned(),
+            kube_issuer: t.kube_issuer.trim().to_owned(),
         };
+        if !crate::targets::INGRESS_CLASSES.contains(&t.kube_ingress_class.trim()) {
+            out.errors.push((
+                "target.kube_ingress_class".into(),
+                "Choose nginx or traefik: the Ingress controllers Burrow renders routes for."
+                    .into(),
+            ));
+        }
+        if !crate::targets::valid_issuer(t.kube_issuer.trim()) {
+            out.errors.push((
+                "target.kube_issuer".into(),
+                "An issuer's name is lower-case letters, digits, '-' and '.', up to 253, \
+                 starting and ending with a letter or digit."
+                    .into(),
+            ));
+        }
         if t.is_kubernetes() && !t.in_cluster() {
             if t.kubeconfig.is_empty() {
                 if !draft.kubeconfig_set {

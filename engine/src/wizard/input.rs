@@ -112,6 +112,8 @@ pub struct TargetInput {
     pub kube_source: String,
     pub kube_context: String,
     pub kube_namespace: String,
+    pub kube_ingress_class: String,
+    pub kube_issuer: String,
     /// Pasted kubeconfig (empty: keep the saved one).
     pub kubeconfig: String,
 }
@@ -245,6 +247,8 @@ impl StepInput {
                 },
                 kube_context: p.text("target.kube_context"),
                 kube_namespace: p.text("target.kube_namespace"),
+                kube_ingress_class: p.text("target.kube_ingress_class"),
+                kube_issuer: p.text("target.kube_issuer"),
                 kubeconfig: p.text("target.kubeconfig"),
             }),
             Step::Review => return None,
@@ -361,6 +365,8 @@ impl StepInput {
                     ("target.kube_source", &t.kube_source),
                     ("target.kube_context", &t.kube_context),
                     ("target.kube_namespace", &t.kube_namespace),
+                    ("target.kube_ingress_class", &t.kube_ingress_class),
+                    ("target.kube_issuer", &t.kube_issuer),
                     // The public parts; never the key.
                     ("target.docker_tls_ca", &t.docker_tls_ca),
                     ("target.docker_tls_cert", &t.docker_tls_cert),

@@ -31,6 +31,8 @@ async fn the_kit_passes_a_real_api_servers_validation() {
         in_cluster: false,
         context,
         namespace: namespace.clone(),
+        ingress_class: None,
+        issuer: None,
     };
     let target = engine::targets::Targets::new(None)
         .kube(&settings, Some(yaml))

@@ -240,6 +240,47 @@ async fn every_step_validates_saves_and_resumes() {
         None,
         "nothing half-saved"
     );
+    // An Ingress class Burrow does not render routes for, or an issuer
+    // name Kubernetes would refuse: each beside its field.
+    let (status, body) = save(
+        &app,
+        &cookie,
+        "target",
+        &[
+            ("target", "kubernetes"),
+            ("target.kube_source", "in-cluster"),
+            ("target.kube_ingress_class", "haproxy"),
+            ("target.kube_issuer", "Corp ACME"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        field_error(&body, "target.kube_ingress_class")
+            .is_some_and(|m| m.contains("nginx or traefik")),
+        "{body}"
+    );
+    assert!(field_error(&body, "target.kube_issuer").is_some(), "{body}");
+    // traefik with the operator's issuer is kept, and shown again.
+    let (status, _) = save(
+        &app,
+        &cookie,
+        "target",
+        &[
+            ("target", "kubernetes"),
+            ("target.kube_source", "in-cluster"),
+            ("target.kube_ingress_class", "traefik"),
+            ("target.kube_issuer", "corp-acme"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v = view(&app, &cookie, "target").await;
+    assert_eq!(
+        (v["kube_ingress_class"].as_str(), v["kube_issuer"].as_str()),
+        (Some("traefik"), Some("corp-acme")),
+        "{v}"
+    );
     let (status, _) = save(&app, &cookie, "target", &[("target", "docker")]).await;
     assert_eq!(status, StatusCode::OK);
 

@@ -223,7 +223,7 @@ pub(super) async fn apply(
     let begun = Instant::now();
     let stack = req.stack.as_str();
     let tls = objects::tls_pair(&req.host_files);
-    let desired = objects::desired(&req.plan.kubernetes, stack, &t.namespace, tls)
+    let desired = objects::desired(&req.plan.kubernetes, stack, &t.namespace, tls, &t.ingress)
         .map_err(|message| failed(progress, None, DeployError::InvalidPlan { message }))?;
 
     // 1. What exists; refusals before anything changes.
@@ -416,8 +416,14 @@ pub(super) async fn apply(
 /// namespace must exist.
 pub(super) async fn validate(t: &KubeTarget, req: &DeployRequest) -> Result<usize, DeployError> {
     let tls = objects::tls_pair(&req.host_files);
-    let desired = objects::desired(&req.plan.kubernetes, req.stack.as_str(), &t.namespace, tls)
-        .map_err(|message| DeployError::InvalidPlan { message })?;
+    let desired = objects::desired(
+        &req.plan.kubernetes,
+        req.stack.as_str(),
+        &t.namespace,
+        tls,
+        &t.ingress,
+    )
+    .map_err(|message| DeployError::InvalidPlan { message })?;
     let mut checked = 0;
     for o in desired.iter().filter(|o| o.kind != Kind::Namespace) {
         t.put(o, true).await?;

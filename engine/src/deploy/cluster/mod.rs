@@ -37,6 +37,7 @@ pub struct KubeTarget {
     namespace: String,
     /// How often a rollout is looked at while waiting for it.
     poll: Duration,
+    ingress: objects::IngressSettings,
 }
 
 impl KubeTarget {
@@ -45,7 +46,14 @@ impl KubeTarget {
             client,
             namespace: namespace.into(),
             poll: Duration::from_secs(1),
+            ingress: objects::IngressSettings::default(),
         }
+    }
+
+    /// The same target serving the Ingress with `settings`.
+    pub fn ingress(mut self, settings: objects::IngressSettings) -> Self {
+        self.ingress = settings;
+        self
     }
 
     /// The same target looking at rollouts every `poll` (tests).

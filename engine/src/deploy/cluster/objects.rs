@@ -115,6 +115,60 @@ impl Kind {
     }
 }
 
+/// How the Ingress is served: its controller's class and, for ACME,
+/// cert-manager's ClusterIssuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressSettings {
+    pub class: String,
+    pub issuer: String,
+}
+
+impl Default for IngressSettings {
+    fn default() -> Self {
+        Self {
+            class: "nginx".to_owned(),
+            issuer: "letsencrypt".to_owned(),
+        }
+    }
+}
+
+/// The rendered Ingress for `settings`: its class; the issuer cert-manager
+/// is asked for; for another controller than nginx (whose regex routes
+/// and prefix stripping are its own annotations), every path to Caddy,
+/// which serves the whole route table.
+fn serve_ingress(body: &mut Value, settings: &IngressSettings) {
+    body["spec"]["ingressClassName"] = Value::String(settings.class.clone());
+    if let Some(annotations) = body["metadata"]["annotations"].as_object_mut() {
+        if annotations.contains_key("cert-manager.io/cluster-issuer") {
+            annotations.insert(
+                "cert-manager.io/cluster-issuer".to_owned(),
+                Value::String(settings.issuer.clone()),
+            );
+        }
+        if settings.class != "nginx" {
+            annotations.retain(|k, _| !k.starts_with("nginx.ingress.kubernetes.io/"));
+        }
+    }
+    if settings.class == "nginx" {
+        return;
+    }
+    if let Some(rules) = body["spec"]["rules"].as_array_mut() {
+        for rule in rules {
+            let caddy = rule["http"]["paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["backend"]["service"]["name"] == "caddy")
+                .map(|p| p["backend"].clone());
+            if let Some(backend) = caddy {
+                rule["http"]["paths"] = serde_json::json!([
+                    {"path": "/", "pathType": "Prefix", "backend": backend}
+                ]);
+            }
+        }
+    }
+}
+
 /// One object to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
@@ -146,6 +200,7 @@ pub fn desired(
     stack: &str,
     namespace: &str,
     tls: Option<(&[u8], &[u8])>,
+    ingress: &IngressSettings,
 ) -> Result<Vec<Object>, String> {
     let mut out = Vec::new();
     for m in manifests {
@@ -170,6 +225,9 @@ pub fn desired(
             body["metadata"]["namespace"] = Value::String(namespace.to_owned());
         }
         set_label(&mut body["metadata"], stack);
+        if kind == Kind::Ingress {
+            serve_ingress(&mut body, ingress);
+        }
         if kind.is_workload() {
             // Its pods too: the dashboard and the logs find them by it.
             let template = &mut body["spec"]["template"];
@@ -472,7 +530,14 @@ mod tests {
 
     #[test]
     fn every_object_lands_in_the_namespace_with_the_stack_label() {
-        let objects = desired(&kit(), "chat", "team-chat", None).unwrap();
+        let objects = desired(
+            &kit(),
+            "chat",
+            "team-chat",
+            None,
+            &IngressSettings::default(),
+        )
+        .unwrap();
         assert_eq!(objects[0].kind, Kind::Namespace);
         assert_eq!(objects[0].name, "team-chat");
         assert!(objects[0].body["metadata"].get("namespace").is_none());
@@ -537,7 +602,7 @@ mod tests {
 
     #[test]
     fn what_the_plan_no_longer_has_is_pruned_claims_only_on_request() {
-        let objects = desired(&kit(), "chat", "stoat", None).unwrap();
+        let objects = desired(&kit(), "chat", "stoat", None, &IngressSettings::default()).unwrap();
         let existing = vec![
             (Kind::Deployment, "api".to_owned()),
             (Kind::Deployment, "retired".to_owned()),
@@ -626,7 +691,7 @@ mod tests {
 
     #[test]
     fn a_changed_job_is_recreated_and_changed_claim_templates_are_refused() {
-        let objects = desired(&kit(), "chat", "stoat", None).unwrap();
+        let objects = desired(&kit(), "chat", "stoat", None, &IngressSettings::default()).unwrap();
         let job = objects.iter().find(|o| o.kind == Kind::Job).unwrap();
         assert!(!job_changed(&job.body, job));
         let mut older = job.body.clone();
@@ -773,7 +838,7 @@ mod tests {
             b"KEY".to_vec(),
         );
         let pair = tls_pair(&files);
-        let objects = desired(&kit(), "chat", "stoat", pair).unwrap();
+        let objects = desired(&kit(), "chat", "stoat", pair, &IngressSettings::default()).unwrap();
         let ingress = objects.iter().find(|o| o.kind == Kind::Ingress).unwrap();
         let name = ingress.body["spec"]["tls"][0]["secretName"]
             .as_str()
@@ -796,5 +861,50 @@ mod tests {
             .filter(|o| o.name != name)
             .any(|o| o.body.to_string().contains("S0VZ"));
         assert!(!elsewhere);
+    }
+
+    #[test]
+    fn another_ingress_controller_sends_every_path_to_caddy() {
+        let traefik = IngressSettings {
+            class: "traefik".into(),
+            issuer: "corp-acme".into(),
+        };
+        let objects = desired(&kit(), "chat", "stoat", None, &traefik).unwrap();
+        let ingress = &objects
+            .iter()
+            .find(|o| o.kind == Kind::Ingress)
+            .unwrap()
+            .body;
+        assert_eq!(ingress["spec"]["ingressClassName"], "traefik");
+        let paths = ingress["spec"]["rules"][0]["http"]["paths"]
+            .as_array()
+            .unwrap();
+        assert_eq!(paths.len(), 1, "{paths:?}");
+        assert_eq!(paths[0]["path"], "/");
+        assert_eq!(paths[0]["pathType"], "Prefix");
+        assert_eq!(paths[0]["backend"]["service"]["name"], "caddy");
+        assert!(!ingress["metadata"]["annotations"]
+            .as_object()
+            .is_some_and(|a| a.keys().any(|k| k.starts_with("nginx."))));
+        assert!(serde_json::from_value::<Ingress>(ingress.clone()).is_ok());
+        // nginx keeps its own route table.
+        let nginx = desired(&kit(), "chat", "stoat", None, &IngressSettings::default()).unwrap();
+        let ingress = &nginx.iter().find(|o| o.kind == Kind::Ingress).unwrap().body;
+        assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
+        assert!(
+            ingress["spec"]["rules"][0]["http"]["paths"]
+                .as_array()
+                .unwrap()
+                .len()
+                > 3
+        );
+        // The issuer cert-manager is asked for, with ACME.
+        let mut acme = serde_json::json!({"metadata": {"annotations": {
+            "cert-manager.io/cluster-issuer": "letsencrypt"}}, "spec": {}});
+        serve_ingress(&mut acme, &traefik);
+        assert_eq!(
+            acme["metadata"]["annotations"]["cert-manager.io/cluster-issuer"],
+            "corp-acme"
+        );
     }
 }

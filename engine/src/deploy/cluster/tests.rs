@@ -450,6 +450,8 @@ async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_
         in_cluster: false,
         context: None,
         namespace: NS.into(),
+        ingress_class: None,
+        issuer: None,
     };
     let (meta, _) = store
         .save_revision(&vault, &config, &settings, "admin", None)
