@@ -81,13 +81,14 @@ impl KubeTarget {
         }
     }
 
-    /// Whether the namespace exists. An account allowed only into it (a
-    /// Role, as Burrow's own manifests give it) may not read Namespace
-    /// objects: then it exists, or the Role could not be there.
-    async fn namespace_exists(&self) -> Result<bool, DeployError> {
+    /// The namespace: `Ok(None)` when it does not exist, `Some(Null)`
+    /// when it exists but may not be read (an account allowed only into
+    /// it, by a Role as Burrow's own manifests give it: then it exists, or
+    /// the Role could not be there).
+    async fn namespace_object(&self) -> Result<Option<Value>, DeployError> {
         match self.api(Kind::Namespace).get_opt(&self.namespace).await {
-            Ok(found) => Ok(found.is_some()),
-            Err(kube::Error::Api(r)) if r.code == 403 => Ok(true),
+            Ok(found) => Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null))),
+            Err(kube::Error::Api(r)) if r.code == 403 => Ok(Some(Value::Null)),
             Err(e) => Err(DeployError::kube(format!(
                 "reading namespace {}",
                 self.namespace
@@ -227,10 +228,17 @@ pub(super) async fn apply(
         .map_err(|message| failed(progress, None, DeployError::InvalidPlan { message }))?;
 
     // 1. What exists; refusals before anything changes.
-    let namespace_exists = t
-        .namespace_exists()
+    let namespace = t
+        .namespace_object()
         .await
         .map_err(|e| failed(progress, None, e))?;
+    if let Some(message) = namespace
+        .as_ref()
+        .and_then(|ns| objects::pod_security_refusal(ns, &desired))
+    {
+        return Err(failed(progress, None, DeployError::Conflict { message }));
+    }
+    let namespace_exists = namespace.is_some();
     let mut existing: BTreeMap<(Kind, String), Value> = BTreeMap::new();
     for o in desired.iter().filter(|o| o.kind != Kind::Namespace) {
         if !namespace_exists {

@@ -310,6 +310,28 @@ pub fn tls_pair(
     .find_map(|(c, k)| Some((host_files.get(c)?.as_slice(), host_files.get(k)?.as_slice())))
 }
 
+/// Why `desired` cannot run in `namespace` (the Namespace object as the
+/// API server has it): a pod on the node's network (LiveKit's UDP range)
+/// where the namespace's enforced Pod Security level forbids it. Checked
+/// before anything changes: the admission would refuse its pods only, and
+/// the deploy would wait for them in vain.
+pub fn pod_security_refusal(namespace: &Value, desired: &[Object]) -> Option<String> {
+    let name = namespace["metadata"]["name"].as_str().unwrap_or("?");
+    let level = namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        .as_str()
+        .filter(|l| matches!(*l, "baseline" | "restricted"))?;
+    let host = desired.iter().find(|o| {
+        o.kind.is_workload() && o.body["spec"]["template"]["spec"]["hostNetwork"] == true
+    })?;
+    Some(format!(
+        "{} needs the node's network (hostNetwork, for its UDP ports), which namespace {name}'s \
+         Pod Security level \"{level}\" forbids: allow it (`kubectl label namespace {name} \
+         pod-security.kubernetes.io/enforce=privileged --overwrite`), deploy to another \
+         namespace, or turn voice off.",
+        host.name
+    ))
+}
+
 /// What exists with the stack's label that the plan no longer has, in
 /// deletion order. Claims only when `volumes` (their data goes with them).
 pub fn to_prune(

@@ -581,3 +581,34 @@ async fn removing_a_stack_makes_exactly_these_requests() {
     assert_eq!(removed, ["api"]);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_namespace_whose_pod_security_forbids_the_host_network_is_refused_first() {
+    let cluster = Cluster::shared();
+    cluster.lock().unwrap().objects.insert(
+        ("namespaces".into(), String::new(), NS.into()),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS,
+            "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}),
+    );
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    let voice = config("");
+    assert!(
+        voice.runs(stack::model::Service::Livekit),
+        "the kit runs LiveKit"
+    );
+    let (result, _) = apply(&t, &request(&voice, &secrets), &ApplyOptions::default()).await;
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("livekit needs the node's network")
+            && err.contains("Pod Security level \"baseline\"")
+            && err.contains("pod-security.kubernetes.io/enforce=privileged"),
+        "{err}"
+    );
+    assert!(cluster.lock().unwrap().writes().is_empty());
+    // Without voice, the same namespace takes the stack.
+    let mut quiet = config("");
+    quiet.livekit.enabled = false;
+    let (result, _) = apply(&t, &request(&quiet, &secrets), &ApplyOptions::default()).await;
+    result.unwrap();
+}
