@@ -7,11 +7,15 @@
 use std::sync::OnceLock;
 
 static ME: OnceLock<Option<String>> = OnceLock::new();
+static CONFIRMED: OnceLock<String> = OnceLock::new();
 
-/// This process's container: `BURROW_CONTAINER_ID` when set, else, inside
-/// a Docker container (`/.dockerenv`), its host name (Docker makes it the
-/// container's short id). `None` on a plain host.
-pub fn id() -> Option<&'static str> {
+/// This process's container, as far as it can tell by itself:
+/// `BURROW_CONTAINER_ID` when set, else, inside a Docker container
+/// (`/.dockerenv`), its host name (Docker makes it the container's short
+/// id). `None` on a plain host. Only a candidate: a machine that is itself
+/// a container of another runtime looks the same, so the Docker target
+/// asks its daemon ([`confirmed`]).
+pub fn candidate() -> Option<&'static str> {
     ME.get_or_init(|| {
         detect(
             std::env::var("BURROW_CONTAINER_ID").ok(),
@@ -20,6 +24,17 @@ pub fn id() -> Option<&'static str> {
         )
     })
     .as_deref()
+}
+
+/// The container Burrow runs in, once a Docker daemon it deploys to said
+/// it has it (and Burrow joined a stack's network there).
+pub fn confirmed() -> Option<&'static str> {
+    CONFIRMED.get().map(String::as_str)
+}
+
+/// Records that the daemon has Burrow's container, `id`.
+pub(crate) fn confirm(id: String) {
+    let _ = CONFIRMED.set(id);
 }
 
 fn detect(given: Option<String>, in_docker: bool, hostname: Option<String>) -> Option<String> {
@@ -33,11 +48,12 @@ fn detect(given: Option<String>, in_docker: bool, hostname: Option<String>) -> O
 }
 
 /// Where Burrow reaches Caddy of `config`'s stack: on a host, the address
-/// and port it is published on; in a container, its container name on the
-/// stack's network (Caddy listens inside on the published port).
+/// and port it is published on; in a container of the stack's daemon, its
+/// container name on the stack's network (Caddy listens inside on the
+/// published port).
 pub fn caddy_address(config: &stack::model::StackConfig) -> (String, u16) {
     let port = config.network.https_port.get();
-    match id() {
+    match confirmed() {
         Some(_) => (format!("{}-caddy", config.name.as_str()), port),
         None => (
             config

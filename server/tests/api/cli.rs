@@ -81,6 +81,26 @@ impl Drop for Cleanup {
     }
 }
 
+/// Builds the test-kit images once per test binary, under the file lock
+/// the engine's tests take too (two builds at once trip over each other).
+fn kit_images() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let built = Command::new("flock")
+            .arg("/tmp/burrow-testkit-build.lock")
+            .arg(root.join("testkit/build-images.sh"))
+            .current_dir(&root)
+            .output()
+            .expect("flock and testkit/build-images.sh run");
+        assert!(
+            built.status.success(),
+            "testkit/build-images.sh failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    });
+}
+
 /// Service -> container id of a stack, as the daemon holds them.
 fn containers(stack: &str) -> std::collections::BTreeMap<String, String> {
     sh(&format!(
@@ -114,15 +134,7 @@ fn hashes(stack: &str) -> std::collections::BTreeMap<String, String> {
 #[test]
 fn apply_and_down_the_test_kit_stack_from_the_command_line() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let built = Command::new(root.join("testkit/build-images.sh"))
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "testkit/build-images.sh failed: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    kit_images();
 
     // The test kit's stack under its own name and ports.
     const STACK: &str = "burrow-clitest";
@@ -600,15 +612,7 @@ fn release_publishes_a_channel_and_update_check_reads_it() {
 #[test]
 fn burrow_in_a_container_deploys_and_probes_the_stack_on_its_network() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let built = Command::new(root.join("testkit/build-images.sh"))
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    kit_images();
     const STACK: &str = "burrow-incontainer";
     let _cleanup = Cleanup(STACK);
     let image = format!("burrow-selftest:{}", std::process::id());

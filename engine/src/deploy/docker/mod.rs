@@ -158,7 +158,7 @@ impl Target for DockerTarget {
     async fn status(&self, stack: &str) -> Result<Vec<ServiceStatus>, DeployError> {
         // In a container, Burrow's probes need the stack's network (a
         // stack deployed before Burrow ran in one, too).
-        if crate::self_container::id().is_some() {
+        if crate::self_container::candidate().is_some() {
             if let Err(e) = resources::join_network(&self.docker, stack).await {
                 tracing::warn!(error = %e, "Burrow's container could not join the stack's network");
             }
@@ -174,7 +174,7 @@ impl Target for DockerTarget {
         every: Duration,
     ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
         let url = self.url.clone();
-        if crate::self_container::id().is_some() {
+        if crate::self_container::candidate().is_some() {
             let (docker, stack) = (self.docker.clone(), stack.to_owned());
             tokio::spawn(async move {
                 if let Err(e) = resources::join_network(&docker, &stack).await {

@@ -222,9 +222,22 @@ pub(super) async fn stop_and_remove(docker: &Docker, container: &str) -> Result<
 /// stack's network, so its probes reach the containers' addresses there
 /// and Caddy by name. Idempotent; nothing on a plain host.
 pub(super) async fn join_network(docker: &Docker, stack: &str) -> Result<(), DeployError> {
-    let Some(me) = crate::self_container::id() else {
+    let Some(candidate) = crate::self_container::candidate() else {
         return Ok(());
     };
+    // Only a container this daemon has: a machine that is itself a
+    // container of something else is a plain host here.
+    let me = match docker.inspect_container(candidate, None).await {
+        Ok(info) => info.id.unwrap_or_else(|| candidate.to_owned()),
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => {
+            return Err(DeployError::docker(format!(
+                "inspecting Burrow's own container {candidate}"
+            ))(e))
+        }
+    };
+    crate::self_container::confirm(me.clone());
+    let me = me.as_str();
     let joined = docker
         .inspect_network(
             stack,
@@ -270,7 +283,7 @@ pub(super) async fn join_network(docker: &Docker, stack: &str) -> Result<(), Dep
 
 pub(super) async fn remove_network(docker: &Docker, stack: &str) -> Result<bool, DeployError> {
     // Burrow's own container leaves it first (it would hold it).
-    if let Some(me) = crate::self_container::id() {
+    if let Some(me) = crate::self_container::confirmed() {
         let _ = docker
             .disconnect_network(
                 stack,
