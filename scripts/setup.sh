@@ -13,7 +13,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # System packages (Debian): browser for end-to-end tests, Docker engine,
 # Caddy (proxy config validation), an SMTP server and an ACME server for the
 # tests that need real peers, and a registry for the real-pull test.
-packages=(chromium docker.io caddy python3-aiosmtpd docker-compose pebble openssl docker-registry iproute2)
+packages=(chromium docker.io caddy python3-aiosmtpd docker-compose pebble openssl docker-registry iproute2 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,6 +43,17 @@ wbg=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wbg" ]; then
   log "cargo: installing wasm-bindgen-cli $wbg"
   (cd / && cargo install wasm-bindgen-cli --version "$wbg")
+fi
+
+# kubernetes-validate (PyPI), in its own virtualenv: every Kubernetes object
+# Burrow sends and ships is checked against the API's schema, strictly.
+KV_VERSION=1.37.0
+KV=${BURROW_TOOLS:-$HOME/.local/share/burrow-tools}/kubernetes-validate
+if [ "$("$KV/bin/kubernetes-validate" --version 2>/dev/null | awk '{print $NF}')" != "$KV_VERSION" ]; then
+  log "pip: installing kubernetes-validate $KV_VERSION into $KV"
+  rm -rf "$KV"
+  /usr/bin/python3 -m venv "$KV"
+  "$KV/bin/pip" install -q "kubernetes-validate==$KV_VERSION"
 fi
 
 # npm packages: Playwright (driving Debian's Chromium) and binaryen's

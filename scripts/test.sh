@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+export PATH="$PWD/end2end/node_modules/.bin:${BURROW_TOOLS:-$HOME/.local/share/burrow-tools}/kubernetes-validate/bin:$PATH"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 

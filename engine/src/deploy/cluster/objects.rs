@@ -929,4 +929,63 @@ mod tests {
             "corp-acme"
         );
     }
+
+    /// Every object Burrow sends (the kit with voice and Burrow's TLS
+    /// Secret, with an nginx and a traefik Ingress) and every manifest it
+    /// ships passes kubernetes-validate, strictly (unknown fields refused),
+    /// for Kubernetes 1.34, the API k8s-openapi is built for here.
+    /// scripts/setup.sh installs the tool; scripts/test.sh puts it on PATH.
+    #[test]
+    fn everything_sent_or_shipped_validates_strictly_against_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        let mut tls = std::collections::BTreeMap::new();
+        tls.insert(
+            stack::render::SELF_SIGNED_CERT_SOURCE.to_owned(),
+            b"-----BEGIN CERTIFICATE-----".to_vec(),
+        );
+        tls.insert(
+            stack::render::SELF_SIGNED_KEY_SOURCE.to_owned(),
+            b"-----BEGIN PRIVATE KEY-----".to_vec(),
+        );
+        let traefik = IngressSettings {
+            class: "traefik".into(),
+            issuer: "letsencrypt".into(),
+        };
+        for (variant, ingress) in [("nginx", IngressSettings::default()), ("traefik", traefik)] {
+            for o in desired(&kit(), "chat", "team-chat", tls_pair(&tls), &ingress).unwrap() {
+                if variant == "traefik" && o.kind != Kind::Ingress {
+                    continue;
+                }
+                let file = dir
+                    .path()
+                    .join(format!("{variant}-{:?}-{}.json", o.kind, o.name));
+                std::fs::write(&file, serde_json::to_vec_pretty(&o.body).unwrap()).unwrap();
+                files.push(file);
+            }
+        }
+        let shipped =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/kubernetes");
+        for e in std::fs::read_dir(shipped).unwrap() {
+            files.push(e.unwrap().path());
+        }
+        let out = match std::process::Command::new("kubernetes-validate")
+            .args(["--strict", "-k", "1.34", "--quiet"])
+            .args(&files)
+            .output()
+        {
+            Ok(out) => out,
+            Err(e) => panic!(
+                "kubernetes-validate cannot run ({e}): scripts/setup.sh installs it, and \
+                 scripts/test.sh puts it on PATH"
+            ),
+        };
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(files.len() > 40, "{}", files.len());
+    }
 }

@@ -612,3 +612,281 @@ async fn a_namespace_whose_pod_security_forbids_the_host_network_is_refused_firs
     let (result, _) = apply(&t, &request(&quiet, &secrets), &ApplyOptions::default()).await;
     result.unwrap();
 }
+
+/// One expected request of a scripted exchange: method, path, whether it
+/// is a dry run, and the answer (status, JSON body or text).
+struct Expect {
+    method: &'static str,
+    path: String,
+    dry_run: bool,
+    status: u16,
+    body: String,
+}
+
+fn expect(method: &'static str, path: &str, status: u16, body: serde_json::Value) -> Expect {
+    Expect {
+        method,
+        path: path.to_owned(),
+        dry_run: false,
+        status,
+        body: body.to_string(),
+    }
+}
+
+/// A target whose API server is `script`, answered in order by kube-rs's
+/// mock service (`tower_test::mock::pair` behind `kube::Client::new`);
+/// any request out of order, or one more, fails the test. The handle ends
+/// with the requests seen.
+fn scripted(script: Vec<Expect>) -> (KubeTarget, tokio::task::JoinHandle<Vec<String>>) {
+    use http::{Request, Response};
+    use kube::client::Body;
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let t = KubeTarget::new(kube::Client::new(service, NS), NS).polling(Duration::from_millis(1));
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for e in script {
+            let (request, send) = handle.next_request().await.expect("a request");
+            let dry = request.uri().query().unwrap_or("").contains("dryRun=All");
+            seen.push(format!(
+                "{} {}{}",
+                request.method(),
+                request.uri().path(),
+                if dry { " dry-run" } else { "" }
+            ));
+            assert_eq!(
+                (request.method().as_str(), request.uri().path(), dry),
+                (e.method, e.path.as_str(), e.dry_run),
+                "{seen:#?}"
+            );
+            send.send_response(
+                Response::builder()
+                    .status(e.status)
+                    .body(Body::from(e.body.into_bytes()))
+                    .unwrap(),
+            );
+        }
+        if let Ok(Some((extra, _))) =
+            tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
+        {
+            panic!(
+                "one request too many: {} {} after {seen:#?}",
+                extra.method(),
+                extra.uri()
+            );
+        }
+        seen
+    });
+    (t, server)
+}
+
+/// A plan of one ConfigMap and one Deployment, `api`.
+fn small_request() -> DeployRequest {
+    let secrets = stack::Secrets::generate().unwrap();
+    let mut req = request(&config(""), &secrets);
+    let keep = |kind: &str, name: &str| {
+        req.plan
+            .kubernetes
+            .iter()
+            .find(|m| m.kind == kind && m.name == name)
+            .cloned()
+            .unwrap()
+    };
+    let files = req
+        .plan
+        .kubernetes
+        .iter()
+        .find(|m| m.kind == "ConfigMap")
+        .cloned()
+        .unwrap();
+    req.plan.kubernetes = vec![files, keep("Deployment", "api")];
+    req
+}
+
+fn failure(code: u16, reason: &str, message: &str) -> serde_json::Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code})
+}
+
+fn empty_list() -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": []})
+}
+
+const CORE: &str = "/api/v1/namespaces/team-chat";
+const APPS: &str = "/apis/apps/v1/namespaces/team-chat";
+
+#[tokio::test]
+async fn a_conflict_found_by_the_dry_run_ends_the_exchange_before_any_write() {
+    let req = small_request();
+    let map = req.plan.kubernetes[0].name.clone();
+    let existing = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": NS, "generation": 1}});
+    let mut dry = expect(
+        "PATCH",
+        &format!("{APPS}/deployments/api"),
+        409,
+        failure(409, "Conflict", "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas"),
+    );
+    dry.dry_run = true;
+    let (t, server) = scripted(vec![
+        expect(
+            "GET",
+            CORE,
+            200,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+        ),
+        expect(
+            "GET",
+            &format!("{CORE}/configmaps/{map}"),
+            404,
+            failure(404, "NotFound", "not found"),
+        ),
+        expect("GET", &format!("{APPS}/deployments/api"), 200, existing),
+        dry,
+    ]);
+    let (result, events) = apply(&t, &req, &ApplyOptions::default()).await;
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Deployment api: .spec.replicas is managed by \"kubectl-edit\""),
+        "{err}"
+    );
+    assert!(
+        matches!(events.last(), Some(ProgressEvent::Failed { .. })),
+        "{events:?}"
+    );
+    assert_eq!(server.await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_forbidden_namespace_read_then_a_rollout_that_never_progresses() {
+    let req = small_request();
+    let map = req.plan.kubernetes[0].name.clone();
+    let labelled =
+        |plural: &str, base: &str| expect("GET", &format!("{base}/{plural}"), 200, empty_list());
+    let created = |kind: &str, name: &str| json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": NS, "generation": 1}});
+    let stuck = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": NS, "generation": 1},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+            "readyReplicas": 0, "availableReplicas": 0,
+            "conditions": [{"type": "Progressing", "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet \"api-7f\" has timed out progressing."}]}});
+    let pod = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        {"metadata": {"name": "api-7f-x", "namespace": NS, "labels": {"app.kubernetes.io/name": "api"}}}]});
+    let events = json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [
+        {"metadata": {"name": "e1", "namespace": NS},
+         "involvedObject": {"kind": "Pod", "name": "api-7f-x"},
+         "reason": "BackOff", "message": "Back-off restarting failed container"}]});
+    let (t, server) = scripted(vec![
+        // A Role bound to the namespace may not read Namespace objects.
+        expect(
+            "GET",
+            CORE,
+            403,
+            failure(403, "Forbidden", "namespaces \"team-chat\" is forbidden"),
+        ),
+        expect(
+            "GET",
+            &format!("{CORE}/configmaps/{map}"),
+            404,
+            failure(404, "NotFound", "not found"),
+        ),
+        expect(
+            "GET",
+            &format!("{APPS}/deployments/api"),
+            404,
+            failure(404, "NotFound", "not found"),
+        ),
+        // What carries the stack's label, kind by kind, for the prune.
+        labelled(
+            "ingresses",
+            "/apis/networking.k8s.io/v1/namespaces/team-chat",
+        ),
+        labelled("jobs", "/apis/batch/v1/namespaces/team-chat"),
+        labelled("deployments", APPS),
+        labelled("statefulsets", APPS),
+        labelled("services", CORE),
+        labelled("configmaps", CORE),
+        labelled("secrets", CORE),
+        labelled("persistentvolumeclaims", CORE),
+        expect(
+            "PATCH",
+            &format!("{CORE}/configmaps/{map}"),
+            200,
+            created("ConfigMap", &map),
+        ),
+        expect(
+            "PATCH",
+            &format!("{APPS}/deployments/api"),
+            200,
+            created("Deployment", "api"),
+        ),
+        // The wait: past its progress deadline at once; then its pods'
+        // events and log lines for the report.
+        expect("GET", &format!("{APPS}/deployments/api"), 200, stuck),
+        expect("GET", &format!("{CORE}/pods"), 200, pod),
+        expect("GET", &format!("{CORE}/events"), 200, events),
+        Expect {
+            method: "GET",
+            path: format!("{CORE}/pods/api-7f-x/log"),
+            dry_run: false,
+            status: 200,
+            body: "panic: cannot reach rabbit\n".into(),
+        },
+    ]);
+    let (result, _) = apply(&t, &req, &ApplyOptions::default()).await;
+    let err = result.unwrap_err();
+    assert!(err.summary().contains("timed out progressing"), "{err}");
+    assert_eq!(
+        err.last_logs(),
+        [
+            "api-7f-x: BackOff Back-off restarting failed container",
+            "api-7f-x: panic: cannot reach rabbit"
+        ]
+    );
+    assert_eq!(server.await.unwrap().len(), 17);
+}
+
+#[tokio::test]
+async fn status_and_logs_read_the_stacks_pods() {
+    let pods = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        {"metadata": {"name": "web-1", "namespace": NS, "creationTimestamp": "2026-12-06T04:00:00Z",
+            "labels": {"app.kubernetes.io/name": "web", "burrow.io/stack": "chat"}},
+         "spec": {"containers": [{"name": "web", "image": "r.example/web:1",
+            "readinessProbe": {"tcpSocket": {"port": 5000}}}]},
+         "status": {"conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "web", "image": "r.example/web:1", "imageID": "",
+                "ready": true, "restartCount": 2,
+                "state": {"running": {"startedAt": "2026-12-06T04:00:00Z"}}}]}}]});
+    let (t, server) = scripted(vec![
+        expect("GET", &format!("{CORE}/pods"), 200, pods.clone()),
+        expect("GET", &format!("{CORE}/pods"), 200, pods),
+        Expect {
+            method: "GET",
+            path: format!("{CORE}/pods/web-1/log"),
+            dry_run: false,
+            status: 200,
+            body: "2026-12-06T04:00:01.5Z serving on :5000\n".into(),
+        },
+    ]);
+    let services = t.status("chat").await.unwrap();
+    assert_eq!(services.len(), 1);
+    let web = &services[0];
+    assert_eq!(
+        (
+            web.service.as_str(),
+            web.state.as_str(),
+            web.health,
+            web.restart_count
+        ),
+        ("web", "running", Health::Healthy, 2)
+    );
+    let lines: Vec<_> = t.logs("chat", Some("web"), 50, false).collect().await;
+    let line = lines.into_iter().next().unwrap().unwrap();
+    assert_eq!(
+        (line.timestamp.as_deref(), line.text.as_str()),
+        (Some("2026-12-06T04:00:01.5Z"), "serving on :5000")
+    );
+    assert_eq!(server.await.unwrap().len(), 3);
+}
