@@ -616,20 +616,15 @@ fn burrow_in_a_container_deploys_and_probes_the_stack_on_its_network() {
     const STACK: &str = "burrow-incontainer";
     let _cleanup = Cleanup(STACK);
     let image = format!("burrow-selftest:{}", std::process::id());
-    let context = tempfile::tempdir().unwrap();
-    let rootfs = context.path().join("rootfs");
-    let bin = env!("CARGO_BIN_EXE_burrow");
-    let script = format!(
-        "set -e; mkdir -p {r}/usr/local/bin {r}/etc {r}/tmp && chmod 1777 {r}/tmp
-         objcopy --strip-debug {bin} {r}/usr/local/bin/burrow
-         for lib in $(ldd {bin} | grep -o '/[^ ]*'); do mkdir -p {r}$(dirname $lib); cp -L $lib {r}$lib; done
-         printf 'root:x:0:0::/:/sbin/nologin\\nburrow:x:10001:10001::/data:/sbin/nologin\\n' > {r}/etc/passwd
-         printf 'FROM scratch\\nCOPY rootfs/ /\\nENTRYPOINT [\"/usr/local/bin/burrow\"]\\n' > {c}/Dockerfile
-         docker build -q -t {image} {c}",
-        r = rootfs.display(),
-        c = context.path().display(),
-    );
-    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    let site = tempfile::tempdir().unwrap();
+    let out = Command::new(root.join("testkit/burrow-image.sh"))
+        .args([
+            env!("CARGO_BIN_EXE_burrow"),
+            site.path().to_str().unwrap(),
+            &image,
+        ])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "building {image} failed: {}",

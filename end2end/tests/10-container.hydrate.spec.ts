@@ -1,0 +1,121 @@
+import { test, expect, Page } from '@playwright/test';
+import { execFileSync, execSync } from 'child_process';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as os from 'os';
+import * as path from 'path';
+import { ADMIN, PASSWORD } from './helpers';
+
+// Burrow as its users run it in a container (manifests/compose.yml): this
+// build's binary and site in an image made here (testkit/burrow-image.sh;
+// no registry for a base), non-root with the Docker socket's group, its
+// data in a volume, serving HTTPS with its own CA. From that console the
+// test kit is deployed, and the dashboard shows every service healthy and
+// the chat server answering: Burrow's probes work from inside a container.
+const repo = path.resolve(__dirname, '..', '..');
+const burrow = path.resolve(repo, process.env.BURROW_BIN ?? 'target/debug/burrow');
+const STACK = 'burrow-e2e-incontainer';
+const NAME = 'burrow-e2e-console';
+const IMAGE = `burrow-e2e-console:${process.pid}`;
+const PORT = 18444;
+const base = `https://127.0.0.1:${PORT}`;
+let data = '';
+const kit = fs.readFileSync(path.join(repo, 'testkit', 'stack.toml'), 'utf8')
+  .replace(/^name = .*$/m, `name = "${STACK}"`)
+  .replace(/^http_port = .*$/m, 'http_port = 24080')
+  .replace(/^https_port = .*$/m, 'https_port = 24443')
+  .replace(/^tcp_port = .*$/m, 'tcp_port = 24881')
+  .replace(/^udp_ports = .*$/m, 'udp_ports = "24900-24904"');
+
+function healthy(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port: PORT, path: '/healthz', rejectUnauthorized: false },
+      (res) => { res.resume(); resolve(res.statusCode === 200); });
+    req.on('error', () => resolve(false));
+  });
+}
+
+/** Hydrated: with a certificate the browser does not trust, Chromium caches
+ * nothing, so every page fetches and compiles the debug wasm again. */
+async function hydrated(page: Page) {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 90_000 });
+}
+
+/** Docker adding a network interface on this machine (a stack's network,
+ * Burrow's container joining it) makes Chromium abort what it loads with
+ * ERR_NETWORK_CHANGED: such a navigation is made again. */
+async function visit(page: Page, url: string) {
+  for (let i = 0; ; i++) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (e) {
+      if (i >= 4 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+function removeStack() {
+  execSync(`docker ps -aq --filter label=burrow.stack=${STACK} | xargs -r docker rm -f; ` +
+    `docker network rm ${STACK} 2>/dev/null; ` +
+    `docker volume ls -q --filter label=burrow.stack=${STACK} | xargs -r docker volume rm; true`,
+  { stdio: 'ignore' });
+}
+
+test.describe.configure({ mode: 'serial' });
+test.use({ ignoreHTTPSErrors: true, baseURL: base });
+
+test.beforeAll(async () => {
+  test.setTimeout(180_000);
+  removeStack();
+  execSync(`docker rm -f ${NAME} 2>/dev/null; true`, { stdio: 'ignore' });
+  execFileSync(path.join(repo, 'testkit', 'burrow-image.sh'), [burrow, path.join(repo, 'target', 'site'), IMAGE]);
+  // The data volume belongs to the image's user, as a named volume would.
+  data = fs.mkdtempSync(path.join(os.tmpdir(), 'burrow-e2e-container-'));
+  fs.chownSync(data, 10001, 10001);
+  const gid = fs.statSync('/var/run/docker.sock').gid;
+  execFileSync('docker', ['run', '-d', '--name', NAME, '--group-add', String(gid),
+    '-v', '/var/run/docker.sock:/var/run/docker.sock', '-v', `${data}:/data`,
+    '-p', `127.0.0.1:${PORT}:8443`, IMAGE]);
+  for (let i = 0; i < 300 && !(await healthy()); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(await healthy()).toBe(true);
+});
+
+test.afterAll(() => {
+  execSync(`docker rm -f ${NAME} 2>/dev/null; docker rmi -f ${IMAGE} 2>/dev/null; true`, { stdio: 'ignore' });
+  removeStack();
+  if (data) fs.rmSync(data, { recursive: true, force: true });
+});
+
+test('Burrow in a container deploys the kit and sees it healthy and answering', async ({ page }, testInfo) => {
+  test.setTimeout(360_000);
+  // Set up as an operator would: the token from the data volume.
+  await visit(page, '/setup');
+  await hydrated(page);
+  await page.getByLabel('Setup token').fill(fs.readFileSync(path.join(data, 'setup-token'), 'utf8').trim());
+  await page.getByLabel('Admin username').fill(ADMIN);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create admin account' }).click();
+  await expect(page).toHaveURL(/\/wizard\/domain$/);
+
+  await visit(page, '/deploy');
+  await hydrated(page);
+  const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
+  if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
+  await page.getByLabel('stack.toml').fill(kit);
+  await page.getByLabel('Docker daemon address').fill('');
+  await page.getByRole('button', { name: 'Save as new revision' }).click();
+  await expect(page.getByTestId('revision')).toContainText('1');
+  await page.getByTestId('deploy').click();
+  await expect(page.getByTestId('deploy-status')).toHaveText('succeeded', { timeout: 240_000 });
+
+  await visit(page, '/');
+  await hydrated(page);
+  const rows = page.locator('table[data-testid="services"] tbody tr[data-service]');
+  await expect(rows).toHaveCount(16);
+  await expect(page.locator('tr.trouble')).toHaveCount(0, { timeout: 60_000 });
+  await expect(page.getByTestId('chat-answers')).toContainText('The chat server answers', { timeout: 60_000 });
+  await page.screenshot({ path: testInfo.outputPath('container-dashboard.png'), fullPage: true });
+});
