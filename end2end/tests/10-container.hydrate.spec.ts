@@ -36,9 +36,20 @@ function healthy(): Promise<boolean> {
 }
 
 /** Hydrated: with a certificate the browser does not trust, Chromium caches
- * nothing, so every page fetches and compiles the debug wasm again. */
+ * nothing, so every page fetches and compiles the debug wasm again; and a
+ * network interface Docker adds meanwhile (a container starting) can abort
+ * that fetch (ERR_NETWORK_CHANGED), leaving the page as the server sent
+ * it. Then the page is loaded again, up to three times. */
 async function hydrated(page: Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 90_000 });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 45_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      await visit(page, page.url());
+    }
+  }
 }
 
 /** Docker adding a network interface on this machine (a stack's network,
@@ -89,7 +100,8 @@ test.afterAll(() => {
 });
 
 test('Burrow in a container deploys the kit and sees it healthy and answering', async ({ page }, testInfo) => {
-  test.setTimeout(360_000);
+  test.setTimeout(480_000);
+  page.on('requestfailed', (r) => console.log(`request failed: ${r.url()} ${r.failure()?.errorText}`));
   // Set up as an operator would: the token from the data volume.
   await visit(page, '/setup');
   await hydrated(page);

@@ -466,6 +466,8 @@ impl Targets {
                 ))
             }
         };
+        // kube builds its TLS client from the process-wide provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = kube::Client::try_from(config).map_err(|e| unreachable(e.to_string()))?;
         Ok(Arc::new(
             crate::deploy::KubeTarget::new(client, namespace).ingress(ingress),

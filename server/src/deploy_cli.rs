@@ -36,6 +36,20 @@ pub struct ApplyArgs {
     /// services turned off), once the stack is up.
     #[arg(long)]
     pub prune_volumes: bool,
+    /// For a config with `target = "kubernetes"`: the kubeconfig to deploy
+    /// with, kept sealed with the revision (one that runs a command or
+    /// names a file on this machine is refused when connecting).
+    #[arg(long, conflicts_with = "revision")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig's context (default: its current one).
+    #[arg(long, requires = "kubeconfig")]
+    pub context: Option<String>,
+    /// The namespace to deploy into (default `stoat`).
+    #[arg(long, conflicts_with = "revision")]
+    pub namespace: Option<String>,
+    /// Use the service account of the pod Burrow runs in.
+    #[arg(long, conflicts_with_all = ["revision", "kubeconfig"])]
+    pub in_cluster: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -238,12 +252,40 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
             store
                 .adopt_own_certificate(deployer.vault(), &mut config)
                 .await?;
-            let target = deployer.targets().docker_settings(None);
+            let kube_flags =
+                args.kubeconfig.is_some() || args.namespace.is_some() || args.in_cluster;
             let target = match config.target {
-                stack::model::TargetKind::Docker => target,
-                kind => deployer
-                    .targets()
-                    .settings_for(kind, &engine::wizard::TargetDraft::default()),
+                stack::model::TargetKind::Docker if kube_flags => {
+                    return Err(format!(
+                        "--kubeconfig, --namespace and --in-cluster are for a Kubernetes target: \
+                         {} says target = \"docker\". Nothing was saved.",
+                        path.display()
+                    ))
+                }
+                stack::model::TargetKind::Docker => deployer.targets().docker_settings(None),
+                kind => {
+                    if let Some(file) = &args.kubeconfig {
+                        let yaml = std::fs::read_to_string(file)
+                            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                        // The revision saved next keeps it (sealed).
+                        store
+                            .put_draft_kubeconfig(deployer.vault(), &yaml)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    let draft = engine::wizard::TargetDraft {
+                        kube_source: if args.in_cluster {
+                            "in-cluster"
+                        } else {
+                            "kubeconfig"
+                        }
+                        .to_owned(),
+                        kube_context: args.context.clone().unwrap_or_default(),
+                        kube_namespace: args.namespace.clone().unwrap_or_default(),
+                        ..Default::default()
+                    };
+                    deployer.targets().settings_for(kind, &draft)
+                }
             };
             if let Some(why) = target.undeployable() {
                 return Err(format!("{why} Nothing was saved."));

@@ -695,3 +695,68 @@ impl Drop for ImageCleanup {
         sh(&format!("docker rmi -f {} >/dev/null 2>&1 || true", self.0));
     }
 }
+
+/// A Kubernetes stack.toml from the command line: deployed with the
+/// kubeconfig given (kept with the revision, so the deploy goes to that
+/// cluster: here none answers, which it says), one that would run a program
+/// refused, and the Kubernetes flags refused for a Docker config.
+#[test]
+fn a_kubernetes_config_deploys_with_the_kubeconfig_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stack.toml");
+    std::fs::write(
+        &config,
+        "domain = \"chat.example.com\"\ntarget = \"kubernetes\"\n",
+    )
+    .unwrap();
+    let kubeconfig = |user: &str| {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:9\n\
+             users:\n- name: u\n  user:\n{user}\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+             current-context: x\n"
+        )
+    };
+    let file = dir.path().join("kubeconfig");
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["apply", "--config", config.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_burrow"))
+            .env("BURROW_DATA_DIR", dir.path().join("data"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&file, kubeconfig("    token: abc")).unwrap();
+    let out = apply(&[
+        "--kubeconfig",
+        file.to_str().unwrap(),
+        "--namespace",
+        "team-chat",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("Applying revision 1 (new)"), "{err}");
+    // The revision's own kubeconfig reached for its cluster (which does
+    // not answer), in the namespace given.
+    assert!(err.contains("reading namespace team-chat failed"), "{err}");
+    assert!(!err.contains("without a kubeconfig"), "{err}");
+    assert!(!err.contains("abc"), "the token is never shown: {err}");
+
+    std::fs::write(
+        &file,
+        kubeconfig(
+            "    exec:\n      command: aws\n      apiVersion: client.authentication.k8s.io/v1",
+        ),
+    )
+    .unwrap();
+    let out = apply(&["--kubeconfig", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("`aws`"), "{err}");
+
+    std::fs::write(&config, "domain = \"chat.example.com\"\n").unwrap();
+    let out = apply(&["--namespace", "x"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("are for a Kubernetes target"), "{err}");
+}
