@@ -294,13 +294,29 @@ pub(super) async fn remove_network(docker: &Docker, stack: &str) -> Result<bool,
             )
             .await;
     }
-    match find_network(docker, stack).await? {
-        Some((id, true)) => match docker.remove_network(&id).await {
-            Ok(()) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(DeployError::docker(format!("removing network {stack}"))(e)),
-        },
-        _ => Ok(false),
+    let Some((id, true)) = find_network(docker, stack).await? else {
+        return Ok(false);
+    };
+    // Docker 20.10 releases a removed container's endpoint a moment after
+    // the removal returns ("has active endpoints"): asked again shortly.
+    let mut tries = 0;
+    loop {
+        match docker.remove_network(&id).await {
+            Ok(()) => return Ok(true),
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("active endpoints") =>
+            {
+                if tries >= 8 {
+                    // Kept: the next deploy of the stack uses it again.
+                    tracing::warn!(network = stack, %message, "the stack's network is kept");
+                    return Ok(false);
+                }
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(DeployError::docker(format!("removing network {stack}"))(e)),
+        }
     }
 }
 
