@@ -82,6 +82,20 @@ pub struct ApplyReport {
     pub elapsed: Duration,
 }
 
+impl ApplyReport {
+    /// The `Finished` event that ends a successful apply.
+    pub fn finished(&self) -> ProgressEvent {
+        let count = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
+        ProgressEvent::Finished {
+            created: count(&self.created),
+            recreated: count(&self.recreated),
+            unchanged: count(&self.unchanged),
+            removed: count(&self.removed),
+            elapsed_ms: u64::try_from(self.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonInfo {
     /// The daemon's version, e.g. `20.10.24+dfsg1`.

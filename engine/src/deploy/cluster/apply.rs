@@ -408,14 +408,7 @@ pub(super) async fn apply(
         });
     }
     report.elapsed = begun.elapsed();
-    let count = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
-    let _ = progress.send(ProgressEvent::Finished {
-        created: count(&report.created),
-        recreated: count(&report.recreated),
-        unchanged: count(&report.unchanged),
-        removed: count(&report.removed),
-        elapsed_ms: u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
-    });
+    let _ = progress.send(report.finished());
     Ok(report)
 }
 

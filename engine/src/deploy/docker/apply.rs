@@ -201,14 +201,7 @@ pub(super) async fn apply(
         }
     }
     report.elapsed = begun.elapsed();
-    let count = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
-    let _ = progress.send(ProgressEvent::Finished {
-        created: count(&report.created),
-        recreated: count(&report.recreated),
-        unchanged: count(&report.unchanged),
-        removed: count(&report.removed),
-        elapsed_ms: millis(report.elapsed),
-    });
+    let _ = progress.send(report.finished());
     tracing::info!(
         created = report.created.len(),
         recreated = report.recreated.len(),
