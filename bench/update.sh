@@ -40,7 +40,7 @@ until curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do sleep 0.1; done
 push=testkit/push-release.sh
 $push "$port" v1 >"$work/v1.json"
 $push "$port" v2 >"$work/v2.json"
-$push "$port" v3 web 'ENTRYPOINT ["standin", "crond"]' >"$work/v3.json"
+$push "$port" v3 web 'ENV STANDIN_NEVER_LISTEN=1' >"$work/v3.json"
 
 # A stack.toml of the test kit with an image set (the bench's own name).
 config() {

@@ -118,7 +118,7 @@ test('updates from the Updates page: one installs, a failing one is rolled back,
   const chan = path.join(work, 'chan');
   execFileSync(burrow, ['release', 'init', chan]);
   const v2 = push('v2');
-  const v3 = push('v3', 'web', 'ENTRYPOINT ["standin", "crond"]');
+  const v3 = push('v3', 'web', 'ENV STANDIN_NEVER_LISTEN=1');
   release(chan, '0.2.0', v2);
 
   await signedIn(page, testInfo);

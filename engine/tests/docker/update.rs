@@ -128,11 +128,11 @@ fn running(stack: &str) -> BTreeMap<String, (String, String)> {
 async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     let registry = start_registry();
     let v2 = push_release(registry.port, "v2", &BTreeMap::new());
-    // v3: its web never serves the web app (it runs another role).
+    // v3: its web stays up and never serves (stuck in its start-up).
     let v3 = push_release(
         registry.port,
         "v3",
-        &BTreeMap::from([("web", "ENTRYPOINT [\"standin\", \"crond\"]")]),
+        &BTreeMap::from([("web", "ENV STANDIN_NEVER_LISTEN=1")]),
     );
     let v3_images = v3.clone();
 

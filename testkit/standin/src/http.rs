@@ -158,6 +158,13 @@ pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 /// thread. Exits the process when the port cannot be bound, like a real
 /// server.
 pub fn spawn_server(bind: IpAddr, port: u16, handler: Handler) {
+    // `STANDIN_NEVER_LISTEN=1`: the test kit's release whose service stays
+    // up but never serves (stuck in its start-up): the process lives on,
+    // its health check never passes.
+    if std::env::var("STANDIN_NEVER_LISTEN").is_ok_and(|v| v == "1") {
+        crate::info!("not listening on {bind}:{port} (STANDIN_NEVER_LISTEN)");
+        return;
+    }
     let listener = match TcpListener::bind(SocketAddr::new(bind, port)) {
         Ok(l) => l,
         Err(e) => crate::log::fatal(&format!("cannot listen on {bind}:{port}: {e}")),
