@@ -13,7 +13,7 @@ use stack::model::StackConfig;
 use tokio::sync::watch;
 
 use crate::chat_probe::{probe_chat, ProbeResult};
-use crate::deploy::{ServiceStatus, Target};
+use crate::deploy::{ClusterEvent, ServiceStatus, Target};
 
 /// How often the target is looked at besides its event stream (which tells
 /// starts, stops, restarts and Docker's health at once): for Burrow's own
@@ -25,10 +25,16 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// The latest status snapshot (or why there is none), as the watch saw it.
 pub type StatusUpdate = Result<Vec<ServiceStatus>, String>;
 
+/// The latest events the target recorded (a cluster's), or why there are
+/// none.
+pub type EventsUpdate = Result<Vec<ClusterEvent>, String>;
+
 /// What every page watching one revision shares.
 pub struct Feed {
     pub status: watch::Receiver<Option<StatusUpdate>>,
     pub probes: watch::Receiver<Option<Vec<ProbeResult>>>,
+    /// Stays `None` on a target that records no events (Docker).
+    pub events: watch::Receiver<Option<EventsUpdate>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -38,6 +44,14 @@ impl Drop for Feed {
             t.abort();
         }
     }
+}
+
+/// What a running watch saw last (`None`: nothing yet).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub status: Option<StatusUpdate>,
+    pub probes: Option<Vec<ProbeResult>>,
+    pub events: Option<EventsUpdate>,
 }
 
 /// The shared watches, one per revision being watched.
@@ -63,8 +77,22 @@ impl Hub {
         }
         let (status_tx, status) = watch::channel(None);
         let (probes_tx, probes) = watch::channel(None);
+        let (events_tx, events) = watch::channel(None);
         let stack = config.name.as_str().to_owned();
         let logs_from = target.clone();
+        let mut tasks = Vec::new();
+        if let Some(mut stream) = target.watch_events(&stack) {
+            tasks.push(tokio::spawn(async move {
+                while let Some(item) = stream.next().await {
+                    if events_tx
+                        .send(Some(item.map_err(|e| e.to_string())))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }));
+        }
         let watcher = tokio::spawn(async move {
             let mut stream = target.watch_status(&stack, STATUS_EVERY);
             while let Some(item) = stream.next().await {
@@ -88,28 +116,30 @@ impl Hub {
                 tokio::time::sleep(PROBE_EVERY).await;
             }
         });
+        tasks.extend([watcher, prober]);
         let feed = Arc::new(Feed {
             status,
             probes,
-            tasks: vec![watcher, prober],
+            events,
+            tasks,
         });
         feeds.insert(revision, Arc::downgrade(&feed));
         feed
     }
 
-    /// What the running watch of `revision` saw last (status, probes),
-    /// without starting one: a page's first load takes it instead of
-    /// asking the target again while other pages keep the watch alive.
-    /// `None` when no page watches `revision`.
-    pub fn latest(
-        &self,
-        revision: i64,
-    ) -> Option<(Option<StatusUpdate>, Option<Vec<ProbeResult>>)> {
+    /// What the running watch of `revision` saw last, without starting
+    /// one: a page's first load takes it instead of asking the target
+    /// again while other pages keep the watch alive. `None` when no page
+    /// watches `revision`.
+    pub fn latest(&self, revision: i64) -> Option<Seen> {
         let feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
         let feed = feeds.get(&revision)?.upgrade()?;
-        let status = feed.status.borrow().clone();
-        let probes = feed.probes.borrow().clone();
-        Some((status, probes))
+        let seen = Seen {
+            status: feed.status.borrow().clone(),
+            probes: feed.probes.borrow().clone(),
+            events: feed.events.borrow().clone(),
+        };
+        Some(seen)
     }
 
     /// Revisions being watched now (for tests and the log).

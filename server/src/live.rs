@@ -169,8 +169,10 @@ pub async fn status(State(state): State<AppState>) -> Response {
     tokio::spawn(async move {
         let mut status = feed.status.clone();
         let mut probes = feed.probes.clone();
+        let mut events = feed.events.clone();
         status.mark_changed();
         probes.mark_changed();
+        events.mark_changed();
         loop {
             let event = tokio::select! {
                 changed = status.changed() => {
@@ -185,6 +187,14 @@ pub async fn status(State(state): State<AppState>) -> Response {
                     if changed.is_err() { return; }
                     match probes.borrow_and_update().clone() {
                         Some(results) => json_event("app", &results),
+                        None => continue,
+                    }
+                }
+                changed = events.changed() => {
+                    if changed.is_err() { return; }
+                    match events.borrow_and_update().clone() {
+                        Some(Ok(list)) => json_event("events", &list),
+                        Some(Err(problem)) => json_event("events-problem", &problem),
                         None => continue,
                     }
                 }

@@ -18,7 +18,7 @@ pub use logs::{LogLine, LogStream};
 pub use progress::{
     ChangeAction, DeploymentDone, DeploymentStatus, PlannedChange, ProgressEvent, PullTally,
 };
-pub use status::{Health, ProbeResult, ServiceStatus};
+pub use status::{ClusterEvent, Health, ProbeResult, ServiceStatus};
 
 /// `value` for a URL's query or path segment: everything but letters,
 /// digits and `-_.~` percent-encoded (RFC 3986 unreserved characters).

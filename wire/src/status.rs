@@ -59,6 +59,10 @@ pub struct ServiceStatus {
     pub revision: Option<i64>,
     /// A job that runs to completion: `exited` with code 0 is its success.
     pub one_shot: bool,
+    /// The node a Kubernetes pod runs on (`None` on Docker, or while the
+    /// pod is not scheduled yet).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl ServiceStatus {
@@ -69,6 +73,30 @@ impl ServiceStatus {
             return self.state != "running" && self.exit_code.unwrap_or(0) != 0;
         }
         self.state != "running" || self.health == Health::Unhealthy
+    }
+}
+
+/// One event a Kubernetes cluster recorded in the stack's namespace (the
+/// dashboard's "Cluster events"): a pod scheduled, an image pulled, a
+/// probe failing, a back-off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    /// `Scheduled`, `Pulled`, `BackOff`, `Unhealthy`, …
+    pub reason: String,
+    /// What it is about: `Pod/api-5d8f7c-x2x9z`.
+    pub object: String,
+    pub message: String,
+    /// How many times it happened (the API server folds repeats).
+    pub count: u32,
+    /// RFC 3339, when it last happened.
+    pub last_seen: Option<String>,
+}
+
+impl ClusterEvent {
+    pub fn is_warning(&self) -> bool {
+        self.kind == "Warning"
     }
 }
 
@@ -100,6 +128,7 @@ mod tests {
             exit_code: exit,
             revision: Some(1),
             one_shot,
+            node: None,
         }
     }
 

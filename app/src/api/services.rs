@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use wire::{LogLine, ProbeResult, ServiceStatus};
+use wire::{ClusterEvent, LogLine, ProbeResult, ServiceStatus};
 
 use crate::error::AppError;
 
@@ -23,6 +23,13 @@ pub struct ServicesView {
     pub probes: Vec<ProbeResult>,
     /// Why the target could not be asked (daemon down…), as a sentence.
     pub problem: Option<String>,
+    /// A cluster's events in the stack's namespace, newest first (`None`
+    /// on Docker, which records none).
+    #[serde(default)]
+    pub events: Option<Vec<ClusterEvent>>,
+    /// Why the cluster's events could not be read.
+    #[serde(default)]
+    pub events_problem: Option<String>,
 }
 
 #[server(endpoint = "services")]
@@ -41,26 +48,47 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
                 services: Vec::new(),
                 probes: Vec::new(),
                 problem: None,
+                events: None,
+                events_problem: None,
             });
         };
         let watched = revision.meta.id;
         // While a dashboard is open its watch has the answers: a first load
         // takes them instead of asking the daemon and Caddy again.
-        let (seen_status, seen_probes) = state.dashboard.latest(watched).unwrap_or_default();
+        let seen = state.dashboard.latest(watched).unwrap_or_default();
         let config = revision.config.clone();
         let stack = config.name.as_str().to_owned();
-        let (services, problem) = match seen_status {
-            Some(Ok(list)) => (list, None),
-            Some(Err(problem)) => (Vec::new(), Some(problem)),
-            None => match state.deployer.target_for(&revision).await {
-                Ok(target) => match target.status(&stack).await {
-                    Ok(list) => (list, None),
-                    Err(e) => (Vec::new(), Some(e.to_string())),
-                },
+        // A cluster records events; Docker's are its status.
+        let cluster = config.target == stack::model::TargetKind::Kubernetes;
+        let target = match (&seen.status, &seen.events) {
+            (Some(_), Some(_)) => None,
+            (Some(_), None) if !cluster => None,
+            _ => Some(state.deployer.target_for(&revision).await),
+        };
+        let (services, problem) = match (seen.status, &target) {
+            (Some(Ok(list)), _) => (list, None),
+            (Some(Err(problem)), _) => (Vec::new(), Some(problem)),
+            (None, Some(Ok(target))) => match target.status(&stack).await {
+                Ok(list) => (list, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             },
+            (None, Some(Err(e))) => (Vec::new(), Some(e.to_string())),
+            (None, None) => (Vec::new(), None),
         };
-        let probes = match seen_probes {
+        let events = match (seen.events, &target) {
+            (Some(seen), _) => Some(seen),
+            (None, Some(Ok(target))) => target
+                .events(&stack)
+                .await
+                .map(|r| r.map_err(|e| e.to_string())),
+            (None, _) => None,
+        };
+        let (events, events_problem) = match events {
+            None => (None, None),
+            Some(Ok(list)) => (Some(list), None),
+            Some(Err(e)) => (Some(Vec::new()), Some(e)),
+        };
+        let probes = match seen.probes {
             Some(probes) => probes,
             None if services.is_empty() => Vec::new(),
             None => {
@@ -75,6 +103,8 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
             services,
             probes,
             problem,
+            events,
+            events_problem,
         })
     };
     respond(run.await)

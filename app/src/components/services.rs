@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use wire::{ProbeResult, ServiceStatus};
+use wire::{ClusterEvent, ProbeResult, ServiceStatus};
 
 use crate::api::services::{get_services, ServicesView};
 use crate::components::field::LoadError;
@@ -61,13 +61,18 @@ fn Board(view: ServicesView) -> impl IntoView {
     let services = RwSignal::new(view.services.clone());
     let probes = RwSignal::new(view.probes.clone());
     let problem = RwSignal::new(view.problem.clone());
+    // A cluster's dashboard: pods with their node, and the namespace's
+    // events.
+    let cluster = view.events.is_some();
+    let events = RwSignal::new(view.events.clone().unwrap_or_default());
+    let events_problem = RwSignal::new(view.events_problem.clone());
     // Uptimes age between updates: the status stream only speaks when
     // something other than uptime changes.
     let ticks = seconds_ticker();
     let told_at = RwSignal::new(0u64);
     subscribe(
         || Some("/live/status".to_owned()),
-        &["status", "app", "problem"],
+        &["status", "app", "problem", "events", "events-problem"],
         move |name, data| match name {
             "status" => {
                 if let Ok(list) = serde_json::from_str::<Vec<ServiceStatus>>(&data) {
@@ -81,6 +86,13 @@ fn Board(view: ServicesView) -> impl IntoView {
                     probes.set(list);
                 }
             }
+            "events" => {
+                if let Ok(list) = serde_json::from_str::<Vec<ClusterEvent>>(&data) {
+                    events.set(list);
+                    events_problem.set(None);
+                }
+            }
+            "events-problem" => events_problem.set(serde_json::from_str(&data).ok()),
             _ => problem.set(serde_json::from_str(&data).ok()),
         },
     );
@@ -116,7 +128,8 @@ fn Board(view: ServicesView) -> impl IntoView {
                 <table class="services" data-testid="services">
                     <thead><tr>
                         <th>"Service"</th><th>"State"</th><th>"Health"</th><th>"Restarts"</th>
-                        <th>"Up for"</th><th>"Image"</th><th>"Ports"</th>
+                        <th>"Up for"</th><th>"Image"</th>
+                        {if cluster { view! { <th>"Node"</th> }.into_any() } else { view! { <th>"Ports"</th> }.into_any() }}
                     </tr></thead>
                     <tbody>
                         {move || {
@@ -133,7 +146,10 @@ fn Board(view: ServicesView) -> impl IntoView {
                                 };
                                 view! {
                                     <tr class:trouble=trouble data-service=s.service.clone() data-state=s.state.clone() data-health=s.health.as_str()>
-                                        <td><strong>{s.service.clone()}</strong></td>
+                                        <td><strong>{s.service.clone()}</strong>
+                                            // A service's pods each have a row: named.
+                                            {cluster.then(|| view! { <br/><small class="muted" data-testid="pod">{s.container.clone()}</small> })}
+                                        </td>
                                         <td><span class=format!("badge {}", if trouble { "failed" } else { "ok" })>{state}</span></td>
                                         <td><span class=format!("badge {}", s.health.as_str())>{s.health.label()}</span></td>
                                         <td>{s.restart_count}</td>
@@ -142,8 +158,65 @@ fn Board(view: ServicesView) -> impl IntoView {
                                             uptime(s.uptime_secs.map(|u| u + aged))
                                         }}</td>
                                         <td class="image"><code>{s.image.clone()}</code></td>
-                                        // One mapping per line: the column stays narrow.
-                                        <td class="ports">{s.ports.iter().map(|p| view! { <span>{p.clone()}</span> }).collect_view()}</td>
+                                        {if cluster {
+                                            view! { <td class="node">{s.node.clone().unwrap_or_else(|| "not scheduled".to_owned())}</td> }.into_any()
+                                        } else {
+                                            // One mapping per line: the column stays narrow.
+                                            view! { <td class="ports">{s.ports.iter().map(|p| view! { <span>{p.clone()}</span> }).collect_view()}</td> }.into_any()
+                                        }}
+                                    </tr>
+                                }
+                            }).collect_view().into_any()
+                        }}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+        {cluster.then(|| view! { <ClusterEvents events problem=events_problem /> })}
+    }
+    .into_any()
+}
+
+/// "2026-12-06 04:00:01 UTC" from an RFC 3339 time.
+fn seen_at(rfc3339: Option<&str>) -> String {
+    match rfc3339 {
+        Some(t) if t.len() >= 19 => format!("{} UTC", t[..19].replace('T', " ")),
+        Some(t) => t.to_owned(),
+        None => "—".to_owned(),
+    }
+}
+
+/// The namespace's newest events, warnings marked, live.
+#[component]
+fn ClusterEvents(
+    events: RwSignal<Vec<ClusterEvent>>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Cluster events"</h2>
+            {move || problem.get().map(|p| view! { <div class="form-error" role="alert">{p}</div> })}
+            <div class="table-wrap">
+                <table class="events" data-testid="cluster-events">
+                    <thead><tr>
+                        <th>"Type"</th><th>"Reason"</th><th>"Object"</th><th>"Message"</th><th>"Count"</th><th>"Last seen"</th>
+                    </tr></thead>
+                    <tbody>
+                        {move || {
+                            let list = events.get();
+                            if list.is_empty() {
+                                return view! { <tr><td colspan="6" class="muted">"No events recorded in the namespace (a cluster keeps them for about an hour)."</td></tr> }.into_any();
+                            }
+                            list.into_iter().map(|e| {
+                                let warning = e.is_warning();
+                                view! {
+                                    <tr class:trouble=warning data-reason=e.reason.clone()>
+                                        <td><span class=format!("badge {}", if warning { "failed" } else { "ok" })>{e.kind.clone()}</span></td>
+                                        <td>{e.reason.clone()}</td>
+                                        <td><code>{e.object.clone()}</code></td>
+                                        <td>{e.message.clone()}</td>
+                                        <td>{e.count}</td>
+                                        <td class="seen">{seen_at(e.last_seen.as_deref())}</td>
                                     </tr>
                                 }
                             }).collect_view().into_any()
@@ -153,12 +226,20 @@ fn Board(view: ServicesView) -> impl IntoView {
             </div>
         </section>
     }
-    .into_any()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::uptime;
+    use super::{seen_at, uptime};
+
+    #[test]
+    fn an_events_time_reads_as_utc() {
+        assert_eq!(
+            seen_at(Some("2026-12-06T04:00:01.5+00:00")),
+            "2026-12-06 04:00:01 UTC"
+        );
+        assert_eq!(seen_at(None), "—");
+    }
 
     #[test]
     fn uptime_counts_seconds_for_the_first_hour() {

@@ -28,8 +28,8 @@ pub use preflight::check_plan;
 /// volume (`<stack>_<volume>`) and the network (`<stack>`) it owns.
 pub use stack::model::StackName;
 pub use wire::{
-    ChangeAction, Health, LogLine, LogStream, PlannedChange, ProgressEvent, PullTally,
-    ServiceStatus,
+    ChangeAction, ClusterEvent, Health, LogLine, LogStream, PlannedChange, ProgressEvent,
+    PullTally, ServiceStatus,
 };
 
 /// One revision of a stack, ready to apply.
@@ -136,6 +136,24 @@ pub trait Target: Send + Sync {
         stack: &str,
         every: Duration,
     ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>>;
+
+    /// The events the target records about the stack, newest first (a
+    /// cluster's events in its namespace); `None` for a target that keeps
+    /// none (Docker: its events are the status above).
+    async fn events(&self, stack: &str) -> Option<Result<Vec<ClusterEvent>, DeployError>> {
+        let _ = stack;
+        None
+    }
+
+    /// [`Target::events`] at once, then again each time one is recorded;
+    /// `None` where [`Target::events`] is.
+    fn watch_events(
+        &self,
+        stack: &str,
+    ) -> Option<BoxStream<'static, Result<Vec<ClusterEvent>, DeployError>>> {
+        let _ = stack;
+        None
+    }
 
     /// The last `tail` lines of one service (`Some`) or of all, merged in time
     /// order (`None`); with `follow`, then every new line as it comes, across

@@ -80,7 +80,9 @@ async fn everything_allowed() {
     // Every verb Burrow uses on every kind, asked about the namespace,
     // nothing about creating it.
     let reviews = server.reviews.lock().unwrap().clone();
-    assert_eq!(reviews.len(), 7 * 5 + 3 + 2 + 1 + 1, "{reviews:?}");
+    // Seven managed kinds, claims (get, list, delete), pods (get, list,
+    // watch), pods/log (get), events (list, watch).
+    assert_eq!(reviews.len(), 7 * 5 + 3 + 3 + 1 + 2, "{reviews:?}");
     for asked in [
         "patch deployments",
         "delete statefulsets",
@@ -88,6 +90,8 @@ async fn everything_allowed() {
         "delete persistentvolumeclaims",
         "get pods/log",
         "list events",
+        "watch pods",
+        "watch events",
     ] {
         assert!(
             reviews.iter().any(|(r, _)| r == asked),

@@ -3,9 +3,11 @@
 //! server-side apply with generations, dry runs, field conflicts and the
 //! API server's refusals (a Job's template and a StatefulSet's claim
 //! templates cannot change); label-selected lists; deletions; and a
-//! controller that rolls workloads out (pods made, status written) unless
-//! told a workload fails. Every request is logged as one line, so a test
-//! can assert the exact sequence.
+//! controller that rolls workloads out (pods made on a node, status and
+//! events written) unless told a workload fails; resource versions and
+//! watches (every change as ADDED/MODIFIED/DELETED from the version asked
+//! for, streamed as it happens). Every request is logged as one line, so a
+//! test can assert the exact sequence.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -31,9 +33,19 @@ pub struct Cluster {
     /// Namespace objects cannot be read (an account bound by a Role).
     pub forbid_namespaces: bool,
     next_uid: u64,
+    /// The objects as the last recorded change left them.
+    seen: BTreeMap<(String, String, String), Value>,
+    /// Every change: (resource version, key, ADDED/MODIFIED/DELETED, object).
+    history: Vec<(u64, Key, &'static str, Value)>,
+    /// The current resource version, told to every open watch.
+    version: tokio::sync::watch::Sender<u64>,
+    next_event: u64,
 }
 
 pub type Shared = Arc<Mutex<Cluster>>;
+
+/// (resource plural, namespace or "", name).
+type Key = (String, String, String);
 
 fn status(code: u16, reason: &str, message: &str) -> (StatusCode, Value) {
     (
@@ -117,6 +129,92 @@ impl Cluster {
             .collect()
     }
 
+    /// Records what changed since the last time (a request's doing, or a
+    /// test's edit of `objects`): each changed object gets the next
+    /// resource version, and every open watch hears of it.
+    pub fn record(&mut self) {
+        let mut version = *self.version.borrow();
+        let mut changed = Vec::new();
+        for (key, object) in &self.objects {
+            match self.seen.get(key) {
+                None => changed.push((key.clone(), "ADDED")),
+                Some(old) if old != object => changed.push((key.clone(), "MODIFIED")),
+                Some(_) => {}
+            }
+        }
+        for (key, object) in &mut self.objects {
+            if changed.iter().any(|(k, _)| k == key) {
+                version += 1;
+                object["metadata"]["resourceVersion"] = json!(version.to_string());
+                let kind = changed
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or("MODIFIED", |c| c.1);
+                self.history
+                    .push((version, key.clone(), kind, object.clone()));
+            }
+        }
+        let gone: Vec<_> = self
+            .seen
+            .iter()
+            .filter(|(k, _)| !self.objects.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, mut object) in gone {
+            version += 1;
+            object["metadata"]["resourceVersion"] = json!(version.to_string());
+            self.history.push((version, key, "DELETED", object));
+        }
+        self.seen = self.objects.clone();
+        self.version.send_replace(version);
+    }
+
+    /// Watch lines after resource version `from` for `plural` in `ns`
+    /// matching `selector`, and the version they reach.
+    fn changes_since(&self, from: u64, plural: &str, ns: &str, selector: &str) -> (String, u64) {
+        let mut lines = String::new();
+        let mut reached = from;
+        for (version, (p, n, _), kind, object) in &self.history {
+            if *version <= from {
+                continue;
+            }
+            reached = *version;
+            if p == plural && n == ns && matches(object, selector) {
+                lines.push_str(&json!({"type": kind, "object": object}).to_string());
+                lines.push('\n');
+            }
+        }
+        (lines, reached)
+    }
+
+    /// An event about `kind`/`name` recorded by the controller.
+    pub fn event(
+        &mut self,
+        ns: &str,
+        kind: &str,
+        name: &str,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) {
+        self.next_event += 1;
+        let id = format!("{name}.{:04}", self.next_event);
+        let at = format!(
+            "2026-12-06T04:{:02}:{:02}Z",
+            self.next_event / 60 % 60,
+            self.next_event % 60
+        );
+        self.objects.insert(
+            ("events".into(), ns.to_owned(), id.clone()),
+            json!({"apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": id, "namespace": ns, "creationTimestamp": at},
+                "involvedObject": {"kind": kind, "name": name, "namespace": ns},
+                "type": if warning { "Warning" } else { "Normal" },
+                "reason": reason, "message": message, "count": 1,
+                "firstTimestamp": at, "lastTimestamp": at}),
+        );
+    }
+
     /// The requests that changed something (not GETs, not dry runs).
     pub fn writes(&self) -> Vec<String> {
         self.requests
@@ -189,13 +287,36 @@ impl Cluster {
             _ => "ReplicaSet",
         };
         let pod_name = format!("{name}-{generation}");
+        if !self
+            .objects
+            .contains_key(&("pods".into(), ns.to_owned(), pod_name.clone()))
+        {
+            self.event(
+                ns,
+                "Pod",
+                &pod_name,
+                false,
+                "Scheduled",
+                &format!("Successfully assigned {ns}/{pod_name} to node-1"),
+            );
+            if failing && plural != "jobs" {
+                self.event(
+                    ns,
+                    "Pod",
+                    &pod_name,
+                    true,
+                    "BackOff",
+                    &format!("Back-off restarting failed container {name} in pod {pod_name}"),
+                );
+            }
+        }
         let pod = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
                 "creationTimestamp": "2026-12-06T04:00:00Z",
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": name,
                     "uid": "owner"}]},
-            "spec": {"containers": [container]},
+            "spec": {"containers": [container], "nodeName": "node-1"},
             "status": {"phase": if ready { "Running" } else { "Pending" },
                 "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
                 "containerStatuses": [{"name": container["name"], "image": container["image"],
@@ -299,7 +420,11 @@ impl Cluster {
                 .map(|s| format!("?{s}"))
                 .unwrap_or_default(),
             if dry { " dry-run" } else { "" }
-        );
+        ) + if q.get("watch").is_some_and(|w| w == "true") {
+            " watch"
+        } else {
+            ""
+        };
         self.requests.push(line);
         if plural == "namespaces" && self.forbid_namespaces {
             let (c, v) = status(
@@ -331,15 +456,21 @@ impl Cluster {
             },
             ("GET", None, None) => {
                 let selector = q.get("labelSelector").cloned().unwrap_or_default();
+                // Only the field selector Burrow uses: events about one object.
+                let about = q
+                    .get("fieldSelector")
+                    .and_then(|f| f.strip_prefix("involvedObject.name="));
                 let items: Vec<Value> = self
                     .objects
                     .iter()
                     .filter(|((p, n, _), o)| *p == plural && *n == ns && matches(o, &selector))
+                    .filter(|(_, o)| about.is_none_or(|name| o["involvedObject"]["name"] == name))
                     .map(|(_, o)| o.clone())
                     .collect();
+                let version = self.version.borrow().to_string();
                 (
                     StatusCode::OK,
-                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}),
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version}, "items": items}),
                     None,
                 )
             }
@@ -375,6 +506,8 @@ impl Cluster {
 
 /// A `kube::Client` talking to `cluster`.
 pub fn client(cluster: &Shared) -> kube::Client {
+    use http_body_util::combinators::BoxBody;
+    use http_body_util::StreamBody;
     let cluster = cluster.clone();
     let service = tower::service_fn(move |req: Request<kube::client::Body>| {
         let cluster = cluster.clone();
@@ -385,17 +518,60 @@ pub fn client(cluster: &Shared) -> kube::Client {
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
-            let (code, value, text) = cluster.lock().expect("the fake cluster's lock").handle(
-                &parts.method,
-                &parts.uri,
-                &bytes,
-            );
-            let body = text.unwrap_or_else(|| value.to_string());
+            let q = query(&parts.uri);
+            let watch =
+                parts.method == http::Method::GET && q.get("watch").is_some_and(|w| w == "true");
+            let mut c = cluster.lock().expect("the fake cluster's lock");
+            c.record();
+            let (code, value, text) = c.handle(&parts.method, &parts.uri, &bytes);
+            c.record();
+            let body: BoxBody<Bytes, Infallible> = match route(parts.uri.path()) {
+                Some((plural, ns, None, None)) if watch && code == StatusCode::OK => {
+                    let from: u64 = q
+                        .get("resourceVersion")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let selector = q.get("labelSelector").cloned().unwrap_or_default();
+                    let told = c.version.subscribe();
+                    drop(c);
+                    let lines = futures_util::stream::unfold(
+                        (cluster.clone(), from, told),
+                        move |(cluster, from, mut told)| {
+                            let (plural, ns, selector) =
+                                (plural.clone(), ns.clone(), selector.clone());
+                            async move {
+                                loop {
+                                    let (lines, reached) = cluster
+                                        .lock()
+                                        .expect("the fake cluster's lock")
+                                        .changes_since(from, &plural, &ns, &selector);
+                                    if !lines.is_empty() {
+                                        let frame = hyper::body::Frame::data(Bytes::from(lines));
+                                        return Some((
+                                            Ok::<_, Infallible>(frame),
+                                            (cluster, reached, told),
+                                        ));
+                                    }
+                                    // Nothing for this watch yet: wait for the next change.
+                                    told.changed().await.ok()?;
+                                }
+                            }
+                        },
+                    );
+                    BoxBody::new(StreamBody::new(lines))
+                }
+                _ => {
+                    drop(c);
+                    BoxBody::new(Full::new(Bytes::from(
+                        text.unwrap_or_else(|| value.to_string()),
+                    )))
+                }
+            };
             Ok::<_, Infallible>(
                 Response::builder()
                     .status(code)
                     .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body)))
+                    .body(body)
                     .expect("a response"),
             )
         }

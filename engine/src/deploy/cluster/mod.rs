@@ -26,8 +26,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use self::objects::Kind;
 use super::{
-    ApplyOptions, ApplyReport, DeployError, DeployRequest, LogLine, ProgressEvent, ServiceStatus,
-    Target,
+    ApplyOptions, ApplyReport, ClusterEvent, DeployError, DeployRequest, LogLine, ProgressEvent,
+    ServiceStatus, Target,
 };
 
 /// A namespace of a cluster, reached with `client`.
@@ -97,12 +97,24 @@ impl Target for KubeTarget {
         status::status(self, stack).await
     }
 
+    /// From a watch of the stack's pods: `every` is not needed.
     fn watch_status(
         &self,
         stack: &str,
-        every: Duration,
+        _every: Duration,
     ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>> {
-        status::watch(self.clone(), stack.to_owned(), every)
+        status::watch(self.clone(), stack.to_owned())
+    }
+
+    async fn events(&self, _stack: &str) -> Option<Result<Vec<ClusterEvent>, DeployError>> {
+        Some(status::events(self).await)
+    }
+
+    fn watch_events(
+        &self,
+        _stack: &str,
+    ) -> Option<BoxStream<'static, Result<Vec<ClusterEvent>, DeployError>>> {
+        Some(status::watch_events(self.clone()))
     }
 
     fn logs(

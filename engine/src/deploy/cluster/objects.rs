@@ -43,10 +43,10 @@ pub const PERMISSIONS: [(&str, &str, &[&str]); 11] = [
     ("networking.k8s.io", "ingresses", MANAGE),
     // Made by the StatefulSets; deleted only when asked.
     ("", "persistentvolumeclaims", &["get", "list", "delete"]),
-    // The dashboard, the logs and a failed rollout's diagnosis.
-    ("", "pods", &["get", "list"]),
+    // The dashboard (watched), the logs and a failed rollout's diagnosis.
+    ("", "pods", &["get", "list", "watch"]),
     ("", "pods/log", &["get"]),
-    ("", "events", &["list"]),
+    ("", "events", &["list", "watch"]),
 ];
 
 /// The kinds of object a stack is made of, in the order they are applied

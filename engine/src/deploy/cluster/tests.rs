@@ -493,6 +493,265 @@ async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_
         .any(|s| s.service == "web" && s.state == "running"));
 }
 
+/// The next item of `stream`, within 5 s.
+async fn next<T>(stream: &mut futures_util::stream::BoxStream<'static, T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an item within 5 s")
+        .expect("the stream goes on")
+}
+
+/// The next item of `stream` that `pred` accepts (changes a test makes
+/// together may reach a watch one by one), within 5 s.
+async fn next_such<T: std::fmt::Debug>(
+    stream: &mut futures_util::stream::BoxStream<'static, T>,
+    pred: impl Fn(&T) -> bool,
+) -> T {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(item) = stream.next().await {
+            if pred(&item) {
+                return Some(item);
+            }
+            seen.push(item);
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(item)) => item,
+        _ => panic!("nothing such within 5 s; seen: {seen:#?}"),
+    }
+}
+
+/// Pod `name` (or the pod of workload `name`) in the fake, changed by
+/// `edit`, the change recorded (as a kubelet's status update would be).
+fn edit_pod(cluster: &Shared, name: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut c = cluster.lock().unwrap();
+    let names = c.names("pods", NS);
+    let name = names
+        .iter()
+        .find(|n| *n == name)
+        .or_else(|| {
+            names
+                .iter()
+                .find(|n| n.strip_prefix(name).is_some_and(|r| r.starts_with('-')))
+        })
+        .cloned()
+        .unwrap();
+    edit(
+        c.objects
+            .get_mut(&("pods".into(), NS.into(), name))
+            .unwrap(),
+    );
+    c.record();
+}
+
+#[tokio::test]
+async fn the_dashboard_watches_pods_and_events_instead_of_asking_again() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    let req = request(&config(""), &secrets);
+    apply(&t, &req, &ApplyOptions::default()).await.0.unwrap();
+
+    // An hour between polls: anything seen sooner came from the watch.
+    let before = cluster.lock().unwrap().requests.len();
+    let mut rows = t.watch_status("chat", Duration::from_secs(3600));
+    let first = next(&mut rows).await.unwrap();
+    let services: Vec<&str> = first.iter().map(|s| s.service.as_str()).collect();
+    let in_order: Vec<&str> = stack::model::Service::ALL
+        .iter()
+        .map(|s| s.name())
+        .filter(|s| services.contains(s))
+        .collect();
+    assert_eq!(services, in_order, "one row per pod, in dependency order");
+    assert!(services.contains(&"api") && services.contains(&"web"));
+    assert!(
+        first.iter().all(|s| s.node.as_deref() == Some("node-1")),
+        "{first:#?}"
+    );
+
+    // api's container starts crash-looping: told without another list.
+    edit_pod(&cluster, "api", |pod| {
+        pod["status"]["conditions"][0]["status"] = json!("False");
+        pod["status"]["containerStatuses"][0]["restartCount"] = json!(3);
+        pod["status"]["containerStatuses"][0]["state"] =
+            json!({"waiting": {"reason": "CrashLoopBackOff"}});
+    });
+    let second = next(&mut rows).await.unwrap();
+    let api = second.iter().find(|s| s.service == "api").unwrap();
+    assert_eq!((api.state.as_str(), api.restart_count), ("restarting", 3));
+    assert!(api.is_trouble());
+    // A rollout's second api pod is a second row, oldest first; a pod
+    // being deleted is none.
+    {
+        let mut c = cluster.lock().unwrap();
+        let old = c
+            .names("pods", NS)
+            .into_iter()
+            .find(|n| n.starts_with("api-"))
+            .unwrap();
+        let mut newer = c.get("pods", NS, &old).unwrap().clone();
+        newer["metadata"]["name"] = json!("api-next");
+        newer["metadata"]["creationTimestamp"] = json!("2026-12-06T05:00:00Z");
+        c.objects
+            .insert(("pods".into(), NS.into(), "api-next".into()), newer);
+        let web = c
+            .names("pods", NS)
+            .into_iter()
+            .find(|n| n.starts_with("web-"))
+            .unwrap();
+        c.objects.get_mut(&("pods".into(), NS.into(), web)).unwrap()["metadata"]
+            ["deletionTimestamp"] = json!("2026-12-06T05:00:00Z");
+        c.record();
+    }
+    let third = next_such(&mut rows, |r| {
+        r.as_ref()
+            .is_ok_and(|rows| !rows.iter().any(|s| s.service == "web"))
+    })
+    .await
+    .unwrap();
+    let apis: Vec<&str> = third
+        .iter()
+        .filter(|s| s.service == "api")
+        .map(|s| s.container.as_str())
+        .collect();
+    assert_eq!(apis.len(), 2, "{apis:?}");
+    assert_eq!(apis[1], "api-next");
+    let pod_reads: Vec<String> = cluster.lock().unwrap().requests[before..]
+        .iter()
+        .filter(|r| r.starts_with("GET pods"))
+        .cloned()
+        .collect();
+    let listed = format!("GET pods?{}", super::objects::selector("chat"));
+    assert_eq!(pod_reads, [listed.clone(), format!("{listed} watch")]);
+
+    // The namespace's events: the controller's, newest first; a warning
+    // recorded later comes first at once.
+    let mut events = t.watch_events("chat").expect("a cluster records events");
+    let seen = next(&mut events).await.unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.len() <= super::status::EVENTS_SHOWN);
+    assert!(
+        seen.iter()
+            .all(|e| e.reason == "Scheduled" && !e.is_warning()),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].last_seen >= w[1].last_seen),
+        "{seen:#?}"
+    );
+    cluster.lock().unwrap().event(
+        NS,
+        "Pod",
+        "api-next",
+        true,
+        "BackOff",
+        "Back-off restarting failed container api",
+    );
+    cluster.lock().unwrap().record();
+    let later = next(&mut events).await.unwrap();
+    assert_eq!(
+        (
+            later[0].kind.as_str(),
+            later[0].reason.as_str(),
+            later[0].object.as_str()
+        ),
+        ("Warning", "BackOff", "Pod/api-next")
+    );
+    assert!(later[0].is_warning());
+    assert_eq!(t.events("chat").await.unwrap().unwrap(), later);
+
+    // Every open dashboard shares one watch of each.
+    let hub = crate::dashboard::Hub::default();
+    let mut cfg = config("");
+    cfg.name = stack::model::StackName::parse("chat").unwrap();
+    let feed = hub.subscribe(1, &cfg, None, std::sync::Arc::new(t.clone()));
+    let shared = feed
+        .events
+        .clone()
+        .wait_for(Option::is_some)
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(shared, Some(Ok(later)));
+    let rows = feed
+        .status
+        .clone()
+        .wait_for(Option::is_some)
+        .await
+        .unwrap()
+        .clone();
+    assert!(rows
+        .unwrap()
+        .unwrap()
+        .iter()
+        .any(|s| s.container == "api-next"));
+}
+
+#[tokio::test]
+async fn following_the_logs_takes_up_pods_and_runs_that_appear_later() {
+    let cluster = Cluster::shared();
+    let t = target(&cluster);
+    let secrets = stack::Secrets::generate().unwrap();
+    let req = request(&config(""), &secrets);
+    apply(&t, &req, &ApplyOptions::default()).await.0.unwrap();
+    let pod = cluster
+        .lock()
+        .unwrap()
+        .names("pods", NS)
+        .into_iter()
+        .find(|n| n.starts_with("api-"))
+        .unwrap();
+
+    let mut lines = t.logs("chat", Some("api"), 10, true);
+    let mut texts = Vec::new();
+    for _ in 0..2 {
+        texts.push(next(&mut lines).await.unwrap().text);
+    }
+    assert_eq!(
+        texts,
+        [format!("{pod} started"), format!("{pod} listening")]
+    );
+    // A rollout's new pod: followed as soon as its container runs.
+    {
+        let mut c = cluster.lock().unwrap();
+        let mut newer = c.get("pods", NS, &pod).unwrap().clone();
+        newer["metadata"]["name"] = json!("api-next");
+        c.objects
+            .insert(("pods".into(), NS.into(), "api-next".into()), newer);
+        c.record();
+    }
+    let line = next(&mut lines).await.unwrap();
+    assert_eq!(
+        (line.service.as_str(), line.text.as_str()),
+        ("api", "api-next started")
+    );
+    assert_eq!(next(&mut lines).await.unwrap().text, "api-next listening");
+    // The same pod's container restarted: its new run is followed too.
+    edit_pod(&cluster, "api-next", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"] = json!(1);
+    });
+    assert_eq!(next(&mut lines).await.unwrap().text, "api-next started");
+    let follows: Vec<String> = cluster
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.ends_with("/log"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        follows,
+        [
+            format!("GET pods/{pod}/log"),
+            "GET pods/api-next/log".to_owned(),
+            "GET pods/api-next/log".to_owned()
+        ]
+    );
+}
+
 /// kube-rs's mock-service pattern (`tower_test::mock::pair` behind
 /// `kube::Client::new`): removing a stack asks, kind by kind in deletion
 /// order, for what carries its label, and deletes exactly that; claims

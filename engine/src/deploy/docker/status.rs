@@ -272,6 +272,7 @@ async fn one(
             exit_code: if stopped { state.exit_code } else { None },
             revision: labels.get(label::REVISION).and_then(|r| r.parse().ok()),
             one_shot,
+            node: None,
         },
     )))
 }
