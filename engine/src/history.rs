@@ -11,6 +11,7 @@ use wire::{DeploymentOutcome, DiffLine, FileDiff, History, HistoryEntry, Revisio
 
 use crate::revisions::{Revision, StoredRevision};
 use crate::sealed::Vault;
+use crate::targets::TargetSettings;
 use crate::{EngineError, Store};
 
 /// What pages show instead of a secret value.
@@ -32,9 +33,68 @@ pub fn mask(mut text: String, secrets: &[String]) -> String {
     text
 }
 
-/// The files `config` renders with `secrets`, as a page may show them: the
-/// SMTP password and every generated secret masked.
-pub fn shown_files(config: &StackConfig, secrets: &Secrets) -> Vec<ShownFile> {
+/// The Kubernetes objects of `plan` as YAML documents (and whether each is
+/// a Secret): for a Kubernetes target, exactly what its deploy sends (in
+/// its namespace, labelled with the stack, its Ingress class and issuer,
+/// the TLS Secret the deploy makes); otherwise the manifests as rendered.
+fn kube_documents(
+    config: &StackConfig,
+    plan: &stack::render::Plan,
+    target: &TargetSettings,
+) -> Vec<(bool, String)> {
+    let rendered = || {
+        plan.kubernetes
+            .iter()
+            .map(|m| (m.secret, m.yaml.clone()))
+            .collect()
+    };
+    let TargetSettings::Kubernetes {
+        namespace,
+        ingress_class,
+        issuer,
+        ..
+    } = target
+    else {
+        return rendered();
+    };
+    let ingress = crate::deploy::cluster::objects::IngressSettings {
+        class: ingress_class.clone().unwrap_or_else(|| "nginx".to_owned()),
+        issuer: issuer.clone().unwrap_or_else(|| "letsencrypt".to_owned()),
+    };
+    // The pair the deploy puts in the TLS Secret (shown masked): Burrow's
+    // leaf or the operator's own; with ACME, cert-manager makes it.
+    let tls: Option<(&[u8], &[u8])> = match config.tls {
+        TlsMode::Acme { .. } => None,
+        _ => Some((b"certificate", b"key")),
+    };
+    match crate::deploy::cluster::objects::desired(
+        &plan.kubernetes,
+        config.name.as_str(),
+        namespace,
+        tls,
+        &ingress,
+    ) {
+        Ok(objects) => objects
+            .iter()
+            .map(|o| {
+                let yaml = serde_yaml::to_string(&o.body).unwrap_or_default();
+                (
+                    o.kind == crate::deploy::cluster::objects::Kind::Secret,
+                    yaml,
+                )
+            })
+            .collect(),
+        Err(_) => rendered(),
+    }
+}
+
+/// The files `config` renders with `secrets` for `target`, as a page may
+/// show them: the SMTP password and every generated secret masked.
+pub fn shown_files(
+    config: &StackConfig,
+    secrets: &Secrets,
+    target: &TargetSettings,
+) -> Vec<ShownFile> {
     // Rendered with a stand-in SMTP password (a short one could not be
     // masked by searching for it); generated secrets are long.
     let mut shown = config.clone();
@@ -69,14 +129,14 @@ pub fn shown_files(config: &StackConfig, secrets: &Secrets) -> Vec<ShownFile> {
         content: mask(plan.compose.clone(), &hidden),
     });
     let mut objects = String::new();
-    for m in &plan.kubernetes {
+    for (secret, yaml) in kube_documents(&shown, &plan, target) {
         objects.push_str("---\n");
         // A Secret holds files full of secrets base64-encoded, which a
         // search for the values cannot find: its data is masked whole.
-        let yaml = if m.secret {
-            mask_secret_data(&m.yaml)
+        let yaml = if secret {
+            mask_secret_data(&yaml)
         } else {
-            m.yaml.clone()
+            yaml
         };
         objects.push_str(&mask(yaml, &hidden));
     }
@@ -302,7 +362,11 @@ impl Store {
                     Some(v) => self.stack_secrets_at(vault, v).await?,
                     None => self.ensure_stack_secrets(vault).await?,
                 };
-                Ok(Rendered::Files(shown_files(&rev.config, &secrets)))
+                Ok(Rendered::Files(shown_files(
+                    &rev.config,
+                    &secrets,
+                    &rev.target,
+                )))
             }
             Err(why) => Ok(Rendered::Stored { toml, why }),
         }
@@ -484,7 +548,7 @@ mod tests {
         .unwrap()
         .config;
         let secrets = Secrets::generate().unwrap();
-        let files = shown_files(&config, &secrets);
+        let files = shown_files(&config, &secrets, &in_namespace("team-chat"));
         let kube = &files
             .iter()
             .find(|f| f.name == "kubernetes.yaml")
@@ -508,6 +572,53 @@ mod tests {
             .clone();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&revolt);
         assert!(!kube.contains(&b64[..40]), "Revolt.toml shown base64");
+    }
+
+    fn in_namespace(namespace: &str) -> TargetSettings {
+        TargetSettings::Kubernetes {
+            in_cluster: false,
+            context: None,
+            namespace: namespace.into(),
+            ingress_class: Some("traefik".into()),
+            issuer: None,
+        }
+    }
+
+    /// A Kubernetes revision shows what its deploy sends: in its own
+    /// namespace, labelled, with its Ingress class and the TLS Secret the
+    /// deploy makes (masked); a Docker revision the manifests as rendered.
+    #[test]
+    fn a_kubernetes_revision_shows_the_objects_its_deploy_sends() {
+        let config = stack::model::parse_stack_toml(
+            "domain = \"chat.example.com\"\ntarget = \"kubernetes\"\n",
+        )
+        .unwrap()
+        .config;
+        let secrets = Secrets::generate().unwrap();
+        let kube = |target: &TargetSettings| {
+            shown_files(&config, &secrets, target)
+                .into_iter()
+                .find(|f| f.name == "kubernetes.yaml")
+                .unwrap()
+                .content
+        };
+        let sent = kube(&in_namespace("team-chat"));
+        assert!(sent.contains("namespace: team-chat"), "{sent}");
+        assert!(!sent.contains("namespace: stoat"), "{sent}");
+        assert!(
+            sent.contains("name: team-chat\n"),
+            "the Namespace object is the target's"
+        );
+        assert!(sent.contains(&format!("burrow.io/stack: {}", config.name.as_str())));
+        assert!(sent.contains("ingressClassName: traefik"), "{sent}");
+        assert!(sent.contains(&format!("tls.crt: {MASK}")), "{sent}");
+        let docker = TargetSettings::Docker {
+            url: None,
+            tls: None,
+        };
+        let rendered = kube(&docker);
+        assert!(rendered.contains("namespace: stoat"));
+        assert!(!rendered.contains("burrow.io/stack"));
     }
 
     #[test]

@@ -16,6 +16,19 @@ pub struct RenderArgs {
     /// Where to write Revolt.toml, Caddyfile, compose.yml, kubernetes/...
     #[arg(long)]
     pub out: PathBuf,
+    /// The namespace the Kubernetes objects go to (and the Namespace
+    /// object they start with).
+    #[arg(long, default_value = crate::render::NAMESPACE, value_parser = namespace)]
+    pub namespace: String,
+}
+
+/// A namespace name from the command line, or why it cannot be one.
+fn namespace(name: &str) -> Result<String, String> {
+    if crate::render::valid_namespace(name) {
+        Ok(name.to_owned())
+    } else {
+        Err("a namespace is 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit".to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,7 +54,7 @@ pub struct ImportArgs {
 
 /// Runs `render`; returns the report (warnings are for the operator).
 pub fn run_render(args: &RenderArgs) -> Result<RenderReport, FilesError> {
-    files::render_to_dir(&args.config, &args.out)
+    files::render_to_dir(&args.config, &args.out, &args.namespace)
 }
 
 /// Runs `import`; returns what could not be mapped.

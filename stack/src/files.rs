@@ -160,7 +160,11 @@ pub struct RenderReport {
 /// compose.yml and `kubernetes/NN-kind-name.yaml` (one object per file, in
 /// apply order) into `out_dir`. Secrets are kept beside the config in
 /// `<stem>.secrets.toml` (created on first render, reused after).
-pub fn render_to_dir(config_path: &Path, out_dir: &Path) -> Result<RenderReport, FilesError> {
+pub fn render_to_dir(
+    config_path: &Path,
+    out_dir: &Path,
+    namespace: &str,
+) -> Result<RenderReport, FilesError> {
     let (config, mut warnings) = read_config(config_path)?;
     match &config.tls {
         crate::model::TlsMode::SelfSigned => warnings.push(FieldIssue::warning(
@@ -186,7 +190,7 @@ pub fn render_to_dir(config_path: &Path, out_dir: &Path) -> Result<RenderReport,
     }
     let secrets_file = secrets_path_for(config_path);
     let secrets = load_or_create_secrets(&secrets_file)?;
-    let plan = render(&config, &secrets);
+    let plan = crate::render::render_in(&config, &secrets, namespace);
     let kube_dir = out_dir.join("kubernetes");
     fs::create_dir_all(&kube_dir).map_err(io(&kube_dir))?;
     let mut written = Vec::new();

@@ -38,6 +38,7 @@ fn render_to_dir_creates_secrets_once_and_is_repeatable() {
     let args = RenderArgs {
         config: config.clone(),
         out: out.clone(),
+        namespace: stack::render::NAMESPACE.into(),
     };
     let report = cli::run_render(&args).unwrap();
     let secrets_file = dir.path().join("stack.secrets.toml");
@@ -55,6 +56,38 @@ fn render_to_dir_creates_secrets_once_and_is_repeatable() {
     assert!(kube.len() > 30);
     let secret_manifest = out.join("kubernetes/01-secret-stoat-config.yaml");
     assert_eq!(mode(&secret_manifest), 0o600);
+    let namespace = fs::read_to_string(out.join("kubernetes/00-namespace-stoat.yaml")).unwrap();
+    assert!(namespace.contains("name: stoat\n"), "{namespace}");
+
+    // Another namespace: every object in it, the Namespace named after it,
+    // nothing else different.
+    let elsewhere = dir.path().join("elsewhere");
+    cli::run_render(&RenderArgs {
+        config: config.clone(),
+        out: elsewhere.clone(),
+        namespace: "team-chat".into(),
+    })
+    .unwrap();
+    let namespace =
+        fs::read_to_string(elsewhere.join("kubernetes/00-namespace-team-chat.yaml")).unwrap();
+    assert!(namespace.contains("name: team-chat\n"), "{namespace}");
+    assert!(!elsewhere
+        .join("kubernetes/00-namespace-stoat.yaml")
+        .exists());
+    let deployment = |dir: &std::path::Path| {
+        let found = fs::read_dir(dir.join("kubernetes"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-deployment-api.yaml"))
+            .unwrap();
+        fs::read_to_string(found).unwrap()
+    };
+    let (here, there) = (deployment(&out), deployment(&elsewhere));
+    assert!(there.contains("namespace: team-chat\n") && !there.contains("namespace: stoat"));
+    assert_eq!(
+        there.replace("namespace: team-chat", "namespace: stoat"),
+        here
+    );
 
     let first = fs::read(out.join("Revolt.toml")).unwrap();
     let secrets_before = fs::read(&secrets_file).unwrap();
@@ -64,7 +97,7 @@ fn render_to_dir_creates_secrets_once_and_is_repeatable() {
 
     // A broken config is reported per field, and nothing is generated.
     fs::write(&config, "domain = 'x..y'\n[smtp]\nport = 0\n").unwrap();
-    match files::render_to_dir(&config, &dir.path().join("other")) {
+    match files::render_to_dir(&config, &dir.path().join("other"), "stoat") {
         Err(files::FilesError::Invalid { issues, .. }) => {
             let fields: Vec<_> = issues.iter().map(|i| i.field.as_str()).collect();
             assert!(
@@ -125,7 +158,7 @@ fn import_self_hosted_then_render() {
         Err(files::FilesError::WouldOverwrite { .. })
     ));
     // The written stack.toml is valid and renders with the imported secrets.
-    let report = files::render_to_dir(&config, &dir.path().join("out")).unwrap();
+    let report = files::render_to_dir(&config, &dir.path().join("out"), "stoat").unwrap();
     let revolt = fs::read_to_string(dir.path().join("out/Revolt.toml")).unwrap();
     assert!(!revolt.contains(old.files_encryption_key.expose()));
     let env = fs::read_to_string(dir.path().join("out/secrets.env")).unwrap();

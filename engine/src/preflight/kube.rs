@@ -323,16 +323,7 @@ fn summary(report: &KubeReport, state: NamespaceState) -> String {
     format!("Connected to Kubernetes {version} at {server}; {ns}, and {may}.")
 }
 
-/// A DNS-1123 label, as Kubernetes requires of namespace names.
-fn valid_namespace(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
+use stack::render::valid_namespace;
 
 #[cfg(test)]
 mod tests {

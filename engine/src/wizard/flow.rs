@@ -770,7 +770,11 @@ impl Wizard<'_> {
         let plan = stack::render::render(&config, &secrets);
         // The shown files (one mask for every page) include the Kubernetes
         // objects; the review lists those only for a Kubernetes target.
-        let files = crate::history::shown_files(&config, &secrets)
+        let target = self
+            .deployer
+            .targets()
+            .settings_for(config.target, &draft.target);
+        let files = crate::history::shown_files(&config, &secrets, &target)
             .into_iter()
             .filter(|f| f.name != "kubernetes.yaml" || config.target == TargetKind::Kubernetes)
             .collect();

@@ -35,6 +35,22 @@ fn render_and_import_from_the_command_line() {
     }
     assert!(std::fs::read_dir(out.join("kubernetes")).unwrap().count() > 10);
     assert!(dir.path().join("stack.secrets.toml").is_file());
+    // A namespace that cannot be one is refused, naming the flag; nothing
+    // is written.
+    let bad = dir.path().join("bad");
+    let run = burrow(render.iter().take(3).copied().chain([
+        OsStr::new("--out"),
+        bad.as_os_str(),
+        OsStr::new("--namespace"),
+        OsStr::new("Team_Chat"),
+    ]));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("--namespace") && stderr.contains("lowercase"),
+        "{stderr}"
+    );
+    assert!(!bad.exists());
 
     // Importing the rendered install back gives a config that renders again.
     let imported = dir.path().join("imported.toml");

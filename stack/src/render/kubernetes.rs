@@ -105,19 +105,51 @@ fn meta(name: &str, component: &str) -> ObjectMeta {
 
 struct Out {
     manifests: Vec<KubeManifest>,
+    /// Where every object goes (the Namespace object is named after it).
+    namespace: String,
 }
 
 impl Out {
     fn push<T: Serialize>(&mut self, kind: &str, name: &str, object: &T) {
         let n = self.manifests.len();
+        let mut value = serde_yaml::to_value(object).expect("Kubernetes objects serialize");
+        let name = if kind == "Namespace" {
+            self.namespace.as_str()
+        } else {
+            name
+        };
+        let field = if kind == "Namespace" {
+            "name"
+        } else {
+            "namespace"
+        };
+        if let Some(meta) = value
+            .get_mut("metadata")
+            .and_then(serde_yaml::Value::as_mapping_mut)
+        {
+            if meta.contains_key(field) {
+                meta.insert(field.into(), self.namespace.clone().into());
+            }
+        }
         self.manifests.push(KubeManifest {
             file_name: format!("{n:02}-{}-{name}.yaml", kind.to_ascii_lowercase()),
             kind: kind.into(),
             name: name.into(),
-            yaml: serde_yaml::to_string(object).expect("Kubernetes objects serialize"),
+            yaml: serde_yaml::to_string(&value).expect("Kubernetes objects serialize"),
             secret: kind == "Secret",
         });
     }
+}
+
+/// Whether `name` can name a namespace (a DNS-1123 label).
+pub fn valid_namespace(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 fn secret_volume_name(file: &str) -> String {
@@ -403,6 +435,7 @@ pub(super) fn render(
     config: &StackConfig,
     secrets: &Secrets,
     files: &BTreeMap<String, ConfigFile>,
+    namespace: &str,
 ) -> Vec<KubeManifest> {
     let config = &behind_ingress(config);
     let services = &services::specs(config);
@@ -416,6 +449,7 @@ pub(super) fn render(
     );
     let mut out = Out {
         manifests: Vec::new(),
+        namespace: namespace.to_owned(),
     };
     out.push(
         "Namespace",

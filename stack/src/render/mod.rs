@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::model::{ImageRef, Service, StackConfig};
 use crate::secrets::Secrets;
 
-pub use kubernetes::{KubeManifest, NAMESPACE};
+pub use kubernetes::{valid_namespace, KubeManifest, NAMESPACE};
 pub use revolt::{env_name as revolt_env_name, smtp_flags};
 
 /// Where Caddy finds the certificate in the self-signed and own-certificate
@@ -275,6 +275,12 @@ impl Plan {
 /// Renders the stack. Expects a config without `check()` errors: a
 /// voice-ingress without LiveKit, for one, is simply not rendered.
 pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
+    render_in(config, secrets, NAMESPACE)
+}
+
+/// [`render`] with the Kubernetes objects in `namespace` (a DNS-1123
+/// label: see [`valid_namespace`]).
+pub fn render_in(config: &StackConfig, secrets: &Secrets, namespace: &str) -> Plan {
     let mut files = BTreeMap::new();
     let revolt = revolt::render(config, secrets, revolt::Flavor::Docker);
     files.insert("Revolt.toml".to_string(), ConfigFile::public(revolt.toml));
@@ -317,7 +323,7 @@ pub fn render(config: &StackConfig, secrets: &Secrets) -> Plan {
     volumes.sort();
     volumes.dedup();
     let compose = compose::render(&services, &volumes);
-    let kubernetes = kubernetes::render(config, secrets, &files);
+    let kubernetes = kubernetes::render(config, secrets, &files, namespace);
     let volume_fingerprints = volumes
         .iter()
         .filter_map(|v| Some((v.clone(), secrets.volume_fingerprint(v)?)))
