@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use crate::import::{self, Imported, PlatformInstall, StoatInstall};
 use crate::model::{parse_stack_toml, FieldIssue, StackConfig};
-use crate::render::render;
 use crate::sealing::SealingKey;
 use crate::secrets::Secrets;
 
