@@ -50,13 +50,59 @@ fn tls_config(extra_root_pem: Option<&str>) -> Arc<rustls::ClientConfig> {
     )
 }
 
+/// Where the probes enter the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// Caddy as published on this machine (or by name on the stack's
+    /// network); for a cluster, the public name's port 443.
+    Default,
+    /// An address the target gave (a cluster's Ingress, as its status has
+    /// it): connected to, with the stack's domain as SNI and Host.
+    At { host: String, port: u16 },
+    /// Why there is no way in yet (every probe says it).
+    Unreachable(String),
+}
+
+/// Where the probes of `stack` on `target` enter: the target's word (a
+/// cluster's Ingress address), else [`Entry::Default`].
+pub async fn entry_of(target: &dyn crate::deploy::Target, stack: &str) -> Entry {
+    match target.ingress_address(stack).await {
+        None => Entry::Default,
+        Some(Ok((host, port))) => Entry::At { host, port },
+        Some(Err(why)) => Entry::Unreachable(why),
+    }
+}
+
+/// [`probe_chat`] entering where `target` says.
+pub async fn probe_chat_on(
+    target: &dyn crate::deploy::Target,
+    config: &StackConfig,
+    ca_pem: Option<&str>,
+) -> Vec<ProbeResult> {
+    let entry = entry_of(target, config.name.as_str()).await;
+    probe_chat(config, ca_pem, &entry).await
+}
+
 /// A TLS connection to Caddy for the stack's domain.
 async fn connect(
     config: &StackConfig,
     tls: Arc<rustls::ClientConfig>,
+    entry: &Entry,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let domain = config.domain.as_str().to_owned();
-    let tcp = if config.target == stack::model::TargetKind::Kubernetes {
+    let tcp = if let Entry::Unreachable(why) = entry {
+        return Err(why.clone());
+    } else if let Entry::At { host, port } = entry {
+        tokio::time::timeout(TIMEOUT, TcpStream::connect((host.as_str(), *port)))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no answer from the Ingress at {host}:{port} within {} s",
+                    TIMEOUT.as_secs()
+                )
+            })?
+            .map_err(|e| format!("cannot reach the Ingress at {host}:{port}: {e}"))?
+    } else if config.target == stack::model::TargetKind::Kubernetes {
         // In a cluster: through its Ingress, at the public name's port 443.
         tokio::time::timeout(TIMEOUT, TcpStream::connect((domain.as_str(), 443)))
             .await
@@ -85,9 +131,10 @@ async fn connect(
 async fn get(
     config: &StackConfig,
     tls: Arc<rustls::ClientConfig>,
+    entry: &Entry,
     path: &str,
 ) -> Result<(u16, String), String> {
-    let stream = connect(config, tls).await?;
+    let stream = connect(config, tls, entry).await?;
     exchange(stream, config.domain.as_str(), path).await
 }
 
@@ -133,7 +180,7 @@ where
 }
 
 /// RFC 6455 section 4.2.2: base64(SHA-1(key + GUID)).
-fn websocket_accept(key: &str) -> String {
+pub(crate) fn websocket_accept(key: &str) -> String {
     use base64::Engine as _;
     let digest = ring::digest::digest(
         &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
@@ -228,16 +275,21 @@ fn reason(e: &hyper::Error) -> String {
     }
 }
 
-/// Probes the API root and the well-known document through Caddy.
-/// `ca_pem`: Burrow's CA in the self-signed mode, else `None` (system roots).
-pub async fn probe_chat(config: &StackConfig, ca_pem: Option<&str>) -> Vec<ProbeResult> {
+/// Probes the API root and the well-known document through Caddy,
+/// entering at `entry`. `ca_pem`: Burrow's CA in the self-signed mode, else
+/// `None` (system roots).
+pub async fn probe_chat(
+    config: &StackConfig,
+    ca_pem: Option<&str>,
+    entry: &Entry,
+) -> Vec<ProbeResult> {
     let tls = tls_config(ca_pem);
     let mut out = Vec::new();
     for (path, key, what) in [
         ("/api/", "revolt", "the API"),
         ("/.well-known/stoat", "api", "the discovery document"),
     ] {
-        let result = match get(config, tls.clone(), path).await {
+        let result = match get(config, tls.clone(), entry, path).await {
             Ok((200, body)) => match serde_json::from_str::<serde_json::Value>(&body) {
                 Ok(json) if json.get(key).is_some() => ProbeResult {
                     path: path.to_owned(),
@@ -263,7 +315,7 @@ pub async fn probe_chat(config: &StackConfig, ca_pem: Option<&str>) -> Vec<Probe
         };
         out.push(result);
     }
-    let ws = match connect(config, tls).await {
+    let ws = match connect(config, tls, entry).await {
         Ok(stream) => websocket(stream, config.domain.as_str(), "/ws").await,
         Err(e) => Err(e),
     };

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use stack::model::StackConfig;
 use tokio::sync::watch;
 
-use crate::chat_probe::{probe_chat, ProbeResult};
+use crate::chat_probe::{probe_chat_on, ProbeResult};
 use crate::deploy::{ClusterEvent, ServiceStatus, Target};
 
 /// How often the target is looked at besides its event stream (which tells
@@ -107,7 +107,8 @@ impl Hub {
         let config = config.clone();
         let prober = tokio::spawn(async move {
             loop {
-                let mut results = probe_chat(&config, ca_pem.as_deref()).await;
+                let mut results =
+                    probe_chat_on(logs_from.as_ref(), &config, ca_pem.as_deref()).await;
                 // With ACME, what Caddy's log says about the certificate.
                 results.extend(crate::acme_log::acme_probe(logs_from.as_ref(), &config).await);
                 if probes_tx.send(Some(results)).is_err() {

@@ -24,10 +24,10 @@ use crate::Store;
 /// How long a failed connect is answered from memory.
 pub const REMEMBER_FAILURE: Duration = Duration::from_secs(5);
 
-/// What needs a Docker daemon itself (backups read its volumes, updates
-/// park its containers) says on Kubernetes.
+/// What needs a Docker daemon itself (backups read its volumes) says on
+/// Kubernetes.
 pub const DOCKER_ONLY: &str = "This needs a Docker target: on Kubernetes, back up with your \
-     cluster's volume snapshots, and update by deploying a revision with the new images.";
+     cluster's volume snapshots.";
 
 /// A revision's deploy target, stored with it (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

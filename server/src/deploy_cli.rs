@@ -363,7 +363,13 @@ pub async fn apply(settings: &Settings, args: &ApplyArgs) -> Result<(), String> 
             // What the dashboard shows: the chat server answering through
             // Caddy (a failing probe is said, the deploy stands).
             let ca = store.probe_ca_pem(deployer.vault(), &config).await;
-            for p in engine::chat_probe::probe_chat(&config, ca.as_deref()).await {
+            let entry = match deployer.running().await {
+                Ok(Some((_, Ok(target)))) => {
+                    engine::chat_probe::entry_of(target.as_ref(), config.name.as_str()).await
+                }
+                _ => engine::chat_probe::Entry::Default,
+            };
+            for p in engine::chat_probe::probe_chat(&config, ca.as_deref(), &entry).await {
                 eprintln!(
                     "  {} {}: {}",
                     if p.ok { "✓" } else { "✗" },

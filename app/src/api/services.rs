@@ -93,7 +93,11 @@ pub async fn get_services() -> Result<ServicesView, AppError> {
             None if services.is_empty() => Vec::new(),
             None => {
                 let ca = state.store.probe_ca_pem(&state.vault, &config).await;
-                engine::chat_probe::probe_chat(&config, ca.as_deref()).await
+                let entry = match &target {
+                    Some(Ok(target)) => engine::chat_probe::entry_of(target.as_ref(), &stack).await,
+                    _ => engine::chat_probe::Entry::Default,
+                };
+                engine::chat_probe::probe_chat(&config, ca.as_deref(), &entry).await
             }
         };
         Ok(ServicesView {

@@ -137,6 +137,15 @@ pub trait Target: Send + Sync {
         every: Duration,
     ) -> BoxStream<'static, Result<Vec<ServiceStatus>, DeployError>>;
 
+    /// Where the stack is reached from outside when that is not Caddy's
+    /// published port: a cluster's Ingress address (host, port) as its
+    /// status has it, or why there is none yet. `None`: the default way
+    /// in (Docker).
+    async fn ingress_address(&self, stack: &str) -> Option<Result<(String, u16), String>> {
+        let _ = stack;
+        None
+    }
+
     /// The events the target records about the stack, newest first (a
     /// cluster's events in its namespace); `None` for a target that keeps
     /// none (Docker: its events are the status above).

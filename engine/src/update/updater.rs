@@ -469,6 +469,12 @@ pub fn describe(phase: &Phase) -> (&'static str, String) {
     }
 }
 
+/// Why a release that asks for a backup first is not installed on a
+/// cluster (Burrow backs up Docker volumes only).
+pub const KUBE_BACKUP: &str = "this release asks for a backup before it is installed, and Burrow \
+     takes backups of Docker volumes only: snapshot the cluster's volumes, then deploy the \
+     release's images as a new revision from the Deploy page";
+
 /// Applies releases to the running stack.
 pub struct Updater {
     deployer: Arc<Deployer>,
@@ -1000,16 +1006,30 @@ impl Updater {
 
     async fn take_inner(&self, r: &mut Rollout, step: &Step) -> Result<(), String> {
         let from = self.revision(r.from_revision).await?;
-        let docker = self
-            .deployer
-            .targets()
-            .docker_for(&from.target)
-            .await
-            .map_err(|e| e.to_string())?;
+        // On Docker, Burrow pulls the images first, parks the old
+        // containers and backs up the volumes. A cluster pulls its own
+        // images, and a workload goes back by applying its previous
+        // objects again: the same steps without those.
+        let docker = match &from.target {
+            crate::targets::TargetSettings::Kubernetes { .. } => None,
+            settings => Some(
+                self.deployer
+                    .targets()
+                    .docker_for(settings)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
         match step {
             Step::Preflight => {
                 // The migrations' dry run: the new config must validate.
                 super::migrate::apply(&from.config, &r.release.migrations)?;
+                let Some(docker) = &docker else {
+                    if r.release.requires_backup {
+                        return Err(KUBE_BACKUP.to_owned());
+                    }
+                    return Ok(());
+                };
                 if r.release.requires_backup && r.backup.is_none() {
                     self.backups.check_space(from.config.name.as_str())?;
                 }
@@ -1097,9 +1117,21 @@ impl Updater {
                 };
                 let hold = hold(&self.pacing, &r.release);
                 let until = Instant::now() + self.time_left(r);
-                self.settle(docker.as_ref(), &to.config, hold, until).await
+                let target: Arc<dyn Target> = match &docker {
+                    Some(docker) => docker.clone(),
+                    None => self
+                        .deployer
+                        .target_for(&to)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
+                self.settle(target.as_ref(), &to.config, hold, until).await
             }
             Step::Finalize => {
+                // Nothing parked on a cluster; its nodes keep their images.
+                let Some(docker) = &docker else {
+                    return Ok(());
+                };
                 docker
                     .drop_parked(from.config.name.as_str(), &Self::rollout_id(r))
                     .await
@@ -1133,10 +1165,12 @@ impl Updater {
             }
             Step::Restore(_) => {
                 let stack = from.config.name.as_str();
-                docker
-                    .unpark(stack, &Self::rollout_id(r))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                if let Some(docker) = &docker {
+                    docker
+                        .unpark(stack, &Self::rollout_id(r))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
                 if shape(r).restores_data {
                     // The old release is not waited for on data the new
                     // one migrated: restoring the data starts it.
@@ -1220,9 +1254,11 @@ impl Updater {
                 if s.is_trouble() {
                     return Err(format!("{} is {} after the update", s.service, s.state));
                 }
+                // By container (a cluster's pod): a pod that is new since
+                // counts from zero.
                 let before = first
                     .iter()
-                    .find(|f| f.service == s.service)
+                    .find(|f| f.container == s.container)
                     .map_or(0, |f| f.restart_count);
                 if s.restart_count > before {
                     return Err(format!(
@@ -1239,7 +1275,7 @@ impl Updater {
                 if !now.iter().any(|s| s.service == "caddy") {
                     return Ok(());
                 }
-                let failing = crate::chat_probe::probe_chat(config, ca.as_deref())
+                let failing = crate::chat_probe::probe_chat_on(target, config, ca.as_deref())
                     .await
                     .into_iter()
                     .find(|p| !p.ok);

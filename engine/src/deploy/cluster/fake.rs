@@ -28,6 +28,8 @@ pub struct Cluster {
     /// Workloads whose rollout never completes (a Deployment reports
     /// ProgressDeadlineExceeded, a Job fails).
     pub failing: BTreeSet<String>,
+    /// Images whose workloads never roll out (a release's broken image).
+    pub failing_images: BTreeSet<String>,
     /// (plural, name) -> (field manager, field) owning a field Burrow sets.
     pub foreign: BTreeMap<(String, String), (String, String)>,
     /// Namespace objects cannot be read (an account bound by a Role).
@@ -40,6 +42,9 @@ pub struct Cluster {
     /// The current resource version, told to every open watch.
     version: tokio::sync::watch::Sender<u64>,
     next_event: u64,
+    /// The address an Ingress controller serves the stack's Ingresses at
+    /// (written into their status once set).
+    ingress_at: Option<(String, u16)>,
 }
 
 pub type Shared = Arc<Mutex<Cluster>>;
@@ -215,6 +220,29 @@ impl Cluster {
         );
     }
 
+    /// Every Ingress (now and later) admitted at `host`:`port`, as an
+    /// Ingress controller writes its load balancer's address.
+    pub fn admit_ingresses(&mut self, host: &str, port: u16) {
+        self.ingress_at = Some((host.to_owned(), port));
+        let keys: Vec<Key> = self
+            .objects
+            .keys()
+            .filter(|(p, _, _)| p == "ingresses")
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(o) = self.objects.get_mut(&key) {
+                o["status"] = Self::admitted(host, port);
+            }
+        }
+        self.record();
+    }
+
+    fn admitted(host: &str, port: u16) -> Value {
+        json!({"loadBalancer": {"ingress": [{"ip": host,
+            "ports": [{"port": port, "protocol": "TCP"}]}]}})
+    }
+
     /// The requests that changed something (not GETs, not dry runs).
     pub fn writes(&self) -> Vec<String> {
         self.requests
@@ -230,7 +258,10 @@ impl Cluster {
         let Some(object) = self.objects.get(&key).cloned() else {
             return;
         };
-        let failing = self.failing.contains(name);
+        let image = object["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default();
+        let failing = self.failing.contains(name) || self.failing_images.contains(image);
         let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
         let status = match plural {
             "jobs" if failing => json!({"failed": 1, "conditions": [{"type": "Failed",
@@ -387,6 +418,9 @@ impl Cluster {
         };
         if let Some(old) = &existing {
             object["status"] = old["status"].clone();
+        }
+        if let (Some((host, port)), "ingresses") = (&self.ingress_at, plural) {
+            object["status"] = Self::admitted(host, *port);
         }
         if !dry_run {
             self.objects.insert(key, object.clone());
@@ -577,4 +611,93 @@ pub fn client(cluster: &Shared) -> kube::Client {
         }
     });
     kube::Client::new(service, "default")
+}
+
+/// An Ingress controller with the stack behind it, on 127.0.0.1: TLS with
+/// the certificate of the Ingress's Secret `secret` in `ns` (as a
+/// controller serves it), answering the chat probes as Stoat does through
+/// Caddy (the API root's JSON, the discovery document, a WebSocket
+/// handshake on `/ws`). Its port; every Ingress is admitted at it.
+pub async fn serve_ingress(cluster: &Shared, ns: &str, secret: &str) -> u16 {
+    use base64::Engine as _;
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = |key: &str| {
+        let c = cluster.lock().expect("the fake cluster's lock");
+        let b64 = c.get("secrets", ns, secret).expect("the TLS Secret")["data"][key]
+            .as_str()
+            .expect("base64 data")
+            .to_owned();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("base64")
+    };
+    let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&data("tls.crt"))
+        .map(|c| c.expect("a certificate"))
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(&data("tls.key")).expect("a key");
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("the Ingress's certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let port = listener.local_addr().expect("its address").port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                    })
+                };
+                let answer = match (path.as_str(), header("sec-websocket-key")) {
+                    ("/ws", Some(key)) => format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                        crate::chat_probe::websocket_accept(&key)
+                    ),
+                    (p, _) => {
+                        let body = match p {
+                            "/api/" => r#"{"revolt":"0.8.0","features":{}}"#,
+                            "/.well-known/stoat" => r#"{"api":"https://stoat.burrow.test/api"}"#,
+                            _ => "",
+                        };
+                        let status = if body.is_empty() { "404 Not Found" } else { "200 OK" };
+                        format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                };
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.flush().await;
+            });
+        }
+    });
+    cluster
+        .lock()
+        .expect("the fake cluster's lock")
+        .admit_ingresses("127.0.0.1", port);
+    port
 }

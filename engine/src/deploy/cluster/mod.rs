@@ -106,6 +106,10 @@ impl Target for KubeTarget {
         status::watch(self.clone(), stack.to_owned())
     }
 
+    async fn ingress_address(&self, stack: &str) -> Option<Result<(String, u16), String>> {
+        Some(status::ingress_address(self, stack).await)
+    }
+
     async fn events(&self, _stack: &str) -> Option<Result<Vec<ClusterEvent>, DeployError>> {
         Some(status::events(self).await)
     }

@@ -250,6 +250,50 @@ pub(super) fn watch(
     })
 }
 
+/// Where the stack's Ingress is reached, as its status has it: (address,
+/// port), the port 443 unless the load balancer names one; or why there is
+/// no address yet.
+pub(super) async fn ingress_address(t: &KubeTarget, stack: &str) -> Result<(String, u16), String> {
+    use k8s_openapi::api::networking::v1::Ingress;
+    let ingresses: Api<Ingress> = Api::namespaced(t.client.clone(), &t.namespace);
+    let found = ingresses
+        .list(&ListParams::default().labels(&selector(stack)))
+        .await
+        .map_err(|e| DeployError::kube("reading the stack's Ingress")(e).to_string())?
+        .items;
+    let Some(ingress) = found.first() else {
+        return Err(format!(
+            "the stack has no Ingress in namespace {}: deploy it first",
+            t.namespace
+        ));
+    };
+    let entry = ingress
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .and_then(|list| list.first());
+    let address = entry.and_then(|e| e.ip.clone().or_else(|| e.hostname.clone()));
+    match (address, entry) {
+        (Some(address), Some(entry)) => {
+            let port = entry
+                .ports
+                .iter()
+                .flatten()
+                .next()
+                .and_then(|p| u16::try_from(p.port).ok())
+                .unwrap_or(443);
+            Ok((address, port))
+        }
+        _ => Err(format!(
+            "the Ingress {} has no address yet: no Ingress controller of class {} has taken it \
+             up (is one installed in the cluster?)",
+            ingress.metadata.name.as_deref().unwrap_or("?"),
+            t.ingress.class
+        )),
+    }
+}
+
 /// How many of the namespace's events the dashboard shows.
 pub const EVENTS_SHOWN: usize = 30;
 

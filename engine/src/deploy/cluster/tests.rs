@@ -752,6 +752,184 @@ async fn following_the_logs_takes_up_pods_and_runs_that_appear_later() {
     );
 }
 
+/// A release of the fake registry's images: every service at `tag`.
+fn kube_release(sequence: u64, backup: bool) -> crate::update::release::Release {
+    let images = stack::model::Service::ALL
+        .iter()
+        .map(|s| {
+            (
+                s.name().to_owned(),
+                format!(
+                    "registry.example/kit/{}@sha256:{}",
+                    s.name(),
+                    format!("{sequence:x}").repeat(64)
+                ),
+            )
+        })
+        .collect();
+    crate::update::release::Release {
+        schema: 1,
+        channel: "stable".into(),
+        sequence,
+        version: format!("0.{sequence}.0"),
+        min_from_version: None,
+        released_at: "2026-12-01T10:00:00Z".into(),
+        notes: String::new(),
+        requires_backup: backup,
+        images,
+        health: Default::default(),
+        migrations: Vec::new(),
+    }
+}
+
+/// The image the fake cluster's workload `name` runs.
+fn running_image(cluster: &Shared, plural: &str, name: &str) -> String {
+    cluster.lock().unwrap().get(plural, NS, name).unwrap()["spec"]["template"]["spec"]["containers"]
+        [0]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A signed update on a cluster: the same journal and steps as on Docker,
+/// without pulling (the cluster pulls) or parking (a workload goes back by
+/// applying its previous objects again). The settle's chat probes enter
+/// through the Ingress's address, as its status has it.
+#[tokio::test]
+async fn an_update_on_a_cluster_installs_and_a_failing_one_goes_back_to_the_previous_objects() {
+    use crate::update::rollout::Phase;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::Store::open(dir.path()).await.unwrap();
+    let vault = crate::sealed::Vault::open(&dir.path().join("secrets.key")).unwrap();
+    let cluster = Cluster::shared();
+    let targets = crate::targets::Targets::new(None).with_kube_client(fake::client(&cluster));
+    let deployer = std::sync::Arc::new(crate::deployer::Deployer::new(
+        store.clone(),
+        vault.clone(),
+        std::sync::Arc::new(targets),
+    ));
+    let mut config = config("");
+    config.target = stack::model::TargetKind::Kubernetes;
+    let settings = crate::targets::TargetSettings::Kubernetes {
+        in_cluster: false,
+        context: None,
+        namespace: NS.into(),
+        ingress_class: None,
+        issuer: None,
+    };
+    let (meta, _) = store
+        .save_revision(&vault, &config, &settings, "admin", None)
+        .await
+        .unwrap();
+    let revision = store.revision(&vault, meta.id).await.unwrap().unwrap();
+    let first = deployer
+        .apply(revision, "admin", &ApplyOptions::default(), None)
+        .await
+        .unwrap();
+    first.result.unwrap();
+    let stack = config.name.as_str().to_owned();
+
+    // Before a controller admits the Ingress, the probes say so.
+    let (_, target) = deployer.running().await.unwrap().unwrap();
+    let target = target.unwrap();
+    let ca = store.probe_ca_pem(&vault, &config).await;
+    let waiting = crate::chat_probe::probe_chat_on(target.as_ref(), &config, ca.as_deref()).await;
+    assert!(
+        waiting
+            .iter()
+            .all(|p| !p.ok && p.detail.contains("has no address yet")),
+        "{waiting:#?}"
+    );
+    // Admitted: the probes go to its address and pass (TLS with the
+    // Secret the deploy made, checked against Burrow's CA).
+    let port = fake::serve_ingress(&cluster, NS, "stoat-tls").await;
+    assert_eq!(
+        target.ingress_address(&stack).await,
+        Some(Ok(("127.0.0.1".to_owned(), port)))
+    );
+    let answers = crate::chat_probe::probe_chat_on(target.as_ref(), &config, ca.as_deref()).await;
+    assert!(answers.iter().all(|p| p.ok), "{answers:#?}");
+
+    let updater = crate::update::updater::Updater::new(
+        deployer.clone(),
+        crate::backup::Backups::new(dir.path(), 5),
+        crate::update::updater::Pacing {
+            health_timeout: Some(Duration::from_secs(3)),
+            settle: Duration::from_secs(1),
+            min_healthy: Duration::from_secs(1),
+            ..crate::update::updater::Pacing::default()
+        },
+    );
+    let v2 = kube_release(2, false);
+    let done = updater.apply(v2.clone(), "test").await.unwrap();
+    assert_eq!(done.phase, Phase::Completed, "{done:#?}");
+    let steps: Vec<(&str, bool)> = done
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), s.error.is_none()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("preflight", true),
+            ("backup", true),
+            ("migrate", true),
+            ("begin-rolling", true),
+            ("switch", true),
+            ("settle", true),
+            ("finalize", true)
+        ]
+    );
+    assert_eq!(
+        running_image(&cluster, "deployments", "api"),
+        v2.images["api"]
+    );
+    assert_eq!(
+        running_image(&cluster, "statefulsets", "database"),
+        v2.images["database"]
+    );
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+
+    // v3's web never rolls out: every workload goes back to v2's objects.
+    let v3 = kube_release(3, false);
+    cluster
+        .lock()
+        .unwrap()
+        .failing_images
+        .insert(v3.images["web"].clone());
+    let failed = updater.apply(v3, "test").await.unwrap();
+    assert!(
+        matches!(&failed.phase, Phase::RolledBack { why } if why.contains("web")),
+        "{failed:#?}"
+    );
+    for (plural, name) in [
+        ("deployments", "web"),
+        ("deployments", "api"),
+        ("statefulsets", "database"),
+    ] {
+        assert_eq!(
+            running_image(&cluster, plural, name),
+            v2.images[name],
+            "{name}"
+        );
+    }
+    assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+
+    // A release that asks for a backup first: Burrow backs up Docker
+    // volumes only, so it is not installed here, and nothing changes.
+    let writes = cluster.lock().unwrap().writes().len();
+    let refused = updater.apply(kube_release(4, true), "test").await.unwrap();
+    assert!(
+        matches!(&refused.phase, Phase::Aborted { why } if why.contains("backups of Docker volumes only")),
+        "{refused:#?}"
+    );
+    assert_eq!(cluster.lock().unwrap().writes().len(), writes);
+    assert_eq!(
+        running_image(&cluster, "deployments", "api"),
+        v2.images["api"]
+    );
+}
+
 /// kube-rs's mock-service pattern (`tower_test::mock::pair` behind
 /// `kube::Client::new`): removing a stack asks, kind by kind in deletion
 /// order, for what carries its label, and deletes exactly that; claims
