@@ -41,7 +41,7 @@ docker-compose -f manifests/compose.yml config -q
 
 step "unit and integration tests"
 if [ -z "${KUBECONFIG:-}" ]; then
-  echo "note: KUBECONFIG is not set, so the real-cluster test (engine/tests/preflight/real_cluster.rs) does nothing; set it to a cluster to run it"
+  echo "note: KUBECONFIG is not set, so the real-cluster tests (engine/tests/preflight/real_cluster.rs: the kit validated, then deployed and run) do nothing; set it to a cluster to run them"
 fi
 cargo test --workspace --exclude frontend   # frontend is the wasm entry only; with it, app would be built with ssr+hydrate together
 
