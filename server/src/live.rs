@@ -170,6 +170,7 @@ pub async fn status(State(state): State<AppState>) -> Response {
         let mut status = feed.status.clone();
         let mut probes = feed.probes.clone();
         let mut events = feed.events.clone();
+        let mut events_open = true;
         status.mark_changed();
         probes.mark_changed();
         events.mark_changed();
@@ -190,8 +191,13 @@ pub async fn status(State(state): State<AppState>) -> Response {
                         None => continue,
                     }
                 }
-                changed = events.changed() => {
-                    if changed.is_err() { return; }
+                // A target that records no events (Docker) closes this
+                // channel at once: the others go on.
+                changed = events.changed(), if events_open => {
+                    if changed.is_err() {
+                        events_open = false;
+                        continue;
+                    }
                     match events.borrow_and_update().clone() {
                         Some(Ok(list)) => json_event("events", &list),
                         Some(Err(problem)) => json_event("events-problem", &problem),
