@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/end2end/node_modules/.bin:${BURROW_TOOLS:-$HOME/.local/share/burrow-tools}/kubernetes-validate/bin:$PATH"
+# A service switched without downtime drains its old container for 30 s by
+# default; the tests' deploys need 1 s (the switch's own test sets its own).
+export BURROW_DRAIN_S=${BURROW_DRAIN_S:-1}
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 

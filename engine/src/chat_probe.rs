@@ -275,6 +275,16 @@ fn reason(e: &hyper::Error) -> String {
     }
 }
 
+/// One GET of `path` through Caddy (a new TLS connection, as a new client
+/// makes it): its status and body. The test kit's load uses it.
+pub async fn fetch(
+    config: &StackConfig,
+    ca_pem: Option<&str>,
+    path: &str,
+) -> Result<(u16, String), String> {
+    get(config, tls_config(ca_pem), &Entry::Default, path).await
+}
+
 /// Probes the API root and the well-known document through Caddy,
 /// entering at `entry`. `ca_pem`: Burrow's CA in the self-signed mode, else
 /// `None` (system roots).

@@ -218,6 +218,8 @@ pub fn pacing(settings: &Settings) -> engine::update::updater::Pacing {
         min_healthy: Duration::from_secs(settings.update_min_healthy_s),
         total: Duration::from_secs(settings.update_total_s),
         keep_releases: settings.update_keep_releases,
+        // BURROW_DRAIN_S, read where a switch drains.
+        drain: None,
     }
 }
 

@@ -68,6 +68,9 @@ pub struct ApplyOptions {
     /// [`Target::unpark`] can put the exact previous containers back and
     /// [`Target::drop_parked`] can commit.
     pub park: Option<String>,
+    /// How long the old container of a service switched without downtime
+    /// keeps serving what reached it (`None`: `BURROW_DRAIN_S`, else 30 s).
+    pub drain: Option<Duration>,
 }
 
 /// What an apply did, by service name.

@@ -49,6 +49,9 @@ pub struct Pacing {
     /// (for "Roll back to this version" without a pull); older releases'
     /// and failed releases' images are dropped once an update completes.
     pub keep_releases: usize,
+    /// How long a service switched without downtime keeps its old
+    /// container serving (`None`: `BURROW_DRAIN_S`, else 30 s).
+    pub drain: Option<Duration>,
 }
 
 impl Default for Pacing {
@@ -59,6 +62,7 @@ impl Default for Pacing {
             min_healthy: Duration::from_secs(10),
             total: Duration::from_secs(15 * 60),
             keep_releases: KEEP_RELEASES,
+            drain: None,
         }
     }
 }
@@ -1103,6 +1107,7 @@ impl Updater {
                         })
                         .collect(),
                     deadline: Some(Instant::now() + self.time_left(r)),
+                    drain: self.pacing.drain,
                     prune_volumes: false,
                     park: Some(Self::rollout_id(r)),
                 };

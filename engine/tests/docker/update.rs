@@ -172,6 +172,7 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
             health_timeout: Some(Duration::from_secs(8)),
             settle: Duration::from_secs(2),
             min_healthy: Duration::from_secs(2),
+            drain: Some(Duration::from_secs(1)),
             ..Pacing::default()
         },
     );
@@ -454,6 +455,7 @@ fn pacing() -> Pacing {
         health_timeout: Some(Duration::from_secs(8)),
         settle: Duration::from_secs(2),
         min_healthy: Duration::from_secs(2),
+        drain: Some(Duration::from_secs(1)),
         ..Pacing::default()
     }
 }
@@ -540,4 +542,113 @@ async fn a_rollout_killed_at_its_fault_points_ends_fully_old_or_fully_new() {
         assert_eq!(image, &v2[name.trim_start_matches("bt-kill-")], "{name}");
     }
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+}
+
+/// GETs through Caddy every `every` (the API root and the web app in
+/// turn, each on a new connection) until `stop`: what each answered.
+fn load(
+    config: stack::model::StackConfig,
+    ca: Option<String>,
+    every: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(&'static str, Result<u16, String>)>> {
+    tokio::spawn(async move {
+        let mut sent = Vec::new();
+        let mut tick = tokio::time::interval(every);
+        for n in 0usize.. {
+            tick.tick().await;
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let path = if n % 2 == 0 { "/api/" } else { "/" };
+            let (config, ca) = (config.clone(), ca.clone());
+            sent.push((
+                path,
+                tokio::spawn(async move {
+                    engine::chat_probe::fetch(&config, ca.as_deref(), path)
+                        .await
+                        .map(|(status, _)| status)
+                }),
+            ));
+        }
+        let mut answered = Vec::new();
+        for (path, request) in sent {
+            answered.push((path, request.await.unwrap()));
+        }
+        answered
+    })
+}
+
+/// v1 -> v2 of api and web under a steady load through Caddy: both are
+/// switched without downtime (started beside the old containers, Caddy
+/// pointed at them with a graceful reload, the old ones drained and
+/// parked), so not one request fails; Caddy is the very same container.
+#[tokio::test]
+async fn an_update_of_api_and_web_under_load_fails_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let registry = start_registry();
+    // v2's api takes 12 s to open its port (as Stoat's does while it
+    // connects and migrates): longer than Caddy's 10 s of retries, so
+    // stopping the old one first would fail requests.
+    let images = BTreeMap::from([
+        (
+            "api".to_owned(),
+            push_one(
+                registry.port,
+                "api",
+                "v2",
+                "ENV STANDIN_LISTEN_DELAY_MS=12000",
+            ),
+        ),
+        ("web".to_owned(), push_one(registry.port, "web", "v2", "")),
+    ]);
+    let kit = Kit::new("bt-switch");
+    let _cleanup = kit.cleanup();
+    let setup = Setup::new().await;
+    setup.deploy_kit(&kit).await;
+    let before = running("bt-switch");
+    let ca = setup.store.probe_ca_pem(&setup.vault, &kit.config).await;
+    let updater = Updater::new(
+        setup.deployer.clone(),
+        Backups::new(setup.dir.path(), 5),
+        Pacing {
+            drain: Some(Duration::from_secs(3)),
+            health_timeout: Some(Duration::from_secs(60)),
+            ..pacing()
+        },
+    );
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // 50 requests a second.
+    let answers = load(
+        kit.config.clone(),
+        ca,
+        Duration::from_millis(20),
+        stop.clone(),
+    );
+    let done = updater
+        .apply(release(2, "0.2.0", images.clone(), false), "test")
+        .await
+        .unwrap();
+    // A moment of load on the new containers too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let answers = answers.await.unwrap();
+    assert_eq!(done.phase, Phase::Completed, "{done:#?}");
+    let failed: Vec<_> = answers.iter().filter(|(_, a)| a != &Ok(200)).collect();
+    assert!(answers.len() > 200, "only {} requests", answers.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:#?}",
+        failed.len(),
+        answers.len()
+    );
+    let after = running("bt-switch");
+    assert_eq!(after["bt-switch-caddy"], before["bt-switch-caddy"]);
+    assert_eq!(after["bt-switch-database"], before["bt-switch-database"]);
+    for service in ["api", "web"] {
+        let name = format!("bt-switch-{service}");
+        assert_ne!(after[&name].0, before[&name].0, "{service} was replaced");
+        assert_eq!(after[&name].1, images[service]);
+    }
+    assert!(after.keys().all(|n| !n.contains("--")), "{after:#?}");
 }

@@ -28,6 +28,37 @@ pub(super) const ROUTES: [(&str, Service, u16); 7] = [
     ("/ingress", Service::VoiceIngress, 8500),
 ];
 
+/// Every upstream's proxy settings, so a service can be switched to a new
+/// container (or restart) without failed requests: a request whose
+/// upstream cannot be dialled is tried again for up to 10 s, every 250 ms
+/// (a dial that fails sent nothing, so any request is safe to try again;
+/// a request that reached the upstream is retried only as Caddy's default
+/// allows, never a non-idempotent body); dials give up after 2 s. No
+/// passive health check (`fail_duration`): with one upstream it would turn
+/// a blip into seconds of instant 502s. Caddy 2.6 (Debian) and the
+/// current image read all of it.
+const SWITCHING: &str = "\t\t\tlb_try_duration 10s\n\
+                         \t\t\tlb_try_interval 250ms\n\
+                         \t\t\ttransport http {\n\
+                         \t\t\t\tdial_timeout 2s\n\
+                         \t\t\t}\n";
+
+/// `caddyfile` (as [`render`] wrote it) with `service`'s upstream host
+/// replaced by `host` (an address): how a switch points Caddy at a new
+/// container, or holds it on the old one, without changing anything else.
+/// Unchanged when the service has no route.
+pub fn with_upstream(caddyfile: &str, service: Service, host: &str) -> String {
+    let port = ROUTES
+        .iter()
+        .find(|(_, s, _)| *s == service)
+        .map(|(_, _, p)| *p)
+        .unwrap_or(5000);
+    caddyfile.replace(
+        &format!("reverse_proxy http://{}:{port} {{", service.name()),
+        &format!("reverse_proxy http://{host}:{port} {{"),
+    )
+}
+
 pub(super) fn well_known_json(config: &StackConfig) -> String {
     format!("{{\"api\":\"{}\"}}", Urls::of(config).api)
 }
@@ -130,16 +161,47 @@ pub(super) fn render(config: &StackConfig, site: Site) -> String {
              \t\turi strip_prefix {prefix}\n\
              \t\treverse_proxy http://{host}:{port} {{\n\
              \t\t\theader_down Location \"^/\" \"{prefix}/\"\n\
+             {SWITCHING}\
              \t\t}}\n\
              \t}}\n\n",
             host = service.name()
         );
     }
     if config.runs(Service::Web) {
-        out.push_str("\treverse_proxy http://web:5000\n");
+        let _ = write!(
+            out,
+            "\treverse_proxy http://web:5000 {{\n{}\t}}\n",
+            SWITCHING.replace("\t\t\t", "\t\t")
+        );
     } else {
         out.push_str("\trespond \"Not found\" 404\n");
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_services_upstream_is_replaced_and_nothing_else() {
+        let config = crate::model::parse_stack_toml("domain = \"chat.example.com\"\n")
+            .unwrap()
+            .config;
+        let rendered = render(&config, Site::Public);
+        let pinned = with_upstream(&rendered, Service::Api, "172.18.0.9");
+        assert!(pinned.contains("reverse_proxy http://172.18.0.9:14702 {"));
+        assert!(!pinned.contains("reverse_proxy http://api:14702"));
+        assert!(pinned.contains("reverse_proxy http://events:14703 {"));
+        assert_eq!(
+            pinned.replace("172.18.0.9", "api"),
+            rendered,
+            "only the upstream host changed"
+        );
+        let web = with_upstream(&rendered, Service::Web, "172.18.0.10");
+        assert!(web.contains("reverse_proxy http://172.18.0.10:5000 {"));
+        // A service without a route: nothing to replace.
+        assert_eq!(with_upstream(&rendered, Service::Database, "x"), rendered);
+    }
 }

@@ -2,6 +2,7 @@
 //! stack, computed without IO. Same input, byte-identical output.
 
 mod caddy;
+pub use caddy::with_upstream as caddy_with_upstream;
 mod compose;
 pub mod dotenv;
 mod kubernetes;

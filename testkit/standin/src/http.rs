@@ -165,6 +165,24 @@ pub fn spawn_server(bind: IpAddr, port: u16, handler: Handler) {
         crate::info!("not listening on {bind}:{port} (STANDIN_NEVER_LISTEN)");
         return;
     }
+    // `STANDIN_LISTEN_DELAY_MS=N`: a service slow to start (Stoat's api
+    // connects to its database and runs its migrations first): its port
+    // opens N ms after the process started.
+    if let Some(ms) = std::env::var("STANDIN_LISTEN_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        crate::info!("listening on {bind}:{port} in {ms} ms (STANDIN_LISTEN_DELAY_MS)");
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            listen(bind, port, handler);
+        });
+        return;
+    }
+    listen(bind, port, handler);
+}
+
+fn listen(bind: IpAddr, port: u16, handler: Handler) {
     let listener = match TcpListener::bind(SocketAddr::new(bind, port)) {
         Ok(l) => l,
         Err(e) => crate::log::fatal(&format!("cannot listen on {bind}:{port}: {e}")),

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::container::{config_hash, is_one_shot, Context};
 use super::images::{self, ImageFacts};
 use super::start::{millis, Reached, Run};
+use super::switch::{self, Switchboard};
 use super::{label, resources, stack_containers};
 use crate::deploy::{
     check_plan, ApplyOptions, ApplyReport, ChangeAction, DeployError, DeployRequest, PlannedChange,
@@ -30,6 +31,9 @@ pub(super) struct Step<'a> {
     pub image: &'a ImageFacts,
     /// The container to replace (recreate) or start.
     pub existing: Option<String>,
+    /// Replaced without downtime: the new container starts beside the
+    /// running old one and Caddy is switched over ([`super::switch`]).
+    pub switch: bool,
 }
 
 #[tracing::instrument(skip_all, fields(stack = %req.stack, revision = req.revision))]
@@ -58,6 +62,7 @@ pub(super) async fn apply(
         .map_err(fail)?;
     let images = images::ensure(docker, plan, progress).await.map_err(fail)?;
     let existing = stack_containers(docker, stack).await.map_err(fail)?;
+    let mut running = HashMap::new();
     let ctx = Context {
         stack,
         plan,
@@ -73,6 +78,10 @@ pub(super) async fn apply(
         let (action, existing_id) = match existing.get(&spec.name) {
             None => (ChangeAction::Create, None),
             Some(c) => {
+                running.insert(
+                    spec.name.clone(),
+                    c.state == Some(ContainerSummaryStateEnum::RUNNING),
+                );
                 let id = c.id.clone().unwrap_or_default();
                 let same = c
                     .labels
@@ -95,7 +104,31 @@ pub(super) async fn apply(
             hash,
             image,
             existing: existing_id,
+            switch: false,
         });
+    }
+    // Caddy running on, unchanged, can be switched from the old container
+    // of a stateless service to its new one: those are not stopped first.
+    let caddy = steps.iter().find(|s| {
+        s.spec.name == stack::model::Service::Caddy.name() && s.action == ChangeAction::Unchanged
+    });
+    let board = caddy.and_then(|s| {
+        let rendered = super::files::entries(&ctx, s.spec)
+            .into_iter()
+            .find(|e| e.target.ends_with("/Caddyfile"))?;
+        Some(Switchboard::new(
+            docker,
+            super::container_name(stack, &s.spec.name),
+            rendered,
+            s.image.user.clone(),
+        ))
+    });
+    if board.is_some() {
+        for step in &mut steps {
+            step.switch = step.action == ChangeAction::Recreate
+                && switch::is_switched(&step.spec.name)
+                && running.get(&step.spec.name) == Some(&true);
+        }
     }
     let mut obsolete: Vec<(String, String)> = existing
         .iter()
@@ -124,6 +157,22 @@ pub(super) async fn apply(
     resources::ensure_volumes(docker, stack, &plan.volumes, &plan.volume_fingerprints)
         .await
         .map_err(fail)?;
+    // A switch cut short: its new container goes, Caddy gets the rendered
+    // Caddyfile back.
+    for name in super::every_stack_container(docker, stack)
+        .await
+        .map_err(fail)?
+        .iter()
+        .filter_map(|c| c.names.as_ref()?.first().cloned())
+        .filter(|n| n.contains("--next-"))
+    {
+        resources::stop_and_remove(docker, name.trim_start_matches('/'))
+            .await
+            .map_err(fail)?;
+    }
+    if let Some(board) = &board {
+        board.settle().await.map_err(fail)?;
+    }
     for (service, id) in &obsolete {
         match &opts.park {
             Some(rollout) => {
@@ -154,6 +203,7 @@ pub(super) async fn apply(
         progress,
         states: &states,
         index: &index,
+        board: board.as_ref(),
     };
     let results =
         futures_util::future::join_all(steps.iter().enumerate().map(|(i, s)| run.service(i, s)))

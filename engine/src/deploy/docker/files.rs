@@ -153,7 +153,7 @@ fn group_gid(groups: &str, group: &str) -> Option<u64> {
 }
 
 /// A small text file from the container's filesystem, if it has it.
-async fn read_file(docker: &Docker, container: &str, path: &str) -> Option<String> {
+pub(super) async fn read_file(docker: &Docker, container: &str, path: &str) -> Option<String> {
     let chunks: Vec<bytes::Bytes> = docker
         .download_from_container(
             container,

@@ -31,6 +31,7 @@ mod remove;
 mod resources;
 mod start;
 mod status;
+pub mod switch;
 mod tls;
 mod volume_data;
 pub use tls::{DockerTls, TlsPart};
@@ -94,21 +95,24 @@ fn parked_name(name: &str, rollout: &str) -> String {
     format!("{name}--parked-{rollout}")
 }
 
-/// Whether a container (by its name, with or without Docker's `/`) is a
-/// parked one.
-fn is_parked(summary: &ContainerSummary) -> bool {
-    summary
-        .names
-        .as_ref()
-        .is_some_and(|names| names.iter().any(|n| n.contains("--parked-")))
+/// Whether a container (by its name, with or without Docker's `/`) is set
+/// aside: a rollout's parked old one, or a switch's new one before it
+/// takes the service's name.
+fn is_aside(summary: &ContainerSummary) -> bool {
+    summary.names.as_ref().is_some_and(|names| {
+        names
+            .iter()
+            .any(|n| n.contains("--parked-") || n.contains("--next-"))
+    })
 }
 
 fn volume_name(stack: &str, volume: &str) -> String {
     format!("{stack}_{volume}")
 }
 
-/// The stack's containers (running or not), by service name; parked ones
-/// (a rollout's old containers) are not the service's.
+/// The stack's containers (running or not), by service name; those set
+/// aside (a rollout's parked old ones, a switch's new one) are not the
+/// service's.
 async fn stack_containers(
     docker: &Docker,
     stack: &str,
@@ -116,7 +120,7 @@ async fn stack_containers(
     Ok(every_stack_container(docker, stack)
         .await?
         .into_iter()
-        .filter(|c| !is_parked(c))
+        .filter(|c| !is_aside(c))
         .filter_map(|c| {
             let service = c.labels.as_ref()?.get(label::SERVICE)?.clone();
             Some((service, c))

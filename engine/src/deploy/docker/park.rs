@@ -51,6 +51,13 @@ impl DockerTarget {
             restored.push(labels.get(label::SERVICE).cloned().unwrap_or_default());
             crate::update::faults::point("unparked-one");
         }
+        // A switch of this rollout cut short: its new container goes.
+        let next = format!("--next-{rollout}");
+        for name in &names {
+            if name.ends_with(&next) {
+                resources::stop_and_remove(&self.docker, name).await?;
+            }
+        }
         restored.sort();
         Ok(restored)
     }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::apply::Step;
 use super::container::{create_body, Context};
 use super::health::{default_timeout, service_timeout, wait_ready, Ready};
+use super::switch::{self, Switchboard};
 use super::{container_name, files, resources};
 use crate::deploy::{ApplyOptions, ChangeAction, DeployError, ProgressEvent};
 
@@ -54,6 +55,8 @@ pub(super) struct Run<'a> {
     pub progress: &'a UnboundedSender<ProgressEvent>,
     pub states: &'a [watch::Sender<Reached>],
     pub index: &'a HashMap<&'a str, usize>,
+    /// Caddy's upstreams, when it runs on unchanged (switches use it).
+    pub board: Option<&'a Switchboard<'a>>,
 }
 
 impl Run<'_> {
@@ -105,6 +108,9 @@ impl Run<'_> {
         }
 
         self.wait_for_dependencies(spec).await?;
+        if let (true, Some(board), Some(old)) = (step.switch, self.board, &step.existing) {
+            return self.switch(i, step, board, old, timeout).await;
+        }
         if let (ChangeAction::Recreate, Some(old)) = (step.action, &step.existing) {
             match &self.opts.park {
                 Some(rollout) => resources::park(self.docker, old, &name, rollout).await?,
@@ -144,6 +150,82 @@ impl Run<'_> {
             Ready::Completed => ProgressEvent::Completed {
                 service: spec.name.clone(),
             },
+        });
+        Ok(reached(ready))
+    }
+
+    /// Replaces `old` without downtime ([`super::switch`]): the new
+    /// container started beside it and gated, Caddy pointed at it, the old
+    /// one drained, then parked (a rollout) or removed, and its name taken.
+    /// A new container that does not turn healthy goes, and the old one
+    /// serves on.
+    async fn switch(
+        &self,
+        i: usize,
+        step: &Step<'_>,
+        board: &Switchboard<'_>,
+        old: &str,
+        timeout: Duration,
+    ) -> Result<Reached, DeployError> {
+        let spec = step.spec;
+        let Some(service) = stack::model::Service::from_name(&spec.name) else {
+            return Err(DeployError::InvalidPlan {
+                message: format!("{} is no service of a stack", spec.name),
+            });
+        };
+        let stack = self.ctx.stack;
+        let name = container_name(stack, &spec.name);
+        let tag = self
+            .opts
+            .park
+            .clone()
+            .unwrap_or_else(|| format!("r{}", self.ctx.revision));
+        let next = switch::next_name(&name, &tag);
+        // Caddy held on the old container while the new one (answering to
+        // the same name) starts beside it.
+        let old_address = switch::address(self.docker, old, stack).await?;
+        board.pin(service, Some(&old_address)).await?;
+        self.emit(ProgressEvent::Creating {
+            service: spec.name.clone(),
+        });
+        let started = Instant::now();
+        let gated = async {
+            self.create(&next, step).await?;
+            self.docker
+                .start_container(&next, None)
+                .await
+                .map_err(|e| start_error(&spec.name, &next, e))?;
+            self.states[i].send_replace(Reached::Started);
+            self.emit(ProgressEvent::Started {
+                service: spec.name.clone(),
+            });
+            wait_ready(self.docker, stack, &next, spec, timeout, self.progress).await
+        }
+        .await;
+        let ready = match gated {
+            Ok(ready) => ready,
+            Err(e) => {
+                // The old container never stopped serving.
+                let _ = resources::stop_and_remove(self.docker, &next).await;
+                let _ = board.pin(service, None).await;
+                return Err(e);
+            }
+        };
+        // Its dependents go on while the old one drains.
+        self.states[i].send_replace(reached(ready));
+        let new_address = switch::address(self.docker, &next, stack).await?;
+        board.pin(service, Some(&new_address)).await?;
+        tokio::time::sleep(self.opts.drain.unwrap_or_else(switch::default_drain)).await;
+        match &self.opts.park {
+            Some(rollout) => resources::park(self.docker, old, &name, rollout).await?,
+            None => resources::stop_and_remove(self.docker, old).await?,
+        }
+        switch::rename(self.docker, &next, &name).await?;
+        // The name is the new container's alone now.
+        board.pin(service, None).await?;
+        self.emit(ProgressEvent::Healthy {
+            service: spec.name.clone(),
+            after_ms: millis(started.elapsed()),
         });
         Ok(reached(ready))
     }
