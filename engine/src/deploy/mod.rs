@@ -183,8 +183,18 @@ pub trait Target: Send + Sync {
     /// started (one-shots stay stopped). Idempotent, and nothing once the
     /// rollout is committed. (Services a release added are removed by
     /// applying the previous revision again.) The services put back.
-    async fn unpark(&self, stack: &str, rollout: &str) -> Result<Vec<String>, DeployError> {
-        let _ = (stack, rollout);
+    ///
+    /// A service switched without downtime on the way in goes back the
+    /// same way: its old container started beside the new one, Caddy
+    /// pointed back at it, the new one drained for `drain` (`None`:
+    /// `BURROW_DRAIN_S`, else 30 s), then removed.
+    async fn unpark(
+        &self,
+        stack: &str,
+        rollout: &str,
+        drain: Option<Duration>,
+    ) -> Result<Vec<String>, DeployError> {
+        let _ = (stack, rollout, drain);
         Err(DeployError::Unsupported {
             message: "this target cannot roll back parked containers".to_owned(),
         })

@@ -1172,7 +1172,7 @@ impl Updater {
                 let stack = from.config.name.as_str();
                 if let Some(docker) = &docker {
                     docker
-                        .unpark(stack, &Self::rollout_id(r))
+                        .unpark(stack, &Self::rollout_id(r), self.pacing.drain)
                         .await
                         .map_err(|e| e.to_string())?;
                 }

@@ -3,6 +3,8 @@
 //! `unpark` puts exactly those containers back (also after a crash between
 //! parking and starting), `drop_parked` commits; each idempotent.
 
+use std::time::Duration;
+
 use engine::deploy::{ApplyOptions, Target};
 
 use crate::support::*;
@@ -62,17 +64,33 @@ async fn parked_containers_come_back_exactly_or_go() {
     assert_eq!(status.len(), 2, "{status:?}");
 
     // Rolled back: the very same container runs again, nothing parked.
-    assert_eq!(target.unpark("bt-park", "r1").await.unwrap(), ["web"]);
+    assert_eq!(
+        target
+            .unpark("bt-park", "r1", Some(Duration::from_secs(1)))
+            .await
+            .unwrap(),
+        ["web"]
+    );
     assert_eq!(id_of("bt-park-web"), web_v1);
     assert_eq!(state_of("bt-park-web"), "running");
     assert!(!exists("bt-park-web--parked-r1"));
-    assert!(target.unpark("bt-park", "r1").await.unwrap().is_empty());
+    assert!(target
+        .unpark("bt-park", "r1", Some(Duration::from_secs(1)))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(id_of("bt-park-web"), web_v1);
 
     // Killed between parking and starting: the parked old one, no new one.
     apply(&kit, 2, Some("r2")).await.unwrap();
     sh("docker rm -f bt-park-web >/dev/null");
-    assert_eq!(target.unpark("bt-park", "r2").await.unwrap(), ["web"]);
+    assert_eq!(
+        target
+            .unpark("bt-park", "r2", Some(Duration::from_secs(1)))
+            .await
+            .unwrap(),
+        ["web"]
+    );
     assert_eq!(id_of("bt-park-web"), web_v1);
     assert_eq!(state_of("bt-park-web"), "running");
 
@@ -89,6 +107,10 @@ async fn parked_containers_come_back_exactly_or_go() {
         .unwrap()
         .is_empty());
     // Nothing to put back once committed.
-    assert!(target.unpark("bt-park", "r3").await.unwrap().is_empty());
+    assert!(target
+        .unpark("bt-park", "r3", Some(Duration::from_secs(1)))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(id_of("bt-park-web"), new_web);
 }

@@ -579,27 +579,47 @@ fn load(
     })
 }
 
+/// The requests `load` sent while `work` ran (and one second after), and
+/// what `work` returned; panics naming every request that failed.
+async fn under_load<T>(
+    config: &stack::model::StackConfig,
+    ca: Option<String>,
+    work: impl std::future::Future<Output = T>,
+) -> (usize, T) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // 50 requests a second.
+    let answers = load(config.clone(), ca, Duration::from_millis(20), stop.clone());
+    let out = work.await;
+    // A moment of load on what runs afterwards too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let answers = answers.await.unwrap();
+    let failed: Vec<_> = answers.iter().filter(|(_, a)| a != &Ok(200)).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:#?}",
+        failed.len(),
+        answers.len()
+    );
+    (answers.len(), out)
+}
+
 /// v1 -> v2 of api and web under a steady load through Caddy: both are
 /// switched without downtime (started beside the old containers, Caddy
 /// pointed at them with a graceful reload, the old ones drained and
 /// parked), so not one request fails; Caddy is the very same container.
+/// Then v3, whose web never serves: the api it switched goes back the same
+/// way, and again not one request fails.
 #[tokio::test]
 async fn an_update_of_api_and_web_under_load_fails_no_request() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let registry = start_registry();
     // v2's api takes 12 s to open its port (as Stoat's does while it
     // connects and migrates): longer than Caddy's 10 s of retries, so
     // stopping the old one first would fail requests.
+    let slow = "ENV STANDIN_LISTEN_DELAY_MS=12000";
     let images = BTreeMap::from([
-        (
-            "api".to_owned(),
-            push_one(
-                registry.port,
-                "api",
-                "v2",
-                "ENV STANDIN_LISTEN_DELAY_MS=12000",
-            ),
-        ),
+        ("api".to_owned(), push_one(registry.port, "api", "v2", slow)),
         ("web".to_owned(), push_one(registry.port, "web", "v2", "")),
     ]);
     let kit = Kit::new("bt-switch");
@@ -617,31 +637,15 @@ async fn an_update_of_api_and_web_under_load_fails_no_request() {
             ..pacing()
         },
     );
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    // 50 requests a second.
-    let answers = load(
-        kit.config.clone(),
-        ca,
-        Duration::from_millis(20),
-        stop.clone(),
-    );
-    let done = updater
-        .apply(release(2, "0.2.0", images.clone(), false), "test")
-        .await
-        .unwrap();
-    // A moment of load on the new containers too.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    stop.store(true, Ordering::SeqCst);
-    let answers = answers.await.unwrap();
+    let (sent, done) = under_load(
+        &kit.config,
+        ca.clone(),
+        updater.apply(release(2, "0.2.0", images.clone(), false), "test"),
+    )
+    .await;
+    let done = done.unwrap();
     assert_eq!(done.phase, Phase::Completed, "{done:#?}");
-    let failed: Vec<_> = answers.iter().filter(|(_, a)| a != &Ok(200)).collect();
-    assert!(answers.len() > 200, "only {} requests", answers.len());
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed: {failed:#?}",
-        failed.len(),
-        answers.len()
-    );
+    assert!(sent > 200, "only {sent} requests");
     let after = running("bt-switch");
     assert_eq!(after["bt-switch-caddy"], before["bt-switch-caddy"]);
     assert_eq!(after["bt-switch-database"], before["bt-switch-database"]);
@@ -651,4 +655,34 @@ async fn an_update_of_api_and_web_under_load_fails_no_request() {
         assert_eq!(after[&name].1, images[service]);
     }
     assert!(after.keys().all(|n| !n.contains("--")), "{after:#?}");
+
+    // v3: its api as slow, its web never serves (5 s to turn healthy).
+    let mut v3 = release(
+        3,
+        "0.3.0",
+        BTreeMap::from([
+            ("api".to_owned(), push_one(registry.port, "api", "v3", slow)),
+            (
+                "web".to_owned(),
+                push_one(registry.port, "web", "v3", "ENV STANDIN_NEVER_LISTEN=1"),
+            ),
+        ]),
+        false,
+    );
+    v3.health.insert(
+        "web".into(),
+        engine::update::release::HealthOverride {
+            deadline_s: Some(5),
+            min_healthy_s: None,
+        },
+    );
+    let (sent, failed) = under_load(&kit.config, ca, updater.apply(v3, "test")).await;
+    let failed = failed.unwrap();
+    assert!(
+        matches!(&failed.phase, Phase::RolledBack { why } if why.contains("web")),
+        "{failed:#?}"
+    );
+    assert!(sent > 200, "only {sent} requests");
+    // The very same v2 containers run again.
+    assert_eq!(running("bt-switch"), after);
 }

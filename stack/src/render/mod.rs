@@ -23,6 +23,8 @@ pub use revolt::{env_name as revolt_env_name, smtp_flags};
 /// Where Caddy finds the certificate in the self-signed and own-certificate
 /// modes; the deploy mounts the files there.
 pub const TLS_CERT_PATH: &str = "/etc/caddy/tls/cert.pem";
+/// Where Caddy reads its Caddyfile (a switch reloads it there).
+pub const CADDYFILE_PATH: &str = "/etc/caddy/Caddyfile";
 /// A private ACME directory's root CA, in Caddy's container (the file
 /// [`ACME_CA_ROOT_FILE`] of the plan).
 pub const ACME_CA_ROOT_PATH: &str = "/etc/caddy/acme-ca-root.pem";

@@ -448,7 +448,7 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
                 publish(https, Protocol::Udp),
             ];
             spec.mounts = vec![
-                file("Caddyfile", "/etc/caddy/Caddyfile"),
+                file("Caddyfile", super::CADDYFILE_PATH),
                 volume("caddy-data", "/data"),
                 volume("caddy-config", "/config"),
             ];

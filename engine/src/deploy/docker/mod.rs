@@ -207,8 +207,14 @@ impl Target for DockerTarget {
         )
     }
 
-    async fn unpark(&self, stack: &str, rollout: &str) -> Result<Vec<String>, DeployError> {
-        self.unpark_rollout(stack, rollout)
+    async fn unpark(
+        &self,
+        stack: &str,
+        rollout: &str,
+        drain: Option<Duration>,
+    ) -> Result<Vec<String>, DeployError> {
+        let drain = drain.unwrap_or_else(switch::default_drain);
+        self.unpark_rollout(stack, rollout, drain)
             .await
             .map_err(|e| e.on_daemon(&self.url))
     }
