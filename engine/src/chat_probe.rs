@@ -144,6 +144,15 @@ async fn websocket<IO>(io: IO, host: &str, path: &str) -> Result<(), String>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    handshake(io, host, path).await.map(drop)
+}
+
+/// The RFC 6455 handshake on `io`: the server's 101 (with the right
+/// `Sec-WebSocket-Accept`), whose connection can then be upgraded.
+async fn handshake<IO>(io: IO, host: &str, path: &str) -> Result<Response<Incoming>, String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
     let request = Request::get(path)
@@ -176,7 +185,7 @@ where
     if accept != websocket_accept(&key) {
         return Err("the WebSocket handshake's Sec-WebSocket-Accept is wrong".to_owned());
     }
-    Ok(())
+    Ok(response)
 }
 
 /// RFC 6455 section 4.2.2: base64(SHA-1(key + GUID)).
@@ -244,12 +253,14 @@ pub(crate) enum HttpError {
 /// response head; the body streams from the connection, which a task drives
 /// until the exchange is over. Burrow's own probes (this one, and the
 /// deploy's HTTP health checks) all go through here.
-pub(crate) async fn send<IO>(
+pub(crate) async fn send<IO, B>(
     io: IO,
-    request: Request<Empty<Bytes>>,
+    request: Request<B>,
 ) -> Result<Response<Incoming>, HttpError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let classify = |e: hyper::Error| {
         if e.is_parse() || e.is_incomplete_message() {
@@ -259,9 +270,10 @@ where
         }
     };
     let (mut sender, connection) = http1::handshake(TokioIo::new(io)).await.map_err(classify)?;
-    // Its errors reach the response or the body; it ends with the exchange.
+    // Its errors reach the response or the body; it ends with the exchange
+    // (or with the connection a WebSocket upgraded).
     tokio::spawn(async move {
-        let _ = connection.await;
+        let _ = connection.with_upgrades().await;
     });
     sender.send_request(request).await.map_err(classify)
 }
@@ -283,6 +295,87 @@ pub async fn fetch(
     path: &str,
 ) -> Result<(u16, String), String> {
     get(config, tls_config(ca_pem), &Entry::Default, path).await
+}
+
+/// A client of the stack through Caddy, as the load bench drives it: one
+/// TLS configuration, a new connection per request.
+#[derive(Clone)]
+pub struct Client {
+    config: StackConfig,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Client {
+    /// Trusting `ca_pem` (else the system's roots).
+    pub fn new(config: &StackConfig, ca_pem: Option<&str>) -> Self {
+        Self {
+            config: config.clone(),
+            tls: tls_config(ca_pem),
+        }
+    }
+
+    /// `method` `path` with `body`, answered within `within`: the status
+    /// (the body is read and dropped), or what went wrong.
+    pub async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Bytes,
+        within: Duration,
+    ) -> Result<u16, String> {
+        let run = async {
+            let io = connect(&self.config, self.tls.clone(), &Entry::Default).await?;
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::HOST, self.config.domain.as_str())
+                .header(header::USER_AGENT, "burrow-load")
+                .header(header::CONNECTION, "close")
+                .body(http_body_util::Full::new(body))
+                .map_err(|e| e.to_string())?;
+            let response = send(io, request).await.map_err(|e| match e {
+                HttpError::NotHttp => "not an HTTP answer".to_owned(),
+                HttpError::Other(e) => e,
+            })?;
+            let status = response.status().as_u16();
+            response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("the body broke off: {}", reason(&e)))?;
+            Ok(status)
+        };
+        tokio::time::timeout(within, run)
+            .await
+            .map_err(|_| format!("no answer within {} s", within.as_secs()))?
+    }
+
+    /// Opens a WebSocket on `path` and holds it: resolves with why it
+    /// ended (closed by the server, or broken). `Err`: it could not be
+    /// opened.
+    pub async fn hold_websocket(
+        &self,
+        path: &str,
+    ) -> Result<impl std::future::Future<Output = String> + Send + 'static, String> {
+        use tokio::io::AsyncReadExt;
+        let io = connect(&self.config, self.tls.clone(), &Entry::Default).await?;
+        let response = handshake(io, self.config.domain.as_str(), path).await?;
+        let mut upgraded = TokioIo::new(
+            hyper::upgrade::on(response)
+                .await
+                .map_err(|e| format!("the upgrade failed: {e}"))?,
+        );
+        Ok(async move {
+            let mut buf = [0u8; 4096];
+            loop {
+                match upgraded.read(&mut buf).await {
+                    Ok(0) => return "closed by the server".to_owned(),
+                    Ok(_) => {}
+                    Err(e) => return format!("broken: {e}"),
+                }
+            }
+        })
+    }
 }
 
 /// Probes the API root and the well-known document through Caddy,

@@ -96,4 +96,10 @@ pub struct ReleaseView {
     /// Said when this release failed to install before (rolled back).
     #[serde(default)]
     pub failed_before: Option<String>,
+    /// Service -> the image it pins.
+    #[serde(default)]
+    pub images: std::collections::BTreeMap<String, String>,
+    /// Which services it replaces without a pause and which pause briefly.
+    #[serde(default)]
+    pub pauses: Option<String>,
 }

@@ -11,7 +11,7 @@ pub async fn get_updates() -> Result<UpdatesView, AppError> {
     let run = async {
         require_user().await?;
         let state = state();
-        let mut view = state.updates.view(&state.store).await?;
+        let mut view = state.updates.view(&state.store, &state.vault).await?;
         (view.registry, view.registry_problem) =
             engine::update::registry::describe(&state.store, &state.vault).await;
         Ok(view)

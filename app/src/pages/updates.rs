@@ -314,6 +314,7 @@ fn LastCheck(last: CheckView) -> impl IntoView {
                 {format!(" Release {} (sequence {}) of channel {}, released {}.", r.version, r.sequence, r.channel, r.released_at)}
             </p>
             {(!r.notes.trim().is_empty()).then(|| view! { <pre class="notes" data-testid="update-notes">{r.notes.clone()}</pre> })}
+            {r.pauses.clone().map(|p| view! { <p data-testid="update-pauses">{p}</p> })}
             {r.requires_backup.then(|| view! { <p class="muted">"It asks for a backup before it is installed."</p> })}
             {r.failed_before.clone().map(|f| view! { <p class="notice warning" data-testid="update-failed-before">{f}</p> })}
             <p class="muted">{format!("Checked {at}; signatures, versions and expiry verified.")}</p>

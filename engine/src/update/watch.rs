@@ -220,8 +220,13 @@ impl Updates {
         }))
     }
 
-    /// What the Updates page shows.
-    pub async fn view(&self, store: &Store) -> Result<UpdatesView, EngineError> {
+    /// What the Updates page shows (`vault`: to read the running
+    /// revision, which the offer is compared with).
+    pub async fn view(
+        &self,
+        store: &Store,
+        vault: &crate::sealed::Vault,
+    ) -> Result<UpdatesView, EngineError> {
         let channel = self.channel(store).await?.map(|(s, env)| ChannelView {
             url: s.url.clone(),
             name: s.name.clone(),
@@ -233,6 +238,9 @@ impl Updates {
         let installed_sequence = installed.as_ref().map(|i| i.sequence);
         let mut last_check = self.last_check(store).await?;
         if let Some(offer) = last_check.as_mut().and_then(|c| c.release.as_mut()) {
+            if let Some(running) = store.running_revision(vault).await? {
+                offer.pauses = pauses(&offer.images, &running);
+            }
             if let Some((at, why)) =
                 super::updater::rolled_back_before(store, &offer.channel, offer.sequence).await?
             {
@@ -321,6 +329,55 @@ pub async fn rollout(store: &Store, id: i64) -> Result<Option<RolloutView>, Engi
         .map(|r| rollout_view(r, installed)))
 }
 
+/// Which services an update to `images` replaces without a pause and which
+/// pause briefly, against what `running` runs, as the Updates page says
+/// it; `None` when no image changes.
+pub fn pauses(
+    images: &std::collections::BTreeMap<String, String>,
+    running: &crate::revisions::Revision,
+) -> Option<String> {
+    use crate::deploy::docker::switch::is_switched;
+    let changed: Vec<&str> = images
+        .iter()
+        .filter(|(service, image)| {
+            stack::model::Service::from_name(service)
+                .is_none_or(|s| running.config.images.get(s).to_string() != **image)
+        })
+        .map(|(service, _)| service.as_str())
+        .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    if let crate::targets::TargetSettings::Kubernetes { .. } = running.target {
+        return Some(format!(
+            "The cluster rolls out {}: a Deployment's new pod is ready before its old one \
+             goes, a StatefulSet's restarts in place.",
+            changed.join(", ")
+        ));
+    }
+    if changed.contains(&"caddy") {
+        return Some(format!(
+            "Caddy itself changes, so every changed service restarts with a brief pause: {}.",
+            changed.join(", ")
+        ));
+    }
+    let (switched, paused): (Vec<&str>, Vec<&str>) = changed.iter().partition(|s| is_switched(s));
+    let mut said = Vec::new();
+    if !switched.is_empty() {
+        said.push(format!(
+            "Switched without a pause (the new container serves before the old one stops): {}.",
+            switched.join(", ")
+        ));
+    }
+    if !paused.is_empty() {
+        said.push(format!(
+            "Restarted with a brief pause (they cannot run twice): {}.",
+            paused.join(", ")
+        ));
+    }
+    Some(said.join(" "))
+}
+
 fn view_of(at: i64, outcome: Result<Release, String>) -> CheckView {
     match outcome {
         Ok(r) => CheckView {
@@ -333,6 +390,8 @@ fn view_of(at: i64, outcome: Result<Release, String>) -> CheckView {
                 notes: r.notes,
                 requires_backup: r.requires_backup,
                 failed_before: None,
+                images: r.images,
+                pauses: None,
             }),
             refusal: None,
         },
@@ -370,4 +429,69 @@ pub fn spawn_schedule(updates: Arc<Updates>, store: Store, every: Duration) {
             tokio::time::sleep(every).await;
         }
     });
+}
+
+#[cfg(test)]
+mod pause_tests {
+    use super::pauses;
+    use crate::revisions::{Revision, RevisionMeta, SecretRefs};
+    use crate::targets::TargetSettings;
+
+    fn running(target: TargetSettings) -> Revision {
+        let config = stack::model::parse_stack_toml(include_str!("../../../testkit/stack.toml"))
+            .unwrap()
+            .config;
+        Revision {
+            meta: RevisionMeta {
+                id: 1,
+                created_at: 0,
+                author: "test".into(),
+                note: None,
+            },
+            config,
+            target,
+            secrets: SecretRefs::default(),
+        }
+    }
+
+    #[test]
+    fn the_offer_says_which_services_pause() {
+        let docker = running(TargetSettings::Docker {
+            url: None,
+            tls: None,
+        });
+        let mut images: std::collections::BTreeMap<String, String> = stack::model::Service::ALL
+            .iter()
+            .map(|s| {
+                (
+                    s.name().to_owned(),
+                    docker.config.images.get(*s).to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(pauses(&images, &docker), None, "nothing changes");
+        images.insert("api".into(), "r.example/api@sha256:1".into());
+        images.insert("web".into(), "r.example/web@sha256:1".into());
+        images.insert("database".into(), "r.example/db@sha256:1".into());
+        let said = pauses(&images, &docker).unwrap();
+        assert!(
+            said.starts_with("Switched without a pause")
+                && said.contains(": api, web.")
+                && said.contains("brief pause (they cannot run twice): database."),
+            "{said}"
+        );
+        images.insert("caddy".into(), "r.example/caddy@sha256:1".into());
+        let said = pauses(&images, &docker).unwrap();
+        assert!(said.starts_with("Caddy itself changes"), "{said}");
+        let cluster = running(TargetSettings::Kubernetes {
+            in_cluster: true,
+            context: None,
+            namespace: "chat".into(),
+            ingress_class: None,
+            issuer: None,
+        });
+        assert!(pauses(&images, &cluster)
+            .unwrap()
+            .starts_with("The cluster rolls out"));
+    }
 }

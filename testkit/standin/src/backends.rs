@@ -181,6 +181,21 @@ fn handler(role: &'static str, c: Arc<Config>) -> crate::http::Handler {
                     }
                     None => Response::json(200, root_json(&c, req)),
                 },
+                // For the load bench: a request with a body (as the API's
+                // POSTs carry), and one that takes its time.
+                ("POST", "/standin/echo") => Response::json(
+                    200,
+                    format!("{{\"received\":{},\"x_standin\":{info}}}", req.body.len()),
+                ),
+                ("GET", "/standin/slow") => {
+                    let ms = req
+                        .target
+                        .split_once("ms=")
+                        .and_then(|(_, v)| v.split('&').next()?.parse::<u64>().ok())
+                        .unwrap_or(5000);
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                    Response::json(200, format!("{{\"slept_ms\":{ms},\"x_standin\":{info}}}"))
+                }
                 ("GET", "/metrics") => Response::text(
                     200,
                     &format!(
