@@ -67,7 +67,10 @@ pub(super) struct Switchboard<'a> {
     rendered: FileEntry,
     /// Caddy's image user (the file's owner).
     user: String,
-    pins: tokio::sync::Mutex<BTreeMap<Service, String>>,
+    /// The pins wanted, and how many changes were asked for.
+    pins: std::sync::Mutex<(BTreeMap<Service, String>, u64)>,
+    /// Held while Caddy reloads; how many changes it has loaded.
+    loaded: tokio::sync::Mutex<u64>,
 }
 
 impl<'a> Switchboard<'a> {
@@ -82,7 +85,8 @@ impl<'a> Switchboard<'a> {
             caddy,
             rendered,
             user,
-            pins: tokio::sync::Mutex::new(BTreeMap::new()),
+            pins: std::sync::Mutex::new((BTreeMap::new(), 0)),
+            loaded: tokio::sync::Mutex::new(0),
         }
     }
 
@@ -99,22 +103,39 @@ impl<'a> Switchboard<'a> {
     }
 
     /// Points Caddy's upstream for `service` at `host` (`None`: back to the
-    /// service's name), with a graceful reload.
+    /// service's name), with a graceful reload. Every reload costs the
+    /// WebSockets Caddy holds and reloads its certificates, so pins asked
+    /// for while a reload runs go together in the next one (a reload that
+    /// already carried this change is not repeated).
     pub(super) async fn pin(
         &self,
         service: Service,
         host: Option<&str>,
     ) -> Result<(), DeployError> {
-        let mut pins = self.pins.lock().await;
-        match host {
-            Some(h) => pins.insert(service, h.to_owned()),
-            None => pins.remove(&service),
+        let mine = {
+            let mut pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+            match host {
+                Some(h) => pins.0.insert(service, h.to_owned()),
+                None => pins.0.remove(&service),
+            };
+            pins.1 += 1;
+            pins.1
         };
-        let text = String::from_utf8_lossy(&self.rendered.content).into_owned();
-        let text = pins.iter().fold(text, |t, (s, h)| {
-            stack::render::caddy_with_upstream(&t, *s, h)
-        });
-        self.load(text.into_bytes()).await
+        let mut loaded = self.loaded.lock().await;
+        if *loaded >= mine {
+            return Ok(());
+        }
+        let (text, wanted) = {
+            let pins = self.pins.lock().unwrap_or_else(|p| p.into_inner());
+            let text = String::from_utf8_lossy(&self.rendered.content).into_owned();
+            let text = pins.0.iter().fold(text, |t, (s, h)| {
+                stack::render::caddy_with_upstream(&t, *s, h)
+            });
+            (text, pins.1)
+        };
+        self.load(text.into_bytes()).await?;
+        *loaded = wanted;
+        Ok(())
     }
 
     /// Writes `content` as Caddy's Caddyfile and has Caddy reload it
