@@ -56,6 +56,26 @@ step "end-to-end tests in Chromium (JavaScript off and on)"
 
 step "nothing left behind"
 left=$(comm -13 <(printf '%s\n' "$before") <(inventory) | sed '/^$/d')
+# A stack network no container is on any more that the daemon will not
+# remove ("has active endpoints", asked for 10 s): Docker 20.10 sometimes
+# keeps counting an endpoint of a removed container, until dockerd
+# restarts. Such a network is said, not failed: the tests did remove what
+# was on it. A network the daemon does remove here was left by the tests:
+# it still fails, like any container or volume left.
+for net in $(printf '%s\n' "$left" | sed -n 's/^network //p'); do
+  [ "$(docker network inspect -f '{{len .Containers}}' "$net" 2>/dev/null)" = 0 ] || continue
+  name=$(docker network inspect -f '{{.Name}}' "$net")
+  refused=
+  for _ in $(seq 40); do
+    why=$(docker network rm "$net" 2>&1 >/dev/null) && { refused=; break; }
+    case "$why" in *"has active endpoints"*) refused=1 ;; *) refused=; break ;; esac
+    sleep 0.25
+  done
+  if [ -n "$refused" ]; then
+    echo "note: network $name has no container, but Docker 20.10 keeps an endpoint of a removed one and will not remove it until dockerd restarts" >&2
+    left=$(printf '%s\n' "$left" | grep -v "^network $net$" || true)
+  fi
+done
 if [ -n "$left" ]; then
   echo "the tests left these Docker objects behind:" >&2
   printf '%s\n' "$left" | sed 's/^/  /' >&2

@@ -192,7 +192,9 @@ impl Kit {
 }
 
 /// Removes every container, the network and the volumes of a stack (with
-/// the docker CLI, independent of the code under test).
+/// the docker CLI, independent of the code under test). Docker 20.10
+/// releases a removed container's endpoint a moment after the removal
+/// returns, so the network is asked for again for up to 10 s.
 pub struct Cleanup(pub String);
 
 impl Drop for Cleanup {
@@ -202,7 +204,9 @@ impl Drop for Cleanup {
             .arg("-c")
             .arg(format!(
                 "docker ps -aq --filter label=burrow.stack={s} | xargs -r docker rm -f >/dev/null; \
-                 docker network rm {s} >/dev/null 2>&1; \
+                 if docker network inspect {s} >/dev/null 2>&1; then \
+                   for i in $(seq 40); do docker network rm {s} >/dev/null 2>&1 && break; sleep 0.25; done; \
+                 fi; \
                  docker volume ls -q --filter label=burrow.stack={s} | xargs -r docker volume rm >/dev/null"
             ))
             .status();

@@ -482,6 +482,30 @@ fn killed_at(data: &std::path::Path, mode: &str, point: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    settled("bt-kill");
+}
+
+/// Waits until what a killed process asked the daemon to do to `stack`'s
+/// containers has finished (their ids and states the same a second
+/// apart): Docker 20.10 leaves an endpoint behind, and the network can
+/// never be removed, when a container is removed while its start is still
+/// under way.
+fn settled(stack: &str) {
+    let look = || {
+        sh(&format!(
+            "docker ps -a --filter label=burrow.stack={stack} --format '{{{{.ID}}}} {{{{.State}}}}' | sort"
+        ))
+    };
+    let mut last = look();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = look();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the containers of {stack} did not settle within 20 s: {last}");
 }
 
 /// Burrow killed (abort, no clean-up) at fault points of a real rollout:
