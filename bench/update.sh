@@ -13,6 +13,7 @@
 # Usage: bench/update.sh   (settle and deadline: SETTLE=10 DEADLINE=30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 testkit/build-images.sh >/dev/null
 [ -x target/debug/burrow ] || cargo build -q -p burrow
 bin=$PWD/target/debug/burrow
@@ -32,10 +33,7 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
-printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-  "$work/registry" "$port" >"$work/registry.yml"
-/usr/bin/docker-registry serve "$work/registry.yml" >/dev/null 2>&1 & registry=$!
-until curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do sleep 0.1; done
+start_registry
 
 push=testkit/push-release.sh
 $push "$port" v1 >"$work/v1.json"
@@ -80,29 +78,6 @@ failed=$(date -d "$failed_at" +%s.%N 2>/dev/null || echo "$t4")
 "$bin" down --config "$work/v1.toml" --volumes >/dev/null 2>&1
 
 # docker-compose on the export: v1 up and ready, then v2 pulled and up.
-ready() {
-  local ids s id; ids=$(docker ps -aq --filter label=com.docker.compose.project=burrow-bench)
-  [ -n "$ids" ] || return 1
-  for id in $ids; do
-    s=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' "$id")
-    case "$s" in
-      *createbuckets*" exited "*" 0") ;;
-      *" running healthy "*|*" running none "*) ;;
-      *) return 1 ;;
-    esac
-  done
-}
-# One stack.toml path for both versions: its secrets file sits beside it,
-# so v2 is rendered with the secrets v1's data was made with.
-render() {
-  cp "$1" "$work/compose-stack.toml"
-  "$bin" render --config "$work/compose-stack.toml" --out "$work/compose" >/dev/null 2>&1
-  mkdir -p "$work/compose/tls"
-  [ -f "$work/compose/tls/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -nodes -days 2 -subj /CN=stoat.burrow.test -addext subjectAltName=DNS:stoat.burrow.test \
-    -keyout "$work/compose/tls/key.pem" -out "$work/compose/tls/cert.pem" >/dev/null 2>&1
-  sed -i -E 's/^( *)interval: [0-9]+s$/\1interval: 1s/' "$work/compose/compose.yml"
-}
 render "$work/v1.toml"
 (cd "$work/compose" && docker-compose -p burrow-bench up -d >/dev/null 2>&1)
 until ready; do sleep 0.2; done

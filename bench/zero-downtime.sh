@@ -14,6 +14,7 @@
 # Usage: bench/zero-downtime.sh   (RATE=100 API_START_MS=5000 SETTLE=10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 testkit/build-images.sh >/dev/null
 export DOCKER_CLI_HINTS=false
 cargo build -q -p burrow --bin burrow
@@ -36,10 +37,7 @@ cleanup() {
 trap cleanup EXIT
 [ -n "${BENCH_DEBUG:-}" ] && set -x
 
-printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-  "$work/registry" "$port" >"$work/registry.yml"
-/usr/bin/docker-registry serve "$work/registry.yml" >/dev/null 2>&1 & registry=$!
-until curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do sleep 0.1; done
+start_registry
 
 testkit/push-release.sh "$port" v1 >"$work/v1.json" 2>/dev/null
 # One service's image of a release, FROM v1's with LINE added: its pin.
@@ -114,31 +112,6 @@ grep -h "rolled back\|Rolled back\|completed\|Completed" "$work"/burrow*.log 2>/
 "$bin" down --config "$work/v1.toml" --volumes >/dev/null 2>&1
 
 # docker-compose on the export: v1 up and ready, then v2 pulled and up.
-ready() {
-  local ids s id; ids=$(docker ps -aq --filter label=com.docker.compose.project=burrow-bench)
-  [ -n "$ids" ] || return 1
-  for id in $ids; do
-    s=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}' "$id")
-    case "$s" in
-      *createbuckets*" exited "*" 0") ;;
-      *" running healthy "*|*" running none "*) ;;
-      *) return 1 ;;
-    esac
-  done
-}
-# One stack.toml path for both versions: its secrets file sits beside it,
-# so v2 is rendered with the secrets v1's data was made with.
-render() {
-  cp "$1" "$work/compose-stack.toml"
-  "$bin" render --config "$work/compose-stack.toml" --out "$work/compose" >/dev/null 2>&1
-  mkdir -p "$work/compose/tls"
-  [ -f "$work/compose/tls/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -nodes -days 2 -subj /CN=stoat.burrow.test -addext subjectAltName=DNS:stoat.burrow.test \
-    -addext basicConstraints=critical,CA:FALSE \
-    -keyout "$work/compose/tls/key.pem" -out "$work/compose/tls/cert.pem" >/dev/null 2>&1
-  cp "$work/compose/tls/cert.pem" "$work/compose/tls/ca.pem"
-  sed -i -E 's/^( *)interval: [0-9]+s$/\1interval: 1s/' "$work/compose/compose.yml"
-}
 render "$work/v1.toml"
 (cd "$work/compose" && docker-compose -p burrow-bench up -d >/dev/null 2>&1)
 until ready; do sleep 0.2; done

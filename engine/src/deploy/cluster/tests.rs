@@ -435,39 +435,73 @@ async fn removing_a_stack_deletes_its_objects_and_its_claims_only_when_asked() {
         .is_empty());
 }
 
+/// A console whose deployer reaches the fake `cluster`, with the kit
+/// saved as a Kubernetes revision (namespace [`NS`]) and deployed.
+struct Console {
+    dir: tempfile::TempDir,
+    store: crate::Store,
+    vault: crate::sealed::Vault,
+    deployer: std::sync::Arc<crate::deployer::Deployer>,
+    config: stack::model::StackConfig,
+    /// The revision deployed, and its deployment.
+    revision: i64,
+    deployment: i64,
+}
+
+impl Console {
+    async fn deployed(cluster: &Shared) -> Console {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path()).await.unwrap();
+        let vault = crate::sealed::Vault::open(&dir.path().join("secrets.key")).unwrap();
+        let targets = crate::targets::Targets::new(None).with_kube_client(fake::client(cluster));
+        let deployer = std::sync::Arc::new(crate::deployer::Deployer::new(
+            store.clone(),
+            vault.clone(),
+            std::sync::Arc::new(targets),
+        ));
+        let mut config = config("");
+        config.target = stack::model::TargetKind::Kubernetes;
+        let settings = crate::targets::TargetSettings::Kubernetes {
+            in_cluster: false,
+            context: None,
+            namespace: NS.into(),
+            ingress_class: None,
+            issuer: None,
+        };
+        let (meta, _) = store
+            .save_revision(&vault, &config, &settings, "admin", None)
+            .await
+            .unwrap();
+        let saved = store.revision(&vault, meta.id).await.unwrap().unwrap();
+        let outcome = deployer
+            .apply(saved, "admin", &ApplyOptions::default(), None)
+            .await
+            .unwrap();
+        outcome.result.unwrap();
+        Console {
+            dir,
+            store,
+            vault,
+            deployer,
+            config,
+            revision: meta.id,
+            deployment: outcome.deployment_id,
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = crate::Store::open(dir.path()).await.unwrap();
-    let vault = crate::sealed::Vault::open(&dir.path().join("secrets.key")).unwrap();
     let cluster = Cluster::shared();
-    let targets = crate::targets::Targets::new(None).with_kube_client(fake::client(&cluster));
-    let deployer =
-        crate::deployer::Deployer::new(store.clone(), vault.clone(), std::sync::Arc::new(targets));
-    let mut config = config("");
-    config.target = stack::model::TargetKind::Kubernetes;
-    let settings = crate::targets::TargetSettings::Kubernetes {
-        in_cluster: false,
-        context: None,
-        namespace: NS.into(),
-        ingress_class: None,
-        issuer: None,
-    };
-    let (meta, _) = store
-        .save_revision(&vault, &config, &settings, "admin", None)
-        .await
-        .unwrap();
-    let revision = store.revision(&vault, meta.id).await.unwrap().unwrap();
-    let outcome = deployer
-        .apply(revision, "admin", &ApplyOptions::default(), None)
-        .await
-        .unwrap();
-    outcome.result.unwrap();
-    let d = store
-        .deployment(outcome.deployment_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let Console {
+        store,
+        deployer,
+        config,
+        revision,
+        deployment,
+        ..
+    } = Console::deployed(&cluster).await;
+    let d = store.deployment(deployment).await.unwrap().unwrap();
     assert_eq!(d.status, crate::deployments::DeploymentStatus::Succeeded);
     assert!(cluster
         .lock()
@@ -486,7 +520,7 @@ async fn the_deployer_sends_a_kubernetes_revision_to_its_cluster_and_watches_it_
     );
     // The console watches that revision on its cluster.
     let (running, target) = deployer.running().await.unwrap().unwrap();
-    assert_eq!(running.meta.id, meta.id);
+    assert_eq!(running.meta.id, revision);
     let services = target.unwrap().status(config.name.as_str()).await.unwrap();
     assert!(services
         .iter()
@@ -798,35 +832,15 @@ fn running_image(cluster: &Shared, plural: &str, name: &str) -> String {
 #[tokio::test]
 async fn an_update_on_a_cluster_installs_and_a_failing_one_goes_back_to_the_previous_objects() {
     use crate::update::rollout::Phase;
-    let dir = tempfile::tempdir().unwrap();
-    let store = crate::Store::open(dir.path()).await.unwrap();
-    let vault = crate::sealed::Vault::open(&dir.path().join("secrets.key")).unwrap();
     let cluster = Cluster::shared();
-    let targets = crate::targets::Targets::new(None).with_kube_client(fake::client(&cluster));
-    let deployer = std::sync::Arc::new(crate::deployer::Deployer::new(
-        store.clone(),
-        vault.clone(),
-        std::sync::Arc::new(targets),
-    ));
-    let mut config = config("");
-    config.target = stack::model::TargetKind::Kubernetes;
-    let settings = crate::targets::TargetSettings::Kubernetes {
-        in_cluster: false,
-        context: None,
-        namespace: NS.into(),
-        ingress_class: None,
-        issuer: None,
-    };
-    let (meta, _) = store
-        .save_revision(&vault, &config, &settings, "admin", None)
-        .await
-        .unwrap();
-    let revision = store.revision(&vault, meta.id).await.unwrap().unwrap();
-    let first = deployer
-        .apply(revision, "admin", &ApplyOptions::default(), None)
-        .await
-        .unwrap();
-    first.result.unwrap();
+    let Console {
+        dir,
+        store,
+        vault,
+        deployer,
+        config,
+        ..
+    } = Console::deployed(&cluster).await;
     let stack = config.name.as_str().to_owned();
 
     // Before a controller admits the Ingress, the probes say so.
