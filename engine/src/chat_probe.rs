@@ -287,18 +287,8 @@ fn reason(e: &hyper::Error) -> String {
     }
 }
 
-/// One GET of `path` through Caddy (a new TLS connection, as a new client
-/// makes it): its status and body. The test kit's load uses it.
-pub async fn fetch(
-    config: &StackConfig,
-    ca_pem: Option<&str>,
-    path: &str,
-) -> Result<(u16, String), String> {
-    get(config, tls_config(ca_pem), &Entry::Default, path).await
-}
-
-/// A client of the stack through Caddy, as the load bench drives it: one
-/// TLS configuration, a new connection per request.
+/// A client of the stack through Caddy, as the load bench and the switch
+/// test drive it: one TLS configuration, a new connection per request.
 #[derive(Clone)]
 pub struct Client {
     config: StackConfig,

@@ -48,18 +48,9 @@ fn kube_documents(
             .map(|m| (m.secret, m.yaml.clone()))
             .collect()
     };
-    let TargetSettings::Kubernetes {
-        namespace,
-        ingress_class,
-        issuer,
-        ..
-    } = target
+    let (TargetSettings::Kubernetes { namespace, .. }, Some(ingress)) = (target, target.ingress())
     else {
         return rendered();
-    };
-    let ingress = crate::deploy::cluster::objects::IngressSettings {
-        class: ingress_class.clone().unwrap_or_else(|| "nginx".to_owned()),
-        issuer: issuer.clone().unwrap_or_else(|| "letsencrypt".to_owned()),
     };
     // The pair the deploy puts in the TLS Secret (shown masked): Burrow's
     // leaf or the operator's own; with ACME, cert-manager makes it.

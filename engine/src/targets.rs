@@ -60,6 +60,24 @@ pub enum TargetSettings {
 }
 
 impl TargetSettings {
+    /// How a Kubernetes target serves its Ingress (class and cert-manager
+    /// issuer, their defaults when unset); `None` for Docker.
+    pub fn ingress(&self) -> Option<crate::deploy::cluster::objects::IngressSettings> {
+        let TargetSettings::Kubernetes {
+            ingress_class,
+            issuer,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let defaults = crate::deploy::cluster::objects::IngressSettings::default();
+        Some(crate::deploy::cluster::objects::IngressSettings {
+            class: ingress_class.clone().unwrap_or(defaults.class),
+            issuer: issuer.clone().unwrap_or(defaults.issuer),
+        })
+    }
+
     /// The local Docker daemon.
     pub fn local_docker() -> Self {
         Self::Docker {
@@ -413,21 +431,19 @@ impl Targets {
         settings: &TargetSettings,
         kubeconfig: Option<String>,
     ) -> Result<Arc<crate::deploy::KubeTarget>, DeployError> {
-        let TargetSettings::Kubernetes {
-            in_cluster,
-            context,
-            namespace,
-            ingress_class,
-            issuer,
-        } = settings
+        let (
+            TargetSettings::Kubernetes {
+                in_cluster,
+                context,
+                namespace,
+                ..
+            },
+            Some(ingress),
+        ) = (settings, settings.ingress())
         else {
             return Err(DeployError::Unsupported {
                 message: "not a Kubernetes target".to_owned(),
             });
-        };
-        let ingress = crate::deploy::cluster::objects::IngressSettings {
-            class: ingress_class.clone().unwrap_or_else(|| "nginx".to_owned()),
-            issuer: issuer.clone().unwrap_or_else(|| "letsencrypt".to_owned()),
         };
         if let Some(client) = &self.fixed_kube {
             return Ok(Arc::new(

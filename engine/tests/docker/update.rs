@@ -577,6 +577,7 @@ fn load(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<Vec<(&'static str, Result<u16, String>)>> {
     tokio::spawn(async move {
+        let client = engine::chat_probe::Client::new(&config, ca.as_deref());
         let mut sent = Vec::new();
         let mut tick = tokio::time::interval(every);
         for n in 0usize.. {
@@ -585,13 +586,18 @@ fn load(
                 break;
             }
             let path = if n % 2 == 0 { "/api/" } else { "/" };
-            let (config, ca) = (config.clone(), ca.clone());
+            let client = client.clone();
             sent.push((
                 path,
                 tokio::spawn(async move {
-                    engine::chat_probe::fetch(&config, ca.as_deref(), path)
+                    client
+                        .request(
+                            http::Method::GET,
+                            path,
+                            Default::default(),
+                            Duration::from_secs(4),
+                        )
                         .await
-                        .map(|(status, _)| status)
                 }),
             ));
         }

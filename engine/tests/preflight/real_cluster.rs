@@ -9,6 +9,18 @@
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 
+/// The cluster's namespaces, with the kubeconfig at `path` (the test's own
+/// client, beside the one under test).
+async fn namespaces(path: &std::ffi::OsStr) -> Api<Namespace> {
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(path).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    Api::all(kube::Client::try_from(config).unwrap())
+}
+
 #[tokio::test]
 async fn the_kit_passes_a_real_api_servers_validation() {
     let Some(path) = std::env::var_os("KUBECONFIG") else {
@@ -39,16 +51,7 @@ async fn the_kit_passes_a_real_api_servers_validation() {
         .kube(&settings, Some(yaml))
         .await
         .unwrap();
-    let client: kube::Client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&path).unwrap(),
-            &kube::config::KubeConfigOptions::default(),
-        )
-        .await
-        .unwrap(),
-    )
-    .unwrap();
-    let namespaces: Api<Namespace> = Api::all(client);
+    let namespaces = namespaces(&path).await;
     let mut ns = Namespace::default();
     ns.metadata.name = Some(namespace.clone());
     namespaces
@@ -139,16 +142,8 @@ async fn the_kit_deploys_and_runs_on_a_real_cluster() {
     let removed = target.remove(stack, true, &tx).await;
     drop(tx);
     let _ = progress.await;
-    let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&path).unwrap(),
-            &kube::config::KubeConfigOptions::default(),
-        )
+    let _ = namespaces(&path)
         .await
-        .unwrap(),
-    )
-    .unwrap();
-    let _ = Api::<Namespace>::all(client)
         .delete(&namespace, &DeleteParams::default())
         .await;
     applied.unwrap();

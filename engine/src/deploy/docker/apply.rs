@@ -17,7 +17,7 @@ use super::container::{config_hash, is_one_shot, Context};
 use super::images::{self, ImageFacts};
 use super::start::{millis, Reached, Run};
 use super::switch::{self, Switchboard};
-use super::{label, resources, stack_containers};
+use super::{label, resources};
 use crate::deploy::{
     check_plan, ApplyOptions, ApplyReport, ChangeAction, DeployError, DeployRequest, PlannedChange,
     ProgressEvent,
@@ -61,8 +61,16 @@ pub(super) async fn apply(
         .await
         .map_err(fail)?;
     let images = images::ensure(docker, plan, progress).await.map_err(fail)?;
-    let existing = stack_containers(docker, stack).await.map_err(fail)?;
-    let mut running = HashMap::new();
+    let all = super::every_stack_container(docker, stack)
+        .await
+        .map_err(fail)?;
+    // New containers of a switch cut short.
+    let cut_short: Vec<String> = all
+        .iter()
+        .filter_map(|c| c.names.as_ref()?.first().cloned())
+        .filter(|n| n.contains("--next-"))
+        .collect();
+    let existing = super::by_service(all);
     let ctx = Context {
         stack,
         plan,
@@ -78,10 +86,6 @@ pub(super) async fn apply(
         let (action, existing_id) = match existing.get(&spec.name) {
             None => (ChangeAction::Create, None),
             Some(c) => {
-                running.insert(
-                    spec.name.clone(),
-                    c.state == Some(ContainerSummaryStateEnum::RUNNING),
-                );
                 let id = c.id.clone().unwrap_or_default();
                 let same = c
                     .labels
@@ -127,7 +131,9 @@ pub(super) async fn apply(
         for step in &mut steps {
             step.switch = step.action == ChangeAction::Recreate
                 && switch::is_switched(&step.spec.name)
-                && running.get(&step.spec.name) == Some(&true);
+                && existing
+                    .get(&step.spec.name)
+                    .is_some_and(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING));
         }
     }
     let mut obsolete: Vec<(String, String)> = existing
@@ -159,13 +165,7 @@ pub(super) async fn apply(
         .map_err(fail)?;
     // A switch cut short: its new container goes, Caddy gets the rendered
     // Caddyfile back.
-    for name in super::every_stack_container(docker, stack)
-        .await
-        .map_err(fail)?
-        .iter()
-        .filter_map(|c| c.names.as_ref()?.first().cloned())
-        .filter(|n| n.contains("--next-"))
-    {
+    for name in &cut_short {
         resources::stop_and_remove(docker, name.trim_start_matches('/'))
             .await
             .map_err(fail)?;

@@ -117,15 +117,18 @@ async fn stack_containers(
     docker: &Docker,
     stack: &str,
 ) -> Result<HashMap<String, ContainerSummary>, DeployError> {
-    Ok(every_stack_container(docker, stack)
-        .await?
-        .into_iter()
+    Ok(by_service(every_stack_container(docker, stack).await?))
+}
+
+/// `all` (a stack's containers) by service, those set aside left out.
+fn by_service(all: Vec<ContainerSummary>) -> HashMap<String, ContainerSummary> {
+    all.into_iter()
         .filter(|c| !is_aside(c))
         .filter_map(|c| {
             let service = c.labels.as_ref()?.get(label::SERVICE)?.clone();
             Some((service, c))
         })
-        .collect())
+        .collect()
 }
 
 /// Every container of the stack, parked ones included.
