@@ -7,6 +7,10 @@ export PATH="$PWD/end2end/node_modules/.bin:${BURROW_TOOLS:-$HOME/.local/share/b
 # A service switched without downtime drains its old container for 30 s by
 # default; the tests' deploys need 1 s (the switch's own test sets its own).
 export BURROW_DRAIN_S=${BURROW_DRAIN_S:-1}
+# No incremental caches: a run from a fresh clone gains nothing from them
+# and they were half of its target directory (CI ran out of disk space
+# compiling the tests). Set CARGO_INCREMENTAL=1 for repeated local runs.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -22,6 +26,9 @@ inventory() {
   } | sort -u
 }
 before=$(inventory)
+
+# Free space, said up front: a full run writes about 20 GB under target/.
+printf 'disk: %s free for %s\n' "$(df -h --output=avail . | tail -1 | tr -d ' ')" "$PWD"
 
 step "format"
 cargo fmt --all --check
