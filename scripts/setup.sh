@@ -12,8 +12,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # System packages (Debian): browser for end-to-end tests, Docker engine,
 # Caddy (proxy config validation), an SMTP server and an ACME server for the
-# tests that need real peers, and a registry for the real-pull test.
-packages=(chromium docker.io caddy python3-aiosmtpd docker-compose pebble openssl docker-registry iproute2 python3-venv)
+# tests that need real peers, a registry for the real-pull test, and the real
+# programs the test kit's images carry (Redis' server and CLI, busybox).
+packages=(chromium docker.io caddy python3-aiosmtpd docker-compose pebble openssl docker-registry iproute2 python3-venv redis-tools busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,6 +55,32 @@ if [ "$("$KV/bin/kubernetes-validate" --version 2>/dev/null | awk '{print $NF}')
   rm -rf "$KV"
   /usr/bin/python3 -m venv "$KV"
   "$KV/bin/pip" install -q "kubernetes-validate==$KV_VERSION"
+fi
+
+# RabbitMQ and the Erlang it runs on, for the test kit's rabbit image: Debian's
+# packages unpacked into a directory, not installed (installing starts a
+# broker on this machine). Unpacked again when the list or a version changes.
+RABBIT_PKGS=(rabbitmq-server erlang-base erlang-asn1 erlang-crypto erlang-eldap erlang-ftp
+  erlang-inets erlang-mnesia erlang-os-mon erlang-parsetools erlang-public-key
+  erlang-runtime-tools erlang-snmp erlang-ssl erlang-syntax-tools erlang-tftp erlang-tools
+  erlang-xmerl)
+RABBIT_DIR=${BURROW_TOOLS:-$HOME/.local/share/burrow-tools}/rabbitmq
+rabbit_want=$(apt-cache policy "${RABBIT_PKGS[@]}" 2>/dev/null \
+  | awk '/^[a-z]/ { p = $1 } /Candidate:/ { print p, $2 }')
+if [ -z "$rabbit_want" ] || [ "$(grep -c ' (none)$' <<<"$rabbit_want")" -gt 0 ] \
+   || [ "$(cat "$RABBIT_DIR/packages" 2>/dev/null)" != "$rabbit_want" ]; then
+  log "apt: unpacking RabbitMQ and Erlang into $RABBIT_DIR"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q "${RABBIT_PKGS[@]}" >/dev/null 2>&1) || {
+    as_root apt-get update -q
+    (cd "$tmp" && apt-get download -q "${RABBIT_PKGS[@]}" >/dev/null)
+  }
+  rabbit_want=$(apt-cache policy "${RABBIT_PKGS[@]}" | awk '/^[a-z]/ { p = $1 } /Candidate:/ { print p, $2 }')
+  rm -rf "$RABBIT_DIR"
+  mkdir -p "$RABBIT_DIR/root"
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$RABBIT_DIR/root"; done
+  rm -rf "$RABBIT_DIR/root/usr/share" "$tmp"
+  printf '%s\n' "$rabbit_want" >"$RABBIT_DIR/packages"
 fi
 
 # npm packages: Playwright (driving Debian's Chromium) and binaryen's

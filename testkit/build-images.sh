@@ -32,6 +32,19 @@ docker info >/dev/null 2>&1 || die "the Docker daemon is not reachable: start it
 CADDY=$(command -v caddy) || die "caddy is missing: run scripts/setup.sh (Debian package caddy)"
 command -v cargo >/dev/null || die "cargo is missing (https://rustup.rs)"
 command -v ldd >/dev/null || die "ldd is missing (Debian package libc-bin)"
+# Real programs the infrastructure images carry instead of stand-ins.
+BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" 2>&1 | grep -q '=>' \
+  || die "$BUSYBOX (static) is missing: run scripts/setup.sh (Debian package busybox-static)"
+REDIS=$(command -v redis-check-rdb) \
+  || die "redis-check-rdb (Redis' server binary) is missing: run scripts/setup.sh (Debian package redis-tools)"
+REDIS_CLI=$(command -v redis-cli) || die "redis-cli is missing: run scripts/setup.sh (Debian package redis-tools)"
+RABBIT_ROOT=${BURROW_TOOLS:-$HOME/.local/share/burrow-tools}/rabbitmq/root
+[ -x "$RABBIT_ROOT/usr/lib/rabbitmq/bin/rabbitmq-server" ] && [ -d "$RABBIT_ROOT/usr/lib/erlang" ] \
+  || die "RabbitMQ is not unpacked in ${RABBIT_ROOT%/root}: run scripts/setup.sh (Debian packages rabbitmq-server and erlang-*)"
+for tool in bash install setpriv getconf; do
+  command -v "$tool" >/dev/null || die "$tool is missing (Debian packages bash, coreutils, util-linux, libc-bin)"
+done
 if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx "$TRIPLE" \
     || die "Rust target $TRIPLE is missing: rustup target add $TRIPLE"
@@ -80,6 +93,41 @@ link() { # DIR PATH...: multi-call links to the stand-in binary
   done
 }
 
+copy_bin() { # ROOTFS SRC DEST: a dynamically linked program and the libraries ldd lists
+  local root=$1 src=$2 dest=$3
+  mkdir -p "$root$(dirname "$dest")"
+  cp -L "$src" "$root$dest"
+  copy_libs "$root" "$src"
+}
+
+copy_libs() { # ROOTFS FILE...: the libraries ldd lists for each dynamically linked FILE
+  local root=$1 libs lib
+  shift
+  libs=$(for f in "$@"; do ldd "$f" 2>/dev/null || true; done \
+    | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+  [ -n "$libs" ] || die "ldd lists no libraries for $*"
+  for lib in $libs; do
+    [ -e "$lib" ] || die "ldd names $lib for $* but it does not exist"
+    [ -e "$root$lib" ] && continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  # ld.so's canonical path on x86_64 (ldd may print the /lib64 or /lib path).
+  if [ ! -e "$root/lib64/ld-linux-x86-64.so.2" ]; then
+    mkdir -p "$root/lib64"
+    cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+  fi
+}
+
+busybox() { # ROOTFS: Debian's static busybox as /bin/sh and every other applet
+  local root=$1 applet
+  mkdir -p "$root/bin"
+  cp "$BUSYBOX" "$root/bin/busybox"
+  for applet in $("$BUSYBOX" --list); do
+    [ "$applet" = busybox ] || [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+}
+
 rm -rf "$CTX"
 mkdir -p "$CTX"
 
@@ -114,15 +162,16 @@ base_hash=$(inputs_hash "$base")
 build "$PREFIX/standin-base:$TAG" "$base" "$base_hash"
 
 # ---- one image per service: ROLE | ENTRYPOINT | CMD | EXPOSE | links | extra Dockerfile lines
-# Infrastructure images get a shell (their real images have one: Docker
-# exec / CMD-SHELL health checks work); Stoat's backends are distroless.
-SH="/bin/sh /bin/bash"
+# Infrastructure images get a real shell, Debian's busybox (their real
+# images have one: Docker exec and the stack's `sh -c` commands work);
+# Stoat's backends are distroless. Redis and RabbitMQ are the real servers
+# (below).
 roles=(
-  "database|[\"docker-entrypoint.sh\"]|[\"mongod\"]|27017|/usr/local/bin/docker-entrypoint.sh /usr/bin/mongod /usr/bin/mongosh /usr/bin/mongo $SH|ENV STANDIN_ROLE=database"
-  "redis|[\"docker-entrypoint.sh\"]|[\"keydb-server\",\"/etc/keydb/keydb.conf\"]|6379|/usr/local/bin/docker-entrypoint.sh /usr/local/bin/keydb-server /usr/local/bin/keydb-cli /usr/local/bin/redis-server /usr/local/bin/redis-cli $SH|WORKDIR /data"
-  "rabbit|[\"docker-entrypoint.sh\"]|[\"rabbitmq-server\"]|5672|/usr/local/bin/docker-entrypoint.sh /usr/local/bin/rabbitmq-server /usr/local/bin/rabbitmq-diagnostics $SH|"
-  "minio|[\"standin\",\"minio\"]||9000|/usr/bin/minio $SH|"
-  "createbuckets|[\"standin\",\"createbuckets\"]|||/usr/bin/mc $SH|"
+  "database|[\"docker-entrypoint.sh\"]|[\"mongod\"]|27017|/usr/local/bin/docker-entrypoint.sh /usr/bin/mongod /usr/bin/mongosh /usr/bin/mongo|ENV STANDIN_ROLE=database"
+  "redis|[\"docker-entrypoint.sh\"]|[\"keydb-server\",\"/etc/keydb/keydb.conf\"]|6379||WORKDIR /data"
+  "rabbit|[\"docker-entrypoint.sh\"]|[\"rabbitmq-server\"]|5672||ENV PATH=/usr/lib/rabbitmq/bin:/usr/lib/erlang/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/var/lib/rabbitmq LANG=C.UTF-8"
+  "minio|[\"standin\",\"minio\"]||9000|/usr/bin/minio|"
+  "createbuckets|[\"standin\",\"createbuckets\"]|||/usr/bin/mc|"
   "livekit|[\"standin\",\"livekit\"]||7880|/livekit-server|"
   "api|[\"standin\",\"api\"]||14702||"
   "events|[\"standin\",\"events\"]||14703||"
@@ -141,9 +190,79 @@ for spec in "${roles[@]}"; do
   # shellcheck disable=SC2086
   [ -n "$links" ] && link "$dir" $links
   case $role in
-    database) mkdir -p "$dir/rootfs/data/db" "$dir/rootfs/data/configdb" "$dir/rootfs/docker-entrypoint-initdb.d" ;;
-    redis) mkdir -p "$dir/rootfs/data" "$dir/rootfs/etc/keydb" ;;
-    rabbit) mkdir -p "$dir/rootfs/var/lib/rabbitmq" ;;
+    database|redis|rabbit|minio|createbuckets) busybox "$dir/rootfs" ;;
+  esac
+  case $role in
+    database)
+      mkdir -p "$dir/rootfs/data/db" "$dir/rootfs/data/configdb" "$dir/rootfs/docker-entrypoint-initdb.d"
+      # The stack's health check is `bash -c "mongosh ..."`; its command
+      # `install -m 0400 -o mongodb ...` (busybox has no install).
+      copy_bin "$dir/rootfs" "$(command -v bash)" /bin/bash
+      copy_bin "$dir/rootfs" "$(command -v install)" /usr/bin/install ;;
+    redis)
+      # Real Redis (Debian's redis-tools: one binary that is the server
+      # unless called redis-check-*); KeyDB speaks its protocol and reads
+      # the same keydb.conf directives (requirepass, appendonly, dir).
+      mkdir -p "$dir/rootfs/data" "$dir/rootfs/etc/keydb"
+      copy_bin "$dir/rootfs" "$REDIS" /usr/local/bin/keydb-server
+      ln -s keydb-server "$dir/rootfs/usr/local/bin/redis-server"
+      copy_bin "$dir/rootfs" "$REDIS_CLI" /usr/local/bin/keydb-cli
+      ln -s keydb-cli "$dir/rootfs/usr/local/bin/redis-cli"
+      copy_bin "$dir/rootfs" "$(command -v install)" /usr/bin/install
+      copy_bin "$dir/rootfs" "$(command -v setpriv)" /usr/bin/setpriv
+      # KeyDB's own entrypoint, with util-linux's setpriv for its gosu (by
+      # path: busybox sh runs its own applet of that name before PATH).
+      cat > "$dir/rootfs/usr/local/bin/docker-entrypoint.sh" <<'EOF'
+#!/bin/sh
+set -e
+# An option or a *.conf as the first argument: run the server with it.
+if [ "${1#-}" != "$1" ] || [ "${1%.conf}" != "$1" ]; then
+	set -- keydb-server "$@"
+fi
+# As root: give the working directory (/data) to keydb and run as keydb.
+if [ "$1" = keydb-server ] && [ "$(id -u)" = 0 ]; then
+	find . \! -user keydb -exec chown keydb '{}' +
+	exec /usr/bin/setpriv --reuid=keydb --regid=keydb --init-groups "$0" "$@"
+fi
+exec "$@"
+EOF
+      chmod 0755 "$dir/rootfs/usr/local/bin/docker-entrypoint.sh" ;;
+    rabbit)
+      # Real RabbitMQ on Debian's Erlang (unpacked by scripts/setup.sh),
+      # with the directories and settings of the official image: data,
+      # config and log directories world-writable (1777), AMQP on 5672 from
+      # any address, logs to the console. RabbitMQ itself creates
+      # RABBITMQ_DEFAULT_USER/PASS on its first start.
+      mkdir -p "$dir/rootfs/usr/lib" "$dir/rootfs/usr/local/bin" "$dir/rootfs/var/lib/rabbitmq" "$dir/rootfs/var/log/rabbitmq" \
+        "$dir/rootfs/etc/rabbitmq/conf.d"
+      cp -a "$RABBIT_ROOT/usr/lib/erlang" "$RABBIT_ROOT/usr/lib/rabbitmq" "$dir/rootfs/usr/lib/"
+      mapfile -t elves < <(find "$dir/rootfs/usr/lib" -type f \( -perm -u+x -o -name '*.so' \) \
+        -exec sh -c 'head -c4 "$1" | grep -q ELF && echo "$1"' _ {} \;)
+      copy_libs "$dir/rootfs" "${elves[@]}"
+      copy_bin "$dir/rootfs" "$(command -v setpriv)" /usr/bin/setpriv
+      copy_bin "$dir/rootfs" "$(command -v getconf)" /usr/bin/getconf
+      chmod 1777 "$dir/rootfs/var/lib/rabbitmq" "$dir/rootfs/var/log/rabbitmq" \
+        "$dir/rootfs/etc/rabbitmq" "$dir/rootfs/etc/rabbitmq/conf.d"
+      printf '%s\n' 'loopback_users.guest = false' 'listeners.tcp.default = 5672' \
+        'log.console = true' 'log.file = false' >"$dir/rootfs/etc/rabbitmq/rabbitmq.conf"
+      # The official image's entrypoint, with setpriv for its gosu.
+      cat > "$dir/rootfs/usr/local/bin/docker-entrypoint.sh" <<'EOF'
+#!/bin/sh
+set -e
+# As root: give the data directory to rabbitmq and run as rabbitmq.
+case "$1" in
+rabbitmq*)
+	if [ "$(id -u)" = 0 ]; then
+		if [ "$1" = rabbitmq-server ]; then
+			find /var/lib/rabbitmq \! -user rabbitmq -exec chown rabbitmq '{}' +
+		fi
+		exec /usr/bin/setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups "$0" "$@"
+	fi
+	;;
+esac
+exec "$@"
+EOF
+      chmod 0755 "$dir/rootfs/usr/local/bin/docker-entrypoint.sh" ;;
     minio) mkdir -p "$dir/rootfs/data" ;;
   esac
   # The service user each official image's entrypoint drops to (gosu)
@@ -189,19 +308,7 @@ dir="$CTX/caddy"
 mkdir -p "$dir/rootfs/usr/bin" "$dir/rootfs/etc/caddy" "$dir/rootfs/data" "$dir/rootfs/config" \
   "$dir/rootfs/srv" "$dir/rootfs/tmp" "$dir/rootfs/usr/share/caddy"
 chmod 1777 "$dir/rootfs/tmp"
-cp "$CADDY" "$dir/rootfs/usr/bin/caddy"
-libs=$(ldd "$CADDY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
-[ -n "$libs" ] || die "ldd lists no libraries for $CADDY"
-for lib in $libs; do
-  [ -e "$lib" ] || die "ldd names $lib for $CADDY but it does not exist"
-  mkdir -p "$dir/rootfs$(dirname "$lib")"
-  cp -L "$lib" "$dir/rootfs$lib"
-done
-# ld.so's canonical path on x86_64 (ldd may print the /lib64 or /lib path).
-if [ ! -e "$dir/rootfs/lib64/ld-linux-x86-64.so.2" ]; then
-  mkdir -p "$dir/rootfs/lib64"
-  cp -L /lib64/ld-linux-x86-64.so.2 "$dir/rootfs/lib64/"
-fi
+copy_bin "$dir/rootfs" "$CADDY" /usr/bin/caddy
 cp "$base/rootfs/etc/passwd" "$base/rootfs/etc/group" "$base/rootfs/etc/nsswitch.conf" "$dir/rootfs/etc/"
 if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
   mkdir -p "$dir/rootfs/etc/ssl/certs"

@@ -1,8 +1,10 @@
 //! Backups against the real daemon: the test-kit stack deployed through
-//! the deployer, a file put into Redis' volume, a backup taken (the data
-//! services stopped while read and running again after), every volume
-//! deleted, the backup restored: the file is back and the stack runs. A
-//! damaged archive is refused.
+//! the deployer, a file put into Redis' volume, a key into Redis itself
+//! (Debian's real server, signed in with the rendered password) and a
+//! vhost into RabbitMQ (real too, its Mnesia database), a backup
+//! taken (the data services stopped while read and running again after),
+//! every volume deleted, the backup restored: the file, key and vhost are back
+//! and the stack runs. A damaged archive is refused.
 
 use engine::backup::Backups;
 use engine::deploy::Target;
@@ -31,6 +33,12 @@ async fn a_restored_backup_brings_a_volume_file_back() {
         "docker cp {} bt-backup-redis:/data/burrow-marker",
         marker.display()
     ));
+
+    // The rendered password works on the real server, another does not.
+    assert_eq!(redis_cli("bt-backup", None, "SET burrow:marker kept"), "OK");
+    let refused = redis_cli("bt-backup", Some("not-the-password"), "GET burrow:marker");
+    assert!(refused.starts_with("WRONGPASS"), "{refused}");
+    rabbitmqctl("bt-backup", &["add_vhost", "burrow-marker"]);
 
     let backups = Backups::new(setup.dir.path(), 5);
     // Room for it is checked first (no backup yet: the margin only).
@@ -81,6 +89,14 @@ async fn a_restored_backup_brings_a_volume_file_back() {
         .unwrap_or_else(|e| panic!("restore failed: {e}"));
     let back = sh("docker cp bt-backup-redis:/data/burrow-marker - | tar -xO");
     assert_eq!(back, "kept by the backup");
+    // Redis wrote the key to its append-only file when the backup stopped
+    // it, and reads it back from the restored volume.
+    assert_eq!(redis_cli("bt-backup", None, "GET burrow:marker"), "kept");
+    let vhosts = rabbitmqctl("bt-backup", &["list_vhosts"]);
+    assert!(
+        vhosts.lines().any(|l| l.trim() == "burrow-marker"),
+        "RabbitMQ lost its vhost: {vhosts}"
+    );
     let label = sh("docker volume inspect bt-backup_redis-data \
          --format '{{index .Labels \"burrow.secrets-fingerprint\"}}'");
     let redis = taken

@@ -528,3 +528,41 @@ fn start_registry_with(login: Option<(&str, &str)>) -> Registry {
         _dir: dir,
     }
 }
+
+/// `keydb-cli ARGS` inside `<stack>-redis` (Debian's real Redis in the test
+/// kit), signed in with the password the stack rendered into keydb.conf, or
+/// with `password` when given; its reply.
+pub fn redis_cli(stack: &str, password: Option<&str>, args: &str) -> String {
+    let auth = match password {
+        Some(p) => format!("'{p}'"),
+        None => "\"$(sed -n 's/^requirepass //p' /etc/keydb/keydb.conf)\"".into(),
+    };
+    let out = Command::new("docker")
+        .args(["exec", &format!("{stack}-redis"), "sh", "-c"])
+        .arg(format!("keydb-cli --no-auth-warning -a {auth} {args}"))
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "keydb-cli {args} in {stack}-redis failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `rabbitmqctl ARGS` inside `<stack>-rabbit` (Debian's real RabbitMQ in
+/// the test kit); its output.
+pub fn rabbitmqctl(stack: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(["exec", &format!("{stack}-rabbit"), "rabbitmqctl", "-q"])
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} in {stack}-rabbit failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

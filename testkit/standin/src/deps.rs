@@ -3,19 +3,19 @@
 //! resolves, the port answers, and the credentials are the ones the
 //! infrastructure stand-in was started with.
 //!
-//! The infrastructure stand-ins speak just enough of the real protocol for
-//! probes (RESP for KeyDB, HTTP for MinIO) and a line-based "stand-in"
-//! handshake on MongoDB's and RabbitMQ's ports for credential checks.
+//! Redis and RabbitMQ are the real servers in the test kit: RESP and AMQP
+//! 0-9-1 (`amqp`) sign in to them. The MinIO stand-in speaks HTTP, and the
+//! MongoDB stand-in a line-based "stand-in" handshake for credentials.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::amqp::Refusal;
 use crate::util::Url;
 
 pub const MONGO_MAGIC: &str = "STANDIN-MONGO 1";
-pub const AMQP_MAGIC: &str = "STANDIN-AMQP 1";
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -188,7 +188,7 @@ pub fn mongo(uri: &str) -> Result<String, DepErr> {
 }
 
 /// Encodes a RESP command.
-pub fn resp(args: &[&str]) -> Vec<u8> {
+pub(crate) fn resp(args: &[&str]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
         out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
@@ -197,7 +197,7 @@ pub fn resp(args: &[&str]) -> Vec<u8> {
 }
 
 /// Reads one RESP reply as a display string (`+OK`, `-ERR ...`, bulk text).
-pub fn resp_read(reader: &mut impl BufRead) -> std::io::Result<String> {
+pub(crate) fn resp_read(reader: &mut impl BufRead) -> std::io::Result<String> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Err(std::io::Error::new(
@@ -266,25 +266,20 @@ pub fn redis(uri: &str) -> Result<String, DepErr> {
 
 pub fn rabbit(host: &str, port: u16, user: &str, pass: &str) -> Result<String, DepErr> {
     let mut stream = crate::net::connect(host, port, TIMEOUT).map_err(retry)?;
-    let lines = [AMQP_MAGIC.to_string(), format!("AUTH\t{user}\t{pass}")];
-    let replies = match line_session(&mut stream, &lines) {
-        Ok(r) => r,
-        Err(e)
-            if e.kind() == std::io::ErrorKind::WouldBlock
-                || e.kind() == std::io::ErrorKind::TimedOut =>
-        {
-            return Ok(format!(
-                "{host}:{port} reachable (not a stand-in: credentials not checked)"
-            ))
-        }
-        Err(e) => return Err(retry(format!("{host}:{port}: {e}"))),
-    };
-    if let Some(err) = replies.iter().find_map(|r| r.strip_prefix("ERR ")) {
-        return Err(DepErr::Fatal(format!(
-            "RabbitMQ at {host}:{port} refused user `{user}`: {err}"
-        )));
+    match crate::amqp::handshake(&mut stream, user, pass) {
+        Ok(server) => Ok(format!("{host}:{port} as `{user}` ({server})")),
+        Err(Refusal::Closed { code: 403, text }) => Err(DepErr::Fatal(format!(
+            "RabbitMQ at {host}:{port} refused user `{user}`: {text}"
+        ))),
+        Err(Refusal::Closed { code, text }) => Err(DepErr::Failing(format!(
+            "RabbitMQ at {host}:{port} closed the connection: {code} {text}"
+        ))),
+        // Still starting (RabbitMQ accepts TCP before it takes clients).
+        Err(Refusal::Io(e)) => Err(retry(format!("{host}:{port}: {e}"))),
+        Err(Refusal::Protocol(e)) => Err(DepErr::Failing(format!(
+            "{host}:{port} is not RabbitMQ: {e}"
+        ))),
     }
-    Ok(format!("{host}:{port} as `{user}`"))
 }
 
 pub fn s3(

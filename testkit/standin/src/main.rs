@@ -2,9 +2,11 @@
 //! stack, for Burrow's test kit (deploys without any image registry).
 //!
 //! `standin <role> [args...]` runs a role; installed under another name
-//! (`sh`, `bash`, `mongosh`, `mc`, `rabbitmq-diagnostics`, ...) it behaves
-//! as that tool (multi-call, chosen by argv[0]).
+//! (`mongosh`, `mc`, `minio`, ...) it behaves as that tool (multi-call,
+//! chosen by argv[0]). Redis, RabbitMQ and the shells are not stood in
+//! for: the test kit's images carry Debian's Redis, RabbitMQ and busybox.
 
+mod amqp;
 mod backends;
 mod config;
 mod deps;
@@ -12,16 +14,13 @@ mod http;
 mod infra;
 mod log;
 mod net;
-mod shell;
 mod sig;
 mod util;
 mod yaml;
 
 /// Roles: every service of the stack.
-pub const ROLES: [&str; 15] = [
+pub const ROLES: [&str; 13] = [
     "database",
-    "redis",
-    "rabbit",
     "minio",
     "createbuckets",
     "livekit",
@@ -45,9 +44,8 @@ fn usage() -> i32 {
         "standin {} - Burrow test-kit stand-in for the services of a Stoat stack\n\n\
          usage: standin ROLE [ARGS...]\n       standin probe tcp HOST:PORT | probe http URL\n\n\
          roles: {}\n\n\
-         Multi-call names (argv[0]): sh, bash, docker-entrypoint.sh, mongod, mongosh,\n\
-         keydb-server, redis-server, keydb-cli, redis-cli, rabbitmq-server,\n\
-         rabbitmq-diagnostics, minio, mc, livekit-server.\n\n\
+         Multi-call names (argv[0]): docker-entrypoint.sh, mongod, mongosh, mongo,\n\
+         minio, mc, livekit-server.\n\n\
          Backends read $STANDIN_REVOLT_TOML or /Revolt.toml; STANDIN_PORT overrides the port.",
         env!("CARGO_PKG_VERSION"),
         ROLES.join(", ")
@@ -96,8 +94,6 @@ pub fn run_role(role: &str, args: Vec<String>) -> i32 {
     crash_later();
     match role {
         "database" => infra::database(args, true),
-        "redis" => infra::redis(args),
-        "rabbit" => infra::rabbit(args),
         "minio" => infra::minio(args),
         "createbuckets" => infra::createbuckets(args),
         "livekit" => infra::livekit(args),
@@ -126,7 +122,6 @@ pub fn dispatch(name: &str, args: Vec<String>) -> i32 {
             Some((role, rest)) => run_role(role, rest.to_vec()),
             None => usage(),
         },
-        "sh" | "bash" | "dash" => shell::main(name, args),
         "docker-entrypoint.sh" => {
             // The official images' entrypoints: first argument picks the server.
             let first = args.first().map(String::as_str).unwrap_or("");
@@ -144,13 +139,6 @@ pub fn dispatch(name: &str, args: Vec<String>) -> i32 {
             match first {
                 "mongod" => drop("mongodb", &["/data/db", "/data/configdb"])
                     .unwrap_or_else(|| infra::database(args, true)),
-                // KeyDB's entrypoint chowns its working directory (/data).
-                "keydb-server" | "redis-server" => {
-                    drop("keydb", &["."]).unwrap_or_else(|| infra::redis(args))
-                }
-                "rabbitmq-server" => {
-                    drop("rabbitmq", &["/var/lib/rabbitmq"]).unwrap_or_else(|| infra::rabbit(args))
-                }
                 "minio" => infra::minio(args),
                 _ if first.starts_with('-') || first.is_empty() => {
                     match std::env::var("STANDIN_ROLE") {
@@ -158,24 +146,12 @@ pub fn dispatch(name: &str, args: Vec<String>) -> i32 {
                         Err(_) => usage(),
                     }
                 }
-                _ => shell::run(
-                    "docker-entrypoint.sh",
-                    &format!(
-                        "exec {}",
-                        args.iter()
-                            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ),
-                ),
+                // Anything else runs as given (`exec "$@"`).
+                _ => util::exec(&args),
             }
         }
         "mongod" => infra::database(args, false),
         "mongosh" | "mongo" => infra::mongosh(args),
-        "keydb-server" | "redis-server" => infra::redis(args),
-        "keydb-cli" | "redis-cli" => infra::redis_cli(args),
-        "rabbitmq-server" => infra::rabbit(args),
-        "rabbitmq-diagnostics" => infra::rabbit_diagnostics(args),
         "minio" => infra::minio(args),
         "mc" => infra::mc(args),
         "livekit-server" => infra::livekit(args),

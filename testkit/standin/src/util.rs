@@ -261,64 +261,6 @@ impl Url {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha1_and_base64_match_rfc6455() {
-        let key = "dGhlIHNhbXBsZSBub25jZQ==";
-        let acc = base64(&sha1(
-            format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
-        ));
-        assert_eq!(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(
-            sha1(b"abc")
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>(),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-    }
-
-    #[test]
-    fn base64_roundtrip() {
-        for n in 0..40 {
-            let data: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
-            let enc = base64(&data);
-            assert_eq!(base64_decode(&enc).unwrap(), data);
-            assert_eq!(base64_decode(enc.trim_end_matches('=')).unwrap(), data);
-        }
-        assert_eq!(base64(b"hello"), "aGVsbG8=");
-        assert!(base64_decode("a$b").is_none());
-    }
-
-    #[test]
-    fn urls() {
-        let u = Url::parse(
-            "mongodb://stoatchat:p%40ss@database:27017/revolt?replicaSet=rs0&authSource=revolt",
-        )
-        .unwrap();
-        assert_eq!(u.user, "stoatchat");
-        assert_eq!(u.password, "p@ss");
-        assert_eq!(u.host, "database");
-        assert_eq!(u.port, Some(27017));
-        assert_eq!(u.query("replicaSet").as_deref(), Some("rs0"));
-        let r = Url::parse("redis://:secret@redis:6379/").unwrap();
-        assert_eq!((r.user.as_str(), r.password.as_str()), ("", "secret"));
-        let h = Url::parse("http://minio:9000").unwrap();
-        assert_eq!(h.path, "/");
-        assert!(Url::parse("minio:9000").is_err());
-    }
-
-    #[test]
-    fn timestamps_look_right() {
-        let t = timestamp();
-        assert_eq!(t.len(), 24);
-        assert!(t.ends_with('Z'));
-    }
-}
-
 /// `(uid, gid)` of `user` in `/etc/passwd`.
 pub fn passwd_user(user: &str) -> Option<(u32, u32)> {
     std::fs::read_to_string("/etc/passwd")
@@ -380,5 +322,79 @@ fn chown_tree(path: &std::path::Path, uid: u32) {
                 chown_tree(&e.path(), uid);
             }
         }
+    }
+}
+
+/// `exec "$@"`: replaces this process with `args[0]` (looked up on PATH);
+/// returns only on failure, with the shell's exit code (126 or 127).
+pub fn exec(args: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let Some((prog, rest)) = args.split_first() else {
+        return 0;
+    };
+    let err = std::process::Command::new(prog).args(rest).exec();
+    eprintln!("exec: {prog}: {err}");
+    if err.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_and_base64_match_rfc6455() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let acc = base64(&sha1(
+            format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+        ));
+        assert_eq!(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            sha1(b"abc")
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+    }
+
+    #[test]
+    fn base64_roundtrip() {
+        for n in 0..40 {
+            let data: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            let enc = base64(&data);
+            assert_eq!(base64_decode(&enc).unwrap(), data);
+            assert_eq!(base64_decode(enc.trim_end_matches('=')).unwrap(), data);
+        }
+        assert_eq!(base64(b"hello"), "aGVsbG8=");
+        assert!(base64_decode("a$b").is_none());
+    }
+
+    #[test]
+    fn urls() {
+        let u = Url::parse(
+            "mongodb://stoatchat:p%40ss@database:27017/revolt?replicaSet=rs0&authSource=revolt",
+        )
+        .unwrap();
+        assert_eq!(u.user, "stoatchat");
+        assert_eq!(u.password, "p@ss");
+        assert_eq!(u.host, "database");
+        assert_eq!(u.port, Some(27017));
+        assert_eq!(u.query("replicaSet").as_deref(), Some("rs0"));
+        let r = Url::parse("redis://:secret@redis:6379/").unwrap();
+        assert_eq!((r.user.as_str(), r.password.as_str()), ("", "secret"));
+        let h = Url::parse("http://minio:9000").unwrap();
+        assert_eq!(h.path, "/");
+        assert!(Url::parse("minio:9000").is_err());
+    }
+
+    #[test]
+    fn timestamps_look_right() {
+        let t = timestamp();
+        assert_eq!(t.len(), 24);
+        assert!(t.ends_with('Z'));
     }
 }
