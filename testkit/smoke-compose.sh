@@ -113,9 +113,19 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --resolve "$DOMAIN:$HTTP_PORT:127.
 if [ "$code" = 308 ]; then echo "ok    http://...:$HTTP_PORT/api/ -> 308 to https"; else echo "FAIL  http redirect: $code"; fail=1; fi
 
 echo "== WebSockets through Caddy"
-python3 - "$DOMAIN" "$HTTPS_PORT" <<'EOF' || fail=1
-import base64, hashlib, os, socket, ssl, struct, sys
+python3 - "$DOMAIN" "$HTTPS_PORT" testkit/stack.secrets.toml <<'EOF' || fail=1
+import base64, hashlib, hmac, json, os, socket, ssl, struct, sys, time
 domain, port = sys.argv[1], int(sys.argv[2])
+secrets = dict(l.split(" = ", 1) for l in open(sys.argv[3]).read().splitlines() if " = " in l)
+
+def livekit_token(grant):
+    """A LiveKit access token: HS256 JWT signed with the stack's API secret."""
+    enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    key, secret = json.loads(secrets["livekit_key"]), json.loads(secrets["livekit_secret"])
+    head = enc(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = enc(json.dumps({"iss": key, "sub": "smoke", "exp": int(time.time()) + 60, "video": grant}).encode())
+    sig = enc(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{sig}"
 
 def ws(path, send, expect_role, expect_reply):
     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -132,6 +142,10 @@ def ws(path, send, expect_role, expect_reply):
     lines = head.decode().split("\r\n")
     hdr = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
     accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    if expect_role is None:  # refused
+        assert not lines[0].startswith("HTTP/1.1 101"), lines[0]
+        print(f"ok    wss {path[:26]:<26} {lines[0][9:12]} refused       (no access token)")
+        return
     assert lines[0].startswith("HTTP/1.1 101"), lines[0]
     assert hdr.get("sec-websocket-accept") == accept, "bad Sec-WebSocket-Accept"
     assert hdr.get("x-standin") == expect_role, hdr
@@ -156,10 +170,12 @@ def ws(path, send, expect_role, expect_reply):
     assert expect_reply in reply.decode(), reply
     write(8, b"\x03\xe8")
     assert read()[0] == 8
-    print(f"ok    wss {path:<26} 101 {expect_role:<13} greeting {greeting.decode()[:60]}")
+    print(f"ok    wss {path[:26]:<26} 101 {expect_role:<13} greeting {greeting.decode()[:60]}")
 
 ws("/ws?version=1&format=json", '{"type":"Ping","data":7}', "events", '"Pong","data":7')
-ws("/livekit/rtc", "hello", "livekit", '"echo":"hello"')
+ws("/livekit/rtc", "hello", None, None)
+token = livekit_token({"roomJoin": True, "room": "smoke"})
+ws(f"/livekit/rtc?access_token={token}", "hello", "livekit", '"echo":"hello"')
 EOF
 
 echo "== inside checks"

@@ -313,14 +313,35 @@ impl Client {
         body: Bytes,
         within: Duration,
     ) -> Result<u16, String> {
+        self.call(&Entry::Default, method, path, &[], body, within)
+            .await
+            .map(|(status, _)| status)
+    }
+
+    /// `method` `path` with `headers` and `body`, entering at `entry`,
+    /// answered within `within`: the status and the body (at most
+    /// [`BODY_LIMIT`] of it is kept), or what went wrong.
+    pub async fn call(
+        &self,
+        entry: &Entry,
+        method: http::Method,
+        path: &str,
+        headers: &[(header::HeaderName, String)],
+        body: Bytes,
+        within: Duration,
+    ) -> Result<(u16, Bytes), String> {
         let run = async {
-            let io = connect(&self.config, self.tls.clone(), &Entry::Default).await?;
-            let request = Request::builder()
+            let io = connect(&self.config, self.tls.clone(), entry).await?;
+            let mut request = Request::builder()
                 .method(method)
                 .uri(path)
                 .header(header::HOST, self.config.domain.as_str())
-                .header(header::USER_AGENT, "burrow-load")
-                .header(header::CONNECTION, "close")
+                .header(header::USER_AGENT, "burrow")
+                .header(header::CONNECTION, "close");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let request = request
                 .body(http_body_util::Full::new(body))
                 .map_err(|e| e.to_string())?;
             let response = send(io, request).await.map_err(|e| match e {
@@ -328,12 +349,17 @@ impl Client {
                 HttpError::Other(e) => e,
             })?;
             let status = response.status().as_u16();
-            response
-                .into_body()
+            let body = http_body_util::Limited::new(response.into_body(), BODY_LIMIT)
                 .collect()
                 .await
-                .map_err(|e| format!("the body broke off: {}", reason(&e)))?;
-            Ok(status)
+                .map_err(|e| {
+                    let why = e
+                        .downcast_ref::<hyper::Error>()
+                        .map_or_else(|| e.to_string(), reason);
+                    format!("the body broke off: {why}")
+                })?
+                .to_bytes();
+            Ok((status, body))
         };
         tokio::time::timeout(within, run)
             .await

@@ -114,6 +114,11 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
         engine::backup::Backups::new(&settings.data_dir, settings.backup_keep),
         crate::update_cli::pacing(settings),
     ));
+    engine::update::auto::spawn(
+        updates.clone(),
+        updater.clone(),
+        engine::update::auto::TICK_EVERY,
+    );
     // An update interrupted by a stop is finished (rolled back, or
     // committed) before the console serves.
     match updater.resume_unfinished().await {

@@ -18,6 +18,29 @@ pub struct UpdatesView {
     /// Why the kept credentials cannot be used.
     #[serde(default)]
     pub registry_problem: Option<String>,
+    /// Automatic updates: the policy and the driver's last word.
+    #[serde(default)]
+    pub auto: Option<AutoUpdateView>,
+}
+
+/// Automatic updates inside a maintenance window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoUpdateView {
+    pub enabled: bool,
+    /// The window's days as the form names them (`mon` ... `sun`).
+    pub days: Vec<String>,
+    /// `HH:MM`, UTC.
+    pub start: String,
+    pub end: String,
+    /// "Sundays, 03:00-05:00 UTC".
+    pub window: String,
+    /// The window is open now.
+    pub open_now: bool,
+    /// When the next window opens (Unix seconds).
+    pub next_window: Option<i64>,
+    /// What the automatic updater did or waits for, last time it looked.
+    pub last_word: Option<String>,
+    pub last_word_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

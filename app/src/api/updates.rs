@@ -154,3 +154,61 @@ pub async fn remove_registry() -> Result<(), AppError> {
     };
     respond(run.await)
 }
+
+/// Sets automatic updates: on or off, and the weekly maintenance window
+/// (days, start and end in UTC). A bad window is refused beside its field
+/// and nothing is saved.
+#[allow(clippy::too_many_arguments)]
+#[server(endpoint = "updates/auto")]
+pub async fn save_auto_update(
+    #[server(default)] enabled: bool,
+    #[server(default)] mon: bool,
+    #[server(default)] tue: bool,
+    #[server(default)] wed: bool,
+    #[server(default)] thu: bool,
+    #[server(default)] fri: bool,
+    #[server(default)] sat: bool,
+    #[server(default)] sun: bool,
+    #[server(default)] start: String,
+    #[server(default)] end: String,
+) -> Result<(), AppError> {
+    use super::*;
+    let run = async {
+        let user = require_user().await?;
+        let state = state();
+        let days: Vec<String> = [
+            ("mon", mon),
+            ("tue", tue),
+            ("wed", wed),
+            ("thu", thu),
+            ("fri", fri),
+            ("sat", sat),
+            ("sun", sun),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(d, _)| d.to_owned())
+        .collect();
+        engine::update::auto::save_policy(
+            &state.store,
+            enabled,
+            &days,
+            &start,
+            &end,
+            &user.username,
+        )
+        .await
+        .map_err(|errors| AppError::Fields {
+            errors,
+            kept: vec![
+                ("enabled".to_owned(), enabled.to_string()),
+                ("days".to_owned(), days.join(",")),
+                ("start".to_owned(), start.chars().take(16).collect()),
+                ("end".to_owned(), end.chars().take(16).collect()),
+            ],
+        })?;
+        leptos_axum::redirect("/updates");
+        Ok(())
+    };
+    respond(run.await)
+}

@@ -5,10 +5,13 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use wire::updates::{ChannelView, CheckView, RegistryView, RolloutView, StepView, UpdatesView};
+use wire::updates::{
+    AutoUpdateView, ChannelView, CheckView, RegistryView, RolloutView, StepView, UpdatesView,
+};
 
 use crate::api::updates::{
-    get_updates, CheckUpdates, RemoveRegistry, RollBackTo, SaveChannel, SaveRegistry, UpdateNow,
+    get_updates, CheckUpdates, RemoveRegistry, RollBackTo, SaveAutoUpdate, SaveChannel,
+    SaveRegistry, UpdateNow,
 };
 use crate::components::field::{Field, FormError, LoadError};
 use crate::components::layout::HeaderRefresh;
@@ -22,6 +25,7 @@ pub fn UpdatesPage() -> impl IntoView {
     let save = ServerAction::<SaveChannel>::new();
     let update = ServerAction::<UpdateNow>::new();
     let back = ServerAction::<RollBackTo>::new();
+    let auto = ServerAction::<SaveAutoUpdate>::new();
     let registry = RegistryActions {
         save: ServerAction::<SaveRegistry>::new(),
         remove: ServerAction::<RemoveRegistry>::new(),
@@ -47,7 +51,7 @@ pub fn UpdatesPage() -> impl IntoView {
                 update.version().get(),
                 back.version().get(),
                 registry.save.version().get() + registry.remove.version().get(),
-                ended.get(),
+                ended.get() + auto.version().get(),
             )
         },
         |_| get_updates(),
@@ -59,7 +63,7 @@ pub fn UpdatesPage() -> impl IntoView {
             {move || {
                 data.get()
                     .map(|result| match result {
-                        Ok(view) => view! { <UpdatesCards view check save update back registry ended /> }.into_any(),
+                        Ok(view) => view! { <UpdatesCards view check save update back registry ended auto /> }.into_any(),
                         Err(e) => view! { <LoadError error=e /> }.into_any(),
                     })
             }}
@@ -76,6 +80,7 @@ fn UpdatesCards(
     back: ServerAction<RollBackTo>,
     registry: RegistryActions,
     ended: RwSignal<usize>,
+    auto: ServerAction<SaveAutoUpdate>,
 ) -> impl IntoView {
     let back_error = move || back.value().get().and_then(|r| r.err());
     let check_error = move || check.value().get().and_then(|r| r.err());
@@ -121,6 +126,7 @@ fn UpdatesCards(
             })}
             <p class="hint">"Burrow also checks every 6 hours."</p>
         </section>
+        {view.auto.clone().map(|policy| view! { <AutoUpdateCard policy save=auto /> })}
         <section class="card">
             <h2>"History"</h2>
             {if view.rollouts.is_empty() {
@@ -378,5 +384,93 @@ fn ChannelForm(save: ServerAction<SaveChannel>, channel: Option<ChannelView>) ->
             </div>
             <button type="submit">"Save channel"</button>
         </ActionForm>
+    }
+}
+
+/// Automatic updates: what the policy is, what the updater last did or
+/// waits for, and the form to set the window.
+#[component]
+fn AutoUpdateCard(policy: AutoUpdateView, save: ServerAction<SaveAutoUpdate>) -> impl IntoView {
+    let error = move || save.value().get().and_then(|r| r.err());
+    let status = if policy.enabled {
+        let when_next = if policy.open_now {
+            "The window is open now.".to_owned()
+        } else {
+            policy
+                .next_window
+                .map(|t| format!("Next window: {}.", when(t)))
+                .unwrap_or_default()
+        };
+        format!("On: {}. {when_next}", policy.window)
+    } else {
+        "Off: a release waits for \u{201c}Update now\u{201d}.".to_owned()
+    };
+    let last = policy
+        .last_word
+        .clone()
+        .map(|word| match policy.last_word_at {
+            Some(at) => format!("{word} ({})", when(at)),
+            None => word,
+        });
+    let kept = move |name: &str| error().and_then(|e| e.kept(name));
+    let policy = StoredValue::new(policy);
+    let day_on = move |day: &'static str| {
+        kept("days").map_or_else(
+            || policy.with_value(|p| p.days.iter().any(|d| d == day)),
+            |days| days.split(',').any(|d| d == day),
+        )
+    };
+    let days = [
+        ("mon", "Mon"),
+        ("tue", "Tue"),
+        ("wed", "Wed"),
+        ("thu", "Thu"),
+        ("fri", "Fri"),
+        ("sat", "Sat"),
+        ("sun", "Sun"),
+    ];
+    view! {
+        <section class="card" data-testid="auto-update">
+            <h2>"Automatic updates"</h2>
+            <p data-testid="auto-status">{status}</p>
+            {last.map(|l| view! { <p class="muted" data-testid="auto-last">{l}</p> })}
+            <ActionForm action=save attr:novalidate=true>
+                <FormError message=Signal::derive(move || error().and_then(|e| e.form_message())) />
+                <div class="field">
+                    <label class="check">
+                        <input type="checkbox" name="enabled" value="true" data-testid="auto-enabled"
+                            checked=move || kept("enabled").map_or_else(|| policy.with_value(|p| p.enabled), |v| v == "true") />
+                        " Install new releases automatically inside the window"
+                    </label>
+                </div>
+                <fieldset class="field days" class:has-error=move || error().and_then(|e| e.for_field("days")).is_some()>
+                    <legend>"Days"</legend>
+                    {days.into_iter().map(|(name, label)| view! {
+                        <label class="check">
+                            <input type="checkbox" name=name value="true" checked=move || day_on(name) />
+                            {format!(" {label}")}
+                        </label>
+                    }).collect_view()}
+                    {move || error().and_then(|e| e.for_field("days")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}
+                </fieldset>
+                <Field
+                    label="From (UTC)"
+                    name="start"
+                    kind="time"
+                    error=Signal::derive(move || error().and_then(|e| e.for_field("start")))
+                    value=Signal::derive(move || kept("start").or_else(|| Some(policy.with_value(|p| p.start.clone()))))
+                />
+                <Field
+                    label="Until (UTC)"
+                    name="end"
+                    kind="time"
+                    hint="An end before the start runs past midnight (22:00 to 02:00)."
+                    error=Signal::derive(move || error().and_then(|e| e.for_field("end")))
+                    value=Signal::derive(move || kept("end").or_else(|| Some(policy.with_value(|p| p.end.clone()))))
+                />
+                <p class="hint">"Inside the window Burrow checks the channel and installs what it offers, as \u{201c}Update now\u{201d} does. It waits while a voice call is running (it asks LiveKit for its rooms) and never installs a release that was rolled back before."</p>
+                <button type="submit">"Save"</button>
+            </ActionForm>
+        </section>
     }
 }

@@ -2,6 +2,7 @@
 //! what a release is ([`release`]), checking a channel ([`channel`]) and
 //! publishing one ([`publish`], `burrow release`).
 
+pub mod auto;
 pub mod channel;
 pub mod faults;
 pub mod migrate;
@@ -11,6 +12,7 @@ pub mod release;
 pub mod rollout;
 pub mod updater;
 pub mod watch;
+pub mod window;
 
 pub use channel::{check, ChannelError, ChannelSettings, Checked};
 pub use release::{Installed, Release};

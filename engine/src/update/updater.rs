@@ -495,6 +495,11 @@ impl Updater {
         }
     }
 
+    /// The deployer it updates through.
+    pub fn deployer(&self) -> &Arc<Deployer> {
+        &self.deployer
+    }
+
     /// The backups it takes (and the Backups page lists).
     pub fn backups(&self) -> &Backups {
         &self.backups

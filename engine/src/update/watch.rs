@@ -24,6 +24,8 @@ pub struct Updates {
     data_dir: PathBuf,
     /// One check at a time.
     checking: tokio::sync::Mutex<()>,
+    /// Automatic updates inside the maintenance window.
+    pub auto: super::auto::Auto,
 }
 
 impl Updates {
@@ -32,6 +34,7 @@ impl Updates {
             environment,
             data_dir,
             checking: tokio::sync::Mutex::new(()),
+            auto: super::auto::Auto::default(),
         }
     }
 
@@ -272,6 +275,11 @@ impl Updates {
                 .collect(),
             registry: None,
             registry_problem: None,
+            auto: Some(super::auto::view(
+                &super::auto::policy(store).await?,
+                time::OffsetDateTime::now_utc(),
+                self.auto.last_word(),
+            )),
         })
     }
 

@@ -1272,22 +1272,37 @@ pub fn livekit(args: Vec<String>) -> i32 {
         }
     }
     info!("rtc: {bound} UDP port(s) bound");
+    let rooms = crate::lkapi::Rooms::default();
+    let api_keys = keys.clone();
     crate::http::spawn_server(
         bind,
         port as u16,
-        Arc::new(|req| {
+        Arc::new(move |req| {
             if req.wants_websocket() {
-                let target = req.target.clone();
+                // Joining needs a token, as on LiveKit; the participant is
+                // in its room while the socket stays open.
+                let presence = match crate::lkapi::join(req, &api_keys, &rooms) {
+                    Ok(p) => p,
+                    Err(refusal) => return refusal,
+                };
+                // The path only: the query holds the token.
+                let path = req.path.clone();
                 return Response::websocket(
                     req,
                     WsSession {
                         greeting: vec![format!(
                             "{{\"standin\":\"livekit\",\"path\":{}}}",
-                            json_str(&target)
+                            json_str(&path)
                         )],
-                        on_text: Box::new(|t| Some(format!("{{\"echo\":{}}}", json_str(t)))),
+                        on_text: Box::new(move |t| {
+                            let _in_room = &presence;
+                            Some(format!("{{\"echo\":{}}}", json_str(t)))
+                        }),
                     },
                 );
+            }
+            if req.path.starts_with("/twirp/livekit.RoomService/") {
+                return crate::lkapi::twirp(req, &api_keys, &rooms);
             }
             match req.path.as_str() {
                 "/" => Response::text(200, "OK"),

@@ -12,6 +12,7 @@ mod config;
 mod deps;
 mod http;
 mod infra;
+mod lkapi;
 mod log;
 mod net;
 mod sig;
