@@ -36,7 +36,13 @@ pub async fn policy(store: &Store) -> Result<Policy, EngineError> {
         // window; they are never an error.
         Some((enabled, days, start, end)) => {
             let fits = |m: i64| u16::try_from(m).ok().filter(|m| *m < 24 * 60);
-            match (u8::try_from(days).ok().filter(|d| *d & 0x7f != 0 && *d < 0x80), fits(start), fits(end)) {
+            match (
+                u8::try_from(days)
+                    .ok()
+                    .filter(|d| *d & 0x7f != 0 && *d < 0x80),
+                fits(start),
+                fits(end),
+            ) {
                 (Some(days), Some(start), Some(end)) if start != end => Policy {
                     enabled,
                     window: Window { days, start, end },
@@ -75,7 +81,10 @@ pub async fn save_policy(
     .execute(store.pool())
     .await;
     if let Err(e) = saved {
-        return Err(vec![("days".to_owned(), format!("It could not be saved: {e}."))]);
+        return Err(vec![(
+            "days".to_owned(),
+            format!("It could not be saved: {e}."),
+        )]);
     }
     let detail = if enabled {
         format!("on, {}", window.describe())
@@ -103,10 +112,7 @@ pub fn view(policy: &Policy, now: OffsetDateTime, last: Option<(i64, String)>) -
         end: window::format_time(policy.window.end),
         window: policy.window.describe(),
         open_now: policy.window.current(now).is_some(),
-        next_window: policy
-            .window
-            .next_start(now)
-            .map(|t| t.unix_timestamp()),
+        next_window: policy.window.next_start(now).map(|t| t.unix_timestamp()),
         last_word_at: last.as_ref().map(|(at, _)| *at),
         last_word: last.map(|(_, word)| word),
     }
@@ -151,13 +157,21 @@ pub fn rooms_in_use(body: &[u8]) -> Result<usize, String> {
         .map_err(|e| format!("LiveKit's room list is not JSON: {e}"))?;
     let rooms = doc
         .get("rooms")
-        .map(|r| r.as_array().ok_or("LiveKit's room list has no list of rooms"))
+        .map(|r| {
+            r.as_array()
+                .ok_or("LiveKit's room list has no list of rooms")
+        })
         .transpose()?
         .map(Vec::as_slice)
         .unwrap_or_default();
     Ok(rooms
         .iter()
-        .filter(|r| r.get("numParticipants").and_then(serde_json::Value::as_u64).unwrap_or(0) > 0)
+        .filter(|r| {
+            r.get("numParticipants")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+                > 0
+        })
         .count())
 }
 
@@ -255,7 +269,21 @@ impl Auto {
                 updates.check_now(store, ACTOR).await?;
             }
         }
-        let offered = updates.available(store).await;
+        // On offer: newer than what is installed, and not rolled back before.
+        let installed = super::updater::installed_release(store)
+            .await?
+            .map(|i| i.sequence);
+        let offered = match updates.last_check(store).await?.and_then(|c| c.release) {
+            Some(r)
+                if installed.is_none_or(|i| r.sequence > i)
+                    && super::updater::rolled_back_before(store, &r.channel, r.sequence)
+                        .await?
+                        .is_none() =>
+            {
+                Some(r.version)
+            }
+            _ => None,
+        };
         facts.offered = offered.as_deref();
         let mut decision = window::decide(&facts);
         if decision == Decision::Install {
@@ -263,23 +291,20 @@ impl Auto {
             facts.calls = Some(&calls);
             decision = window::decide(&facts);
         }
+        let decision = match decision {
+            Decision::Install => match self.install(updates, updater).await? {
+                Ok(word) => {
+                    self.say(word);
+                    Decision::Install
+                }
+                // Refused after all (the check again, the updater): said
+                // like a deferral.
+                Err(why) => Decision::Defer(why),
+            },
+            other => other,
+        };
         match &decision {
-            Decision::Install => {
-                let word = match updates.verified_release(store, ACTOR).await? {
-                    Ok(release) => {
-                        let version = release.version.clone();
-                        match updater.start(release, ACTOR).await {
-                            Ok(id) => {
-                                updater.run_in_background(id);
-                                format!("Installing {version} (update {id}), started in the window.")
-                            }
-                            Err(e) => format!("{version} could not start: {e}"),
-                        }
-                    }
-                    Err(why) => why,
-                };
-                self.say(word);
-            }
+            Decision::Install => {}
             Decision::Defer(why) => {
                 if self.say(why.clone()) {
                     let _ = store
@@ -298,6 +323,30 @@ impl Auto {
             }
         }
         Ok(decision)
+    }
+
+    /// Checks the channel again and starts the update it offers, in the
+    /// background: what was started, or why nothing was.
+    async fn install(
+        &self,
+        updates: &Updates,
+        updater: &Arc<Updater>,
+    ) -> Result<Result<String, String>, EngineError> {
+        let store = updater.deployer().store();
+        let release = match updates.verified_release(store, ACTOR).await? {
+            Ok(release) => release,
+            Err(why) => return Ok(Err(why)),
+        };
+        let version = release.version.clone();
+        Ok(match updater.start(release, ACTOR).await {
+            Ok(id) => {
+                updater.run_in_background(id);
+                Ok(format!(
+                    "Installing {version} (update {id}), started in the window."
+                ))
+            }
+            Err(e) => Err(format!("{version} could not start: {e}")),
+        })
     }
 
     async fn ask_livekit(&self, updater: &Updater) -> Result<Calls, EngineError> {

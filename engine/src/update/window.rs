@@ -91,7 +91,10 @@ impl Window {
             parse_time(text).or_else(|| {
                 problems.push((
                     field.to_owned(),
-                    format!("`{}` is not a time: give hours and minutes, like 03:00.", text.trim()),
+                    format!(
+                        "`{}` is not a time: give hours and minutes, like 03:00.",
+                        text.trim()
+                    ),
                 ));
                 None
             })
@@ -338,7 +341,10 @@ mod tests {
         else {
             panic!("a call defers");
         };
-        assert!(why.starts_with("2.0.0 waits: 2 voice calls are running"), "{why}");
+        assert!(
+            why.starts_with("2.0.0 waits: 2 voice calls are running"),
+            "{why}"
+        );
         let unknown = Calls::Unknown("LiveKit does not answer".into());
         assert!(matches!(
             decide(&facts(inside, v2, false, Some(&unknown))),
@@ -350,8 +356,14 @@ mod tests {
             decide(&facts(outside, v2, false, None)),
             Decision::Idle("2.0.0 waits for the maintenance window.".into())
         );
-        assert!(matches!(decide(&facts(inside, None, false, None)), Decision::Idle(_)));
-        assert!(matches!(decide(&facts(inside, v2, true, None)), Decision::Idle(_)));
+        assert!(matches!(
+            decide(&facts(inside, None, false, None)),
+            Decision::Idle(_)
+        ));
+        assert!(matches!(
+            decide(&facts(inside, v2, true, None)),
+            Decision::Idle(_)
+        ));
         let off = Facts {
             policy: Policy {
                 enabled: false,

@@ -531,7 +531,8 @@ fn start_registry_with(login: Option<(&str, &str)>) -> Registry {
 
 /// `keydb-cli ARGS` inside `<stack>-redis` (Debian's real Redis in the test
 /// kit), signed in with the password the stack rendered into keydb.conf, or
-/// with `password` when given; its reply.
+/// with `password` when given; its reply (a wrong password: the server's
+/// NOAUTH, as redis-cli goes on unauthenticated).
 pub fn redis_cli(stack: &str, password: Option<&str>, args: &str) -> String {
     let auth = match password {
         Some(p) => format!("'{p}'"),
@@ -560,9 +561,10 @@ pub fn rabbitmqctl(stack: &str, args: &[&str]) -> String {
         .expect("docker runs");
     assert!(
         out.status.success(),
-        "rabbitmqctl {args:?} in {stack}-rabbit failed: {}{}",
+        "rabbitmqctl {args:?} in {stack}-rabbit failed: {}{}\nRabbitMQ's log ends:\n{}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        sh(&format!("docker logs --tail 15 {stack}-rabbit 2>&1"))
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

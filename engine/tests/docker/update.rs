@@ -716,3 +716,182 @@ async fn an_update_of_api_and_web_under_load_fails_no_request() {
     // The very same v2 containers run again.
     assert_eq!(running("bt-switch"), after);
 }
+
+/// A LiveKit access token for joining `room` (as a Stoat client gets one).
+fn join_token(key: &str, secret: &str, room: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({
+            "iss": key, "sub": "caller", "exp": now + 300,
+            "video": { "roomJoin": true, "room": room },
+        }),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_automatic_update_waits_for_its_window_and_for_the_call_to_end() {
+    use engine::update::auto;
+    use engine::update::window::{Calls, Decision};
+
+    let registry = start_registry();
+    let kit = Kit::new("bt-auto");
+    let _cleanup = kit.cleanup();
+    let setup = Setup::new().await;
+    setup.deploy_kit(&kit).await;
+    let images = push_release(registry.port, "auto2", &BTreeMap::new());
+
+    // A signed channel offering 0.2.0, read from its directory.
+    let channel = engine::update::publish::ChannelDir::new(setup.dir.path().join("channel"));
+    let root = channel.init("stable", 1, 1).await.unwrap();
+    channel
+        .add(release(2, "0.2.0", images.clone(), false))
+        .unwrap();
+    channel.sign().await.unwrap();
+    let settings = engine::update::ChannelSettings {
+        url: url::Url::from_directory_path(channel.published())
+            .unwrap()
+            .to_string(),
+        root: std::fs::read(root).unwrap(),
+        name: "stable".into(),
+    };
+    let updates = std::sync::Arc::new(engine::update::Updates::new(
+        Some(settings),
+        setup.dir.path().to_path_buf(),
+    ));
+    let updater = std::sync::Arc::new(Updater::new(
+        setup.deployer.clone(),
+        Backups::new(setup.dir.path(), 5),
+        pacing(),
+    ));
+    let at = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    // Saturdays 22:00-02:00 UTC.
+    let saturday_night = at("2026-12-05T23:30:00Z");
+    let friday = at("2026-12-04T23:30:00Z");
+
+    // Off by default: nothing happens, even inside the window.
+    let off = updates
+        .auto
+        .tick(&updates, &updater, saturday_night)
+        .await
+        .unwrap();
+    assert_eq!(off, Decision::Idle("Automatic updates are off.".into()));
+    let bad = auto::save_policy(
+        &setup.store,
+        true,
+        &["sat".into()],
+        "22:00",
+        "22:00",
+        "test",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad[0].0, "end", "{bad:?}");
+    auto::save_policy(
+        &setup.store,
+        true,
+        &["sat".into()],
+        "22:00",
+        "02:00",
+        "test",
+    )
+    .await
+    .unwrap();
+
+    // Outside the window: not installed.
+    let outside = updates.auto.tick(&updates, &updater, friday).await.unwrap();
+    assert!(matches!(outside, Decision::Idle(_)), "{outside:?}");
+    assert!(updater.unfinished().await.unwrap().is_none());
+
+    // Inside it, while someone is in a voice call (LiveKit's /rtc through
+    // Caddy, with a token signed by the stack's key): deferred, said once
+    // in the audit log.
+    let secrets = setup
+        .store
+        .stack_secrets(&setup.vault)
+        .await
+        .unwrap()
+        .unwrap();
+    let (key, secret) = (
+        secrets.livekit_key.expose(),
+        secrets.livekit_secret.expose(),
+    );
+    let ca = setup.store.probe_ca_pem(&setup.vault, &kit.config).await;
+    let client = engine::chat_probe::Client::new(&kit.config, ca.as_deref());
+    let call = client
+        .hold_websocket(&format!(
+            "/livekit/rtc?access_token={}",
+            join_token(key, secret, "standup")
+        ))
+        .await
+        .expect("the call joins its room");
+    let entry = engine::chat_probe::Entry::Default;
+    assert_eq!(
+        auto::calls(&kit.config, Some((key, secret)), ca.as_deref(), &entry).await,
+        Calls::Running(1)
+    );
+    let deferred = updates
+        .auto
+        .tick(&updates, &updater, saturday_night)
+        .await
+        .unwrap();
+    let Decision::Defer(why) = &deferred else {
+        panic!("a running call defers the update: {deferred:?}");
+    };
+    assert!(
+        why.starts_with("0.2.0 waits: 1 voice call is running"),
+        "{why}"
+    );
+    assert!(updater.unfinished().await.unwrap().is_none());
+    assert_eq!(updates.auto.last_word().map(|(_, w)| w), Some(why.clone()));
+
+    // The call ends: the next look installs 0.2.0.
+    drop(call);
+    let mut calls = Calls::Running(1);
+    for _ in 0..50 {
+        calls = auto::calls(&kit.config, Some((key, secret)), ca.as_deref(), &entry).await;
+        if calls == Calls::Running(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(calls, Calls::Running(0), "the call never ended");
+    let go = updates
+        .auto
+        .tick(&updates, &updater, saturday_night)
+        .await
+        .unwrap();
+    assert_eq!(go, Decision::Install);
+    let word = updates.auto.last_word().unwrap().1;
+    assert!(word.starts_with("Installing 0.2.0 (update "), "{word}");
+    let rollout = loop {
+        let history = engine::update::updater::history(&setup.store)
+            .await
+            .unwrap();
+        let r = history
+            .into_iter()
+            .next()
+            .expect("the update was journalled");
+        if r.phase.is_terminal() {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(rollout.phase, Phase::Completed, "{rollout:#?}");
+    assert_eq!(rollout.actor, auto::ACTOR);
+    assert_eq!(running("bt-auto")["bt-auto-api"].1, images["api"]);
+    // Installed: nothing more on offer.
+    let after = updates
+        .auto
+        .tick(&updates, &updater, saturday_night)
+        .await
+        .unwrap();
+    assert!(matches!(after, Decision::Idle(_)), "{after:?}");
+}

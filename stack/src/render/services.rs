@@ -278,7 +278,17 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             spec.env_files = strings(&["rabbit.env"]);
             spec.internal_port = Some(5672);
             spec.mounts = vec![volume("rabbit-data", "/var/lib/rabbitmq")];
-            spec.health = exec(&["rabbitmq-diagnostics", "-q", "ping"], 20);
+            // Not Stoat's `ping`: it passes as soon as the Erlang node is up,
+            // seconds before the broker accepts AMQP (seen with the real
+            // RabbitMQ 3.10: "Starting broker..." after ping succeeded), so
+            // api, pushd and voice-ingress would start against a closed
+            // port. This one passes once every listener accepts connections
+            // (RabbitMQ's monitoring guide, the last of its health-check
+            // stages).
+            spec.health = exec(
+                &["rabbitmq-diagnostics", "-q", "check_port_connectivity"],
+                20,
+            );
             spec.requests = Resources {
                 cpu_millis: 200,
                 memory_mib: 256,
