@@ -61,3 +61,39 @@ test('a channel is set on the Updates page, checked, and its release shown', asy
   await expect(page.getByTestId('update-badge')).toBeVisible();
   await expect(page.getByTestId('update-now')).toHaveText('Update to 0.16.3 now');
 });
+
+test('automatic updates are set to a maintenance window, a bad one refused beside its field', async ({ page }, testInfo) => {
+  await signedIn(page, testInfo);
+  await page.goto('/updates');
+  await ready(page, testInfo);
+  const card = page.getByTestId('auto-update');
+  await expect(page.getByTestId('auto-status')).toContainText('Off');
+
+  // No day, and a window as long as nothing: each refused beside its field.
+  await card.getByLabel('Install new releases automatically').check();
+  for (const day of ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']) await card.getByLabel(day, { exact: true }).uncheck();
+  await card.getByLabel('From (UTC)').fill('22:00');
+  await card.getByLabel('Until (UTC)').fill('22:00');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(card.locator('fieldset.has-error')).toContainText('Choose at least one day for the window.');
+  await expect(card.locator('.field.has-error', { hasText: 'Until' })).toContainText('The window ends when it starts');
+  await expect(card.getByLabel('From (UTC)')).toHaveValue('22:00');
+  await expect(card.getByLabel('Install new releases automatically')).toBeChecked();
+  await expect(page.getByTestId('auto-status')).toContainText('Off');
+
+  await ready(page, testInfo);
+  await card.getByLabel('Sat', { exact: true }).check();
+  await card.getByLabel('Sun', { exact: true }).check();
+  await card.getByLabel('Until (UTC)').fill('02:00');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByTestId('auto-status')).toContainText(
+    'On: Saturdays and Sundays, 22:00-02:00 UTC (into the next day).');
+  await expect(card.getByLabel('Sat', { exact: true })).toBeChecked();
+  await expect(card.getByLabel('Mon', { exact: true })).not.toBeChecked();
+
+  // Off again (the rollout tests update by hand).
+  await ready(page, testInfo);
+  await card.getByLabel('Install new releases automatically').uncheck();
+  await card.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByTestId('auto-status')).toContainText('Off');
+});

@@ -440,15 +440,15 @@ fn AutoUpdateCard(policy: AutoUpdateView, save: ServerAction<SaveAutoUpdate>) ->
                     <label class="check">
                         <input type="checkbox" name="enabled" value="true" data-testid="auto-enabled"
                             checked=move || kept("enabled").map_or_else(|| policy.with_value(|p| p.enabled), |v| v == "true") />
-                        " Install new releases automatically inside the window"
+                        <span>"Install new releases automatically inside the window"</span>
                     </label>
                 </div>
-                <fieldset class="field days" class:has-error=move || error().and_then(|e| e.for_field("days")).is_some()>
+                <fieldset class="choice days" class:has-error=move || error().and_then(|e| e.for_field("days")).is_some()>
                     <legend>"Days"</legend>
                     {days.into_iter().map(|(name, label)| view! {
                         <label class="check">
                             <input type="checkbox" name=name value="true" checked=move || day_on(name) />
-                            {format!(" {label}")}
+                            <span>{label}</span>
                         </label>
                     }).collect_view()}
                     {move || error().and_then(|e| e.for_field("days")).map(|m| view! { <p class="field-error" role="alert">{m}</p> })}

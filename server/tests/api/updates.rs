@@ -410,3 +410,79 @@ async fn a_running_update_is_followed_live_from_its_journal() {
         "/login",
     );
 }
+
+#[tokio::test]
+async fn automatic_updates_are_set_and_a_bad_window_is_refused_by_field() {
+    let app = spawn_app().await;
+    let cookie = app.claim().await;
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    assert_eq!(view["auto"]["enabled"], false, "{view}");
+    assert_eq!(view["auto"]["window"], "Sundays, 03:00-05:00 UTC", "{view}");
+
+    // No day, a start that is no time, an end past the day: each named.
+    let res = app
+        .call(
+            "/api/updates/auto",
+            &[("enabled", "true"), ("start", "3am"), ("end", "24:00")],
+            Some(&cookie),
+        )
+        .await;
+    assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json(res).await;
+    let fields: Vec<&str> = body["Fields"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[0].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["days", "start", "end"], "{body}");
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    assert_eq!(view["auto"]["enabled"], false, "nothing saved: {view}");
+
+    let res = app
+        .call(
+            "/api/updates/auto",
+            &[
+                ("enabled", "true"),
+                ("wed", "true"),
+                ("sat", "true"),
+                ("start", "23:30"),
+                ("end", "1:15"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
+    let auto = &view["auto"];
+    assert_eq!(auto["enabled"], true, "{view}");
+    assert_eq!(auto["days"], serde_json::json!(["wed", "sat"]));
+    assert_eq!(
+        (auto["start"].as_str(), auto["end"].as_str()),
+        (Some("23:30"), Some("01:15"))
+    );
+    assert_eq!(
+        auto["window"],
+        "Wednesdays and Saturdays, 23:30-01:15 UTC (into the next day)"
+    );
+    assert!(
+        auto["next_window"].as_i64().is_some() || auto["open_now"] == true,
+        "{auto}"
+    );
+    let page = app
+        .get("/updates", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("On: Wednesdays and Saturdays, 23:30-01:15 UTC (into the next day)."),
+        "{page}"
+    );
+    let audit = app.get("/audit", Some(&cookie)).await.text().await.unwrap();
+    assert!(audit.contains("automatic updates"), "{audit}");
+}
