@@ -113,8 +113,9 @@ pub fn view(policy: &Policy, now: OffsetDateTime, last: Option<(i64, String)>) -
         window: policy.window.describe(),
         open_now: policy.window.current(now).is_some(),
         next_window: policy.window.next_start(now).map(|t| t.unix_timestamp()),
-        last_word_at: last.as_ref().map(|(at, _)| *at),
-        last_word: last.map(|(_, word)| word),
+        // Said while on: off, the status says all.
+        last_word_at: last.as_ref().filter(|_| policy.enabled).map(|(at, _)| *at),
+        last_word: last.filter(|_| policy.enabled).map(|(_, word)| word),
     }
 }
 

@@ -284,9 +284,18 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             // api, pushd and voice-ingress would start against a closed
             // port. This one passes once every listener accepts connections
             // (RabbitMQ's monitoring guide, the last of its health-check
-            // stages).
+            // stages). And not before the server has written its Erlang
+            // cookie: the CLI, run as root by `docker exec` in the first
+            // second, would write it itself, owned by root, and the server
+            // (user rabbitmq) then dies on "Error when reading
+            // /var/lib/rabbitmq/.erlang.cookie: eacces" (seen in the tests).
             spec.health = exec(
-                &["rabbitmq-diagnostics", "-q", "check_port_connectivity"],
+                &[
+                    "sh",
+                    "-c",
+                    "test -e /var/lib/rabbitmq/.erlang.cookie \
+                     && exec rabbitmq-diagnostics -q check_port_connectivity",
+                ],
                 20,
             );
             spec.requests = Resources {
