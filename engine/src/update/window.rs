@@ -258,7 +258,7 @@ mod tests {
     /// `at("2026-12-05 23:30")`, UTC.
     fn at(text: &str) -> OffsetDateTime {
         let n: Vec<u16> = text
-            .split(|c| c == '-' || c == ' ' || c == ':')
+            .split(['-', ' ', ':'])
             .map(|p| p.parse().unwrap())
             .collect();
         let month = time::Month::try_from(u8::try_from(n[1]).unwrap()).unwrap();
