@@ -169,7 +169,7 @@ build "$PREFIX/standin-base:$TAG" "$base" "$base_hash"
 roles=(
   "database|[\"docker-entrypoint.sh\"]|[\"mongod\"]|27017|/usr/local/bin/docker-entrypoint.sh /usr/bin/mongod /usr/bin/mongosh /usr/bin/mongo|ENV STANDIN_ROLE=database"
   "redis|[\"docker-entrypoint.sh\"]|[\"keydb-server\",\"/etc/keydb/keydb.conf\"]|6379||WORKDIR /data"
-  "rabbit|[\"docker-entrypoint.sh\"]|[\"rabbitmq-server\"]|5672||ENV PATH=/usr/lib/rabbitmq/bin:/usr/lib/erlang/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/var/lib/rabbitmq LANG=C.UTF-8"
+  "rabbit|[\"docker-entrypoint.sh\"]|[\"rabbitmq-server\"]|5672||ENV PATH=/usr/lib/rabbitmq/bin:/usr/lib/erlang/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/var/lib/rabbitmq LANG=C.UTF-8 RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=\"+sbwt none +sbwtdcpu none +sbwtdio none\""
   "minio|[\"standin\",\"minio\"]||9000|/usr/bin/minio|"
   "createbuckets|[\"standin\",\"createbuckets\"]|||/usr/bin/mc|"
   "livekit|[\"standin\",\"livekit\"]||7880|/livekit-server|"

@@ -101,7 +101,16 @@ async fn full_stack_becomes_healthy_then_reapply_changes_nothing() {
     );
 
     // What the daemon holds: every service up, files delivered, labels.
-    let status = target.status(&kit.stack).await.unwrap();
+    // Burrow's gate runs exec checks itself; Docker's own first run of
+    // them comes on its interval (10 s), so its word may lag: wait for it.
+    let mut status = target.status(&kit.stack).await.unwrap();
+    for _ in 0..120 {
+        if !status.iter().any(|s| s.health == Health::Starting) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        status = target.status(&kit.stack).await.unwrap();
+    }
     assert_eq!(status.len(), 16);
     for s in &status {
         if s.one_shot {

@@ -552,10 +552,13 @@ pub fn redis_cli(stack: &str, password: Option<&str>, args: &str) -> String {
 }
 
 /// `rabbitmqctl ARGS` inside `<stack>-rabbit` (Debian's real RabbitMQ in
-/// the test kit); its output.
+/// the test kit), once the broker has started (its health check, `ping`,
+/// passes when the node is up, before the broker app runs); its output.
 pub fn rabbitmqctl(stack: &str, args: &[&str]) -> String {
     let out = Command::new("docker")
-        .args(["exec", &format!("{stack}-rabbit"), "rabbitmqctl", "-q"])
+        .args(["exec", &format!("{stack}-rabbit"), "sh", "-c"])
+        .arg("rabbitmqctl -q --timeout 60 await_startup && exec rabbitmqctl -q \"$@\"")
+        .arg("rabbitmqctl")
         .args(args)
         .output()
         .expect("docker runs");

@@ -278,23 +278,22 @@ fn spec(config: &StackConfig, service: Service) -> ServiceSpec {
             spec.env_files = strings(&["rabbit.env"]);
             spec.internal_port = Some(5672);
             spec.mounts = vec![volume("rabbit-data", "/var/lib/rabbitmq")];
-            // Not Stoat's `ping`: it passes as soon as the Erlang node is up,
-            // seconds before the broker accepts AMQP (seen with the real
-            // RabbitMQ 3.10: "Starting broker..." after ping succeeded), so
-            // api, pushd and voice-ingress would start against a closed
-            // port. This one passes once every listener accepts connections
-            // (RabbitMQ's monitoring guide, the last of its health-check
-            // stages). And not before the server has written its Erlang
-            // cookie: the CLI, run as root by `docker exec` in the first
-            // second, would write it itself, owned by root, and the server
-            // (user rabbitmq) then dies on "Error when reading
-            // /var/lib/rabbitmq/.erlang.cookie: eacces" (seen in the tests).
+            // Stoat's `ping`, once the server has written its Erlang cookie:
+            // the CLI, run as root by `docker exec` in the first second,
+            // would write it itself, owned by root, and the server (user
+            // rabbitmq) then dies on "Error when reading
+            // /var/lib/rabbitmq/.erlang.cookie: eacces" (seen in the tests
+            // with the real RabbitMQ). `ping` passes when the node is up, a
+            // few seconds before the broker takes clients: api, pushd and
+            // voice-ingress retry until it does. (`check_port_connectivity`
+            // waits for that, but took the real broker past the tests' 8 s
+            // deadlines on a loaded 2-core machine.)
             spec.health = exec(
                 &[
                     "sh",
                     "-c",
                     "test -e /var/lib/rabbitmq/.erlang.cookie \
-                     && exec rabbitmq-diagnostics -q check_port_connectivity",
+                     && exec rabbitmq-diagnostics -q ping",
                 ],
                 20,
             );

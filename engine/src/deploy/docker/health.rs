@@ -31,8 +31,10 @@ use crate::deploy::{ApplyOptions, DeployError, ProgressEvent};
 const POLL: Duration = Duration::from_millis(400);
 /// Restarts while waiting after which a service counts as crash-looping.
 const CRASH_LOOP_RESTARTS: i64 = 3;
-/// While waiting, Burrow runs an exec health check itself this often.
-const EXEC_EVERY: Duration = Duration::from_secs(1);
+/// While waiting, Burrow runs an exec health check itself this often (a
+/// check such as `rabbitmq-diagnostics` boots an Erlang VM: half a second
+/// of CPU each time).
+const EXEC_EVERY: Duration = Duration::from_secs(2);
 const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Log lines an error carries.
 pub(super) const ERROR_LOG_LINES: usize = 20;
