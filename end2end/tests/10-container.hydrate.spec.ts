@@ -115,6 +115,17 @@ test.beforeAll(async () => {
     '-p', `127.0.0.1:${PORT}:8443`, IMAGE]);
   for (let i = 0; i < 300 && !(await healthy()); i++) await new Promise((r) => setTimeout(r, 100));
   expect(await healthy()).toBe(true);
+  // Chromium aborts its requests while this machine's interfaces change
+  // (ERR_NETWORK_CHANGED), as they do while Docker sets up a container's
+  // veth: begin once they have stayed the same for 2 s (at most 20 s).
+  const links = () => execSync('ip -o link show; ip -o addr show').toString();
+  let last = links();
+  let still = Date.now();
+  for (const end = Date.now() + 20_000; Date.now() < end && Date.now() - still < 2_000;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = links();
+    if (now !== last) { last = now; still = Date.now(); }
+  }
 });
 
 test.afterAll(() => {
