@@ -257,11 +257,20 @@ impl Auto {
             policy,
             now,
             offered: None,
-            updating: updater.unfinished().await?.is_some(),
+            updating: false,
             calls: None,
         };
+        // Off (the default): nothing else is read, minute after minute.
+        if !policy.enabled {
+            let decision = window::decide(&facts);
+            if let Decision::Idle(why) = &decision {
+                self.say(why.clone());
+            }
+            return Ok(decision);
+        }
+        facts.updating = updater.unfinished().await?.is_some();
         // Inside the window, a stale check is made again before deciding.
-        if policy.enabled && policy.window.current(now).is_some() {
+        if policy.window.current(now).is_some() {
             let stale = updates
                 .last_check(store)
                 .await?
@@ -274,17 +283,11 @@ impl Auto {
         let installed = super::updater::installed_release(store)
             .await?
             .map(|i| i.sequence);
-        let offered = match updates.last_check(store).await?.and_then(|c| c.release) {
-            Some(r)
-                if installed.is_none_or(|i| r.sequence > i)
-                    && super::updater::rolled_back_before(store, &r.channel, r.sequence)
-                        .await?
-                        .is_none() =>
-            {
-                Some(r.version)
-            }
-            _ => None,
-        };
+        let offered = updates
+            .offer(store)
+            .await?
+            .filter(|r| installed.is_none_or(|i| r.sequence > i))
+            .map(|r| r.version);
         facts.offered = offered.as_deref();
         let mut decision = window::decide(&facts);
         if decision == Decision::Install {

@@ -283,15 +283,21 @@ impl Updates {
         })
     }
 
+    /// The release the last check found on offer, unless it failed to
+    /// install before (rolled back).
+    pub async fn offer(&self, store: &Store) -> Result<Option<ReleaseView>, EngineError> {
+        let Some(offered) = self.last_check(store).await?.and_then(|c| c.release) else {
+            return Ok(None);
+        };
+        let failed =
+            super::updater::rolled_back_before(store, &offered.channel, offered.sequence).await?;
+        Ok(failed.is_none().then_some(offered))
+    }
+
     /// The version a check found on offer, for the header's badge; not a
     /// release that failed to install before.
     pub async fn available(&self, store: &Store) -> Option<String> {
-        let offered = self.last_check(store).await.ok().flatten()?.release?;
-        let failed = super::updater::rolled_back_before(store, &offered.channel, offered.sequence)
-            .await
-            .ok()
-            .flatten();
-        failed.is_none().then_some(offered.version)
+        self.offer(store).await.ok().flatten().map(|r| r.version)
     }
 }
 

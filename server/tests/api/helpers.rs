@@ -229,3 +229,13 @@ pub fn assert_redirect(res: &Response, to: &str) {
 pub fn assert_status(res: &Response, status: StatusCode) {
     assert_eq!(res.status(), status, "unexpected status for {}", res.url());
 }
+
+/// The fields a refused form names, in order (`AppError::Fields`).
+pub fn field_names(body: &serde_json::Value) -> Vec<&str> {
+    body["Fields"]["errors"]
+        .as_array()
+        .expect("a refusal by field")
+        .iter()
+        .map(|e| e[0].as_str().unwrap())
+        .collect()
+}

@@ -76,12 +76,7 @@ async fn a_channel_is_set_checked_and_its_offer_shown() {
         .await;
     assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
     let body = json(res).await;
-    let fields: Vec<&str> = body["Fields"]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e[0].as_str().unwrap())
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(fields, ["url", "root", "name"], "{body}");
     let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
     assert!(view["channel"].is_null(), "{view}");
@@ -429,12 +424,7 @@ async fn automatic_updates_are_set_and_a_bad_window_is_refused_by_field() {
         .await;
     assert_status(&res, StatusCode::UNPROCESSABLE_ENTITY);
     let body = json(res).await;
-    let fields: Vec<&str> = body["Fields"]["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e[0].as_str().unwrap())
-        .collect();
+    let fields = field_names(&body);
     assert_eq!(fields, ["days", "start", "end"], "{body}");
     let view = json(app.call("/api/updates", &[], Some(&cookie)).await).await;
     assert_eq!(view["auto"]["enabled"], false, "nothing saved: {view}");
