@@ -177,6 +177,63 @@ async fn service_that_never_becomes_healthy_times_out_naming_it_with_its_logs() 
     );
 }
 
+/// A service that passes its gate, then crashes while the rest of the plan
+/// is still coming up, fails the apply: the deploy never reports success
+/// over a crash loop (the update's settle only watches from its own start).
+#[tokio::test]
+async fn service_that_crashes_after_its_gate_fails_the_apply() {
+    let kit = Kit::new("bt-crash");
+    let _cleanup = kit.cleanup();
+    let target = target().await;
+    let (tx, mut rx) = channel();
+    // Web turns healthy at once, then exits 1 s after every start; january
+    // opens its port only after 6 s, so the apply is still running then.
+    let mut plan = kit.subset(&["web", "january"]);
+    for (service, env, value) in [
+        ("web", "STANDIN_CRASH_AFTER_MS", "1000"),
+        ("january", "STANDIN_LISTEN_DELAY_MS", "6000"),
+    ] {
+        plan.services
+            .iter_mut()
+            .find(|s| s.name == service)
+            .unwrap()
+            .env
+            .insert(env.into(), value.into());
+    }
+    let err = target
+        .apply(&kit.request_for(plan, 1), &ApplyOptions::default(), &tx)
+        .await
+        .expect_err("web crashed after it turned healthy");
+    let DeployError::ServiceFailed {
+        service, reason, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(service, "web");
+    assert!(
+        reason.contains("after it turned healthy") && reason.contains("last exit code 1"),
+        "{reason}"
+    );
+    let events = drain(&mut rx);
+    assert!(
+        events.iter().any(|e| matches!(e, ProgressEvent::Healthy { service, .. } if service == "web")),
+        "web passed its gate first: {events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ProgressEvent::Failed { service: Some(s), message, .. }
+                if s == "web" && message.contains("after it turned healthy")
+        )),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, ProgressEvent::Finished { .. })),
+        "{events:?}"
+    );
+}
+
 #[tokio::test]
 async fn daemon_that_goes_away_mid_deploy_is_a_sentence_and_deploying_again_converges() {
     let kit = Kit::new("bt-gone");

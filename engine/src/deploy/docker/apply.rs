@@ -14,6 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use super::container::{config_hash, is_one_shot, Context};
+use super::health;
 use super::images::{self, ImageFacts};
 use super::start::{millis, Reached, Run};
 use super::switch::{self, Switchboard};
@@ -212,9 +213,13 @@ pub(super) async fn apply(
     let mut report = ApplyReport::default();
     let mut root_cause = None;
     let mut dependency_failure = None;
+    let mut gated = Vec::new();
     for (step, result) in steps.iter().zip(results) {
         match result {
-            Ok(()) => {
+            Ok(restarts) => {
+                if let Some(restarts) = restarts {
+                    gated.push((step.spec.name.as_str(), restarts));
+                }
                 let list = match step.action {
                     ChangeAction::Create => &mut report.created,
                     ChangeAction::Recreate => &mut report.recreated,
@@ -232,6 +237,23 @@ pub(super) async fn apply(
     }
     if let Some(e) = root_cause.or(dependency_failure) {
         return Err(e);
+    }
+    // A container that turned healthy, then crashed while the rest of the
+    // plan came up, is no success.
+    let checks = gated.iter().map(|(service, restarts)| {
+        let container = super::container_name(stack, service);
+        async move { health::restarted_since(docker, service, &container, *restarts).await }
+    });
+    for result in futures_util::future::join_all(checks).await {
+        if let Err(e) = result {
+            let e = e.on_daemon(url);
+            let _ = progress.send(ProgressEvent::Failed {
+                service: e.service().map(str::to_owned),
+                message: e.summary(),
+                last_logs: e.last_logs().to_vec(),
+            });
+            return Err(e);
+        }
     }
     report.removed = obsolete.into_iter().map(|(s, _)| s).collect();
     // Data goes only once the new plan came up: a failed apply deletes nothing.

@@ -137,8 +137,9 @@ pub(super) fn stack_ip(info: &ContainerInspectResponse, stack: &str) -> Option<I
 /// What a service reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ready {
-    /// Running and its probe (if any) passed.
-    Healthy,
+    /// Running and its probe (if any) passed; Docker's restart count at
+    /// that moment (a restart after it means a crash after the gate).
+    Healthy { restarts: i64 },
     /// A one-shot that exited 0.
     Completed,
 }
@@ -213,13 +214,13 @@ pub(super) async fn wait_ready(
             match (&own_probe, &spec.health) {
                 (Some(probe), _) => match stack_ip(&info, stack) {
                     Some(ip) => match probe.check(ip, Duration::from_secs(3)).await {
-                        Ok(()) => return Ok(Ready::Healthy),
+                        Ok(()) => return Ok(Ready::Healthy { restarts }),
                         Err(reason) => last_problem = reason,
                     },
                     None => last_problem = "it has no address on the stack network".into(),
                 },
                 (None, Some(_)) => match docker_health {
-                    Some(HealthStatusEnum::HEALTHY) => return Ok(Ready::Healthy),
+                    Some(HealthStatusEnum::HEALTHY) => return Ok(Ready::Healthy { restarts }),
                     Some(HealthStatusEnum::UNHEALTHY) => {
                         let streak = state
                             .health
@@ -239,14 +240,14 @@ pub(super) async fn wait_ready(
                     _ if last_exec.is_none_or(|at| at.elapsed() >= EXEC_EVERY) => {
                         last_exec = Some(Instant::now());
                         match exec_check(docker, container, &info, EXEC_TIMEOUT).await {
-                            Some(Ok(())) => return Ok(Ready::Healthy),
+                            Some(Ok(())) => return Ok(Ready::Healthy { restarts }),
                             Some(Err(reason)) => last_problem = reason,
                             None => {}
                         }
                     }
                     _ => {}
                 },
-                (None, None) => return Ok(Ready::Healthy),
+                (None, None) => return Ok(Ready::Healthy { restarts }),
             }
         }
         if restarts - first >= CRASH_LOOP_RESTARTS || (stopped && !restarts_by_itself(&info)) {
@@ -282,6 +283,37 @@ pub(super) async fn wait_ready(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Fails when the container of `service` restarted since its gate passed
+/// (at `restarts`): it turned healthy, then crashed.
+pub(super) async fn restarted_since(
+    docker: &Docker,
+    service: &str,
+    container: &str,
+    restarts: i64,
+) -> Result<(), DeployError> {
+    let info = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(DeployError::docker(format!("inspecting {container}")))?;
+    let now = info.restart_count.unwrap_or(0);
+    if now <= restarts {
+        return Ok(());
+    }
+    let exit_code = info
+        .state
+        .as_ref()
+        .and_then(|s| s.exit_code)
+        .unwrap_or(0);
+    Err(DeployError::ServiceFailed {
+        service: service.to_owned(),
+        reason: format!(
+            "restarted {} time(s) after it turned healthy (last exit code {exit_code})",
+            now - restarts
+        ),
+        last_logs: failure_logs(docker, container, &info).await,
+    })
 }
 
 /// Runs the container's Docker health check command once, now. `None` when

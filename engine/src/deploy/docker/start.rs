@@ -65,14 +65,20 @@ impl Run<'_> {
     }
 
     /// Runs one service's step; its outcome is published to its dependents
-    /// and, on failure, reported as a `Failed` event.
-    pub(super) async fn service(&self, i: usize, step: &Step<'_>) -> Result<(), DeployError> {
+    /// and, on failure, reported as a `Failed` event. For a long-running
+    /// container this apply started: Docker's restart count when its gate
+    /// passed (the apply checks at its end that it has not moved).
+    pub(super) async fn service(
+        &self,
+        i: usize,
+        step: &Step<'_>,
+    ) -> Result<Option<i64>, DeployError> {
         let result = self
             .service_inner(i, step)
             .await
             .map_err(|e| e.on_daemon(self.url));
         match &result {
-            Ok(reached) => {
+            Ok((reached, _)) => {
                 self.states[i].send_replace(*reached);
             }
             Err(e) => {
@@ -84,10 +90,14 @@ impl Run<'_> {
                 });
             }
         }
-        result.map(drop)
+        result.map(|(_, gated)| gated)
     }
 
-    async fn service_inner(&self, i: usize, step: &Step<'_>) -> Result<Reached, DeployError> {
+    async fn service_inner(
+        &self,
+        i: usize,
+        step: &Step<'_>,
+    ) -> Result<(Reached, Option<i64>), DeployError> {
         let spec = step.spec;
         let name = container_name(self.ctx.stack, &spec.name);
         let timeout = service_timeout(self.opts, &spec.name, default_timeout(spec), Instant::now());
@@ -104,7 +114,7 @@ impl Run<'_> {
             self.emit(ProgressEvent::Unchanged {
                 service: spec.name.clone(),
             });
-            return Ok(reached(ready));
+            return Ok((reached(ready), None));
         }
 
         self.wait_for_dependencies(spec).await?;
@@ -143,7 +153,7 @@ impl Run<'_> {
         )
         .await?;
         self.emit(match ready {
-            Ready::Healthy => ProgressEvent::Healthy {
+            Ready::Healthy { .. } => ProgressEvent::Healthy {
                 service: spec.name.clone(),
                 after_ms: millis(started.elapsed()),
             },
@@ -151,7 +161,7 @@ impl Run<'_> {
                 service: spec.name.clone(),
             },
         });
-        Ok(reached(ready))
+        Ok((reached(ready), restarts_at_gate(ready)))
     }
 
     /// Replaces `old` without downtime ([`super::switch`]): the new
@@ -166,7 +176,7 @@ impl Run<'_> {
         board: &Switchboard<'_>,
         old: &str,
         timeout: Duration,
-    ) -> Result<Reached, DeployError> {
+    ) -> Result<(Reached, Option<i64>), DeployError> {
         let spec = step.spec;
         let Some(service) = stack::model::Service::from_name(&spec.name) else {
             return Err(DeployError::InvalidPlan {
@@ -227,7 +237,7 @@ impl Run<'_> {
             service: spec.name.clone(),
             after_ms: millis(started.elapsed()),
         });
-        Ok(reached(ready))
+        Ok((reached(ready), restarts_at_gate(ready)))
     }
 
     /// Returns once every dependency reached its condition, or fails as soon
@@ -313,9 +323,17 @@ fn start_error(service: &str, container: &str, e: BollardError) -> DeployError {
     }
 }
 
+/// A long-running service's restart count at its gate.
+fn restarts_at_gate(ready: Ready) -> Option<i64> {
+    match ready {
+        Ready::Healthy { restarts } => Some(restarts),
+        Ready::Completed => None,
+    }
+}
+
 fn reached(ready: Ready) -> Reached {
     match ready {
-        Ready::Healthy => Reached::Healthy,
+        Ready::Healthy { .. } => Reached::Healthy,
         Ready::Completed => Reached::Completed,
     }
 }
