@@ -9,9 +9,11 @@
 # user and the data volume.
 
 FROM rust:1-bookworm AS build
+# binaryen from npm: Debian's (108) breaks hydration silently.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends binaryen \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends npm \
+ && rm -rf /var/lib/apt/lists/* \
+ && npm install -g binaryen@132.0.0
 RUN rustup target add wasm32-unknown-unknown
 RUN cargo install cargo-leptos --locked --version 0.3.10 --features no_downloads
 WORKDIR /src
@@ -20,7 +22,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock) \
  && cargo install wasm-bindgen-cli --locked --version "$version"
 COPY . .
-RUN cargo leptos build --release \
+RUN cargo leptos build --release --split --precompress \
  && install -D target/release/burrow /out/burrow \
  && cp -r target/site /out/site
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Figures for the walking skeleton: release binary size, wasm+JS size
 # (gzipped), and the idle resident memory of a running server.
-# Usage: bench/skeleton.sh   (after `cargo leptos build --release`)
+# Usage: bench/skeleton.sh   (after `cargo leptos build --release --split`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/burrow
 site=target/site/pkg
-[ -x "$bin" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
+[ -x "$bin" ] || { echo "build first: cargo leptos build --release --split" >&2; exit 1; }
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
@@ -14,10 +14,35 @@ kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 echo "release binary:        $(kb "$(size "$bin")")"
 stripped=$(mktemp); strip -o "$stripped" "$bin"; echo "release binary stripped: $(kb "$(size "$stripped")")"; rm -f "$stripped"
-wasm=$(ls "$site"/*.wasm | head -1); js=$(ls "$site"/*.js | head -1); css=$(ls "$site"/*.css | head -1)
-echo "wasm:                  $(kb "$(size "$wasm")") raw, $(kb "$(gz "$wasm")") gzipped"
-echo "js:                    $(kb "$(size "$js")") raw, $(kb "$(gz "$js")") gzipped"
+css=$site/burrow.css
 echo "css:                   $(kb "$(size "$css")") raw, $(kb "$(gz "$css")") gzipped"
+# The hydration bundle is split (cargo leptos build --split): the shared
+# code loads first, then the chunks of the page opened. Per page: what a
+# first visit downloads, gzipped, beside the whole bundle as one file would
+# be (every chunk together), the figure before the split.
+python3 - "$site" <<'PY'
+import glob, gzip, json, os, sys
+site = sys.argv[1]
+def gz(path):
+    with open(path, 'rb') as f:
+        return len(gzip.compress(f.read(), 9))
+kib = lambda b: f"{b / 1024:.1f} KiB"
+shared = [f"{site}/burrow.wasm", f"{site}/burrow.js"] + glob.glob(f"{site}/__wasm_split*.js")
+first = sum(gz(p) for p in shared)
+print(f"shared (main wasm + JS):  {kib(first)} gzipped, {kib(sum(os.path.getsize(p) for p in shared))} raw")
+manifest = glob.glob(f"{site}/__wasm_split_manifest*.json")
+if not manifest:
+    print("no split manifest: built without --split")
+    sys.exit(0)
+pages = json.load(open(manifest[0]))
+for view, chunks in sorted(pages.items()):
+    files = [f"{site}/{c}.wasm" for c in chunks] + glob.glob(f"{site}/split_{view}.wasm")
+    own = sum(gz(p) for p in files)
+    name = view.strip('_').rsplit('_', 1)[0].removesuffix('_view')
+    print(f"  first visit of {name:12s} {kib(first + own):>11s}  ({len(files)} chunks, {kib(own)})")
+every = glob.glob(f"{site}/chunk_*.wasm") + glob.glob(f"{site}/split_*.wasm")
+print(f"all chunks together:     {kib(first + sum(gz(p) for p in every))} gzipped")
+PY
 
 data=$(mktemp -d); port=$((20000 + RANDOM % 20000))
 BURROW_LISTEN=127.0.0.1:$port BURROW_DATA_DIR=$data BURROW_LOG=warn "$bin" & pid=$!

@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"   # wasm-opt from npm binaryen
-cargo leptos build --release
+# --split: each page's code is a wasm chunk loaded with the page (lazy
+# routes); --precompress: gzip and brotli copies the server sends instead.
+cargo leptos build --release --split --precompress
 exec target/release/burrow "$@"

@@ -35,8 +35,9 @@ step "format"
 cargo fmt --all --check
 
 # Built first: the tests below reuse its compiled dependencies.
-step "build the site and server (cargo leptos build)"
-cargo leptos build
+step "build the site and server (cargo leptos build --split)"
+# --split: each page's code is a wasm chunk of its own (lazy routes).
+cargo leptos build --split
 
 step "test-kit images (stand-ins for every service + Debian's caddy)"
 testkit/build-images.sh

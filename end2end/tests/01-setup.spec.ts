@@ -1,4 +1,5 @@
-import { test, expect } from '@playwright/test';
+import { expect } from '@playwright/test';
+import { test } from './helpers';
 import { ADMIN, PASSWORD, ready, setupToken, tokenFileExists } from './helpers';
 
 test('a fresh install sends you to setup, refuses a wrong token, and claims with the right one', async ({ page }, testInfo) => {

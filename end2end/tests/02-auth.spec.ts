@@ -1,4 +1,5 @@
-import { test, expect } from '@playwright/test';
+import { expect } from '@playwright/test';
+import { test } from './helpers';
 import { ADMIN, PASSWORD, ready, signIn, signedIn } from './helpers';
 
 test('sign out, a wrong password is explained, then sign in again', async ({ page }, testInfo) => {

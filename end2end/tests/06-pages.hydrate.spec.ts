@@ -1,4 +1,5 @@
-import { test, expect } from '@playwright/test';
+import { expect } from '@playwright/test';
+import { test } from './helpers';
 import * as fs from 'fs';
 import * as path from 'path';
 import { pasteStackToml, ready, signedIn } from './helpers';

@@ -1,4 +1,5 @@
-import { test, expect, Page, TestInfo } from '@playwright/test';
+import { expect, Page, TestInfo } from '@playwright/test';
+import { test } from './helpers';
 import * as crypto from 'crypto';
 import { PASSWORD, ready, signIn, signedIn } from './helpers';
 

@@ -1,4 +1,5 @@
-import { test, expect, Page, TestInfo } from '@playwright/test';
+import { expect, Page, TestInfo } from '@playwright/test';
+import { test } from './helpers';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';

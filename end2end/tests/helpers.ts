@@ -1,4 +1,4 @@
-import { expect, Page, TestInfo } from '@playwright/test';
+import { expect, Page, TestInfo, test as base } from '@playwright/test';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -15,12 +15,40 @@ export function tokenFileExists(testInfo: TestInfo): boolean {
   return fs.existsSync(path.join(dir, 'setup-token'));
 }
 
-/** With JavaScript on, waits until the wasm bundle has hydrated the page. */
+/** Pages whose requests Chromium aborted with ERR_NETWORK_CHANGED. */
+const networkChanged = new WeakSet<Page>();
+
+/** Playwright's `test`, its page noting when Chromium aborts a request
+ * because this machine's interfaces changed (Docker adding or removing a
+ * container's veth while a stack deploys). */
+export const test = base.extend({
+  page: async ({ page }, use) => {
+    page.on('requestfailed', (r) => {
+      if (r.failure()?.errorText.includes('ERR_NETWORK_CHANGED')) networkChanged.add(page);
+    });
+    await use(page);
+  },
+});
+
+/** With JavaScript on, waits until the wasm bundle has hydrated the page:
+ * the shared code and the page's own chunks. Chromium aborts what is in
+ * flight when Docker changes this machine's interfaces (a container
+ * starting or stopping); a page that did not hydrate after such an abort
+ * is loaded again (at most twice), any other stays a failure. */
 export async function ready(page: Page, testInfo: TestInfo) {
-  if (testInfo.project.use.javaScriptEnabled !== false) {
-    // Loading and compiling the debug wasm bundle takes seconds on a busy
-    // 2-core machine (right after a deploy it took more than 5 s once).
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  if (testInfo.project.use.javaScriptEnabled === false) return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // Loading and compiling the debug wasm bundle takes seconds on a busy
+      // 2-core machine (right after a deploy it took more than 5 s once).
+      await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+      return;
+    } catch (e) {
+      if (attempt >= 3 || !networkChanged.has(page)) throw e;
+      networkChanged.delete(page);
+      console.log(`ready: ${page.url()} lost requests to a network change; loading it again`);
+      await page.reload().catch(() => page.reload());
+    }
   }
 }
 

@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::Request;
 use axum::http::header::LOCATION;
-use axum::middleware::{from_fn_with_state, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response, Next};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -147,7 +148,7 @@ pub async fn build(settings: &Settings, https: bool) -> Result<(Router, AppState
     let router = router(state.clone(), https)
         .await?
         .layer(from_fn_with_state(hosts, guard::known_host))
-        .layer(map_response(browser_defences));
+        .layer(from_fn(browser_defences));
     Ok((router, state))
 }
 
@@ -188,7 +189,10 @@ async fn router(state: AppState, https: bool) -> Result<Router, StartupError> {
     let routes = generate_route_list(App);
     let context = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.clone());
+            app::api::provide_page_nonce();
+        }
     };
     let render = {
         let options = state.leptos_options.clone();
@@ -258,14 +262,29 @@ pub fn hand_routes() -> Vec<HandRoute> {
 }
 
 /// Headers every response carries: no MIME sniffing, no referrer to other
-/// sites, no framing, and for anything that is not a page (which sets its
-/// own policy with a nonce) a policy that allows nothing.
-async fn browser_defences(mut res: Response) -> Response {
+/// sites, no framing; a page (HTML) the policy of pages with the nonce
+/// minted here for it (its scripts carry it: `app::api::provide_page_nonce`),
+/// anything else a policy that allows nothing.
+async fn browser_defences(mut req: Request, next: Next) -> Response {
     use axum::http::header::{
-        CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+        CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+        X_FRAME_OPTIONS,
     };
     use axum::http::HeaderValue;
+    let nonce = leptos::nonce::Nonce::new().to_string();
+    req.extensions_mut()
+        .insert(app::api::PageNonce(nonce.clone()));
+    let mut res = next.run(req).await;
     let headers = res.headers_mut();
+    let page = headers
+        .get(CONTENT_TYPE)
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if page && !headers.contains_key(CONTENT_SECURITY_POLICY) {
+        if let Ok(value) = HeaderValue::from_str(&app::api::page_policy(&nonce)) {
+            headers.insert(CONTENT_SECURITY_POLICY, value);
+        }
+    }
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Same-origin only: the no-JavaScript forms go back to their page
     // through the Referer (leptos), and no other site learns a console URL.

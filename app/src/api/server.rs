@@ -250,26 +250,32 @@ pub fn set_status_for(err: &AppError) {
     }
 }
 
-/// The page's Content-Security-Policy: scripts only from the console and
-/// the inline ones Leptos writes with this response's nonce (hydration,
-/// resource data), wasm allowed to compile, no inline handlers or styles,
-/// no framing, forms and connections to the console only.
-pub fn content_security_policy() {
-    let Some(options) = use_context::<ResponseOptions>() else {
-        return;
-    };
-    let Some(nonce) = leptos::nonce::use_nonce() else {
-        return;
-    };
-    let policy = format!(
+/// The policy of a page: scripts only from this origin or with the
+/// request's `nonce` (and wasm compiled), nothing from elsewhere.
+pub fn page_policy(nonce: &str) -> String {
+    format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    );
-    if let Ok(value) = policy.parse() {
-        options.insert_header(header::CONTENT_SECURITY_POLICY, value);
+    )
+}
+
+/// The nonce the server minted for this page request (see
+/// [`PageNonce`]) in place of the one leptos made, so the page's scripts
+/// carry the nonce its `Content-Security-Policy` header names.
+pub fn provide_page_nonce() {
+    if let Some(nonce) =
+        use_context::<Parts>().and_then(|parts| parts.extensions.get::<PageNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
 }
+
+/// A page request's CSP nonce, minted by the server's outermost layer,
+/// which also sets the policy on the page's response: the header does not
+/// depend on the page's rendering reaching it.
+#[derive(Clone, Debug)]
+pub struct PageNonce(pub String);
 
 /// Passes a server function's result through, setting the error status.
 pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {

@@ -217,7 +217,9 @@ async fn service_that_crashes_after_its_gate_fails_the_apply() {
     );
     let events = drain(&mut rx);
     assert!(
-        events.iter().any(|e| matches!(e, ProgressEvent::Healthy { service, .. } if service == "web")),
+        events
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::Healthy { service, .. } if service == "web")),
         "web passed its gate first: {events:?}"
     );
     assert!(
@@ -229,7 +231,9 @@ async fn service_that_crashes_after_its_gate_fails_the_apply() {
         "{events:?}"
     );
     assert!(
-        !events.iter().any(|e| matches!(e, ProgressEvent::Finished { .. })),
+        !events
+            .iter()
+            .any(|e| matches!(e, ProgressEvent::Finished { .. })),
         "{events:?}"
     );
 }

@@ -301,11 +301,7 @@ pub(super) async fn restarted_since(
     if now <= restarts {
         return Ok(());
     }
-    let exit_code = info
-        .state
-        .as_ref()
-        .and_then(|s| s.exit_code)
-        .unwrap_or(0);
+    let exit_code = info.state.as_ref().and_then(|s| s.exit_code).unwrap_or(0);
     Err(DeployError::ServiceFailed {
         service: service.to_owned(),
         reason: format!(
