@@ -1,6 +1,5 @@
 import { expect } from '@playwright/test';
-import { test } from './helpers';
-import { ADMIN, PASSWORD, ready, setupToken, tokenFileExists } from './helpers';
+import { ADMIN, PASSWORD, ready, setupToken, tokenFileExists, test } from './helpers';
 
 test('a fresh install sends you to setup, refuses a wrong token, and claims with the right one', async ({ page }, testInfo) => {
   await page.goto('/');

@@ -1,6 +1,5 @@
 import { expect } from '@playwright/test';
-import { test } from './helpers';
-import { ADMIN, PASSWORD, ready, signIn, signedIn } from './helpers';
+import { ADMIN, PASSWORD, ready, signIn, signedIn, test } from './helpers';
 
 test('sign out, a wrong password is explained, then sign in again', async ({ page }, testInfo) => {
   await signIn(page, testInfo);

@@ -1,11 +1,10 @@
 import { expect } from '@playwright/test';
-import { test } from './helpers';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as https from 'https';
-import { ready, signIn, signedIn } from './helpers';
+import { ready, signIn, signedIn, test } from './helpers';
 
 // Deploys the test-kit stack (stand-in images + real Caddy, built by
 // testkit/build-images.sh) to the real Docker daemon from the console, then

@@ -1,10 +1,9 @@
 import { expect, Page, TestInfo } from '@playwright/test';
-import { test } from './helpers';
 import { spawn, ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ready, signedIn } from './helpers';
+import { ready, signedIn, test } from './helpers';
 
 // A new operator walks every wizard step, making one mistake per step that
 // must be explained beside its field, sends a real test mail to an SMTP

@@ -1,10 +1,9 @@
 import { expect, Page, TestInfo } from '@playwright/test';
-import { test } from './helpers';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { pasteStackToml, ready, signedIn } from './helpers';
+import { pasteStackToml, ready, signedIn, test } from './helpers';
 
 // Config history, JavaScript off and on: three revisions of the test-kit
 // stack, two of them compared, the first deployed again from History, and

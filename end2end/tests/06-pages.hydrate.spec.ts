@@ -1,8 +1,7 @@
 import { expect } from '@playwright/test';
-import { test } from './helpers';
 import * as fs from 'fs';
 import * as path from 'path';
-import { pasteStackToml, ready, signedIn } from './helpers';
+import { pasteStackToml, ready, signedIn, test } from './helpers';
 
 const kit = fs.readFileSync(path.resolve(__dirname, '..', '..', 'testkit', 'stack.toml'), 'utf8');
 
@@ -43,4 +42,34 @@ test('an identical stack.toml is not saved twice, and the page says so', async (
       await expect(page.getByTestId('revision')).toContainText(saved);
     }
   }
+});
+
+// Each page's code is a chunk of the wasm bundle of its own, loaded with
+// the page. A chunk that fails to arrive (a connection reset) is fetched
+// again and the page still hydrates; a page reached by a link then loads
+// its own chunks, which were not loaded before.
+test('a page hydrates after its chunk failed to arrive, and a linked page loads its own', async ({ page }, testInfo) => {
+  await signedIn(page, testInfo);
+  let cut = 0;
+  await page.route(/\/pkg\/split_[^/]*history_view[^/]*\.wasm$/, async (route) => {
+    if (cut < 2) {
+      cut += 1;
+      await route.abort('connectionreset');
+    } else {
+      await route.continue();
+    }
+  });
+  await page.goto('/history');
+  await ready(page, testInfo);
+  expect(cut).toBe(2);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('History');
+
+  const audit: string[] = [];
+  page.on('request', (r) => {
+    if (/\/pkg\/split_[^/]*audit_view/.test(r.url())) audit.push(r.url());
+  });
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit' }).click();
+  await expect(page).toHaveURL(/\/audit$/);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Audit');
+  expect(audit).toHaveLength(1);
 });

@@ -1,7 +1,6 @@
 import { expect, Page, TestInfo } from '@playwright/test';
-import { test } from './helpers';
 import * as crypto from 'crypto';
-import { PASSWORD, ready, signIn, signedIn } from './helpers';
+import { PASSWORD, ready, signIn, signedIn, test } from './helpers';
 
 // Two-factor sign-in, JavaScript off and on: set up from the Security page,
 // then the password leads to a code; a code works once, a recovery code

@@ -1,10 +1,9 @@
 import { expect } from '@playwright/test';
-import { test } from './helpers';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ready, signedIn } from './helpers';
+import { ready, signedIn, test } from './helpers';
 
 // The Updates page, JavaScript off and on: a channel published with
 // `burrow release` (a directory, read as file://) is set on the page (a

@@ -1,11 +1,10 @@
 import { expect, Page, TestInfo } from '@playwright/test';
-import { test } from './helpers';
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { ready, signedIn } from './helpers';
+import { ready, signedIn, test } from './helpers';
 
 // A real update of the whole test-kit stack from the Updates page,
 // JavaScript off and on: releases pushed to Debian's docker-registry on
