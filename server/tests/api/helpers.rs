@@ -40,8 +40,11 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("serve");
     });
+    // A request that never finishes fails its test instead of holding the
+    // whole run (once, a first run of the gates tests waited 20 minutes).
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .expect("client");
     TestApp { addr, data, client }

@@ -301,11 +301,12 @@ pub(super) async fn restarted_since(
     if now <= restarts {
         return Ok(());
     }
-    let exit_code = info.state.as_ref().and_then(|s| s.exit_code).unwrap_or(0);
+    // Docker resets the exit code once it has started the container again:
+    // the logs say why it exited.
     Err(DeployError::ServiceFailed {
         service: service.to_owned(),
         reason: format!(
-            "restarted {} time(s) after it turned healthy (last exit code {exit_code})",
+            "restarted {} time(s) after it turned healthy",
             now - restarts
         ),
         last_logs: failure_logs(docker, container, &info).await,
