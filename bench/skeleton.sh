@@ -18,8 +18,8 @@ css=$site/burrow.css
 echo "css:                   $(kb "$(size "$css")") raw, $(kb "$(gz "$css")") gzipped"
 # The hydration bundle is split (cargo leptos build --split): the shared
 # code loads first, then the chunks of the page opened. Per page: what a
-# first visit downloads, gzipped, beside the whole bundle as one file would
-# be (every chunk together), the figure before the split.
+# first visit downloads, gzipped; last, every chunk (each compressed on its
+# own, as served) with the shared code.
 python3 - "$site" <<'PY'
 import glob, gzip, json, os, sys
 site = sys.argv[1]

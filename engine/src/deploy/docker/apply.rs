@@ -245,15 +245,7 @@ pub(super) async fn apply(
         async move { health::restarted_since(docker, service, &container, *restarts).await }
     });
     for result in futures_util::future::join_all(checks).await {
-        if let Err(e) = result {
-            let e = e.on_daemon(url);
-            let _ = progress.send(ProgressEvent::Failed {
-                service: e.service().map(str::to_owned),
-                message: e.summary(),
-                last_logs: e.last_logs().to_vec(),
-            });
-            return Err(e);
-        }
+        result.map_err(fail)?;
     }
     report.removed = obsolete.into_iter().map(|(s, _)| s).collect();
     // Data goes only once the new plan came up: a failed apply deletes nothing.
