@@ -10,6 +10,7 @@ pub mod publish;
 pub mod registry;
 pub mod release;
 pub mod rollout;
+pub mod settle;
 pub mod updater;
 pub mod watch;
 pub mod window;

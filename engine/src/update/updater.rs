@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::release::{Installed, Release};
 use super::rollout::{after, next_step, resume, Phase, Shape, Step};
+use super::settle::{Next, Settle};
 use crate::backup::Backups;
 use crate::deploy::{ApplyOptions, Target};
 use crate::deployer::Deployer;
@@ -1235,7 +1236,8 @@ impl Updater {
     /// runs, the chat server answering through it (the API's JSON, the
     /// discovery document, a WebSocket handshake on `/ws`) at the end. A
     /// probe that still fails once the hold is over is given until the
-    /// health deadline (and never past `until`, the update's bound).
+    /// health deadline (and never past `until`, the update's bound). The
+    /// decisions are [`Settle`]'s; this takes the looks and the probes.
     async fn settle(
         &self,
         target: &dyn Target,
@@ -1245,7 +1247,6 @@ impl Updater {
     ) -> Result<(), String> {
         let stack = config.name.as_str();
         let begun = Instant::now();
-        let first = target.status(stack).await.map_err(|e| e.to_string())?;
         let probe_for = self
             .pacing
             .health_timeout
@@ -1255,53 +1256,26 @@ impl Updater {
             .store()
             .probe_ca_pem(self.deployer.vault(), config)
             .await;
+        let mut settle = Settle::new(begun, hold, probe_for, until, self.over_time());
+        let mut next = settle.start();
         loop {
-            let now = target.status(stack).await.map_err(|e| e.to_string())?;
-            for s in &now {
-                if s.one_shot {
-                    continue;
+            next = match next {
+                Next::Look { after } => {
+                    tokio::time::sleep(after).await;
+                    let asked = Instant::now();
+                    let now = target.status(stack).await.map_err(|e| e.to_string())?;
+                    settle.looked(asked, &now, Instant::now())
                 }
-                if s.is_trouble() {
-                    return Err(format!("{} is {} after the update", s.service, s.state));
+                Next::Probe => {
+                    let failing = crate::chat_probe::probe_chat_on(target, config, ca.as_deref())
+                        .await
+                        .into_iter()
+                        .find(|p| !p.ok)
+                        .map(|p| (p.path, p.detail));
+                    settle.probed(failing, Instant::now())
                 }
-                // By container (a cluster's pod): a pod that is new since
-                // counts from zero.
-                let before = first
-                    .iter()
-                    .find(|f| f.container == s.container)
-                    .map_or(0, |f| f.restart_count);
-                if s.restart_count > before {
-                    return Err(format!(
-                        "{} restarted {} time(s) after the update",
-                        s.service,
-                        s.restart_count - before
-                    ));
-                }
-            }
-            if Instant::now() >= until {
-                return Err(self.over_time());
-            }
-            if begun.elapsed() >= hold {
-                if !now.iter().any(|s| s.service == "caddy") {
-                    return Ok(());
-                }
-                let failing = crate::chat_probe::probe_chat_on(target, config, ca.as_deref())
-                    .await
-                    .into_iter()
-                    .find(|p| !p.ok);
-                match failing {
-                    None => return Ok(()),
-                    Some(p) if begun.elapsed() >= hold + probe_for => {
-                        return Err(format!(
-                            "the chat server does not answer through Caddy after the update \
-                             ({}: {})",
-                            p.path, p.detail
-                        ))
-                    }
-                    Some(_) => {}
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(500).min(hold)).await;
+                Next::Done(outcome) => return outcome,
+            };
         }
     }
 }

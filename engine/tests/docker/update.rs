@@ -168,10 +168,12 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
     let updater = Updater::new(
         setup.deployer.clone(),
         Backups::new(setup.dir.path(), 5),
+        // The hold is twice v5's crash delay, so that its api crashes
+        // within it however late the api came up in the switch.
         Pacing {
             health_timeout: Some(Duration::from_secs(8)),
-            settle: Duration::from_secs(2),
-            min_healthy: Duration::from_secs(2),
+            settle: Duration::from_secs(3),
+            min_healthy: Duration::from_secs(3),
             drain: Some(Duration::from_secs(1)),
             ..Pacing::default()
         },
@@ -265,7 +267,12 @@ async fn an_update_completes_and_a_failing_one_rolls_the_whole_stack_back() {
         .unwrap();
     assert!(
         matches!(&looped.phase, Phase::RolledBack { why } if why.contains("api")),
-        "{looped:?}"
+        "{looped:?}\napi now: {}",
+        sh(
+            "docker inspect --format '{{.Name}} restarts {{.RestartCount}} {{.State.Status}} \
+            since {{.State.StartedAt}} image {{.Config.Image}}' bt-update-api; \
+            docker logs --timestamps --tail 10 bt-update-api 2>&1"
+        )
     );
     assert_eq!(running("bt-update"), after_v2);
 
