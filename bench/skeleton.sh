@@ -6,14 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release/burrow
 site=target/site/pkg
-[ -x "$bin" ] || { echo "build first: cargo leptos build --release --split" >&2; exit 1; }
+[ -f "$site/burrow.wasm" ] || { echo "build first: cargo leptos build --release --split" >&2; exit 1; }
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
-echo "release binary:        $(kb "$(size "$bin")")"
-stripped=$(mktemp); strip -o "$stripped" "$bin"; echo "release binary stripped: $(kb "$(size "$stripped")")"; rm -f "$stripped"
 css=$site/burrow.css
 echo "css:                   $(kb "$(size "$css")") raw, $(kb "$(gz "$css")") gzipped"
 # The hydration bundle is split (cargo leptos build --split): the shared
@@ -44,6 +42,13 @@ every = glob.glob(f"{site}/chunk_*.wasm") + glob.glob(f"{site}/split_*.wasm")
 print(f"all chunks together:     {kib(first + sum(gz(p) for p in every))} gzipped")
 PY
 
+# The server's figures need its release build (`--frontend-only` skips it).
+if [ ! -x "$bin" ]; then
+  echo "no $bin: the server's figures need cargo leptos build --release --split"
+  exit 0
+fi
+echo "release binary:        $(kb "$(size "$bin")")"
+stripped=$(mktemp); strip -o "$stripped" "$bin"; echo "release binary stripped: $(kb "$(size "$stripped")")"; rm -f "$stripped"
 data=$(mktemp -d); port=$((20000 + RANDOM % 20000))
 BURROW_LISTEN=127.0.0.1:$port BURROW_DATA_DIR=$data BURROW_LOG=warn "$bin" & pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT

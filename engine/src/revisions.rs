@@ -338,6 +338,17 @@ impl Store {
             .map_err(|why| EngineError::Unusable { revision: id, why })
     }
 
+    /// Whether revision `id` deploys to a Kubernetes cluster (`false` when
+    /// there is no such revision).
+    pub async fn revision_is_cluster(&self, id: i64) -> Result<bool, EngineError> {
+        let row: Option<Row> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .is_some_and(|r| matches!(upgrade(r, None).target, TargetSettings::Kubernetes { .. })))
+    }
+
     /// Whether revision `id` exists.
     pub async fn has_revision(&self, id: i64) -> Result<bool, EngineError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT id FROM config_revisions WHERE id = ?")

@@ -32,6 +32,14 @@ pub fn url_component(value: &str) -> String {
     utf8_percent_encode(value, RESERVED).to_string()
 }
 
+/// `value / unit` with one decimal, rounded half up ("1.3"): integer
+/// arithmetic, so the wasm bundle carries no float formatting.
+pub fn tenths(value: u64, unit: u64) -> String {
+    let unit = unit.max(1);
+    let scaled = (u128::from(value) * 10 + u128::from(unit) / 2) / u128::from(unit);
+    format!("{}.{}", scaled / 10, scaled % 10)
+}
+
 /// A rendered file as a page shows it (secret values masked).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShownFile {
@@ -111,4 +119,20 @@ pub struct History {
     pub deployed: Option<i64>,
     /// A deployment is running now (its id).
     pub running: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenths_round_half_up_without_floats() {
+        assert_eq!(tenths(1250, 1000), "1.3");
+        assert_eq!(tenths(1249, 1000), "1.2");
+        assert_eq!(tenths(0, 1000), "0.0");
+        assert_eq!(tenths(12_345_678, 1_000_000), "12.3");
+        assert_eq!(tenths(1536, 1024), "1.5");
+        assert_eq!(tenths(u64::MAX, 1), format!("{}.0", u64::MAX));
+        assert_eq!(tenths(7, 0), "7.0");
+    }
 }

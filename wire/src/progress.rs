@@ -40,15 +40,10 @@ pub struct PullTally {
 impl std::fmt::Display for PullTally {
     /// "2 of 5 layers, 12.3 of 40.1 MB".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mb = |b: u64| b as f64 / 1_000_000.0;
+        let mb = |b: u64| crate::tenths(b, 1_000_000);
         write!(f, "{} of {} layers", self.layers_done, self.layers)?;
         if self.bytes_total > 0 {
-            write!(
-                f,
-                ", {:.1} of {:.1} MB",
-                mb(self.bytes),
-                mb(self.bytes_total)
-            )?;
+            write!(f, ", {} of {} MB", mb(self.bytes), mb(self.bytes_total))?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ pub struct HeaderRefresh(pub RwSignal<u32>);
 pub fn ConsoleLayout() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
     provide_context(HeaderRefresh(refresh));
-    let user = Resource::new(move || refresh.get(), |_| whoami());
+    let user = crate::codec::page_data(move || refresh.get(), |_| whoami());
     let logout = ServerAction::<Logout>::new();
     view! {
         <header class="topbar">

@@ -22,7 +22,7 @@ fn uptime(secs: Option<u64>) -> String {
 
 #[component]
 pub fn ServicesBoard() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_services());
+    let data = crate::codec::page_data(|| (), |_| get_services());
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading services…"</p> }>
             {move || {
@@ -75,25 +75,25 @@ fn Board(view: ServicesView) -> impl IntoView {
         &["status", "app", "problem", "events", "events-problem"],
         move |name, data| match name {
             "status" => {
-                if let Ok(list) = serde_json::from_str::<Vec<ServiceStatus>>(&data) {
+                if let Ok(list) = crate::codec::decode::<Vec<ServiceStatus>>(&data) {
                     told_at.set(ticks.get_untracked());
                     services.set(list);
                     problem.set(None);
                 }
             }
             "app" => {
-                if let Ok(list) = serde_json::from_str::<Vec<ProbeResult>>(&data) {
+                if let Ok(list) = crate::codec::decode::<Vec<ProbeResult>>(&data) {
                     probes.set(list);
                 }
             }
             "events" => {
-                if let Ok(list) = serde_json::from_str::<Vec<ClusterEvent>>(&data) {
+                if let Ok(list) = crate::codec::decode::<Vec<ClusterEvent>>(&data) {
                     events.set(list);
                     events_problem.set(None);
                 }
             }
-            "events-problem" => events_problem.set(serde_json::from_str(&data).ok()),
-            _ => problem.set(serde_json::from_str(&data).ok()),
+            "events-problem" => events_problem.set(crate::codec::decode(&data).ok()),
+            _ => problem.set(crate::codec::decode(&data).ok()),
         },
     );
     let answers = move || {

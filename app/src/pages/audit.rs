@@ -24,7 +24,7 @@ pub fn AuditPage() -> impl IntoView {
             )
         })
     };
-    let data = Resource::new(filter, |(action, actor)| get_audit(action, actor));
+    let data = crate::codec::page_data(filter, |(action, actor)| get_audit(action, actor));
     view! {
         <Title text="Audit" />
         <h1>"Audit"</h1>

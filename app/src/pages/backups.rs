@@ -15,7 +15,7 @@ use crate::pages::deploy::when;
 pub fn BackupsPage() -> impl IntoView {
     let create = ServerAction::<BackUpNow>::new();
     let restore = ServerAction::<RestoreBackup>::new();
-    let data = Resource::new(
+    let data = crate::codec::page_data(
         move || (create.version().get(), restore.version().get()),
         |_| get_backups(),
     );
@@ -37,16 +37,16 @@ pub fn BackupsPage() -> impl IntoView {
 /// "1.5 MiB".
 fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
+    let mut scale = 1u64;
     let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
+    while bytes / scale >= 1024 && unit < UNITS.len() - 1 {
+        scale *= 1024;
         unit += 1;
     }
     if unit == 0 {
         format!("{bytes} bytes")
     } else {
-        format!("{value:.1} {}", UNITS[unit])
+        format!("{} {}", wire::tenths(bytes, scale), UNITS[unit])
     }
 }
 

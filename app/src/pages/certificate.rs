@@ -11,7 +11,7 @@ pub const DER_URL: &str = "/certificate/burrow-ca.der";
 
 #[component]
 pub fn CertificatePage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_certificate());
+    let data = crate::codec::page_data(|| (), |_| get_certificate());
     view! {
         <Title text="Certificate" />
         <h1>"Certificate authority"</h1>

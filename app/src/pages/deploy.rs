@@ -96,7 +96,7 @@ pub fn fold(events: &[(i64, ProgressEvent)]) -> (Vec<Step>, Vec<String>) {
                 &mut steps,
                 service,
                 "done",
-                format!("healthy after {:.1} s", *after_ms as f64 / 1000.0),
+                format!("healthy after {} s", wire::tenths(*after_ms, 1000)),
             ),
             ProgressEvent::Completed { service } => {
                 set(&mut steps, service, "done", "completed".into())
@@ -141,7 +141,7 @@ pub fn DeployPage() -> impl IntoView {
     let start = ServerAction::<StartDeploy>::new();
     let save = ServerAction::<SaveStackToml>::new();
     // Re-read after either action: the redirect may land on this same page.
-    let data = Resource::new(
+    let data = crate::codec::page_data(
         move || (start.version().get(), save.version().get()),
         |_| get_deploy_page(),
     );
@@ -249,11 +249,11 @@ fn Progress(deployment: DeploymentInfo) -> impl IntoView {
         &["progress", "done"],
         move |name, data| {
             if name == "done" {
-                if let Ok(done) = serde_json::from_str::<DeploymentDone>(&data) {
+                if let Ok(done) = crate::codec::decode::<DeploymentDone>(&data) {
                     status.set(done.status);
                     summary.set(done.summary);
                 }
-            } else if let Ok(event) = serde_json::from_str::<ProgressEvent>(&data) {
+            } else if let Ok(event) = crate::codec::decode::<ProgressEvent>(&data) {
                 events.update(|list| {
                     let next = list.last().map(|(i, _)| i + 1).unwrap_or(1);
                     list.push((next, event));

@@ -22,8 +22,8 @@ pub fn HistoryPage() -> impl IntoView {
         })
     };
     let deploy = ServerAction::<StartDeploy>::new();
-    let data = Resource::new(move || deploy.version().get(), |_| get_history());
-    let diff = Resource::new(pair, |pair| async move {
+    let data = crate::codec::page_data(move || deploy.version().get(), |_| get_history());
+    let diff = crate::codec::page_data(pair, |pair| async move {
         match pair {
             Some((from, to)) => Some(get_revision_diff(from, to).await),
             None => None,

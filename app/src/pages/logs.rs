@@ -32,7 +32,7 @@ pub fn LogsPage() -> impl IntoView {
             .filter(|s| !s.is_empty() && s != "all")
     };
     let filter = move || query.with(|q| q.get("q")).unwrap_or_default();
-    let data = Resource::new(service, get_logs);
+    let data = crate::codec::page_data(service, get_logs);
     view! {
         <Title text="Logs" />
         <h1>"Logs"</h1>
@@ -86,10 +86,10 @@ fn LogViewer(view: LogsView, service: Option<String>, filter: String) -> impl In
         &["lines", "problem"],
         move |name, data| {
             if name == "problem" {
-                problem.set(serde_json::from_str(&data).ok());
+                problem.set(crate::codec::decode(&data).ok());
                 return;
             }
-            let Ok(mut batch) = serde_json::from_str::<Vec<LogLine>>(&data) else {
+            let Ok(mut batch) = crate::codec::decode::<Vec<LogLine>>(&data) else {
                 return;
             };
             let into = if paused.get_untracked() { held } else { lines };

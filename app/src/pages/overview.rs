@@ -20,7 +20,7 @@ fn uptime_text(secs: u64) -> String {
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| get_overview());
+    let data = crate::codec::page_data(|| (), |_| get_overview());
     view! {
         <Title text="Dashboard" />
         <h1>"Dashboard"</h1>

@@ -16,7 +16,7 @@ pub fn SecurityPage() -> impl IntoView {
     let start = ServerAction::<StartTwoFactor>::new();
     let confirm = ServerAction::<ConfirmTwoFactor>::new();
     let stop = ServerAction::<StopTwoFactor>::new();
-    let data = Resource::new(
+    let data = crate::codec::page_data(
         move || {
             (
                 start.version().get(),

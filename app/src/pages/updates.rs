@@ -43,7 +43,7 @@ pub fn UpdatesPage() -> impl IntoView {
             }
         });
     }
-    let data = Resource::new(
+    let data = crate::codec::page_data(
         move || {
             (
                 check.version().get(),
@@ -238,7 +238,7 @@ fn RolloutRow(
         move || live.then(|| format!("/live/updates/{id}")),
         &["rollout", "done"],
         move |name, data| {
-            if let Ok(now) = serde_json::from_str::<RolloutView>(&data) {
+            if let Ok(now) = crate::codec::decode::<RolloutView>(&data) {
                 row.set(now);
                 if name == "done" {
                     ended.update(|n| *n += 1);
@@ -296,7 +296,7 @@ fn StepLog(steps: Vec<StepView>) -> impl IntoView {
             <summary>{format!("{} steps", steps.len())}</summary>
             <ol>
                 {steps.into_iter().map(|s| {
-                    let took = format!("{:.1} s", s.took_ms as f64 / 1000.0);
+                    let took = format!("{} s", wire::tenths(s.took_ms, 1000));
                     let failed = s.error.is_some();
                     view! {
                         <li class=if failed { "failed" } else { "" }>

@@ -25,7 +25,7 @@ pub fn WizardPage() -> impl IntoView {
     };
     // Saving re-reads the step (the domain step stays and shows its checks).
     let save = ServerAction::<SaveStep>::new();
-    let data = Resource::new(
+    let data = crate::codec::page_data(
         move || (step(), save.version().get()),
         |(s, _)| get_wizard(s),
     );
@@ -513,9 +513,9 @@ fn load_into(ev: &leptos::ev::Event, target: String, note: RwSignal<Option<Strin
     };
     if file.size() > LOAD_LIMIT {
         note.set(Some(format!(
-            "{} is {:.0} KB; a certificate, key or kubeconfig is a few KB. Pick that file instead.",
+            "{} is {} KB; a certificate, key or kubeconfig is a few KB. Pick that file instead.",
             file.name(),
-            file.size() / 1024.0
+            file.size() as u64 / 1024
         )));
         return;
     }

@@ -375,19 +375,26 @@ fn shape(r: &Rollout) -> Shape {
     }
 }
 
-/// What a step (by its name in the step log) did, for the operator.
-pub fn step_title(step: &str) -> &str {
-    match step {
-        "preflight" => "Pulled and checked every image",
-        "backup" => "Backup",
-        "migrate" => "Saved the release as a new revision",
-        "begin-rolling" => "Began switching",
-        "switch" => "Switched the services (old containers parked)",
-        "settle" => "Watched the whole stack settle",
-        "finalize" => "Removed the parked containers",
-        "restore" => "Put the previous containers back",
-        "restore-data" => "Restored the data from the backup taken before",
-        other => other,
+/// What a step (by its name in the step log) did, for the operator, on a
+/// Docker daemon or (`cluster`) on a Kubernetes cluster, which pulls the
+/// images itself and parks nothing.
+pub fn step_title(step: &str, cluster: bool) -> &str {
+    match (step, cluster) {
+        ("preflight", false) => "Pulled and checked every image",
+        ("preflight", true) => "Checked the release (the cluster pulls the images)",
+        ("backup", _) => "Backup",
+        ("migrate", _) => "Saved the release as a new revision",
+        ("begin-rolling", false) => "Began switching",
+        ("begin-rolling", true) => "Began rolling out",
+        ("switch", false) => "Switched the services (old containers parked)",
+        ("switch", true) => "Rolled out the new objects",
+        ("settle", _) => "Watched the whole stack settle",
+        ("finalize", false) => "Removed the parked containers",
+        ("finalize", true) => "Recorded the release as installed",
+        ("restore", false) => "Put the previous containers back",
+        ("restore", true) => "Applied the previous objects again",
+        ("restore-data", _) => "Restored the data from the backup taken before",
+        (other, _) => other,
     }
 }
 

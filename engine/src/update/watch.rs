@@ -239,6 +239,11 @@ impl Updates {
         let rollouts = super::updater::history(store).await?;
         let installed = super::updater::installed_release(store).await?;
         let installed_sequence = installed.as_ref().map(|i| i.sequence);
+        let mut views = Vec::with_capacity(rollouts.len());
+        for r in rollouts {
+            let cluster = store.revision_is_cluster(r.from_revision).await?;
+            views.push(rollout_view(r, installed_sequence, cluster));
+        }
         let mut last_check = self.last_check(store).await?;
         if let Some(offer) = last_check.as_mut().and_then(|c| c.release.as_mut()) {
             if let Some(running) = store.running_revision(vault).await? {
@@ -269,10 +274,7 @@ impl Updates {
             channel,
             last_check,
             installed: installed.map(|i| format!("{} (sequence {})", i.version, i.sequence)),
-            rollouts: rollouts
-                .into_iter()
-                .map(|r| rollout_view(r, installed_sequence))
-                .collect(),
+            rollouts: views,
             registry: None,
             registry_problem: None,
             auto: Some(super::auto::view(
@@ -302,8 +304,13 @@ impl Updates {
 }
 
 /// What the Updates page shows of rollout `r` (`installed`: the sequence
-/// installed now, which cannot be gone back to).
-pub fn rollout_view(r: super::updater::Rollout, installed: Option<u64>) -> RolloutView {
+/// installed now, which cannot be gone back to; `cluster`: whether it ran
+/// on a Kubernetes cluster, which its steps' titles say).
+pub fn rollout_view(
+    r: super::updater::Rollout,
+    installed: Option<u64>,
+    cluster: bool,
+) -> RolloutView {
     let (state, detail) = super::updater::describe(&r.phase);
     let running = !r.phase.is_terminal();
     RolloutView {
@@ -320,7 +327,7 @@ pub fn rollout_view(r: super::updater::Rollout, installed: Option<u64>) -> Rollo
             .steps
             .iter()
             .map(|s| StepView {
-                what: super::updater::step_title(&s.step).to_owned(),
+                what: super::updater::step_title(&s.step, cluster).to_owned(),
                 took_ms: u64::try_from(s.took_ms).unwrap_or(0),
                 error: s.error.clone(),
             })
@@ -338,9 +345,11 @@ pub async fn rollout(store: &Store, id: i64) -> Result<Option<RolloutView>, Engi
     let installed = super::updater::installed_release(store)
         .await?
         .map(|i| i.sequence);
-    Ok(super::updater::one(store, id)
-        .await?
-        .map(|r| rollout_view(r, installed)))
+    let Some(r) = super::updater::one(store, id).await? else {
+        return Ok(None);
+    };
+    let cluster = store.revision_is_cluster(r.from_revision).await?;
+    Ok(Some(rollout_view(r, installed, cluster)))
 }
 
 /// Which services an update to `images` replaces without a pause and which

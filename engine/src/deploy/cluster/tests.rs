@@ -903,6 +903,25 @@ async fn an_update_on_a_cluster_installs_and_a_failing_one_goes_back_to_the_prev
         v2.images["database"]
     );
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
+    // The Updates page says what happened on a cluster: nothing pulled by
+    // Burrow, nothing parked.
+    let view = crate::update::watch::rollout(&store, done.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let titles: Vec<&str> = view.steps.iter().map(|s| s.what.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Checked the release (the cluster pulls the images)",
+            "Backup",
+            "Saved the release as a new revision",
+            "Began rolling out",
+            "Rolled out the new objects",
+            "Watched the whole stack settle",
+            "Recorded the release as installed"
+        ]
+    );
 
     // v3's web never rolls out: every workload goes back to v2's objects.
     let v3 = kube_release(3, false);
