@@ -1,10 +1,10 @@
-import { test, expect, Page } from '@playwright/test';
+import { expect, Page, TestInfo } from '@playwright/test';
 import { execFileSync, execSync } from 'child_process';
 import * as fs from 'fs';
 import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
-import { ADMIN, PASSWORD } from './helpers';
+import { ADMIN, PASSWORD, ready, test, visit } from './helpers';
 
 // Burrow as its users run it in a container (manifests/compose.yml): this
 // build's binary and site in an image made here (testkit/burrow-image.sh;
@@ -35,36 +35,12 @@ function healthy(): Promise<boolean> {
   });
 }
 
-/** Hydrated: with a certificate the browser does not trust, Chromium caches
- * nothing, so every page fetches and compiles the debug wasm again; and a
- * network interface Docker adds meanwhile (a container starting) can abort
- * that fetch (ERR_NETWORK_CHANGED), leaving the page as the server sent
- * it. Then the page is loaded again, up to three times. */
-async function hydrated(page: Page) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 45_000 });
-      return;
-    } catch (e) {
-      if (attempt >= 3) throw e;
-      await visit(page, page.url());
-    }
-  }
-}
-
-/** Docker adding a network interface on this machine (a stack's network,
- * Burrow's container joining it) makes Chromium abort what it loads with
- * ERR_NETWORK_CHANGED: such a navigation is made again. */
-async function visit(page: Page, url: string) {
-  for (let i = 0; ; i++) {
-    try {
-      await page.goto(url);
-      return;
-    } catch (e) {
-      if (i >= 4 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+/** Hydrated ([`ready`]): with a certificate the browser does not trust,
+ * Chromium caches nothing, so every page fetches and compiles the debug
+ * wasm again (45 s allowed); a page whose requests a network change
+ * aborted (Docker adding an interface) is loaded again. */
+function hydrated(page: Page, testInfo: TestInfo) {
+  return ready(page, testInfo, 45_000);
 }
 
 /** Presses Deploy until the page follows a deployment. The stack's
@@ -72,7 +48,7 @@ async function visit(page: Page, url: string) {
  * aborts the page's own requests (ERR_NETWORK_CHANGED: "Could not reach
  * Burrow"): the page is loaded again, and Deploy pressed again only when
  * no deployment was started (the page shows the latest one). */
-async function deployFollowed(page: Page) {
+async function deployFollowed(page: Page, testInfo: TestInfo) {
   const status = page.getByTestId('deploy-status');
   const cut = page.getByRole('alert').filter({ hasText: 'Could not reach Burrow' });
   await page.getByTestId('deploy').click();
@@ -81,7 +57,7 @@ async function deployFollowed(page: Page) {
     if (await status.isVisible()) return;
     if (attempt >= 3) throw new Error('the Deploy page could not reach Burrow three times');
     await visit(page, '/deploy');
-    await hydrated(page);
+    await hydrated(page, testInfo);
     try {
       await expect(status).toBeVisible({ timeout: 10_000 });
       return;
@@ -139,7 +115,7 @@ test('Burrow in a container deploys the kit and sees it healthy and answering', 
   page.on('requestfailed', (r) => console.log(`request failed: ${r.url()} ${r.failure()?.errorText}`));
   // Set up as an operator would: the token from the data volume.
   await visit(page, '/setup');
-  await hydrated(page);
+  await hydrated(page, testInfo);
   await page.getByLabel('Setup token').fill(fs.readFileSync(path.join(data, 'setup-token'), 'utf8').trim());
   await page.getByLabel('Admin username').fill(ADMIN);
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
@@ -148,18 +124,18 @@ test('Burrow in a container deploys the kit and sees it healthy and answering', 
   await expect(page).toHaveURL(/\/wizard\/domain$/);
 
   await visit(page, '/deploy');
-  await hydrated(page);
+  await hydrated(page, testInfo);
   const form = page.locator('details.card', { hasText: 'Use a stack.toml' });
   if ((await form.getAttribute('open')) === null) await form.locator('summary').click();
   await page.getByLabel('stack.toml').fill(kit);
   await page.getByLabel('Docker daemon address').fill('');
   await page.getByRole('button', { name: 'Save as new revision' }).click();
   await expect(page.getByTestId('revision')).toContainText('1');
-  await deployFollowed(page);
+  await deployFollowed(page, testInfo);
   await expect(page.getByTestId('deploy-status')).toHaveText('succeeded', { timeout: 240_000 });
 
   await visit(page, '/');
-  await hydrated(page);
+  await hydrated(page, testInfo);
   const rows = page.locator('table[data-testid="services"] tbody tr[data-service]');
   await expect(rows).toHaveCount(16);
   await expect(page.locator('tr.trouble')).toHaveCount(0, { timeout: 60_000 });

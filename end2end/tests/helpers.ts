@@ -35,19 +35,34 @@ export const test = base.extend({
  * flight when Docker changes this machine's interfaces (a container
  * starting or stopping); a page that did not hydrate after such an abort
  * is loaded again (at most twice), any other stays a failure. */
-export async function ready(page: Page, testInfo: TestInfo) {
+export async function ready(page: Page, testInfo: TestInfo, timeout = 20_000) {
   if (testInfo.project.use.javaScriptEnabled === false) return;
   for (let attempt = 1; ; attempt++) {
     try {
       // Loading and compiling the debug wasm bundle takes seconds on a busy
       // 2-core machine (right after a deploy it took more than 5 s once).
-      await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+      await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout });
       return;
     } catch (e) {
       if (attempt >= 3 || !networkChanged.has(page)) throw e;
       networkChanged.delete(page);
       console.log(`ready: ${page.url()} lost requests to a network change; loading it again`);
       await page.reload().catch(() => page.reload());
+    }
+  }
+}
+
+/** Navigates to `url`; a navigation Chromium aborted because Docker changed
+ * this machine's interfaces (ERR_NETWORK_CHANGED) is made again, at most
+ * four times. */
+export async function visit(page: Page, url: string) {
+  for (let i = 0; ; i++) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (e) {
+      if (i >= 4 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 }
