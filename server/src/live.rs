@@ -95,7 +95,8 @@ pub async fn deployment(
 /// the pull progress line), then `done` with the last of it when it ends.
 /// Read from the journal, so every browser sees the same, reloaded or not.
 pub async fn update(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
-    let first = match engine::update::watch::rollout(&state.store, id).await {
+    let mut reader = engine::update::watch::RolloutReader::new(id);
+    let first = match reader.read(&state.store).await {
         Ok(Some(r)) => r,
         Ok(None) => return AppError::NotFound("No such update.".to_owned()).into_response(),
         Err(e) => return AppError::from(e).into_response(),
@@ -121,7 +122,7 @@ pub async fn update(State(state): State<AppState>, Path(id): Path<i64>) -> Respo
             if tx.is_closed() {
                 return;
             }
-            now = match engine::update::watch::rollout(&state.store, id).await {
+            now = match reader.read(&state.store).await {
                 Ok(r) => r,
                 Err(_) => return,
             };

@@ -340,16 +340,34 @@ pub fn rollout_view(
     }
 }
 
-/// Rollout `id` as the Updates page shows it (what its live view sends).
-pub async fn rollout(store: &Store, id: i64) -> Result<Option<RolloutView>, EngineError> {
-    let installed = super::updater::installed_release(store)
-        .await?
-        .map(|i| i.sequence);
-    let Some(r) = super::updater::one(store, id).await? else {
-        return Ok(None);
-    };
-    let cluster = store.revision_is_cluster(r.from_revision).await?;
-    Ok(Some(rollout_view(r, installed, cluster)))
+/// Rollout `id` as the Updates page shows it (what its live view sends),
+/// read again on every [`RolloutReader::read`]; the kind of target it ran
+/// on never changes, so it is looked up once.
+pub struct RolloutReader {
+    id: i64,
+    cluster: Option<bool>,
+}
+
+impl RolloutReader {
+    pub fn new(id: i64) -> Self {
+        Self { id, cluster: None }
+    }
+
+    pub async fn read(&mut self, store: &Store) -> Result<Option<RolloutView>, EngineError> {
+        let installed = super::updater::installed_release(store)
+            .await?
+            .map(|i| i.sequence);
+        let Some(r) = super::updater::one(store, self.id).await? else {
+            return Ok(None);
+        };
+        let cluster = match self.cluster {
+            Some(cluster) => cluster,
+            None => *self
+                .cluster
+                .insert(store.revision_is_cluster(r.from_revision).await?),
+        };
+        Ok(Some(rollout_view(r, installed, cluster)))
+    }
 }
 
 /// Which services an update to `images` replaces without a pause and which

@@ -905,7 +905,8 @@ async fn an_update_on_a_cluster_installs_and_a_failing_one_goes_back_to_the_prev
     assert_eq!(updater.installed().await.unwrap().unwrap().sequence, 2);
     // The Updates page says what happened on a cluster: nothing pulled by
     // Burrow, nothing parked.
-    let view = crate::update::watch::rollout(&store, done.id)
+    let view = crate::update::watch::RolloutReader::new(done.id)
+        .read(&store)
         .await
         .unwrap()
         .unwrap();
